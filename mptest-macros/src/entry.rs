@@ -1,0 +1,185 @@
+//! `#[mp_test]`: option parsing, signature checks and the registration it expands to.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse::Parser, Error, ItemFn, LitInt, LitStr, ReturnType};
+
+/// The options of one `#[mp_test(...)]`.
+#[derive(Default)]
+struct Options {
+    timeout_nanos: Option<u64>,
+    ignore: Option<String>,
+    should_panic: Option<Option<String>>,
+    retries: u32,
+    group: Option<String>,
+    serial: bool,
+}
+
+pub(crate) fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(err) => {
+            let err = Error::new(err.span(), "#[mp_test] goes on a function");
+            return with_error(item, err);
+        }
+    };
+    let options = match parse_options(args) {
+        Ok(options) => options,
+        Err(err) => return with_error(item, err),
+    };
+    if let Err(err) = check_signature(&func, &options) {
+        return with_error(item, err);
+    }
+    expand(&func, &options)
+}
+
+fn with_error(item: TokenStream, err: Error) -> TokenStream {
+    let err = err.to_compile_error();
+    quote! { #err #item }
+}
+
+fn parse_options(args: TokenStream) -> syn::Result<Options> {
+    let mut options = Options::default();
+    let parser = syn::meta::parser(|meta| {
+        let path = &meta.path;
+        if path.is_ident("timeout") {
+            let lit: LitStr = meta.value()?.parse()?;
+            let duration = humantime::parse_duration(&lit.value()).map_err(|err| {
+                Error::new(
+                    lit.span(),
+                    format!("bad duration {:?}: {err} (write it like \"5s\" or \"1m 30s\")", lit.value()),
+                )
+            })?;
+            if duration.is_zero() {
+                return Err(Error::new(lit.span(), "a timeout must be longer than zero"));
+            }
+            let nanos = u64::try_from(duration.as_nanos())
+                .map_err(|_| Error::new(lit.span(), "timeout too long"))?;
+            options.timeout_nanos = Some(nanos);
+        } else if path.is_ident("ignore") {
+            let reason = if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<LitStr>()?.value()
+            } else {
+                String::new()
+            };
+            options.ignore = Some(reason);
+        } else if path.is_ident("should_panic") {
+            let expected = if meta.input.peek(syn::Token![=]) {
+                Some(meta.value()?.parse::<LitStr>()?.value())
+            } else if meta.input.peek(syn::token::Paren) {
+                // libtest's spelling: should_panic(expected = "...")
+                let mut expected = None;
+                meta.parse_nested_meta(|inner| {
+                    if inner.path.is_ident("expected") {
+                        expected = Some(inner.value()?.parse::<LitStr>()?.value());
+                        Ok(())
+                    } else {
+                        Err(inner.error("expected `expected = \"substring\"`"))
+                    }
+                })?;
+                expected
+            } else {
+                None
+            };
+            options.should_panic = Some(expected);
+        } else if path.is_ident("retries") {
+            options.retries = meta.value()?.parse::<LitInt>()?.base10_parse()?;
+        } else if path.is_ident("group") {
+            let group: LitStr = meta.value()?.parse()?;
+            if group.value().is_empty() {
+                return Err(Error::new(group.span(), "a group needs a name"));
+            }
+            options.group = Some(group.value());
+        } else if path.is_ident("serial") {
+            options.serial = true;
+        } else {
+            return Err(meta.error(
+                "unknown mp_test option; expected one of: timeout, ignore, should_panic, retries, group, serial",
+            ));
+        }
+        Ok(())
+    });
+    parser.parse2(args)?;
+    Ok(options)
+}
+
+fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
+    let sig = &func.sig;
+    if let Some(asyncness) = &sig.asyncness {
+        return Err(Error::new(
+            asyncness.span(),
+            "#[mp_test] functions cannot be `async`; start a runtime inside the test",
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(Error::new(
+            sig.inputs.span(),
+            "#[mp_test] functions take no arguments",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            "#[mp_test] functions cannot be generic",
+        ));
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        return Err(Error::new(unsafety.span(), "#[mp_test] functions cannot be `unsafe`"));
+    }
+    if options.should_panic.is_some() {
+        if let ReturnType::Type(_, ty) = &sig.output {
+            return Err(Error::new(
+                ty.span(),
+                "functions using `should_panic` must return `()`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn expand(func: &ItemFn, options: &Options) -> TokenStream {
+    let ident = &func.sig.ident;
+    let fn_name = ident.to_string();
+    let static_name = format_ident!("__MPTEST_TEST_{}", ident);
+    let private = quote!(::mptest::__private);
+    let timeout = match options.timeout_nanos {
+        Some(nanos) => quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos))),
+        None => quote!(::core::option::Option::None),
+    };
+    let ignore = match &options.ignore {
+        Some(reason) => quote!(::core::option::Option::Some(#reason)),
+        None => quote!(::core::option::Option::None),
+    };
+    let should_panic = match &options.should_panic {
+        None => quote!(#private::ShouldPanic::No),
+        Some(None) => quote!(#private::ShouldPanic::Yes),
+        Some(Some(text)) => quote!(#private::ShouldPanic::WithMessage(#text)),
+    };
+    let retries = options.retries;
+    let group = match &options.group {
+        Some(group) => quote!(::core::option::Option::Some(#group)),
+        None => quote!(::core::option::Option::None),
+    };
+    let serial = options.serial;
+    let span = Span::call_site();
+    quote_spanned! {span=>
+        #func
+
+        #[#private::linkme::distributed_slice(#private::TESTS)]
+        #[linkme(crate = #private::linkme)]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #static_name: #private::TestDef = #private::TestDef {
+            module_path: ::core::module_path!(),
+            fn_name: #fn_name,
+            run: || #private::IntoTestResult::into_test_result(#ident()),
+            timeout: #timeout,
+            ignore: #ignore,
+            should_panic: #should_panic,
+            retries: #retries,
+            group: #group,
+            serial: #serial,
+        };
+    }
+}

@@ -1,0 +1,217 @@
+//! libtest's command line, as `cargo test -- ...` and cargo-nextest pass it.
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// `test name ... ok`, one line a test.
+    Pretty,
+    /// One character a test.
+    Terse,
+    /// libtest's JSON events, one a line.
+    Json,
+}
+
+/// When to color the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Color {
+    /// When stdout is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Which tests `ignore` leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunIgnored {
+    /// Ignored tests are reported as ignored, not run.
+    No,
+    /// Only ignored tests run (`--ignored`).
+    Only,
+    /// All tests run (`--include-ignored`).
+    Also,
+}
+
+/// The arguments of a test binary built with mptest.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mptest",
+    about = "Runs this binary's #[mp_test] tests in a pool of worker processes",
+    disable_version_flag = true,
+    after_help = "Environment: RUST_TEST_THREADS sets --test-threads; RUST_TEST_NOCAPTURE=1 sets --nocapture."
+)]
+struct Args {
+    /// Run only tests whose names contain one of these (with --exact: equal one of these)
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
+    /// Match filters and --skip against whole names
+    #[arg(long)]
+    exact: bool,
+    /// Skip tests whose names contain this (repeatable)
+    #[arg(long, value_name = "FILTER")]
+    skip: Vec<String>,
+    /// Run only ignored tests
+    #[arg(long, conflicts_with = "include_ignored")]
+    ignored: bool,
+    /// Run ignored tests too
+    #[arg(long)]
+    include_ignored: bool,
+    /// List the tests instead of running them
+    #[arg(long)]
+    list: bool,
+    /// Output format
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
+    /// Same as --format terse
+    #[arg(short, long)]
+    quiet: bool,
+    /// Color the output
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    color: Color,
+    /// Number of worker processes [default: available parallelism]
+    #[arg(
+        long = "test-threads",
+        short = 'j',
+        env = "RUST_TEST_THREADS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    test_threads: Option<u32>,
+    /// Do not capture output: let tests write straight to the terminal
+    #[arg(long = "nocapture", visible_alias = "no-capture")]
+    nocapture: bool,
+    /// Show the captured output of passed tests too
+    #[arg(long)]
+    show_output: bool,
+    /// Default timeout for every test, in seconds or as "1m 30s" [default: none]
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Print a SLOW notice for a test each time it has run this long
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
+    slow_timeout: Duration,
+    /// Unstable libtest options; only `unstable-options` is known (and needed by nothing)
+    #[arg(short = 'Z', value_name = "FLAG", value_parser = ["unstable-options"])]
+    unstable: Vec<String>,
+    /// Accepted for libtest compatibility (cargo passes it to some targets); no effect
+    #[arg(long, hide = true)]
+    test: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err(format!("{text:?} is not a positive number of seconds")),
+        Err(_) => humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}")),
+    };
+    match parsed {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        other => other,
+    }
+}
+
+/// What the run was asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) filters: Vec<String>,
+    pub(crate) exact: bool,
+    pub(crate) skip: Vec<String>,
+    pub(crate) run_ignored: RunIgnored,
+    pub(crate) list: bool,
+    pub(crate) format: Format,
+    pub(crate) color: bool,
+    pub(crate) threads: usize,
+    pub(crate) capture: bool,
+    pub(crate) show_output: bool,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) slow_period: Duration,
+}
+
+impl Options {
+    /// Parses libtest-style arguments (without the program name). A usage error is returned
+    /// as clap's error, which prints itself and exits with code 2.
+    pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, clap::Error> {
+        let args = Args::try_parse_from(std::iter::once("mptest".to_string()).chain(args))?;
+        let format = match (args.format, args.quiet) {
+            (Some(format), _) => format,
+            (None, true) => Format::Terse,
+            (None, false) => Format::Pretty,
+        };
+        let color = match args.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                use std::io::IsTerminal;
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none()
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        };
+        let threads = match args.test_threads {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let env_nocapture = std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|v| v != "0");
+        Ok(Options {
+            filters: args.filters,
+            exact: args.exact,
+            skip: args.skip,
+            run_ignored: if args.ignored {
+                RunIgnored::Only
+            } else if args.include_ignored {
+                RunIgnored::Also
+            } else {
+                RunIgnored::No
+            },
+            list: args.list,
+            format,
+            color,
+            threads,
+            capture: !(args.nocapture || env_nocapture),
+            show_output: args.show_output,
+            timeout: args.timeout,
+            slow_period: args.slow_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn reads_what_cargo_and_nextest_pass() {
+        let o = parse(&["net", "disk", "--exact", "--skip", "slow", "--skip=big", "--nocapture"]).unwrap();
+        assert_eq!(o.filters, ["net", "disk"]);
+        assert!(o.exact && !o.capture);
+        assert_eq!(o.skip, ["slow", "big"]);
+        let o = parse(&["--list", "--format", "terse", "--ignored"]).unwrap();
+        assert!(o.list && o.format == Format::Terse && o.run_ignored == RunIgnored::Only);
+        let o = parse(&["-Z", "unstable-options", "--format=json", "--test-threads=3", "--timeout", "2.5"]).unwrap();
+        assert_eq!((o.format, o.threads), (Format::Json, 3));
+        assert_eq!(o.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(parse(&["--timeout", "1m 30s"]).unwrap().timeout, Some(Duration::from_secs(90)));
+        assert_eq!(parse(&["-q", "--no-capture"]).unwrap().format, Format::Terse);
+    }
+
+    #[test]
+    fn usage_errors_name_the_problem() {
+        let err = parse(&["--frobnicate"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--frobnicate"), "{err}");
+        let err = parse(&["--test-threads", "0"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("test-threads"), "{err}");
+        assert!(parse(&["--timeout", "0"]).is_err());
+        assert!(parse(&["--format", "xml"]).is_err());
+        assert!(parse(&["--ignored", "--include-ignored"]).is_err());
+    }
+}

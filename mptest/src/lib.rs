@@ -1,0 +1,155 @@
+//! # mptest
+//!
+//! A test framework for Rust code that lives in several processes. Tests are ordinary
+//! functions marked `#[mp_test]`; they run in a pool of worker processes — the test binary
+//! itself, re-executed — so a test that panics, aborts, segfaults, calls `process::exit` or
+//! hangs costs that one test, and the run goes on and says precisely what happened.
+//!
+//! ## Getting started
+//!
+//! ```toml
+//! # Cargo.toml
+//! [dev-dependencies]
+//! mptest = "0.1"
+//!
+//! [[test]]
+//! name = "system"
+//! harness = false
+//! ```
+//!
+//! ```no_run
+//! // tests/system.rs
+//! use mptest::prelude::*;
+//!
+//! #[mp_test]
+//! fn two_plus_two() {
+//!     assert_eq!(2 + 2, 4);
+//! }
+//!
+//! #[mp_test(timeout = "5s")]
+//! fn reads_config() -> Result<(), std::io::Error> {
+//!     let _ = std::env::current_dir()?;
+//!     Ok(())
+//! }
+//!
+//! #[mp_test(should_panic = "overflow")]
+//! fn overflows() {
+//!     panic!("overflow in the counter");
+//! }
+//!
+//! mptest::main!();
+//! ```
+//!
+//! Then `cargo test`, `cargo test --test system -- reads --exact`, or `cargo nextest run`.
+//!
+//! ## Options of `#[mp_test]`
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `timeout = "5s"` | a [humantime](https://docs.rs/humantime) duration; past it the test's processes are ended and it is reported as timed out |
+//! | `ignore`, `ignore = "why"` | not run unless `--ignored` or `--include-ignored` |
+//! | `should_panic`, `should_panic = "substring"` | passes only if it panics (with that text in the message) |
+//! | `retries = N` | a failing test runs up to N more times; passing on a retry is reported as flaky |
+//! | `group = "name"` | the tests of a group run one after another in the same worker process |
+//! | `serial` | runs while no other test runs |
+//!
+//! ## What the harness does
+//!
+//! - The coordinator (the process `cargo test` starts) lists and filters the tests and starts
+//!   `--test-threads` workers (default: the available parallelism). Each idle worker is handed
+//!   the next test over ipc-channel.
+//! - Everything written to stdout and stderr while a test runs — by the worker and by any
+//!   process the test starts — is captured at the file-descriptor level into that test's report.
+//!   It is shown for failed tests, for passed ones with `--show-output`, and streamed live with
+//!   `--nocapture`. It survives the worker's crash. Very large output keeps its first and last
+//!   4 MiB and says how much was cut.
+//! - A crash (signal, abort, `process::exit` inside a test) is reported as such, naming the
+//!   signal or exit code; the worker is replaced. A timeout (`timeout = ...` or `--timeout SECS`)
+//!   ends the worker's whole process group: SIGTERM, one second of grace, then SIGKILL. A test
+//!   still running after 60 s (`--slow-timeout`) gets a SLOW notice, again every 60 s.
+//! - Nothing outlives the run: processes a test leaves behind — even ones that `setsid` and
+//!   double-fork — are found (workers are child subreapers on Linux), ended, and named in the
+//!   test's report.
+//! - The command line is libtest's: filters, `--exact`, `--skip`, `--ignored`,
+//!   `--include-ignored`, `--list`, `--format pretty|terse|json`, `-q`, `--color`,
+//!   `--test-threads` / `-j`, `--nocapture`, `--show-output`, `-Z unstable-options`. Exit code 0
+//!   when all selected tests pass, 101 otherwise, 2 on a usage error.
+//! - cargo-nextest works with it: `--list --format terse` and `NAME --exact --nocapture` behave
+//!   as its custom-harness contract asks.
+//!
+//! ## Known limitations
+//!
+//! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
+//!   worker's process group are still ended by a timeout).
+//! - A worker runs one test at a time; threads a test leaves running keep running in that
+//!   worker, and what they print lands in a later test's output.
+//! - Output written after a test returns by a thread it left running belongs to the next test.
+#![deny(missing_docs)]
+
+pub mod capture;
+mod cli;
+mod error;
+mod procs;
+mod protocol;
+pub mod registry;
+pub mod reporter;
+mod role;
+mod runner;
+mod worker;
+
+pub use error::Error;
+pub use mptest_macros::mp_test;
+pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+// Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too.
+extern crate self as mptest;
+
+/// What a test file needs: `use mptest::prelude::*;`.
+pub mod prelude {
+    pub use crate::mp_test;
+}
+
+/// The entry point of a `harness = false` test target: decides this process's role (the
+/// first thing it does), then runs as the coordinator or as a worker. Never returns.
+///
+/// [`main!`] writes a `main` that calls this; call it yourself from a `main` of your own when
+/// something must happen first.
+pub fn run() -> ! {
+    match role::take_from_env() {
+        Ok(role::Role::Coordinator) => {
+            let code = runner::run(std::env::args().skip(1).collect());
+            std::process::exit(code)
+        }
+        Ok(role::Role::Worker(boot)) => worker::run(boot),
+        Err(err) => {
+            eprintln!("mptest: {err}");
+            std::process::exit(EXIT_USAGE)
+        }
+    }
+}
+
+/// Writes the `main` of a `harness = false` test target.
+///
+/// ```no_run
+/// use mptest::prelude::*;
+///
+/// #[mp_test]
+/// fn works() {}
+///
+/// mptest::main!();
+/// ```
+#[macro_export]
+macro_rules! main {
+    () => {
+        fn main() {
+            $crate::run()
+        }
+    };
+}
+
+/// Used by the macros' expansions. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};
+    pub use crate::worker::fault;
+}

@@ -1,0 +1,33 @@
+//! The messages between the coordinator and a worker, carried by ipc-channel.
+
+use ipc_channel::ipc::IpcSender;
+use serde::{Deserialize, Serialize};
+
+/// Coordinator to worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToWorker {
+    /// Run this test (its index in the registry, and its name to check the index against).
+    Run { index: u32, name: String },
+    /// No more work: exit.
+    Exit,
+}
+
+/// Worker to coordinator.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum FromWorker {
+    /// The first message: where to send work.
+    Hello { pid: u32, tasks: IpcSender<ToWorker> },
+    /// A test ended (its output end marker is already in the pipe).
+    Done(Report),
+}
+
+/// How one test ended inside the worker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub(crate) index: u32,
+    /// `None` when the test passed, else why it failed.
+    pub(crate) failure: Option<String>,
+    pub(crate) duration_ns: u64,
+    /// Processes the test left running, which the worker ended ("1234 sleep").
+    pub(crate) leftovers: Vec<String>,
+}

@@ -1,0 +1,125 @@
+//! The link-time registry of tests.
+//!
+//! `#[mp_test]` adds a [`TestDef`] to the [`TESTS`] distributed slice. We use `linkme` rather
+//! than `inventory`: linkme gathers the entries in a linker section, so the list exists before
+//! `main` without any constructor code running — the role check stays the first thing the
+//! binary executes, in the coordinator and in every re-exec'd worker alike, and both see the
+//! very same slice in the very same order.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+#[doc(hidden)]
+pub use linkme;
+
+/// Every `#[mp_test]` of the binary, in link order (sorted by name when listed).
+#[linkme::distributed_slice]
+#[doc(hidden)]
+pub static TESTS: [TestDef];
+
+/// What `should_panic` asks of a test.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShouldPanic {
+    /// The test must not panic.
+    No,
+    /// The test must panic.
+    Yes,
+    /// The test must panic with a message containing this text.
+    WithMessage(&'static str),
+}
+
+/// One registered test, as the macro writes it. Not for hand use: write `#[mp_test]`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TestDef {
+    /// `module_path!()` where the test was declared (starts with the crate name).
+    pub module_path: &'static str,
+    /// The function's name.
+    pub fn_name: &'static str,
+    /// Calls the function and turns its return value into a result.
+    pub run: fn() -> Result<(), String>,
+    /// `timeout = "..."`.
+    pub timeout: Option<Duration>,
+    /// `ignore` / `ignore = "why"`: `Some(reason)`, the reason possibly empty.
+    pub ignore: Option<&'static str>,
+    /// `should_panic`.
+    pub should_panic: ShouldPanic,
+    /// `retries = N`: how many more times a failing test is run.
+    pub retries: u32,
+    /// `group = "name"`: tests of one group run one after another in the same worker.
+    pub group: Option<&'static str>,
+    /// `serial`: runs while no other test runs.
+    pub serial: bool,
+}
+
+impl TestDef {
+    /// The name libtest would give the test: module path without the crate, then the function.
+    pub fn name(&self) -> String {
+        match self.module_path.split_once("::") {
+            Some((_crate, rest)) => format!("{rest}::{}", self.fn_name),
+            None => self.fn_name.to_string(),
+        }
+    }
+}
+
+/// What an `#[mp_test]` function may return: `()` or `Result<(), E: Debug>`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[mp_test]` functions must return `()` or `Result<(), E>` with `E: Debug`, not `{Self}`"
+)]
+pub trait IntoTestResult {
+    /// `Err` carries the message libtest would print (`Error: ...`).
+    fn into_test_result(self) -> Result<(), String>;
+}
+
+impl IntoTestResult for () {
+    fn into_test_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Debug> IntoTestResult for Result<(), E> {
+    fn into_test_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("Error: {e:?}"))
+    }
+}
+
+/// The registered tests sorted by name, as libtest orders them.
+pub(crate) fn sorted_tests() -> Vec<(String, &'static TestDef)> {
+    let mut tests: Vec<_> = TESTS.iter().map(|t| (t.name(), t)).collect();
+    tests.sort_by(|a, b| a.0.cmp(&b.0));
+    tests
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(module_path: &'static str) -> TestDef {
+        TestDef {
+            module_path,
+            fn_name: "f",
+            run: || Ok(()),
+            timeout: None,
+            ignore: None,
+            should_panic: ShouldPanic::No,
+            retries: 0,
+            group: None,
+            serial: false,
+        }
+    }
+
+    #[test]
+    fn names_drop_the_crate_like_libtest() {
+        assert_eq!(def("suite").name(), "f");
+        assert_eq!(def("suite::net::tcp").name(), "net::tcp::f");
+    }
+
+    #[test]
+    fn results_carry_the_debug_form_of_the_error() {
+        assert_eq!(().into_test_result(), Ok(()));
+        let r: Result<(), &str> = Err("boom");
+        assert_eq!(r.into_test_result(), Err("Error: \"boom\"".to_string()));
+    }
+}

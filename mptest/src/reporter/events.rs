@@ -1,0 +1,161 @@
+//! What the runner tells reporters. The runner never prints; it emits these.
+
+use std::time::Duration;
+
+use crate::capture::CapturedOutput;
+
+/// How a test ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It passed on its first run.
+    Passed,
+    /// It failed, then passed on a retry: attempt `passed_on` of its runs.
+    Flaky {
+        /// 1-based attempt that passed.
+        passed_on: u32,
+    },
+    /// It panicked, returned `Err`, or did not panic as `should_panic` asked.
+    Failed {
+        /// What went wrong.
+        message: String,
+    },
+    /// Its worker died under it: a signal, an abort, `process::exit`, a broken channel.
+    Crashed {
+        /// The cause, in words ("killed by signal SIGSEGV (segmentation fault)").
+        cause: String,
+    },
+    /// It ran past its timeout and its worker's processes were ended.
+    TimedOut {
+        /// The timeout it had.
+        after: Duration,
+    },
+    /// It was not run.
+    Ignored {
+        /// The reason given in `ignore = "..."`, if any.
+        reason: Option<String>,
+    },
+}
+
+impl Outcome {
+    /// Passed or flaky.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Flaky { .. })
+    }
+
+    /// Failed, crashed or timed out.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed { .. } | Outcome::Crashed { .. } | Outcome::TimedOut { .. })
+    }
+
+    /// A short word for machine readers: passed, flaky, failed, crashed, timed-out, ignored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Flaky { .. } => "flaky",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Crashed { .. } => "crashed",
+            Outcome::TimedOut { .. } => "timed-out",
+            Outcome::Ignored { .. } => "ignored",
+        }
+    }
+
+    /// The failure explained in one line or more, for reports; `None` for successes.
+    pub fn explanation(&self) -> Option<String> {
+        match self {
+            Outcome::Failed { message } => Some(message.clone()),
+            Outcome::Crashed { cause } => Some(format!("crashed: {cause}")),
+            Outcome::TimedOut { after } => Some(format!(
+                "timed out after {}; its processes were ended",
+                humantime::format_duration(*after)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// One finished test.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    /// The test's name.
+    pub name: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it ran (zero for ignored tests).
+    pub duration: Duration,
+    /// What it and the processes it started wrote (`None` when not captured).
+    pub output: Option<CapturedOutput>,
+    /// Processes it left running, which were ended ("1234 (sleep)").
+    pub leftovers: Vec<String>,
+}
+
+/// The counts of a run, as libtest's closing line gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Passed and flaky tests.
+    pub passed: usize,
+    /// Failed, crashed and timed-out tests.
+    pub failed: usize,
+    /// Ignored tests.
+    pub ignored: usize,
+    /// Tests left out by filters.
+    pub filtered_out: usize,
+    /// Wall time of the run.
+    pub duration: Duration,
+    /// A problem that ended the run early, if any.
+    pub fatal: Option<String>,
+}
+
+impl Summary {
+    /// True when every selected test passed and nothing ended the run early.
+    pub fn ok(&self) -> bool {
+        self.failed == 0 && self.fatal.is_none()
+    }
+}
+
+/// Something that happened in the run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The run starts with this many tests (ignored ones included, as libtest counts).
+    RunStarted {
+        /// Tests that will be reported.
+        test_count: usize,
+    },
+    /// A test was handed to a worker.
+    TestStarted {
+        /// Its name.
+        name: &'a str,
+    },
+    /// A test is still running after a multiple of the slow period.
+    TestSlow {
+        /// Its name.
+        name: &'a str,
+        /// How long it has run.
+        elapsed: Duration,
+    },
+    /// A test failed and will run again.
+    TestRetrying {
+        /// The failed attempt.
+        result: &'a TestResult,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// All attempts allowed.
+        of: u32,
+    },
+    /// A test ended.
+    TestFinished {
+        /// How.
+        result: &'a TestResult,
+    },
+    /// Something worth saying that belongs to no test.
+    Notice {
+        /// The text.
+        message: &'a str,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Its counts.
+        summary: &'a Summary,
+    },
+}

@@ -1,0 +1,240 @@
+//! libtest's human output: `test name ... ok` lines (pretty) or one character a test (terse),
+//! then the failures with their output, then the closing `test result:` line.
+
+use std::io::Write;
+
+use super::{Event, Outcome, Reporter, Summary, TestResult};
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const RESET: &str = "\x1b[0m";
+
+/// Terse mode wraps its line of characters every so many tests, like libtest.
+const TERSE_WIDTH: usize = 88;
+
+/// The pretty and terse reporter.
+pub(crate) struct Human<W: Write> {
+    out: W,
+    terse: bool,
+    color: bool,
+    show_output: bool,
+    test_count: usize,
+    done: usize,
+    failures: Vec<TestResult>,
+    successes_with_output: Vec<TestResult>,
+}
+
+impl<W: Write> Human<W> {
+    pub(crate) fn new(out: W, terse: bool, color: bool, show_output: bool) -> Self {
+        Human {
+            out,
+            terse,
+            color,
+            show_output,
+            test_count: 0,
+            done: 0,
+            failures: Vec::new(),
+            successes_with_output: Vec::new(),
+        }
+    }
+
+    fn paint(&self, color: &str, text: &str) -> String {
+        if self.color {
+            format!("{color}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The word after `test name ... `.
+    fn status(&self, outcome: &Outcome) -> String {
+        match outcome {
+            Outcome::Passed => self.paint(GREEN, "ok"),
+            Outcome::Flaky { passed_on } => {
+                format!("{} (flaky: passed on attempt {passed_on})", self.paint(GREEN, "ok"))
+            }
+            Outcome::Failed { .. } => self.paint(RED, "FAILED"),
+            Outcome::Crashed { cause } => format!("{} (crashed: {cause})", self.paint(RED, "FAILED")),
+            Outcome::TimedOut { after } => format!(
+                "{} (timed out after {})",
+                self.paint(RED, "FAILED"),
+                humantime::format_duration(*after)
+            ),
+            Outcome::Ignored { reason: None } => self.paint(YELLOW, "ignored"),
+            Outcome::Ignored { reason: Some(r) } => format!("{}, {r}", self.paint(YELLOW, "ignored")),
+        }
+    }
+
+    fn terse_char(&self, outcome: &Outcome) -> String {
+        match outcome {
+            Outcome::Passed | Outcome::Flaky { .. } => ".".into(),
+            Outcome::Ignored { .. } => self.paint(YELLOW, "i"),
+            _ => self.paint(RED, "F"),
+        }
+    }
+
+    fn finished(&mut self, result: &TestResult) {
+        self.done += 1;
+        let line = if self.terse {
+            let mut s = self.terse_char(&result.outcome);
+            if self.done % TERSE_WIDTH == 0 {
+                s.push_str(&format!(" {}/{}\n", self.done, self.test_count));
+            }
+            s
+        } else {
+            format!("test {} ... {}\n", result.name, self.status(&result.outcome))
+        };
+        let _ = self.out.write_all(line.as_bytes());
+        if !result.leftovers.is_empty() && !self.terse {
+            let _ = writeln!(
+                self.out,
+                "note: {} left {} process(es) running, which were ended: {}",
+                result.name,
+                result.leftovers.len(),
+                result.leftovers.join(", ")
+            );
+        }
+        let _ = self.out.flush();
+        if result.outcome.is_failure() {
+            self.failures.push(result.clone());
+        } else if self.show_output && result.output.as_ref().is_some_and(|o| !o.is_empty()) {
+            self.successes_with_output.push(result.clone());
+        }
+    }
+
+    /// `---- name stdout ----` sections, then the list of names.
+    fn section(&mut self, title: &str, results: &[TestResult]) {
+        let _ = writeln!(self.out, "\n{title}:\n");
+        for r in results {
+            let _ = writeln!(self.out, "---- {} stdout ----", r.name);
+            if let Some(output) = &r.output {
+                let _ = self.out.write_all(output.to_text().as_bytes());
+            }
+            match &r.outcome {
+                // A panic's message is already in the output, printed by the panic hook.
+                Outcome::Failed { message } if message.starts_with("panicked at ") => {}
+                outcome => {
+                    if let Some(text) = outcome.explanation() {
+                        let _ = writeln!(self.out, "{text}");
+                    }
+                }
+            }
+            let _ = writeln!(self.out);
+        }
+        let _ = writeln!(self.out, "\n{title}:");
+        for r in results {
+            match &r.outcome {
+                Outcome::Crashed { cause } => {
+                    let _ = writeln!(self.out, "    {} (crashed: {cause})", r.name);
+                }
+                Outcome::TimedOut { after } => {
+                    let _ = writeln!(self.out, "    {} (timed out after {})", r.name, humantime::format_duration(*after));
+                }
+                _ => {
+                    let _ = writeln!(self.out, "    {}", r.name);
+                }
+            }
+        }
+    }
+
+    fn closing(&mut self, summary: &Summary) {
+        if self.terse && self.done % TERSE_WIDTH != 0 {
+            let _ = writeln!(self.out);
+        }
+        let mut successes = std::mem::take(&mut self.successes_with_output);
+        successes.sort_by(|a, b| a.name.cmp(&b.name));
+        if !successes.is_empty() {
+            self.section("successes", &successes);
+        }
+        let mut failures = std::mem::take(&mut self.failures);
+        failures.sort_by(|a, b| a.name.cmp(&b.name));
+        if !failures.is_empty() {
+            self.section("failures", &failures);
+        }
+        if let Some(fatal) = &summary.fatal {
+            let _ = writeln!(self.out, "\nerror: {fatal}");
+        }
+        let verdict = if summary.ok() { self.paint(GREEN, "ok") } else { self.paint(RED, "FAILED") };
+        let _ = writeln!(
+            self.out,
+            "\ntest result: {verdict}. {} passed; {} failed; {} ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+            summary.passed,
+            summary.failed,
+            summary.ignored,
+            summary.filtered_out,
+            summary.duration.as_secs_f64()
+        );
+        let _ = self.out.flush();
+    }
+}
+
+/// "60 seconds", or "200ms" below a second.
+fn seconds(elapsed: std::time::Duration) -> String {
+    if elapsed.as_secs() >= 1 {
+        format!("{} seconds", elapsed.as_secs())
+    } else {
+        humantime::format_duration(std::time::Duration::from_millis(elapsed.as_millis() as u64)).to_string()
+    }
+}
+
+impl<W: Write> Reporter for Human<W> {
+    fn report(&mut self, event: &Event<'_>) {
+        match event {
+            Event::RunStarted { test_count } => {
+                self.test_count = *test_count;
+                let plural = if *test_count == 1 { "" } else { "s" };
+                let _ = writeln!(self.out, "\nrunning {test_count} test{plural}");
+            }
+            Event::TestStarted { .. } => {}
+            Event::TestSlow { name, elapsed } => {
+                let _ = writeln!(self.out, "test {name} has been running for over {} (SLOW)", seconds(*elapsed));
+            }
+            Event::TestRetrying { result, attempt, of } => {
+                let _ = writeln!(
+                    self.out,
+                    "test {} ... {} (attempt {attempt} of {of}; retrying)",
+                    result.name,
+                    self.status(&result.outcome)
+                );
+            }
+            Event::TestFinished { result } => self.finished(result),
+            Event::Notice { message } => {
+                let _ = writeln!(self.out, "note: {message}");
+            }
+            Event::RunFinished { summary } => self.closing(summary),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn result(name: &str, outcome: Outcome) -> TestResult {
+        TestResult { name: name.into(), outcome, duration: Duration::ZERO, output: None, leftovers: vec![] }
+    }
+
+    #[test]
+    fn prints_libtest_lines_and_names_crashes_in_the_failure_list() {
+        let mut out = Vec::new();
+        let mut r = Human::new(&mut out, false, false, false);
+        r.report(&Event::RunStarted { test_count: 3 });
+        r.report(&Event::TestFinished { result: &result("a", Outcome::Passed) });
+        let crash = Outcome::Crashed { cause: "killed by signal SIGSEGV (segmentation fault)".into() };
+        r.report(&Event::TestFinished { result: &result("b", crash) });
+        r.report(&Event::TestFinished { result: &result("c", Outcome::Ignored { reason: Some("slow".into()) }) });
+        let summary = Summary { passed: 1, failed: 1, ignored: 1, filtered_out: 2, ..Summary::default() };
+        r.report(&Event::RunFinished { summary: &summary });
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\nrunning 3 tests\n"), "{text}");
+        assert!(text.contains("test a ... ok\n"), "{text}");
+        assert!(text.contains("test b ... FAILED (crashed: killed by signal SIGSEGV"), "{text}");
+        assert!(text.contains("test c ... ignored, slow\n"), "{text}");
+        assert!(text.contains("failures:\n    b (crashed: killed by signal SIGSEGV"), "{text}");
+        assert!(text.contains(
+            "test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 2 filtered out; finished in 0.00s"
+        ));
+    }
+}

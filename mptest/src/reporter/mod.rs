@@ -1,0 +1,16 @@
+//! Reporters turn the runner's [`Event`]s into text: libtest's pretty and terse lines, or its
+//! JSON events.
+
+mod events;
+mod human;
+mod json;
+
+pub use events::{Event, Outcome, Summary, TestResult};
+pub(crate) use human::Human;
+pub(crate) use json::Json;
+
+/// Receives the events of a run.
+pub trait Reporter {
+    /// Handles one event.
+    fn report(&mut self, event: &Event<'_>);
+}

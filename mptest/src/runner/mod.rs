@@ -1,0 +1,101 @@
+//! The coordinator: the process `cargo test` starts. It lists and filters the tests, runs them
+//! in a pool of workers, and reports. It never runs a test itself.
+
+mod schedule;
+mod select;
+mod worker_process;
+
+use std::io::Write;
+use std::time::Instant;
+
+use crate::cli::{Format, Options};
+use crate::procs;
+use crate::registry;
+use crate::reporter::{Event, Human, Json, Outcome, Reporter, TestResult};
+
+pub(crate) use worker_process::WorkerEvent;
+
+/// Exit code when every selected test passed.
+pub const EXIT_OK: i32 = 0;
+/// Exit code when a test failed, crashed or timed out, or the run could not finish.
+pub const EXIT_FAILED: i32 = 101;
+/// Exit code for a usage error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Runs the coordinator with these arguments (without the program name); returns the exit code.
+pub(crate) fn run(args: Vec<String>) -> i32 {
+    let options = match Options::parse(args) {
+        Ok(options) => options,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    let tests = registry::sorted_tests();
+    if options.list {
+        list(&tests, &options);
+        return EXIT_OK;
+    }
+    let started = Instant::now();
+    let selection = select::select(&tests, &options);
+    let stdout = std::io::stdout();
+    let mut reporter: Box<dyn Reporter> = match options.format {
+        Format::Json => Box::new(Json::new(stdout.lock())),
+        format => Box::new(Human::new(stdout.lock(), format == Format::Terse, options.color, options.show_output)),
+    };
+    reporter.report(&Event::RunStarted { test_count: selection.run.len() + selection.ignored.len() });
+    for &i in &selection.ignored {
+        let (name, def) = &tests[i];
+        let reason = def.ignore.filter(|r| !r.is_empty()).map(str::to_string);
+        let result = TestResult {
+            name: name.clone(),
+            outcome: Outcome::Ignored { reason },
+            duration: Default::default(),
+            output: None,
+            leftovers: vec![],
+        };
+        reporter.report(&Event::TestFinished { result: &result });
+    }
+    // Orphans of dead workers come to us, so we can end them.
+    procs::become_subreaper();
+    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, reporter.as_mut());
+    forward_interrupts(scheduler.sender());
+    let mut summary = scheduler.run();
+    summary.ignored = selection.ignored.len();
+    summary.filtered_out = selection.filtered_out;
+    summary.duration = started.elapsed();
+    reporter.report(&Event::RunFinished { summary: &summary });
+    if summary.ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// `--list`: `name: test` lines; terse and JSON formats print nothing else (nextest reads them).
+fn list(tests: &[(String, &'static registry::TestDef)], options: &Options) {
+    let listed = select::listed(tests, options);
+    let mut out = std::io::stdout().lock();
+    for &i in &listed {
+        let _ = writeln!(out, "{}: test", tests[i].0);
+    }
+    if options.format == Format::Pretty {
+        let plural = if listed.len() == 1 { "" } else { "s" };
+        let _ = writeln!(out, "\n{} test{plural}, 0 benchmarks", listed.len());
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP end the run cleanly: workers and what they started are killed.
+fn forward_interrupts(events: std::sync::mpsc::Sender<(usize, WorkerEvent)>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use std::os::unix::process::ExitStatusExt;
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new().name("mptest-signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let status = std::process::ExitStatus::from_raw(signal);
+            let _ = events.send((schedule::INTERRUPT_SLOT, WorkerEvent::Exited(status)));
+        }
+    });
+}

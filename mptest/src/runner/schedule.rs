@@ -1,0 +1,620 @@
+//! The coordinator's loop: hands tests to idle workers, turns what the workers' threads see
+//! into one outcome per test, enforces timeouts, and replaces workers that die.
+//!
+//! Everything arrives as a [`WorkerEvent`] on one channel, so the loop is the only owner of
+//! the state and never blocks on a worker: timers are the `recv_timeout` of that channel.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::IpcSender;
+use nix::sys::signal::Signal;
+
+use super::worker_process::{self, WorkerEvent};
+use crate::capture::{self, CapturedOutput, SharedBuffer};
+use crate::cli::Options;
+use crate::procs;
+use crate::protocol::{Report, ToWorker};
+use crate::registry::TestDef;
+use crate::reporter::{Event, Outcome, Reporter, Summary, TestResult};
+
+/// Between SIGTERM and SIGKILL when a test times out.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+/// How long a worker whose channel closed may take to exit by itself before it is killed.
+const CHANNEL_CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// How long to wait for a dead worker's output pipe to close (something may hold it open).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+/// How long idle workers get to exit at the end before they are killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Sent on the event channel by the signal thread.
+pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
+
+/// One run of one test.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    /// Index into the sorted test list.
+    test: usize,
+    /// 1-based.
+    attempt: u32,
+}
+
+/// Why a running test is being ended.
+#[derive(Debug)]
+enum Ending {
+    TimedOut { sigkill_at: Option<Instant> },
+    ChannelClosed { kill_at: Instant },
+    Broken { cause: String },
+}
+
+#[derive(Debug)]
+struct Running {
+    job: Job,
+    started: Instant,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+    next_slow: Instant,
+    ending: Option<Ending>,
+}
+
+#[derive(Debug)]
+enum State {
+    Starting,
+    Idle,
+    Busy(Running),
+    Exiting,
+    /// Exited; waiting for the output pipe to close before reporting the test it killed.
+    Dying { job: Option<(Job, Outcome, Duration)>, since: Instant, start_failure: Option<String> },
+    Dead,
+}
+
+struct Slot {
+    pid: i32,
+    state: State,
+    tasks: Option<IpcSender<ToWorker>>,
+    buffer: Option<SharedBuffer>,
+    /// Tests whose `Done` came before their output.
+    reports: VecDeque<(Job, Report)>,
+    /// Outputs that came before their `Done`.
+    outputs: VecDeque<CapturedOutput>,
+    output_closed: bool,
+    /// Processes found after the worker died, named in the report of the test it ran.
+    strays: Vec<String>,
+}
+
+/// Runs the selected tests; returns the run's counts.
+pub(crate) struct Scheduler<'a> {
+    tests: &'a [(String, &'static TestDef)],
+    options: &'a Options,
+    reporter: &'a mut dyn Reporter,
+    pending: VecDeque<Job>,
+    slots: Vec<Slot>,
+    group_owner: HashMap<&'static str, usize>,
+    events_tx: Sender<(usize, WorkerEvent)>,
+    events: Receiver<(usize, WorkerEvent)>,
+    summary: Summary,
+    workers_wanted: usize,
+    interrupted: Option<i32>,
+}
+
+impl<'a> Scheduler<'a> {
+    pub(crate) fn new(
+        tests: &'a [(String, &'static TestDef)],
+        run: &[usize],
+        options: &'a Options,
+        reporter: &'a mut dyn Reporter,
+    ) -> Self {
+        let (events_tx, events) = mpsc::channel();
+        Scheduler {
+            tests,
+            options,
+            reporter,
+            pending: run.iter().map(|&test| Job { test, attempt: 1 }).collect(),
+            slots: Vec::new(),
+            group_owner: HashMap::new(),
+            events_tx,
+            events,
+            summary: Summary::default(),
+            workers_wanted: options.threads.min(run.len()).max(1),
+            interrupted: None,
+        }
+    }
+
+    /// A sender for outside events (the interrupt thread sends `(INTERRUPT_SLOT, Exited)`).
+    pub(crate) fn sender(&self) -> Sender<(usize, WorkerEvent)> {
+        self.events_tx.clone()
+    }
+
+    /// Runs every pending test to an outcome, then ends the workers.
+    pub(crate) fn run(mut self) -> Summary {
+        if !self.pending.is_empty() {
+            for _ in 0..self.workers_wanted {
+                if !self.spawn_worker() {
+                    break;
+                }
+            }
+            while self.summary.fatal.is_none() && self.interrupted.is_none() && !self.all_done() {
+                self.dispatch();
+                self.wait_for_event();
+                self.check_timers();
+            }
+        }
+        self.shut_down();
+        self.summary
+    }
+
+    fn all_done(&self) -> bool {
+        self.pending.is_empty()
+            && self.slots.iter().all(|s| {
+                s.reports.is_empty() && !matches!(s.state, State::Busy(_) | State::Dying { job: Some(_), .. })
+            })
+    }
+
+    fn spawn_worker(&mut self) -> bool {
+        let id = self.slots.len();
+        match worker_process::spawn(id, self.options.capture, self.events_tx.clone()) {
+            Ok(worker) => {
+                self.slots.push(Slot {
+                    pid: worker.pid,
+                    state: State::Starting,
+                    tasks: None,
+                    buffer: worker.buffer,
+                    reports: VecDeque::new(),
+                    outputs: VecDeque::new(),
+                    output_closed: false,
+                    strays: Vec::new(),
+                });
+                true
+            }
+            Err(err) => {
+                self.summary.fatal = Some(err.to_string());
+                false
+            }
+        }
+    }
+
+    fn is_live(&self, id: usize) -> bool {
+        matches!(self.slots.get(id).map(|s| &s.state), Some(State::Starting | State::Idle | State::Busy(_)))
+    }
+
+    /// The next job an idle worker may take: in order, keeping groups on their worker and
+    /// running a `serial` test alone (nothing passes a waiting serial test).
+    fn next_job_for(&self, id: usize) -> Option<usize> {
+        let busy = self.slots.iter().filter(|s| matches!(s.state, State::Busy(_))).count();
+        let serial_running = self.slots.iter().any(|s| match &s.state {
+            State::Busy(r) => self.tests[r.job.test].1.serial,
+            _ => false,
+        });
+        if serial_running {
+            return None;
+        }
+        for (pos, job) in self.pending.iter().enumerate() {
+            let def = self.tests[job.test].1;
+            if def.serial {
+                return (busy == 0).then_some(pos);
+            }
+            if let Some(group) = def.group {
+                match self.group_owner.get(group) {
+                    Some(&owner) if owner != id && self.is_live(owner) => continue,
+                    _ => {}
+                }
+            }
+            return Some(pos);
+        }
+        None
+    }
+
+    fn dispatch(&mut self) {
+        for id in 0..self.slots.len() {
+            if !matches!(self.slots[id].state, State::Idle) {
+                continue;
+            }
+            let Some(pos) = self.next_job_for(id) else { continue };
+            let Some(job) = self.pending.remove(pos) else { continue };
+            let (name, def) = &self.tests[job.test];
+            let index = crate::registry::TESTS
+                .iter()
+                .position(|t| std::ptr::eq(t, *def))
+                .unwrap_or(usize::MAX);
+            let message = ToWorker::Run { index: index as u32, name: name.clone() };
+            let sent = self.slots[id].tasks.as_ref().is_some_and(|t| t.send(message).is_ok());
+            if !sent {
+                // The worker is going away; its exit event will come. Keep the job.
+                self.pending.push_front(job);
+                self.slots[id].state = State::Exiting;
+                continue;
+            }
+            if let Some(group) = def.group {
+                self.group_owner.insert(group, id);
+            }
+            let now = Instant::now();
+            let timeout = def.timeout.or(self.options.timeout);
+            self.slots[id].state = State::Busy(Running {
+                job,
+                started: now,
+                deadline: timeout.map(|t| now + t),
+                timeout,
+                next_slow: now + self.options.slow_period,
+                ending: None,
+            });
+            self.reporter.report(&Event::TestStarted { name });
+        }
+        self.keep_workers();
+    }
+
+    /// Replaces dead workers while there is work for them; ends idle ones when there is none.
+    fn keep_workers(&mut self) {
+        let live = self.slots.iter().filter(|s| matches!(s.state, State::Starting | State::Idle | State::Busy(_))).count();
+        if !self.pending.is_empty() && live < self.workers_wanted && self.summary.fatal.is_none() {
+            for _ in live..self.workers_wanted.min(live + self.pending.len()) {
+                if !self.spawn_worker() {
+                    return;
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            for slot in &mut self.slots {
+                if matches!(slot.state, State::Idle) {
+                    if let Some(tasks) = &slot.tasks {
+                        let _ = tasks.send(ToWorker::Exit);
+                    }
+                    slot.state = State::Exiting;
+                }
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for slot in &self.slots {
+            match &slot.state {
+                State::Busy(r) => {
+                    consider(r.next_slow);
+                    match &r.ending {
+                        None => r.deadline.into_iter().for_each(&mut consider),
+                        Some(Ending::TimedOut { sigkill_at: Some(t) }) => consider(*t),
+                        Some(Ending::ChannelClosed { kill_at }) => consider(*kill_at),
+                        Some(_) => {}
+                    }
+                }
+                State::Dying { since, .. } => consider(*since + OUTPUT_GRACE),
+                _ => {}
+            }
+        }
+        next
+    }
+
+    fn wait_for_event(&mut self) {
+        let received = match self.next_timer() {
+            Some(at) => self.events.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok((id, event)) => self.handle(id, event),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Cannot happen while we hold a sender; treat as the end of the world anyway.
+            Err(RecvTimeoutError::Disconnected) => {
+                self.summary.fatal = Some("the coordinator's event channel closed".into());
+            }
+        }
+        // Take whatever else is already there before looking at timers again.
+        while let Ok((id, event)) = self.events.try_recv() {
+            self.handle(id, event);
+        }
+    }
+
+    fn handle(&mut self, id: usize, event: WorkerEvent) {
+        if id == INTERRUPT_SLOT {
+            if let WorkerEvent::Exited(status) = event {
+                self.interrupted = Some(status.signal().unwrap_or(2));
+            }
+            return;
+        }
+        if id >= self.slots.len() {
+            return;
+        }
+        match event {
+            WorkerEvent::Connected(tasks) => {
+                let slot = &mut self.slots[id];
+                slot.tasks = Some(tasks);
+                if matches!(slot.state, State::Starting) {
+                    slot.state = State::Idle;
+                }
+            }
+            WorkerEvent::Done(report) => self.on_done(id, report),
+            WorkerEvent::Malformed(what) => self.break_worker(id, format!("the worker sent a malformed message: {what}")),
+            WorkerEvent::ChannelClosed => {
+                if let State::Busy(r) = &mut self.slots[id].state {
+                    if r.ending.is_none() {
+                        r.ending = Some(Ending::ChannelClosed { kill_at: Instant::now() + CHANNEL_CLOSE_GRACE });
+                    }
+                }
+            }
+            WorkerEvent::Output(out) => {
+                self.slots[id].outputs.push_back(out);
+                self.pair_outputs(id);
+            }
+            WorkerEvent::OutputClosed(rest) => self.on_output_closed(id, rest),
+            WorkerEvent::Exited(status) => self.on_exit(id, status),
+        }
+    }
+
+    fn on_done(&mut self, id: usize, report: Report) {
+        let slot = &mut self.slots[id];
+        let State::Busy(running) = &slot.state else {
+            self.break_worker(id, "the worker reported a result while it was running no test".into());
+            return;
+        };
+        let (name, def) = &self.tests[running.job.test];
+        let expected = crate::registry::TESTS.iter().position(|t| std::ptr::eq(t, *def));
+        if expected != Some(report.index as usize) {
+            let cause = format!("the worker reported a result for test #{} while running {name}", report.index);
+            self.break_worker(id, cause);
+            return;
+        }
+        if running.ending.is_some() {
+            // Too late: it is being ended already (timed out); its exit decides the outcome.
+            return;
+        }
+        let job = running.job;
+        slot.state = State::Idle;
+        slot.reports.push_back((job, report));
+        self.pair_outputs(id);
+    }
+
+    /// Reports the tests whose result and output have both arrived.
+    fn pair_outputs(&mut self, id: usize) {
+        loop {
+            let slot = &mut self.slots[id];
+            let output = if slot.buffer.is_none() {
+                None
+            } else if !slot.reports.is_empty() && !slot.outputs.is_empty() {
+                slot.outputs.pop_front()
+            } else {
+                return;
+            };
+            let Some((job, report)) = slot.reports.pop_front() else { return };
+            let outcome = match report.failure {
+                None => Outcome::Passed,
+                Some(message) => Outcome::Failed { message },
+            };
+            let duration = Duration::from_nanos(report.duration_ns);
+            self.finish(job, outcome, duration, output, report.leftovers);
+        }
+    }
+
+    /// Kills a worker that misbehaved; the test it was running crashed with `cause`.
+    fn break_worker(&mut self, id: usize, cause: String) {
+        let slot = &mut self.slots[id];
+        match &mut slot.state {
+            State::Busy(r) => r.ending = Some(Ending::Broken { cause }),
+            State::Starting => {
+                self.summary.fatal = Some(format!("worker process {} failed at start: {cause}", slot.pid));
+            }
+            State::Dead | State::Dying { .. } => return,
+            _ => {
+                self.reporter.report(&Event::Notice { message: &format!("worker process {} was replaced: {cause}", slot.pid) });
+            }
+        }
+        procs::signal_group(slot.pid, Signal::SIGKILL);
+    }
+
+    fn on_exit(&mut self, id: usize, status: ExitStatus) {
+        let pid = self.slots[id].pid;
+        // Whatever is left in its process group goes with it.
+        procs::signal_group(pid, Signal::SIGKILL);
+        let now = Instant::now();
+        let previous = std::mem::replace(&mut self.slots[id].state, State::Dead);
+        let next = match previous {
+            State::Busy(running) => {
+                let outcome = match running.ending {
+                    Some(Ending::TimedOut { .. }) => Outcome::TimedOut { after: running.timeout.unwrap_or_default() },
+                    Some(Ending::Broken { cause }) => Outcome::Crashed { cause },
+                    Some(Ending::ChannelClosed { .. }) | None => Outcome::Crashed { cause: describe_exit(status) },
+                };
+                self.slots[id].strays = self.end_strays();
+                Some(State::Dying { job: Some((running.job, outcome, running.started.elapsed())), since: now, start_failure: None })
+            }
+            State::Starting => Some(State::Dying {
+                job: None,
+                since: now,
+                start_failure: Some(describe_start_failure(status)),
+            }),
+            State::Idle => {
+                if !status.success() {
+                    let message = format!("worker process {pid} {} between tests; it was replaced", describe_exit(status));
+                    self.reporter.report(&Event::Notice { message: &message });
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(state) = next {
+            if self.slots[id].output_closed || self.slots[id].buffer.is_none() {
+                self.slots[id].state = state;
+                self.finish_dying(id, None);
+            } else {
+                self.slots[id].state = state;
+            }
+        }
+    }
+
+    fn on_output_closed(&mut self, id: usize, rest: CapturedOutput) {
+        self.slots[id].output_closed = true;
+        if matches!(self.slots[id].state, State::Dying { .. }) {
+            self.finish_dying(id, Some(rest));
+        }
+    }
+
+    /// Reports the test a dead worker took with it, once its output is in (or waited for long
+    /// enough), or ends the run if the worker never started.
+    fn finish_dying(&mut self, id: usize, rest: Option<CapturedOutput>) {
+        let State::Dying { job, start_failure, .. } = std::mem::replace(&mut self.slots[id].state, State::Dead) else {
+            return;
+        };
+        let slot = &mut self.slots[id];
+        let rest = match (rest, &slot.buffer) {
+            (Some(rest), _) => Some(rest),
+            (None, Some(buffer)) => Some(capture::take_shared(buffer)),
+            (None, None) => None,
+        };
+        // Output cut at an end marker but never paired: the test ended as it was being killed.
+        let rest = slot.outputs.drain(..).rev().fold(rest, |later, earlier| match later {
+            Some(later) => Some(earlier.followed_by(later)),
+            None => Some(earlier),
+        });
+        if let Some(how) = start_failure {
+            let output = rest.map(|o| o.to_text()).unwrap_or_default();
+            let err = crate::error::Error::WorkerStart { pid: slot.pid, how, output };
+            self.summary.fatal = Some(err.to_string());
+            return;
+        }
+        let strays = std::mem::take(&mut slot.strays);
+        if let Some((job, outcome, duration)) = job {
+            self.finish(job, outcome, duration, rest, strays);
+        }
+    }
+
+    /// Ends processes that outlived their worker (reparented to us, the subreaper).
+    fn end_strays(&self) -> Vec<String> {
+        let live: Vec<i32> = self
+            .slots
+            .iter()
+            .filter(|s| !matches!(s.state, State::Dead | State::Dying { .. }))
+            .map(|s| s.pid)
+            .collect();
+        let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
+        procs::end_processes(&strays, Duration::from_secs(2));
+        strays.iter().map(procs::ProcInfo::describe).collect()
+    }
+
+    fn check_timers(&mut self) {
+        let now = Instant::now();
+        for id in 0..self.slots.len() {
+            let pid = self.slots[id].pid;
+            match &mut self.slots[id].state {
+                State::Busy(r) => {
+                    if now >= r.next_slow {
+                        // The threshold crossed, as libtest words it ("over 60 seconds").
+                        let elapsed = r.next_slow - r.started;
+                        r.next_slow += self.options.slow_period;
+                        let name = &self.tests[r.job.test].0;
+                        self.reporter.report(&Event::TestSlow { name, elapsed });
+                    }
+                    match &mut r.ending {
+                        None if r.deadline.is_some_and(|d| now >= d) => {
+                            procs::signal_group(pid, Signal::SIGTERM);
+                            r.ending = Some(Ending::TimedOut { sigkill_at: Some(now + KILL_GRACE) });
+                        }
+                        Some(Ending::TimedOut { sigkill_at }) if sigkill_at.is_some_and(|t| now >= t) => {
+                            procs::signal_group(pid, Signal::SIGKILL);
+                            *sigkill_at = None;
+                        }
+                        Some(Ending::ChannelClosed { kill_at }) if now >= *kill_at => {
+                            procs::signal_group(pid, Signal::SIGKILL);
+                            r.ending = Some(Ending::Broken {
+                                cause: "the worker closed its channel to the coordinator while the test ran".into(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                State::Dying { since, .. } if now >= *since + OUTPUT_GRACE => self.finish_dying(id, None),
+                _ => {}
+            }
+        }
+    }
+
+    /// Records one attempt's outcome: retried, or reported.
+    fn finish(&mut self, job: Job, outcome: Outcome, duration: Duration, output: Option<CapturedOutput>, leftovers: Vec<String>) {
+        let (name, def) = &self.tests[job.test];
+        let attempts = def.retries + 1;
+        let outcome = match outcome {
+            Outcome::Passed if job.attempt > 1 => Outcome::Flaky { passed_on: job.attempt },
+            other => other,
+        };
+        let result = TestResult { name: name.clone(), outcome, duration, output, leftovers };
+        if result.outcome.is_failure() && job.attempt < attempts {
+            self.reporter.report(&Event::TestRetrying { result: &result, attempt: job.attempt, of: attempts });
+            self.pending.push_front(Job { test: job.test, attempt: job.attempt + 1 });
+            return;
+        }
+        if result.outcome.is_success() {
+            self.summary.passed += 1;
+        } else {
+            self.summary.failed += 1;
+        }
+        self.reporter.report(&Event::TestFinished { result: &result });
+    }
+
+    /// Asks idle workers to exit, waits a bounded time, kills the rest and what they left.
+    fn shut_down(&mut self) {
+        let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some();
+        for slot in &mut self.slots {
+            match slot.state {
+                State::Dead => {}
+                _ if abrupt => procs::signal_group(slot.pid, Signal::SIGKILL),
+                _ => {
+                    if let Some(tasks) = &slot.tasks {
+                        let _ = tasks.send(ToWorker::Exit);
+                    }
+                }
+            }
+        }
+        let deadline = Instant::now() + EXIT_GRACE;
+        let mut killed = false;
+        while self.slots.iter().any(|s| !matches!(s.state, State::Dead)) {
+            let now = Instant::now();
+            if now >= deadline && !killed {
+                for slot in self.slots.iter().filter(|s| !matches!(s.state, State::Dead)) {
+                    procs::signal_group(slot.pid, Signal::SIGKILL);
+                }
+                killed = true;
+            }
+            if now >= deadline + EXIT_GRACE {
+                break;
+            }
+            let wait = if killed { deadline + EXIT_GRACE - now } else { deadline - now };
+            match self.events.recv_timeout(wait) {
+                Ok((id, WorkerEvent::Exited(_))) if id < self.slots.len() => {
+                    self.slots[id].state = State::Dead;
+                }
+                Ok(_) => {}
+                Err(_) => {}
+            }
+        }
+        let strays = self.end_strays();
+        if !strays.is_empty() {
+            let message = format!("ended {} process(es) still running at the end of the run: {}", strays.len(), strays.join(", "));
+            self.reporter.report(&Event::Notice { message: &message });
+        }
+        if let Some(signal) = self.interrupted {
+            self.summary.fatal = Some(format!("interrupted by {}", procs::signal_name(signal)));
+        }
+    }
+}
+
+/// How a worker ended while a test ran.
+fn describe_exit(status: ExitStatus) -> String {
+    if let Some(signal) = status.signal() {
+        let core = if status.core_dumped() { ", core dumped" } else { "" };
+        format!("killed by signal {}{core}", procs::signal_name(signal))
+    } else {
+        match status.code() {
+            Some(code) => format!("the test's process exited with code {code} before the test finished (std::process::exit in the test?)"),
+            None => format!("the worker ended ({status})"),
+        }
+    }
+}
+
+fn describe_start_failure(status: ExitStatus) -> String {
+    match (status.signal(), status.code()) {
+        (Some(signal), _) => format!("was killed by signal {}", procs::signal_name(signal)),
+        (None, Some(code)) => format!("exited with code {code}"),
+        _ => format!("ended ({status})"),
+    }
+}

@@ -1,0 +1,162 @@
+//! Starting one worker process and the three threads that watch it: its channel, its output
+//! pipe and its exit. Each turns what it sees into a [`WorkerEvent`] for the scheduler.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::Sender;
+use std::thread;
+
+use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+use ipc_channel::IpcError;
+
+use crate::capture::{self, CapturedOutput, Piece, SharedBuffer};
+use crate::error::Error;
+use crate::protocol::{FromWorker, Report, ToWorker};
+use crate::role;
+
+/// What happened to a worker.
+#[derive(Debug)]
+pub(crate) enum WorkerEvent {
+    /// It connected and said where to send work.
+    Connected(IpcSender<ToWorker>),
+    /// A test ended.
+    Done(Report),
+    /// It sent something that is not a message we know.
+    Malformed(String),
+    /// Its channel closed.
+    ChannelClosed,
+    /// The output of one test (cut at an end marker).
+    Output(CapturedOutput),
+    /// Its output pipe closed; what came after the last marker.
+    OutputClosed(CapturedOutput),
+    /// The process ended.
+    Exited(ExitStatus),
+}
+
+/// A started worker.
+pub(crate) struct WorkerProcess {
+    pub(crate) pid: i32,
+    /// The output of the test in progress (`None` when not capturing).
+    pub(crate) buffer: Option<SharedBuffer>,
+}
+
+/// The executable to re-exec: the kernel's link to this very binary where there is one, so a
+/// rebuilt or moved file does not matter.
+fn own_exe() -> std::path::PathBuf {
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    if proc_exe.exists() {
+        return proc_exe.to_path_buf();
+    }
+    std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into())
+}
+
+/// Starts worker `id`; its events arrive on `events` tagged with `id`.
+pub(crate) fn spawn(id: usize, capture: bool, events: Sender<(usize, WorkerEvent)>) -> Result<WorkerProcess, Error> {
+    let (server, server_name) = IpcOneShotServer::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
+    let mut command = Command::new(own_exe());
+    command
+        .env(role::ROLE_VAR, "worker")
+        .env(role::BOOTSTRAP_VAR, &server_name)
+        .env(role::PARENT_VAR, std::process::id().to_string())
+        .stdin(Stdio::null())
+        // Its own process group, which what its tests start inherits: one signal ends them all.
+        .process_group(0);
+    let mut pipe = None;
+    let mut sentinel = Vec::new();
+    if capture {
+        let nonce = capture::new_nonce();
+        sentinel = capture::sentinel_bytes(&nonce);
+        command.env(role::SENTINEL_VAR, &nonce);
+        let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;
+        // fd 1 and fd 2 share one pipe, so their interleaving is kept as a terminal shows it.
+        command.stdout(writer.try_clone().map_err(Error::WorkerSpawn)?).stderr(writer);
+        pipe = Some(reader);
+    }
+    let mut child = command.spawn().map_err(Error::WorkerSpawn)?;
+    // The command holds our copies of the pipe's write end; without dropping them the pipe
+    // would never close.
+    drop(command);
+    let pid = child.id() as i32;
+
+    let tx = events.clone();
+    spawn_thread("mptest-worker-exit", move || {
+        // Blocks until the worker ends; a kill from the scheduler makes sure it does.
+        let event = match child.wait() {
+            Ok(status) => WorkerEvent::Exited(status),
+            Err(_) => WorkerEvent::Malformed("could not wait for the worker process".into()),
+        };
+        let _ = tx.send((id, event));
+    })?;
+
+    let tx = events.clone();
+    // ipc-channel's accept has no timeout: if the worker dies before connecting, this thread
+    // stays blocked, and the scheduler learns of the death from the exit thread instead.
+    spawn_thread("mptest-worker-channel", move || watch_channel(id, server, &tx))?;
+
+    let buffer = match pipe {
+        Some(reader) => {
+            let buffer = SharedBuffer::default();
+            let shared = buffer.clone();
+            spawn_thread("mptest-worker-output", move || {
+                capture::read_pipe(reader, &sentinel, &shared, |piece| {
+                    let event = match piece {
+                        Piece::Test(out) => WorkerEvent::Output(out),
+                        Piece::Closed(out) => WorkerEvent::OutputClosed(out),
+                    };
+                    let _ = events.send((id, event));
+                });
+            })?;
+            Some(buffer)
+        }
+        None => None,
+    };
+    Ok(WorkerProcess { pid, buffer })
+}
+
+fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(Error::WorkerSpawn)
+}
+
+fn watch_channel(id: usize, server: IpcOneShotServer<FromWorker>, tx: &Sender<(usize, WorkerEvent)>) {
+    let send = |event| tx.send((id, event)).is_ok();
+    let receiver = match server.accept() {
+        Ok((receiver, FromWorker::Hello { tasks, .. })) => {
+            if !send(WorkerEvent::Connected(tasks)) {
+                return;
+            }
+            receiver
+        }
+        Ok((_, other)) => {
+            send(WorkerEvent::Malformed(format!("expected a hello first, got {other:?}")));
+            return;
+        }
+        Err(err) => {
+            send(WorkerEvent::Malformed(format!("bad first message: {err}")));
+            return;
+        }
+    };
+    loop {
+        let event = match receiver.recv() {
+            Ok(FromWorker::Done(report)) => WorkerEvent::Done(report),
+            Ok(FromWorker::Hello { .. }) => WorkerEvent::Malformed("a second hello".into()),
+            Err(IpcError::Disconnected) => {
+                send(WorkerEvent::ChannelClosed);
+                return;
+            }
+            Err(IpcError::SerializationError(err)) => {
+                WorkerEvent::Malformed(format!("undecodable message ({err}: {err:?})"))
+            }
+            Err(IpcError::Io(err)) => {
+                send(WorkerEvent::Malformed(format!("channel error: {err}")));
+                return;
+            }
+        };
+        if !send(event) {
+            return;
+        }
+    }
+}

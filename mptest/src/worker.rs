@@ -1,0 +1,190 @@
+//! The worker role: connects to the coordinator, then runs the tests it is handed, one at a
+//! time, for as long as the coordinator has work.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use ipc_channel::ipc::{self, IpcSender};
+use ipc_channel::IpcError;
+
+use crate::error::Error;
+use crate::procs;
+use crate::protocol::{FromWorker, Report, ToWorker};
+use crate::registry::{ShouldPanic, TestDef, TESTS};
+use crate::role::WorkerBoot;
+
+/// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
+/// tests can reach it.
+static TO_COORDINATOR: Mutex<Option<IpcSender<FromWorker>>> = Mutex::new(None);
+
+thread_local! {
+    /// The last panic on this thread: message and location, recorded by the panic hook.
+    static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+}
+
+/// Runs the worker until the coordinator says stop or goes away; never returns.
+pub(crate) fn run(boot: WorkerBoot) -> ! {
+    match serve(boot) {
+        Ok(()) => std::process::exit(0),
+        Err(err) => {
+            eprintln!("mptest worker: {err}");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn serve(boot: WorkerBoot) -> Result<(), Error> {
+    die_with_parent(boot.parent)?;
+    procs::become_subreaper();
+    install_panic_hook();
+
+    let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
+    let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone()).map_err(|e| {
+        Error::Channel(format!("cannot connect to {:?}: {e}", boot.server))
+    })?;
+    to_coordinator
+        .send(FromWorker::Hello { pid: std::process::id(), tasks: tasks_tx })
+        .map_err(|e| Error::Channel(e.to_string()))?;
+    *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
+
+    loop {
+        match tasks.recv() {
+            Ok(ToWorker::Run { index, name }) => {
+                let report = run_test(index, &name);
+                end_of_test(boot.sentinel.as_deref());
+                let sender = TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let Some(sender) = sender else {
+                    // The channel was closed (a fault hook): stay, as a wedged worker would,
+                    // until the coordinator notices and ends us.
+                    continue;
+                };
+                if sender.send(FromWorker::Done(report)).is_err() {
+                    return Ok(()); // coordinator gone
+                }
+            }
+            Ok(ToWorker::Exit) | Err(IpcError::Disconnected) => return Ok(()),
+            Err(err) => return Err(Error::Channel(format!("bad message from the coordinator: {err}"))),
+        }
+    }
+}
+
+/// A worker must not outlive its coordinator: ask the kernel to kill it when the parent goes,
+/// then check the parent did not go before we asked.
+fn die_with_parent(parent: i32) -> Result<(), Error> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if nix::unistd::getppid().as_raw() != parent {
+        return Err(Error::BadRole(format!(
+            "this worker's parent is not the coordinator (pid {parent}) that {} names",
+            crate::role::PARENT_VAR
+        )));
+    }
+    Ok(())
+}
+
+fn install_panic_hook() {
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let message = match info.payload().downcast_ref::<&str>() {
+            Some(s) => s.to_string(),
+            None => match info.payload().downcast_ref::<String>() {
+                Some(s) => s.clone(),
+                None => "Box<dyn Any>".to_string(),
+            },
+        };
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some((message, location)));
+        default_hook(info);
+    }));
+}
+
+/// Runs one test on a thread named after it, as libtest does, and ends what it left running.
+fn run_test(index: u32, name: &str) -> Report {
+    let started = Instant::now();
+    let failure = match find_test(index, name) {
+        Some(def) => execute(def, name).err(),
+        None => Some(format!("this binary has no test named {name:?} at index {index}")),
+    };
+    let duration_ns = started.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
+    let _ = std::io::stdout().flush();
+    let leftovers = procs::end_leftovers();
+    if !leftovers.is_empty() {
+        eprintln!(
+            "mptest: the test left {} process(es) running; ended them: {}",
+            leftovers.len(),
+            leftovers.join(", ")
+        );
+    }
+    Report { index, failure, duration_ns, leftovers }
+}
+
+fn find_test(index: u32, name: &str) -> Option<&'static TestDef> {
+    let by_index = TESTS.get(index as usize).filter(|t| t.name() == name);
+    by_index.or_else(|| TESTS.iter().find(|t| t.name() == name))
+}
+
+/// `Ok` when the test met its expectation, else the failure message.
+fn execute(def: &'static TestDef, name: &str) -> Result<(), String> {
+    let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(def.run));
+        let panic = LAST_PANIC.with(|last| last.borrow_mut().take());
+        (result, panic)
+    });
+    let (result, panic) = thread
+        .map_err(|e| format!("could not start the test's thread: {e}"))?
+        .join()
+        .map_err(|_| "the test's thread panicked outside the test".to_string())?;
+    let (message, location) = panic.unwrap_or_default();
+    match (def.should_panic, result) {
+        (ShouldPanic::No, Ok(result)) => result,
+        (ShouldPanic::No, Err(_)) => Err(format!("panicked at {location}:\n{message}")),
+        (ShouldPanic::Yes, Err(_)) => Ok(()),
+        (ShouldPanic::WithMessage(expected), Err(_)) if message.contains(expected) => Ok(()),
+        (ShouldPanic::WithMessage(expected), Err(_)) => Err(format!(
+            "panic did not contain expected string\n      panic message: {message:?}\n expected substring: {expected:?}"
+        )),
+        (_, Ok(_)) => Err("test did not panic as expected".to_string()),
+    }
+}
+
+/// Marks the end of this test's output in the pipe the coordinator reads.
+fn end_of_test(sentinel: Option<&[u8]>) {
+    let _ = std::io::stdout().flush();
+    if let Some(sentinel) = sentinel {
+        // Straight to fd 1, below std's buffering, so it lands after everything already written.
+        let _ = nix::unistd::write(std::io::stdout(), sentinel);
+    }
+}
+
+/// Fault injection for mptest's own tests: a worker that misbehaves on its channel.
+#[doc(hidden)]
+pub mod fault {
+    use super::*;
+
+    fn raw_sender() -> Option<IpcSender<Vec<u8>>> {
+        let guard = TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.clone().map(|s| s.to_opaque().to::<Vec<u8>>())
+    }
+
+    /// Sends bytes that are no message at all.
+    pub fn send_garbage() {
+        if let Some(raw) = raw_sender() {
+            let _ = raw.send(vec![0xff; 16]);
+        }
+    }
+
+    /// Sends the start of a `Done` message and nothing after it.
+    pub fn send_truncated() {
+        if let Some(raw) = raw_sender() {
+            let _ = raw.send(vec![7]);
+        }
+    }
+
+    /// Closes this worker's channel to the coordinator.
+    pub fn close_channel() {
+        TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}

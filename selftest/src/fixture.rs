@@ -1,0 +1,279 @@
+//! A suite with every outcome kind, run by `tests/harness.rs` through the real harness.
+//! Its failing tests are the point: they are never run by `cargo test` directly (this is a
+//! bin target, not a test target).
+
+use std::io::Write;
+use std::process::Command;
+
+use mptest::prelude::*;
+
+mod pass {
+    use super::*;
+
+    #[mp_test]
+    fn plain() {
+        assert_eq!(2 + 2, 4);
+    }
+
+    #[mp_test]
+    fn result_ok() -> Result<(), String> {
+        Ok(())
+    }
+
+    #[mp_test]
+    fn prints_from_a_child_process() {
+        println!("parent says hi");
+        let status = Command::new("sh").args(["-c", "echo child says hi; echo child err >&2"]).status().unwrap();
+        assert!(status.success());
+    }
+
+    #[mp_test(should_panic)]
+    fn should_panic_any() {
+        panic!("whatever");
+    }
+
+    #[mp_test(should_panic = "expected text")]
+    fn should_panic_with_text() {
+        panic!("the expected text is here");
+    }
+
+    #[mp_test(ignore = "needs a lab")]
+    fn ignored_with_reason() {
+        panic!("ignored tests do not run by default");
+    }
+
+    #[mp_test(ignore)]
+    fn ignored_plain() {}
+
+    #[mp_test(timeout = "30s")]
+    fn with_generous_timeout() {}
+}
+
+mod fail {
+    use super::*;
+
+    #[mp_test]
+    fn panics() {
+        println!("output before the panic");
+        panic!("the answer was {}", 41);
+    }
+
+    #[mp_test]
+    fn returns_err() -> Result<(), String> {
+        Err("no such device".into())
+    }
+
+    #[mp_test(should_panic)]
+    fn does_not_panic() {}
+
+    #[mp_test(should_panic = "this text")]
+    fn panics_with_other_text() {
+        panic!("that text");
+    }
+}
+
+mod crash {
+    use super::*;
+
+    #[mp_test]
+    fn aborts() {
+        println!("about to abort");
+        let _ = std::io::stdout().flush();
+        std::process::abort();
+    }
+
+    #[mp_test]
+    fn segfaults() {
+        eprintln!("about to segfault");
+        // SAFETY: not safe at all; this test exists to crash its process.
+        unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+    }
+
+    #[mp_test]
+    fn exits_zero() {
+        println!("calling exit(0)");
+        std::process::exit(0);
+    }
+
+    #[mp_test]
+    fn exits_three() {
+        std::process::exit(3);
+    }
+
+    #[mp_test]
+    fn kills_itself() {
+        let _ = Command::new("sh").args(["-c", "kill -9 $PPID"]).status();
+    }
+
+    #[mp_test]
+    fn sends_garbage() {
+        mptest::__private::fault::send_garbage();
+        hang();
+    }
+
+    #[mp_test]
+    fn sends_truncated() {
+        mptest::__private::fault::send_truncated();
+        hang();
+    }
+
+    #[mp_test]
+    fn closes_channel() {
+        mptest::__private::fault::close_channel();
+    }
+}
+
+/// Blocks until the process is killed (every use is ended by the coordinator or a timeout).
+fn hang() {
+    loop {
+        std::thread::park();
+    }
+}
+
+mod hang {
+    use super::*;
+
+    #[mp_test(timeout = "300ms")]
+    fn forever() {
+        println!("going to sleep");
+        hang();
+    }
+
+    #[mp_test(timeout = "300ms")]
+    fn ignores_sigterm() {
+        // Ignoring SIGTERM leaves SIGKILL after the grace period to end it.
+        // SAFETY: setting a signal disposition to SIG_IGN.
+        unsafe {
+            libc_signal_ignore(15);
+        }
+        hang();
+    }
+
+    #[mp_test]
+    fn forever_without_own_timeout() {
+        hang();
+    }
+
+    extern "C" {
+        #[link_name = "signal"]
+        fn c_signal(signum: i32, handler: usize) -> usize;
+    }
+
+    unsafe fn libc_signal_ignore(signum: i32) {
+        // SIG_IGN is 1.
+        c_signal(signum, 1);
+    }
+}
+
+mod leak {
+    use super::*;
+
+    #[mp_test]
+    fn background_child() {
+        Command::new("sleep").arg("1000").spawn().unwrap();
+    }
+
+    #[mp_test]
+    fn setsid_daemon() {
+        // Double fork with a new session: the classic daemon that escapes its process group.
+        let status = Command::new("sh")
+            .args(["-c", "setsid sh -c 'sleep 1000 & exit 0' & wait"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[mp_test(timeout = "300ms")]
+    fn daemon_then_hang() {
+        Command::new("setsid").args(["sleep", "1000"]).spawn().unwrap();
+        hang();
+    }
+}
+
+mod output {
+    use super::*;
+
+    #[mp_test]
+    fn huge() {
+        let line = [b'x'; 1023];
+        let mut out = std::io::stdout().lock();
+        out.write_all(b"first line\n").unwrap();
+        // 100 MiB.
+        for _ in 0..(100 * 1024) {
+            out.write_all(&line).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.write_all(b"last line\n").unwrap();
+        panic!("fail so the output is shown");
+    }
+
+    #[mp_test]
+    fn interleaved() {
+        print!("one ");
+        let _ = std::io::stdout().flush();
+        eprint!("two ");
+        println!("three");
+        panic!("show it");
+    }
+}
+
+mod slow {
+    use super::*;
+
+    #[mp_test]
+    fn half_second() {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+mod flaky {
+    use super::*;
+
+    /// Fails on its first attempt and passes on its second: the marker file tells them apart.
+    #[mp_test(retries = 2)]
+    fn passes_second_time() {
+        let marker = std::env::temp_dir().join(format!("mptest-flaky-{}", std::env::var("FIXTURE_RUN_ID").unwrap_or_default()));
+        if std::fs::read(&marker).is_err() {
+            std::fs::write(&marker, b"1").unwrap();
+            panic!("first attempt fails");
+        }
+        let _ = std::fs::remove_file(marker);
+    }
+
+    #[mp_test(retries = 1)]
+    fn always_fails() {
+        panic!("every time");
+    }
+}
+
+mod grouped {
+    use super::*;
+
+    fn pid_file(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("mptest-group-{}-{name}", std::env::var("FIXTURE_RUN_ID").unwrap_or_default()))
+    }
+
+    #[mp_test(group = "shared")]
+    fn a_records_pid() {
+        std::fs::write(pid_file("a"), std::process::id().to_string()).unwrap();
+    }
+
+    #[mp_test(group = "shared")]
+    fn b_same_pid() {
+        let a = std::fs::read_to_string(pid_file("a")).unwrap();
+        assert_eq!(a, std::process::id().to_string(), "group members ran in different workers");
+    }
+}
+
+fn main() {
+    // Simulates a binary whose start-up fails in every process but the first: the worker
+    // processes inherit FIXTURE_CHILD and exit before mptest gets to run.
+    if std::env::var_os("FIXTURE_BROKEN_START").is_some() {
+        if std::env::var_os("FIXTURE_CHILD").is_some() {
+            eprintln!("fixture: start-up failure in a worker");
+            std::process::exit(3);
+        }
+        std::env::set_var("FIXTURE_CHILD", "1");
+    }
+    mptest::run()
+}
