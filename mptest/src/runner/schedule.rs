@@ -81,6 +81,8 @@ struct Slot {
     /// Outputs that came before their `Done`.
     outputs: VecDeque<CapturedOutput>,
     output_closed: bool,
+    /// What came after the last end marker, when the pipe closed before the exit was seen.
+    closed_rest: Option<CapturedOutput>,
     /// Processes found after the worker died, named in the report of the test it ran.
     strays: Vec<String>,
 }
@@ -165,6 +167,7 @@ impl<'a> Scheduler<'a> {
                     reports: VecDeque::new(),
                     outputs: VecDeque::new(),
                     output_closed: false,
+                    closed_rest: None,
                     strays: Vec::new(),
                 });
                 true
@@ -436,7 +439,7 @@ impl<'a> Scheduler<'a> {
         if let Some(state) = next {
             if self.slots[id].output_closed || self.slots[id].buffer.is_none() {
                 self.slots[id].state = state;
-                self.finish_dying(id, None);
+                self.finish_dying(id);
             } else {
                 self.slots[id].state = state;
             }
@@ -444,20 +447,22 @@ impl<'a> Scheduler<'a> {
     }
 
     fn on_output_closed(&mut self, id: usize, rest: CapturedOutput) {
-        self.slots[id].output_closed = true;
-        if matches!(self.slots[id].state, State::Dying { .. }) {
-            self.finish_dying(id, Some(rest));
+        let slot = &mut self.slots[id];
+        slot.output_closed = true;
+        slot.closed_rest = Some(rest);
+        if matches!(slot.state, State::Dying { .. }) {
+            self.finish_dying(id);
         }
     }
 
     /// Reports the test a dead worker took with it, once its output is in (or waited for long
     /// enough), or ends the run if the worker never started.
-    fn finish_dying(&mut self, id: usize, rest: Option<CapturedOutput>) {
+    fn finish_dying(&mut self, id: usize) {
         let State::Dying { job, start_failure, .. } = std::mem::replace(&mut self.slots[id].state, State::Dead) else {
             return;
         };
         let slot = &mut self.slots[id];
-        let rest = match (rest, &slot.buffer) {
+        let rest = match (slot.closed_rest.take(), &slot.buffer) {
             (Some(rest), _) => Some(rest),
             (None, Some(buffer)) => Some(capture::take_shared(buffer)),
             (None, None) => None,
@@ -523,7 +528,7 @@ impl<'a> Scheduler<'a> {
                         _ => {}
                     }
                 }
-                State::Dying { since, .. } if now >= *since + OUTPUT_GRACE => self.finish_dying(id, None),
+                State::Dying { since, .. } if now >= *since + OUTPUT_GRACE => self.finish_dying(id),
                 _ => {}
             }
         }
@@ -567,10 +572,12 @@ impl<'a> Scheduler<'a> {
         }
         let deadline = Instant::now() + EXIT_GRACE;
         let mut killed = false;
-        while self.slots.iter().any(|s| !matches!(s.state, State::Dead)) {
+        // Dying workers have exited already; only their output was awaited.
+        let running = |s: &Slot| !matches!(s.state, State::Dead | State::Dying { .. });
+        while self.slots.iter().any(running) {
             let now = Instant::now();
             if now >= deadline && !killed {
-                for slot in self.slots.iter().filter(|s| !matches!(s.state, State::Dead)) {
+                for slot in self.slots.iter().filter(|s| running(s)) {
                     procs::signal_group(slot.pid, Signal::SIGKILL);
                 }
                 killed = true;

@@ -1,0 +1,123 @@
+//! Runs the fixture suite (`src/fixture.rs`) through the harness and reads what it reports.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wait_timeout::ChildExt;
+
+/// No fixture run may take longer than this; past it the run is killed and the test fails.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// What one run of the fixture did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The JSON events (for `--format json` runs), by test name, with the suite events apart.
+    pub fn tests(&self) -> BTreeMap<String, Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == "test" && e["event"] != "started" && e["event"] != "timeout")
+            .map(|e| (e["name"].as_str().unwrap_or_default().to_string(), e))
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", self.stderr)))
+            .collect()
+    }
+
+    pub fn suite_end(&self) -> Value {
+        self.events().into_iter().rfind(|e| e["type"] == "suite").expect("no suite event")
+    }
+
+    pub fn outcome(&self, name: &str) -> String {
+        let tests = self.tests();
+        let t = tests.get(name).unwrap_or_else(|| panic!("no result for {name}:\n{}", self.stdout));
+        t["mptest"]["outcome"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn field(&self, name: &str, field: &str) -> String {
+        let tests = self.tests();
+        tests[name][field].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// A fresh id, so runs of flaky and grouped tests in parallel do not share marker files.
+fn run_id() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs the fixture with these arguments and extra environment.
+pub fn fixture_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fixture"));
+    cmd.args(args)
+        .env("FIXTURE_RUN_ID", run_id())
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_TEST_THREADS")
+        .env_remove("RUST_TEST_NOCAPTURE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start the fixture");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = match child.wait_timeout(RUN_LIMIT).expect("wait for the fixture") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the fixture ran past {RUN_LIMIT:?} with {args:?}: the harness hangs");
+        }
+    };
+    Run {
+        code: status.code(),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+        elapsed: started.elapsed(),
+    }
+}
+
+pub fn fixture(args: &[&str]) -> Run {
+    fixture_env(args, &[])
+}
+
+/// Runs the fixture with `--format json` and these arguments.
+pub fn fixture_json(args: &[&str]) -> Run {
+    let mut all = vec!["--format", "json", "-Z", "unstable-options"];
+    all.extend_from_slice(args);
+    fixture(&all)
+}
+
+/// True while a process with this pid exists (zombies included).
+pub fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
