@@ -48,14 +48,17 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             let duration = humantime::parse_duration(&lit.value()).map_err(|err| {
                 Error::new(
                     lit.span(),
-                    format!("bad duration {:?}: {err} (write it like \"5s\" or \"1m 30s\")", lit.value()),
+                    format!(
+                        "bad duration {:?}: {err} (write it like \"5s\" or \"1m 30s\")",
+                        lit.value()
+                    ),
                 )
             })?;
             if duration.is_zero() {
                 return Err(Error::new(lit.span(), "a timeout must be longer than zero"));
             }
-            let nanos = u64::try_from(duration.as_nanos())
-                .map_err(|_| Error::new(lit.span(), "timeout too long"))?;
+            let nanos =
+                u64::try_from(duration.as_nanos()).map_err(|_| Error::new(lit.span(), "timeout too long"))?;
             options.timeout_nanos = Some(nanos);
         } else if path.is_ident("ignore") {
             let reason = if meta.input.peek(syn::Token![=]) {
@@ -125,7 +128,10 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
         ));
     }
     if let Some(unsafety) = &sig.unsafety {
-        return Err(Error::new(unsafety.span(), "#[mp_test] functions cannot be `unsafe`"));
+        return Err(Error::new(
+            unsafety.span(),
+            "#[mp_test] functions cannot be `unsafe`",
+        ));
     }
     if options.should_panic.is_some() {
         if let ReturnType::Type(_, ty) = &sig.output {
@@ -162,6 +168,12 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let serial = options.serial;
+    // A wrong return type is reported at the return type, not at the attribute.
+    let return_span = match &func.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let call = quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident()));
     let span = Span::call_site();
     quote_spanned! {span=>
         #func
@@ -173,7 +185,7 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         static #static_name: #private::TestDef = #private::TestDef {
             module_path: ::core::module_path!(),
             fn_name: #fn_name,
-            run: || #private::IntoTestResult::into_test_result(#ident()),
+            run: || #call,
             timeout: #timeout,
             ignore: #ignore,
             should_panic: #should_panic,

@@ -113,7 +113,13 @@ impl Default for OutputBuffer {
 
 impl OutputBuffer {
     pub(crate) fn with_limits(head_limit: usize, tail_limit: usize) -> Self {
-        OutputBuffer { head: Vec::new(), tail: VecDeque::new(), total: 0, head_limit, tail_limit }
+        OutputBuffer {
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            total: 0,
+            head_limit,
+            tail_limit,
+        }
     }
 
     pub(crate) fn push(&mut self, mut data: &[u8]) {
@@ -165,7 +171,12 @@ pub(crate) enum Piece {
 }
 
 /// Reads a worker's output pipe until its end, cutting it at the sentinel.
-pub(crate) fn read_pipe(mut pipe: impl Read, sentinel: &[u8], buffer: &SharedBuffer, mut emit: impl FnMut(Piece)) {
+pub(crate) fn read_pipe(
+    mut pipe: impl Read,
+    sentinel: &[u8],
+    buffer: &SharedBuffer,
+    mut emit: impl FnMut(Piece),
+) {
     let finder = memchr::memmem::Finder::new(sentinel);
     let mut chunk = vec![0u8; 64 * 1024];
     // Bytes that might be the start of a marker split across two reads.
@@ -215,7 +226,10 @@ mod tests {
         assert_eq!(out.total_bytes(), 10);
         assert_eq!(out.cut_bytes(), 3);
         let text = out.to_text();
-        assert!(text.starts_with("0123\n[mptest: 3 bytes of output cut here"), "{text}");
+        assert!(
+            text.starts_with("0123\n[mptest: 3 bytes of output cut here"),
+            "{text}"
+        );
         assert!(text.ends_with("789"), "{text}");
         assert!(buf.take().is_empty());
     }
@@ -258,6 +272,9 @@ mod tests {
                 Piece::Closed(o) => format!("closed:{}", o.to_text()),
             })
             .collect();
-        assert_eq!(texts, ["test:first test\n", "test:second", "closed:crashed half-way"]);
+        assert_eq!(
+            texts,
+            ["test:first test\n", "test:second", "closed:crashed half-way"]
+        );
     }
 }

@@ -189,16 +189,36 @@ mod tests {
 
     #[test]
     fn reads_what_cargo_and_nextest_pass() {
-        let o = parse(&["net", "disk", "--exact", "--skip", "slow", "--skip=big", "--nocapture"]).unwrap();
+        let o = parse(&[
+            "net",
+            "disk",
+            "--exact",
+            "--skip",
+            "slow",
+            "--skip=big",
+            "--nocapture",
+        ])
+        .unwrap();
         assert_eq!(o.filters, ["net", "disk"]);
         assert!(o.exact && !o.capture);
         assert_eq!(o.skip, ["slow", "big"]);
         let o = parse(&["--list", "--format", "terse", "--ignored"]).unwrap();
         assert!(o.list && o.format == Format::Terse && o.run_ignored == RunIgnored::Only);
-        let o = parse(&["-Z", "unstable-options", "--format=json", "--test-threads=3", "--timeout", "2.5"]).unwrap();
+        let o = parse(&[
+            "-Z",
+            "unstable-options",
+            "--format=json",
+            "--test-threads=3",
+            "--timeout",
+            "2.5",
+        ])
+        .unwrap();
         assert_eq!((o.format, o.threads), (Format::Json, 3));
         assert_eq!(o.timeout, Some(Duration::from_millis(2500)));
-        assert_eq!(parse(&["--timeout", "1m 30s"]).unwrap().timeout, Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse(&["--timeout", "1m 30s"]).unwrap().timeout,
+            Some(Duration::from_secs(90))
+        );
         assert_eq!(parse(&["-q", "--no-capture"]).unwrap().format, Format::Terse);
     }
 

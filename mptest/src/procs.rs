@@ -58,7 +58,10 @@ pub(crate) fn descendants(root: i32, procs: &[ProcInfo], stop_at: &[i32]) -> Vec
     let mut found: Vec<ProcInfo> = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
-        for p in procs.iter().filter(|p| p.ppid == parent && !stop_at.contains(&p.pid)) {
+        for p in procs
+            .iter()
+            .filter(|p| p.ppid == parent && !stop_at.contains(&p.pid))
+        {
             if !found.iter().any(|f| f.pid == p.pid) {
                 frontier.push(p.pid);
                 found.push(p.clone());
@@ -88,13 +91,15 @@ pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) {
     let deadline = Instant::now() + limit;
     let mut left: Vec<i32> = procs.iter().map(|p| p.pid).collect();
     while !left.is_empty() && Instant::now() < deadline {
-        left.retain(|&pid| match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => true,
-            Ok(_) => false,
-            // Not our child (yet: its parent may be dying): wait while it exists.
-            Err(Errno::ECHILD) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            Err(_) => false,
-        });
+        left.retain(
+            |&pid| match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => true,
+                Ok(_) => false,
+                // Not our child (yet: its parent may be dying): wait while it exists.
+                Err(Errno::ECHILD) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                Err(_) => false,
+            },
+        );
         if !left.is_empty() {
             // A killed process takes a moment to exit; there is no portable event to wait on.
             std::thread::sleep(Duration::from_millis(1));
@@ -153,7 +158,9 @@ pub(crate) fn signal_name(signal: i32) -> String {
         15 => "terminated",
         _ => "",
     };
-    let name = Signal::try_from(signal).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {signal}"));
+    let name = Signal::try_from(signal)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {signal}"));
     if meaning.is_empty() {
         name
     } else {
@@ -168,13 +175,24 @@ mod tests {
     #[test]
     fn parses_stat_lines_with_awkward_names() {
         let p = parse_stat("4242 (my (odd) prog) S 17 4242 4242 0 -1").unwrap();
-        assert_eq!(p, ProcInfo { pid: 4242, ppid: 17, comm: "my (odd) prog".into() });
+        assert_eq!(
+            p,
+            ProcInfo {
+                pid: 4242,
+                ppid: 17,
+                comm: "my (odd) prog".into()
+            }
+        );
         assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]
     fn descendants_follow_the_tree_and_stop_where_told() {
-        let p = |pid, ppid| ProcInfo { pid, ppid, comm: format!("p{pid}") };
+        let p = |pid, ppid| ProcInfo {
+            pid,
+            ppid,
+            comm: format!("p{pid}"),
+        };
         let procs = [p(10, 1), p(11, 10), p(12, 11), p(13, 10), p(14, 13), p(20, 1)];
         let mut got: Vec<i32> = descendants(10, &procs, &[13]).iter().map(|p| p.pid).collect();
         got.sort();
@@ -189,6 +207,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::zombie_processes)] // end_processes reaps it
     fn finds_and_ends_a_real_child() {
         let child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let me = std::process::id() as i32;

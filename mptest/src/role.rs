@@ -45,11 +45,12 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
     match role.as_deref() {
         None => Ok(Role::Coordinator),
         Some("worker") => {
-            let server = server.ok_or_else(|| {
-                Error::BadRole(format!("{ROLE_VAR}=worker but {BOOTSTRAP_VAR} is not set"))
-            })?;
+            let server = server
+                .ok_or_else(|| Error::BadRole(format!("{ROLE_VAR}=worker but {BOOTSTRAP_VAR} is not set")))?;
             let parent = parent.and_then(|p| p.parse().ok()).ok_or_else(|| {
-                Error::BadRole(format!("{ROLE_VAR}=worker but {PARENT_VAR} is missing or not a pid"))
+                Error::BadRole(format!(
+                    "{ROLE_VAR}=worker but {PARENT_VAR} is missing or not a pid"
+                ))
             })?;
             let sentinel = match sentinel {
                 None => None,
@@ -57,10 +58,16 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
                     Some(crate::capture::sentinel_bytes(&hex))
                 }
                 Some(other) => {
-                    return Err(Error::BadRole(format!("{SENTINEL_VAR}={other:?} is not 32 hex digits")))
+                    return Err(Error::BadRole(format!(
+                        "{SENTINEL_VAR}={other:?} is not 32 hex digits"
+                    )))
                 }
             };
-            Ok(Role::Worker(WorkerBoot { server, parent, sentinel }))
+            Ok(Role::Worker(WorkerBoot {
+                server,
+                parent,
+                sentinel,
+            }))
         }
         Some(other) => Err(Error::BadRole(format!("unknown {ROLE_VAR}={other:?}"))),
     }

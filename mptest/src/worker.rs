@@ -42,11 +42,13 @@ fn serve(boot: WorkerBoot) -> Result<(), Error> {
     install_panic_hook();
 
     let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
-    let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone()).map_err(|e| {
-        Error::Channel(format!("cannot connect to {:?}: {e}", boot.server))
-    })?;
+    let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone())
+        .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?;
     to_coordinator
-        .send(FromWorker::Hello { pid: std::process::id(), tasks: tasks_tx })
+        .send(FromWorker::Hello {
+            pid: std::process::id(),
+            tasks: tasks_tx,
+        })
         .map_err(|e| Error::Channel(e.to_string()))?;
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
 
@@ -55,7 +57,10 @@ fn serve(boot: WorkerBoot) -> Result<(), Error> {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);
                 end_of_test(boot.sentinel.as_deref());
-                let sender = TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let sender = TO_COORDINATOR
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
                 let Some(sender) = sender else {
                     // The channel was closed (a fault hook): stay, as a wedged worker would,
                     // until the coordinator notices and ends us.
@@ -118,7 +123,12 @@ fn run_test(index: u32, name: &str) -> Report {
             leftovers.join(", ")
         );
     }
-    Report { index, failure, duration_ns, leftovers }
+    Report {
+        index,
+        failure,
+        duration_ns,
+        leftovers,
+    }
 }
 
 fn find_test(index: u32, name: &str) -> Option<&'static TestDef> {
@@ -185,6 +195,9 @@ pub mod fault {
 
     /// Closes this worker's channel to the coordinator.
     pub fn close_channel() {
-        TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner).take();
+        TO_COORDINATOR
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }

@@ -2,6 +2,9 @@
 //! Its failing tests are the point: they are never run by `cargo test` directly (this is a
 //! bin target, not a test target).
 
+// Leaking processes is what the `leak` tests are for.
+#![allow(clippy::zombie_processes)]
+
 use std::io::Write;
 use std::process::Command;
 
@@ -12,7 +15,7 @@ mod pass {
 
     #[mp_test]
     fn plain() {
-        assert_eq!(2 + 2, 4);
+        assert_eq!(std::hint::black_box(2) + 2, 4);
     }
 
     #[mp_test]
@@ -23,7 +26,10 @@ mod pass {
     #[mp_test]
     fn prints_from_a_child_process() {
         println!("parent says hi");
-        let status = Command::new("sh").args(["-c", "echo child says hi; echo child err >&2"]).status().unwrap();
+        let status = Command::new("sh")
+            .args(["-c", "echo child says hi; echo child err >&2"])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -232,7 +238,10 @@ mod flaky {
     /// Fails on its first attempt and passes on its second: the marker file tells them apart.
     #[mp_test(retries = 2)]
     fn passes_second_time() {
-        let marker = std::env::temp_dir().join(format!("mptest-flaky-{}", std::env::var("FIXTURE_RUN_ID").unwrap_or_default()));
+        let marker = std::env::temp_dir().join(format!(
+            "mptest-flaky-{}",
+            std::env::var("FIXTURE_RUN_ID").unwrap_or_default()
+        ));
         if std::fs::read(&marker).is_err() {
             std::fs::write(&marker, b"1").unwrap();
             panic!("first attempt fails");
@@ -250,7 +259,10 @@ mod grouped {
     use super::*;
 
     fn pid_file(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("mptest-group-{}-{name}", std::env::var("FIXTURE_RUN_ID").unwrap_or_default()))
+        std::env::temp_dir().join(format!(
+            "mptest-group-{}-{name}",
+            std::env::var("FIXTURE_RUN_ID").unwrap_or_default()
+        ))
     }
 
     #[mp_test(group = "shared")]
@@ -261,7 +273,11 @@ mod grouped {
     #[mp_test(group = "shared")]
     fn b_same_pid() {
         let a = std::fs::read_to_string(pid_file("a")).unwrap();
-        assert_eq!(a, std::process::id().to_string(), "group members ran in different workers");
+        assert_eq!(
+            a,
+            std::process::id().to_string(),
+            "group members ran in different workers"
+        );
     }
 }
 

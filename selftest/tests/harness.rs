@@ -9,13 +9,28 @@ use util::{alive, fixture, fixture_env, fixture_json};
 fn passing_tests_pass_and_the_run_exits_zero() {
     let run = fixture_json(&["pass::"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    for name in ["pass::plain", "pass::result_ok", "pass::prints_from_a_child_process", "pass::should_panic_any", "pass::should_panic_with_text", "pass::with_generous_timeout"] {
+    for name in [
+        "pass::plain",
+        "pass::result_ok",
+        "pass::prints_from_a_child_process",
+        "pass::should_panic_any",
+        "pass::should_panic_with_text",
+        "pass::with_generous_timeout",
+    ] {
         assert_eq!(run.outcome(name), "passed", "{name}: {}", run.stdout);
     }
     assert_eq!(run.outcome("pass::ignored_with_reason"), "ignored");
     assert_eq!(run.field("pass::ignored_with_reason", "message"), "needs a lab");
     let end = run.suite_end();
-    assert_eq!((end["event"].as_str(), end["passed"].as_u64(), end["failed"].as_u64(), end["ignored"].as_u64()), (Some("ok"), Some(6), Some(0), Some(2)));
+    assert_eq!(
+        (
+            end["event"].as_str(),
+            end["passed"].as_u64(),
+            end["failed"].as_u64(),
+            end["ignored"].as_u64()
+        ),
+        (Some("ok"), Some(6), Some(0), Some(2))
+    );
 }
 
 #[test]
@@ -24,17 +39,37 @@ fn failures_name_their_cause_and_keep_their_output() {
     assert_eq!(run.code, Some(101));
     assert_eq!(run.outcome("pass::plain"), "passed");
     let out = run.field("fail::panics", "stdout");
-    assert!(out.contains("output before the panic") && out.contains("the answer was 41"), "{out}");
+    assert!(
+        out.contains("output before the panic") && out.contains("the answer was 41"),
+        "{out}"
+    );
     assert!(out.contains("panicked at selftest/src/fixture.rs"), "{out}");
-    assert_eq!(run.field("fail::returns_err", "message"), "Error: \"no such device\"");
-    assert_eq!(run.field("fail::does_not_panic", "message"), "test did not panic as expected");
+    assert_eq!(
+        run.field("fail::returns_err", "message"),
+        "Error: \"no such device\""
+    );
+    assert_eq!(
+        run.field("fail::does_not_panic", "message"),
+        "test did not panic as expected"
+    );
     let msg = run.field("fail::panics_with_other_text", "message");
-    assert!(msg.contains("panic did not contain expected string") && msg.contains("\"this text\""), "{msg}");
-    for name in ["fail::panics", "fail::returns_err", "fail::does_not_panic", "fail::panics_with_other_text"] {
+    assert!(
+        msg.contains("panic did not contain expected string") && msg.contains("\"this text\""),
+        "{msg}"
+    );
+    for name in [
+        "fail::panics",
+        "fail::returns_err",
+        "fail::does_not_panic",
+        "fail::panics_with_other_text",
+    ] {
         assert_eq!(run.outcome(name), "failed", "{name}");
     }
     let end = run.suite_end();
-    assert_eq!((end["passed"].as_u64(), end["failed"].as_u64()), (Some(1), Some(4)));
+    assert_eq!(
+        (end["passed"].as_u64(), end["failed"].as_u64()),
+        (Some(1), Some(4))
+    );
 }
 
 #[test]
@@ -54,26 +89,45 @@ fn crashes_cost_one_test_and_name_the_signal_or_exit_code() {
     for (name, cause, output) in expect {
         assert_eq!(run.outcome(name), "crashed", "{name}: {}", run.stdout);
         let message = run.field(name, "message");
-        assert!(message.starts_with("crashed: ") && message.contains(cause), "{name}: {message}");
-        assert!(run.field(name, "stdout").contains(output), "{name} lost its output: {}", run.field(name, "stdout"));
+        assert!(
+            message.starts_with("crashed: ") && message.contains(cause),
+            "{name}: {message}"
+        );
+        assert!(
+            run.field(name, "stdout").contains(output),
+            "{name} lost its output: {}",
+            run.field(name, "stdout")
+        );
     }
     // The run went on: the other tests ran in replacement workers.
     assert_eq!(run.outcome("pass::plain"), "passed");
     assert_eq!(run.outcome("pass::result_ok"), "passed");
     let end = run.suite_end();
-    assert_eq!((end["passed"].as_u64(), end["failed"].as_u64()), (Some(2), Some(8)));
+    assert_eq!(
+        (end["passed"].as_u64(), end["failed"].as_u64()),
+        (Some(2), Some(8))
+    );
 }
 
 #[test]
 fn timeouts_end_the_test_and_its_processes() {
     let run = fixture_json(&["hang::", "leak::daemon_then_hang", "--timeout", "1"]);
     assert_eq!(run.code, Some(101));
-    for name in ["hang::forever", "hang::ignores_sigterm", "hang::forever_without_own_timeout", "leak::daemon_then_hang"] {
+    for name in [
+        "hang::forever",
+        "hang::ignores_sigterm",
+        "hang::forever_without_own_timeout",
+        "leak::daemon_then_hang",
+    ] {
         assert_eq!(run.outcome(name), "timed-out", "{name}: {}", run.stdout);
     }
     assert!(run.field("hang::forever", "stdout").contains("going to sleep"));
-    assert!(run.field("hang::forever", "message").contains("timed out after 300ms"));
-    assert!(run.field("hang::forever_without_own_timeout", "message").contains("timed out after 1s"));
+    assert!(run
+        .field("hang::forever", "message")
+        .contains("timed out after 300ms"));
+    assert!(run
+        .field("hang::forever_without_own_timeout", "message")
+        .contains("timed out after 1s"));
     // The daemon the test started in its own session was found and ended too.
     let leftovers = &run.tests()["leak::daemon_then_hang"]["mptest"]["leftovers"];
     let pids = pids_of(leftovers);
@@ -100,11 +154,24 @@ fn leftover_processes_are_ended_and_named() {
         let leftovers = &run.tests()[name]["mptest"]["leftovers"];
         assert!(leftovers.to_string().contains("(sleep)"), "{name}: {leftovers}");
         let pids = pids_of(leftovers);
-        assert!(!pids.is_empty() && pids.iter().all(|&p| !alive(p)), "{name}: {pids:?}");
-        assert!(run.field(name, "stdout").contains("left 1 process(es) running"), "{}", run.field(name, "stdout"));
+        assert!(
+            !pids.is_empty() && pids.iter().all(|&p| !alive(p)),
+            "{name}: {pids:?}"
+        );
+        assert!(
+            run.field(name, "stdout").contains("left 1 process(es) running"),
+            "{}",
+            run.field(name, "stdout")
+        );
     }
     let pretty = fixture(&["leak::background_child"]);
-    assert!(pretty.stdout.contains("note: leak::background_child left 1 process(es) running, which were ended:"), "{}", pretty.stdout);
+    assert!(
+        pretty
+            .stdout
+            .contains("note: leak::background_child left 1 process(es) running, which were ended:"),
+        "{}",
+        pretty.stdout
+    );
 }
 
 #[test]
@@ -115,35 +182,66 @@ fn huge_output_keeps_head_and_tail_and_says_what_was_cut() {
     assert!(out.contains("last line\n") && out.contains("fail so the output is shown"));
     assert!(out.contains("bytes of output cut here"));
     assert!(out.len() < 9 << 20, "kept {} bytes", out.len());
-    let total = run.tests()["output::huge"]["mptest"]["output_bytes"].as_u64().unwrap();
+    let total = run.tests()["output::huge"]["mptest"]["output_bytes"]
+        .as_u64()
+        .unwrap();
     assert!(total > 100 << 20, "{total}");
-    assert!(run.field("output::interleaved", "stdout").starts_with("one two three\n"));
+    assert!(run
+        .field("output::interleaved", "stdout")
+        .starts_with("one two three\n"));
 }
 
 #[test]
 fn pretty_output_is_libtests() {
-    let run = fixture(&["pass::plain", "fail::panics", "crash::segfaults", "pass::ignored_plain", "--exact"]);
+    let run = fixture(&[
+        "pass::plain",
+        "fail::panics",
+        "crash::segfaults",
+        "pass::ignored_plain",
+        "--exact",
+    ]);
     assert_eq!(run.code, Some(101));
     let out = &run.stdout;
     assert!(out.contains("\nrunning 4 tests\n"), "{out}");
     assert!(out.contains("test pass::plain ... ok\n"), "{out}");
     assert!(out.contains("test pass::ignored_plain ... ignored\n"), "{out}");
     assert!(out.contains("test fail::panics ... FAILED\n"), "{out}");
-    assert!(out.contains("test crash::segfaults ... FAILED (crashed: killed by signal SIGSEGV"), "{out}");
-    assert!(out.contains("---- fail::panics stdout ----\noutput before the panic\n"), "{out}");
+    assert!(
+        out.contains("test crash::segfaults ... FAILED (crashed: killed by signal SIGSEGV"),
+        "{out}"
+    );
+    assert!(
+        out.contains("---- fail::panics stdout ----\noutput before the panic\n"),
+        "{out}"
+    );
     assert!(out.contains("failures:\n    crash::segfaults (crashed: killed by signal SIGSEGV (segmentation fault))\n    fail::panics\n"), "{out}");
     let last = out.trim_end().lines().last().unwrap();
-    assert!(last.starts_with("test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; "), "{last}");
-    assert!(last.contains(" filtered out; finished in ") && last.ends_with('s'), "{last}");
+    assert!(
+        last.starts_with("test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; "),
+        "{last}"
+    );
+    assert!(
+        last.contains(" filtered out; finished in ") && last.ends_with('s'),
+        "{last}"
+    );
     let terse = fixture(&["pass::plain", "pass::result_ok", "-q"]);
-    assert!(terse.stdout.contains("\nrunning 2 tests\n..\n"), "{}", terse.stdout);
+    assert!(
+        terse.stdout.contains("\nrunning 2 tests\n..\n"),
+        "{}",
+        terse.stdout
+    );
 }
 
 #[test]
 fn show_output_and_nocapture() {
     let run = fixture(&["pass::prints_from_a_child_process", "--show-output"]);
     assert_eq!(run.code, Some(0));
-    assert!(run.stdout.contains("successes:\n\n---- pass::prints_from_a_child_process stdout ----\n"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("successes:\n\n---- pass::prints_from_a_child_process stdout ----\n"),
+        "{}",
+        run.stdout
+    );
     for text in ["parent says hi", "child says hi", "child err"] {
         assert!(run.stdout.contains(text), "{text}: {}", run.stdout);
     }
@@ -152,7 +250,11 @@ fn show_output_and_nocapture() {
     // Not captured: the test's output goes straight to the terminal (here, our pipes).
     let live = fixture(&["pass::prints_from_a_child_process", "--exact", "--nocapture"]);
     assert_eq!(live.code, Some(0));
-    assert!(live.stdout.contains("parent says hi") && live.stdout.contains("child says hi"), "{}", live.stdout);
+    assert!(
+        live.stdout.contains("parent says hi") && live.stdout.contains("child says hi"),
+        "{}",
+        live.stdout
+    );
     assert!(live.stderr.contains("child err"), "{}", live.stderr);
     assert!(live.stdout.contains("1 passed; 0 failed"), "{}", live.stdout);
 }
@@ -169,12 +271,29 @@ fn the_command_line_is_libtests() {
     assert_eq!(env_zero.code, Some(2), "{}", env_zero.stderr);
     let none = fixture(&["no-test-has-this-name"]);
     assert_eq!(none.code, Some(0));
-    assert!(none.stdout.contains("running 0 tests") && none.stdout.contains("0 passed; 0 failed; 0 ignored; 0 measured;"), "{}", none.stdout);
-    let exact = fixture_json(&["pass::plain", "pass::result_ok", "--exact", "--skip", "pass::result_ok", "-j", "1"]);
+    assert!(
+        none.stdout.contains("running 0 tests")
+            && none.stdout.contains("0 passed; 0 failed; 0 ignored; 0 measured;"),
+        "{}",
+        none.stdout
+    );
+    let exact = fixture_json(&[
+        "pass::plain",
+        "pass::result_ok",
+        "--exact",
+        "--skip",
+        "pass::result_ok",
+        "-j",
+        "1",
+    ]);
     assert_eq!(exact.tests().keys().collect::<Vec<_>>(), ["pass::plain"]);
     let ignored = fixture_json(&["pass::", "--ignored"]);
     assert_eq!(ignored.outcome("pass::ignored_plain"), "passed");
-    assert_eq!(ignored.code, Some(101), "the ignored test that panics ran and failed");
+    assert_eq!(
+        ignored.code,
+        Some(101),
+        "the ignored test that panics ran and failed"
+    );
     let all = fixture_json(&["pass::ignored", "--include-ignored"]);
     assert_eq!(all.tests().len(), 2);
 }
@@ -191,22 +310,37 @@ fn listing_follows_nextests_custom_harness_contract() {
     sorted.sort();
     assert_eq!(lines, sorted);
     let ignored = fixture(&["--list", "--format", "terse", "--ignored"]);
-    assert_eq!(ignored.stdout, "pass::ignored_plain: test\npass::ignored_with_reason: test\n");
+    assert_eq!(
+        ignored.stdout,
+        "pass::ignored_plain: test\npass::ignored_with_reason: test\n"
+    );
     let pretty = fixture(&["--list", "pass::plain"]);
     assert_eq!(pretty.stdout, "pass::plain: test\n\n1 test, 0 benchmarks\n");
     // nextest runs each test as `NAME --exact --nocapture`.
     let one = fixture(&["crash::segfaults", "--exact", "--nocapture"]);
     assert_eq!(one.code, Some(101));
-    assert!(one.stdout.contains("1 failed") && one.stdout.contains("SIGSEGV"), "{}", one.stdout);
+    assert!(
+        one.stdout.contains("1 failed") && one.stdout.contains("SIGSEGV"),
+        "{}",
+        one.stdout
+    );
 }
 
 #[test]
 fn slow_tests_get_a_notice() {
     let run = fixture(&["slow::half_second", "--slow-timeout", "0.2"]);
     assert_eq!(run.code, Some(0));
-    assert!(run.stdout.contains("test slow::half_second has been running for over 200ms (SLOW)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("test slow::half_second has been running for over 200ms (SLOW)"),
+        "{}",
+        run.stdout
+    );
     let json = fixture_json(&["slow::half_second", "--slow-timeout", "0.2"]);
-    assert!(json.events().iter().any(|e| e["event"] == "timeout" && e["name"] == "slow::half_second"));
+    assert!(json
+        .events()
+        .iter()
+        .any(|e| e["event"] == "timeout" && e["name"] == "slow::half_second"));
 }
 
 #[test]
@@ -215,36 +349,86 @@ fn retries_mark_flaky_tests_and_groups_share_a_worker() {
     assert_eq!(run.outcome("flaky::passes_second_time"), "flaky");
     assert_eq!(run.outcome("flaky::always_fails"), "failed");
     assert_eq!(run.outcome("grouped::a_records_pid"), "passed");
-    assert_eq!(run.outcome("grouped::b_same_pid"), "passed", "{}", run.field("grouped::b_same_pid", "stdout"));
+    assert_eq!(
+        run.outcome("grouped::b_same_pid"),
+        "passed",
+        "{}",
+        run.field("grouped::b_same_pid", "stdout")
+    );
     let end = run.suite_end();
-    assert_eq!((end["passed"].as_u64(), end["failed"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(
+        (end["passed"].as_u64(), end["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
 }
 
 #[test]
 fn a_worker_that_cannot_start_ends_the_run_with_a_clear_error() {
     let run = fixture_env(&["pass::"], &[("FIXTURE_BROKEN_START", "1")]);
     assert_eq!(run.code, Some(101));
-    assert!(run.stdout.contains("exited with code 3 before it connected to the coordinator"), "{}", run.stdout);
-    assert!(run.stdout.contains("fixture: start-up failure in a worker"), "{}", run.stdout);
-    assert!(run.elapsed.as_secs() < 10, "restarted in a loop? {:?}", run.elapsed);
+    assert!(
+        run.stdout
+            .contains("exited with code 3 before it connected to the coordinator"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("fixture: start-up failure in a worker"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.elapsed.as_secs() < 10,
+        "restarted in a loop? {:?}",
+        run.elapsed
+    );
 }
 
 #[test]
 fn a_forged_role_gets_a_clear_message() {
     let no_bootstrap = fixture_env(&[], &[("MPTEST_ROLE", "worker")]);
     assert_eq!(no_bootstrap.code, Some(2));
-    assert!(no_bootstrap.stderr.contains("MPTEST_BOOTSTRAP is not set"), "{}", no_bootstrap.stderr);
+    assert!(
+        no_bootstrap.stderr.contains("MPTEST_BOOTSTRAP is not set"),
+        "{}",
+        no_bootstrap.stderr
+    );
     let unknown = fixture_env(&[], &[("MPTEST_ROLE", "wizard")]);
     assert_eq!(unknown.code, Some(2));
-    assert!(unknown.stderr.contains("unknown MPTEST_ROLE=\"wizard\""), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("unknown MPTEST_ROLE=\"wizard\""),
+        "{}",
+        unknown.stderr
+    );
     let me = std::process::id().to_string();
     let nowhere = fixture_env(
         &[],
-        &[("MPTEST_ROLE", "worker"), ("MPTEST_BOOTSTRAP", "/nonexistent/socket"), ("MPTEST_PARENT_PID", &me)],
+        &[
+            ("MPTEST_ROLE", "worker"),
+            ("MPTEST_BOOTSTRAP", "/nonexistent/socket"),
+            ("MPTEST_PARENT_PID", &me),
+        ],
     );
     assert_eq!(nowhere.code, Some(2));
-    assert!(nowhere.stderr.contains("cannot connect to \"/nonexistent/socket\""), "{}", nowhere.stderr);
-    let stranger = fixture_env(&[], &[("MPTEST_ROLE", "worker"), ("MPTEST_BOOTSTRAP", "x"), ("MPTEST_PARENT_PID", "1")]);
+    assert!(
+        nowhere
+            .stderr
+            .contains("cannot connect to \"/nonexistent/socket\""),
+        "{}",
+        nowhere.stderr
+    );
+    let stranger = fixture_env(
+        &[],
+        &[
+            ("MPTEST_ROLE", "worker"),
+            ("MPTEST_BOOTSTRAP", "x"),
+            ("MPTEST_PARENT_PID", "1"),
+        ],
+    );
     assert_eq!(stranger.code, Some(2));
-    assert!(stranger.stderr.contains("parent is not the coordinator"), "{}", stranger.stderr);
+    assert!(
+        stranger.stderr.contains("parent is not the coordinator"),
+        "{}",
+        stranger.stderr
+    );
 }

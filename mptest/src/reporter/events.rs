@@ -45,7 +45,10 @@ impl Outcome {
 
     /// Failed, crashed or timed out.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Outcome::Failed { .. } | Outcome::Crashed { .. } | Outcome::TimedOut { .. })
+        matches!(
+            self,
+            Outcome::Failed { .. } | Outcome::Crashed { .. } | Outcome::TimedOut { .. }
+        )
     }
 
     /// A short word for machine readers: passed, flaky, failed, crashed, timed-out, ignored.

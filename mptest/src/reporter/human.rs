@@ -52,7 +52,10 @@ impl<W: Write> Human<W> {
         match outcome {
             Outcome::Passed => self.paint(GREEN, "ok"),
             Outcome::Flaky { passed_on } => {
-                format!("{} (flaky: passed on attempt {passed_on})", self.paint(GREEN, "ok"))
+                format!(
+                    "{} (flaky: passed on attempt {passed_on})",
+                    self.paint(GREEN, "ok")
+                )
             }
             Outcome::Failed { .. } => self.paint(RED, "FAILED"),
             Outcome::Crashed { cause } => format!("{} (crashed: {cause})", self.paint(RED, "FAILED")),
@@ -78,7 +81,7 @@ impl<W: Write> Human<W> {
         self.done += 1;
         let line = if self.terse {
             let mut s = self.terse_char(&result.outcome);
-            if self.done % TERSE_WIDTH == 0 {
+            if self.done.is_multiple_of(TERSE_WIDTH) {
                 s.push_str(&format!(" {}/{}\n", self.done, self.test_count));
             }
             s
@@ -129,7 +132,12 @@ impl<W: Write> Human<W> {
                     let _ = writeln!(self.out, "    {} (crashed: {cause})", r.name);
                 }
                 Outcome::TimedOut { after } => {
-                    let _ = writeln!(self.out, "    {} (timed out after {})", r.name, humantime::format_duration(*after));
+                    let _ = writeln!(
+                        self.out,
+                        "    {} (timed out after {})",
+                        r.name,
+                        humantime::format_duration(*after)
+                    );
                 }
                 _ => {
                     let _ = writeln!(self.out, "    {}", r.name);
@@ -139,7 +147,7 @@ impl<W: Write> Human<W> {
     }
 
     fn closing(&mut self, summary: &Summary) {
-        if self.terse && self.done % TERSE_WIDTH != 0 {
+        if self.terse && !self.done.is_multiple_of(TERSE_WIDTH) {
             let _ = writeln!(self.out);
         }
         let mut successes = std::mem::take(&mut self.successes_with_output);
@@ -155,7 +163,11 @@ impl<W: Write> Human<W> {
         if let Some(fatal) = &summary.fatal {
             let _ = writeln!(self.out, "\nerror: {fatal}");
         }
-        let verdict = if summary.ok() { self.paint(GREEN, "ok") } else { self.paint(RED, "FAILED") };
+        let verdict = if summary.ok() {
+            self.paint(GREEN, "ok")
+        } else {
+            self.paint(RED, "FAILED")
+        };
         let _ = writeln!(
             self.out,
             "\ntest result: {verdict}. {} passed; {} failed; {} ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
@@ -188,7 +200,11 @@ impl<W: Write> Reporter for Human<W> {
             }
             Event::TestStarted { .. } => {}
             Event::TestSlow { name, elapsed } => {
-                let _ = writeln!(self.out, "test {name} has been running for over {} (SLOW)", seconds(*elapsed));
+                let _ = writeln!(
+                    self.out,
+                    "test {name} has been running for over {} (SLOW)",
+                    seconds(*elapsed)
+                );
             }
             Event::TestRetrying { result, attempt, of } => {
                 let _ = writeln!(
@@ -213,7 +229,13 @@ mod tests {
     use std::time::Duration;
 
     fn result(name: &str, outcome: Outcome) -> TestResult {
-        TestResult { name: name.into(), outcome, duration: Duration::ZERO, output: None, leftovers: vec![] }
+        TestResult {
+            name: name.into(),
+            outcome,
+            duration: Duration::ZERO,
+            output: None,
+            leftovers: vec![],
+        }
     }
 
     #[test]
@@ -221,18 +243,43 @@ mod tests {
         let mut out = Vec::new();
         let mut r = Human::new(&mut out, false, false, false);
         r.report(&Event::RunStarted { test_count: 3 });
-        r.report(&Event::TestFinished { result: &result("a", Outcome::Passed) });
-        let crash = Outcome::Crashed { cause: "killed by signal SIGSEGV (segmentation fault)".into() };
-        r.report(&Event::TestFinished { result: &result("b", crash) });
-        r.report(&Event::TestFinished { result: &result("c", Outcome::Ignored { reason: Some("slow".into()) }) });
-        let summary = Summary { passed: 1, failed: 1, ignored: 1, filtered_out: 2, ..Summary::default() };
+        r.report(&Event::TestFinished {
+            result: &result("a", Outcome::Passed),
+        });
+        let crash = Outcome::Crashed {
+            cause: "killed by signal SIGSEGV (segmentation fault)".into(),
+        };
+        r.report(&Event::TestFinished {
+            result: &result("b", crash),
+        });
+        r.report(&Event::TestFinished {
+            result: &result(
+                "c",
+                Outcome::Ignored {
+                    reason: Some("slow".into()),
+                },
+            ),
+        });
+        let summary = Summary {
+            passed: 1,
+            failed: 1,
+            ignored: 1,
+            filtered_out: 2,
+            ..Summary::default()
+        };
         r.report(&Event::RunFinished { summary: &summary });
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("\nrunning 3 tests\n"), "{text}");
         assert!(text.contains("test a ... ok\n"), "{text}");
-        assert!(text.contains("test b ... FAILED (crashed: killed by signal SIGSEGV"), "{text}");
+        assert!(
+            text.contains("test b ... FAILED (crashed: killed by signal SIGSEGV"),
+            "{text}"
+        );
         assert!(text.contains("test c ... ignored, slow\n"), "{text}");
-        assert!(text.contains("failures:\n    b (crashed: killed by signal SIGSEGV"), "{text}");
+        assert!(
+            text.contains("failures:\n    b (crashed: killed by signal SIGSEGV"),
+            "{text}"
+        );
         assert!(text.contains(
             "test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 2 filtered out; finished in 0.00s"
         ));

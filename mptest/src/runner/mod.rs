@@ -41,9 +41,16 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let stdout = std::io::stdout();
     let mut reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock())),
-        format => Box::new(Human::new(stdout.lock(), format == Format::Terse, options.color, options.show_output)),
+        format => Box::new(Human::new(
+            stdout.lock(),
+            format == Format::Terse,
+            options.color,
+            options.show_output,
+        )),
     };
-    reporter.report(&Event::RunStarted { test_count: selection.run.len() + selection.ignored.len() });
+    reporter.report(&Event::RunStarted {
+        test_count: selection.run.len() + selection.ignored.len(),
+    });
     for &i in &selection.ignored {
         let (name, def) = &tests[i];
         let reason = def.ignore.filter(|r| !r.is_empty()).map(str::to_string);
@@ -92,10 +99,12 @@ fn forward_interrupts(events: std::sync::mpsc::Sender<(usize, WorkerEvent)>) {
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
     };
-    let _ = std::thread::Builder::new().name("mptest-signals".into()).spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let status = std::process::ExitStatus::from_raw(signal);
-            let _ = events.send((schedule::INTERRUPT_SLOT, WorkerEvent::Exited(status)));
-        }
-    });
+    let _ = std::thread::Builder::new()
+        .name("mptest-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let status = std::process::ExitStatus::from_raw(signal);
+                let _ = events.send((schedule::INTERRUPT_SLOT, WorkerEvent::Exited(status)));
+            }
+        });
 }

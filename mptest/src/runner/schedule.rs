@@ -67,7 +67,11 @@ enum State {
     Busy(Running),
     Exiting,
     /// Exited; waiting for the output pipe to close before reporting the test it killed.
-    Dying { job: Option<(Job, Outcome, Duration)>, since: Instant, start_failure: Option<String> },
+    Dying {
+        job: Option<(Job, Outcome, Duration)>,
+        since: Instant,
+        start_failure: Option<String>,
+    },
     Dead,
 }
 
@@ -180,13 +184,20 @@ impl<'a> Scheduler<'a> {
     }
 
     fn is_live(&self, id: usize) -> bool {
-        matches!(self.slots.get(id).map(|s| &s.state), Some(State::Starting | State::Idle | State::Busy(_)))
+        matches!(
+            self.slots.get(id).map(|s| &s.state),
+            Some(State::Starting | State::Idle | State::Busy(_))
+        )
     }
 
     /// The next job an idle worker may take: in order, keeping groups on their worker and
     /// running a `serial` test alone (nothing passes a waiting serial test).
     fn next_job_for(&self, id: usize) -> Option<usize> {
-        let busy = self.slots.iter().filter(|s| matches!(s.state, State::Busy(_))).count();
+        let busy = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, State::Busy(_)))
+            .count();
         let serial_running = self.slots.iter().any(|s| match &s.state {
             State::Busy(r) => self.tests[r.job.test].1.serial,
             _ => false,
@@ -215,15 +226,25 @@ impl<'a> Scheduler<'a> {
             if !matches!(self.slots[id].state, State::Idle) {
                 continue;
             }
-            let Some(pos) = self.next_job_for(id) else { continue };
-            let Some(job) = self.pending.remove(pos) else { continue };
+            let Some(pos) = self.next_job_for(id) else {
+                continue;
+            };
+            let Some(job) = self.pending.remove(pos) else {
+                continue;
+            };
             let (name, def) = &self.tests[job.test];
             let index = crate::registry::TESTS
                 .iter()
                 .position(|t| std::ptr::eq(t, *def))
                 .unwrap_or(usize::MAX);
-            let message = ToWorker::Run { index: index as u32, name: name.clone() };
-            let sent = self.slots[id].tasks.as_ref().is_some_and(|t| t.send(message).is_ok());
+            let message = ToWorker::Run {
+                index: index as u32,
+                name: name.clone(),
+            };
+            let sent = self.slots[id]
+                .tasks
+                .as_ref()
+                .is_some_and(|t| t.send(message).is_ok());
             if !sent {
                 // The worker is going away; its exit event will come. Keep the job.
                 self.pending.push_front(job);
@@ -250,7 +271,11 @@ impl<'a> Scheduler<'a> {
 
     /// Replaces dead workers while there is work for them; ends idle ones when there is none.
     fn keep_workers(&mut self) {
-        let live = self.slots.iter().filter(|s| matches!(s.state, State::Starting | State::Idle | State::Busy(_))).count();
+        let live = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, State::Starting | State::Idle | State::Busy(_)))
+            .count();
         if !self.pending.is_empty() && live < self.workers_wanted && self.summary.fatal.is_none() {
             for _ in live..self.workers_wanted.min(live + self.pending.len()) {
                 if !self.spawn_worker() {
@@ -293,7 +318,9 @@ impl<'a> Scheduler<'a> {
 
     fn wait_for_event(&mut self) {
         let received = match self.next_timer() {
-            Some(at) => self.events.recv_timeout(at.saturating_duration_since(Instant::now())),
+            Some(at) => self
+                .events
+                .recv_timeout(at.saturating_duration_since(Instant::now())),
             None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match received {
@@ -329,11 +356,15 @@ impl<'a> Scheduler<'a> {
                 }
             }
             WorkerEvent::Done(report) => self.on_done(id, report),
-            WorkerEvent::Malformed(what) => self.break_worker(id, format!("the worker sent a malformed message: {what}")),
+            WorkerEvent::Malformed(what) => {
+                self.break_worker(id, format!("the worker sent a malformed message: {what}"))
+            }
             WorkerEvent::ChannelClosed => {
                 if let State::Busy(r) = &mut self.slots[id].state {
                     if r.ending.is_none() {
-                        r.ending = Some(Ending::ChannelClosed { kill_at: Instant::now() + CHANNEL_CLOSE_GRACE });
+                        r.ending = Some(Ending::ChannelClosed {
+                            kill_at: Instant::now() + CHANNEL_CLOSE_GRACE,
+                        });
                     }
                 }
             }
@@ -349,13 +380,19 @@ impl<'a> Scheduler<'a> {
     fn on_done(&mut self, id: usize, report: Report) {
         let slot = &mut self.slots[id];
         let State::Busy(running) = &slot.state else {
-            self.break_worker(id, "the worker reported a result while it was running no test".into());
+            self.break_worker(
+                id,
+                "the worker reported a result while it was running no test".into(),
+            );
             return;
         };
         let (name, def) = &self.tests[running.job.test];
         let expected = crate::registry::TESTS.iter().position(|t| std::ptr::eq(t, *def));
         if expected != Some(report.index as usize) {
-            let cause = format!("the worker reported a result for test #{} while running {name}", report.index);
+            let cause = format!(
+                "the worker reported a result for test #{} while running {name}",
+                report.index
+            );
             self.break_worker(id, cause);
             return;
         }
@@ -380,7 +417,9 @@ impl<'a> Scheduler<'a> {
             } else {
                 return;
             };
-            let Some((job, report)) = slot.reports.pop_front() else { return };
+            let Some((job, report)) = slot.reports.pop_front() else {
+                return;
+            };
             let outcome = match report.failure {
                 None => Outcome::Passed,
                 Some(message) => Outcome::Failed { message },
@@ -400,7 +439,9 @@ impl<'a> Scheduler<'a> {
             }
             State::Dead | State::Dying { .. } => return,
             _ => {
-                self.reporter.report(&Event::Notice { message: &format!("worker process {} was replaced: {cause}", slot.pid) });
+                self.reporter.report(&Event::Notice {
+                    message: &format!("worker process {} was replaced: {cause}", slot.pid),
+                });
             }
         }
         procs::signal_group(slot.pid, Signal::SIGKILL);
@@ -415,12 +456,20 @@ impl<'a> Scheduler<'a> {
         let next = match previous {
             State::Busy(running) => {
                 let outcome = match running.ending {
-                    Some(Ending::TimedOut { .. }) => Outcome::TimedOut { after: running.timeout.unwrap_or_default() },
+                    Some(Ending::TimedOut { .. }) => Outcome::TimedOut {
+                        after: running.timeout.unwrap_or_default(),
+                    },
                     Some(Ending::Broken { cause }) => Outcome::Crashed { cause },
-                    Some(Ending::ChannelClosed { .. }) | None => Outcome::Crashed { cause: describe_exit(status) },
+                    Some(Ending::ChannelClosed { .. }) | None => Outcome::Crashed {
+                        cause: describe_exit(status),
+                    },
                 };
                 self.slots[id].strays = self.end_strays();
-                Some(State::Dying { job: Some((running.job, outcome, running.started.elapsed())), since: now, start_failure: None })
+                Some(State::Dying {
+                    job: Some((running.job, outcome, running.started.elapsed())),
+                    since: now,
+                    start_failure: None,
+                })
             }
             State::Starting => Some(State::Dying {
                 job: None,
@@ -429,7 +478,10 @@ impl<'a> Scheduler<'a> {
             }),
             State::Idle => {
                 if !status.success() {
-                    let message = format!("worker process {pid} {} between tests; it was replaced", describe_exit(status));
+                    let message = format!(
+                        "worker process {pid} {} between tests; it was replaced",
+                        describe_exit(status)
+                    );
                     self.reporter.report(&Event::Notice { message: &message });
                 }
                 None
@@ -458,7 +510,10 @@ impl<'a> Scheduler<'a> {
     /// Reports the test a dead worker took with it, once its output is in (or waited for long
     /// enough), or ends the run if the worker never started.
     fn finish_dying(&mut self, id: usize) {
-        let State::Dying { job, start_failure, .. } = std::mem::replace(&mut self.slots[id].state, State::Dead) else {
+        let State::Dying {
+            job, start_failure, ..
+        } = std::mem::replace(&mut self.slots[id].state, State::Dead)
+        else {
             return;
         };
         let slot = &mut self.slots[id];
@@ -468,13 +523,21 @@ impl<'a> Scheduler<'a> {
             (None, None) => None,
         };
         // Output cut at an end marker but never paired: the test ended as it was being killed.
-        let rest = slot.outputs.drain(..).rev().fold(rest, |later, earlier| match later {
-            Some(later) => Some(earlier.followed_by(later)),
-            None => Some(earlier),
-        });
+        let rest = slot
+            .outputs
+            .drain(..)
+            .rev()
+            .fold(rest, |later, earlier| match later {
+                Some(later) => Some(earlier.followed_by(later)),
+                None => Some(earlier),
+            });
         if let Some(how) = start_failure {
             let output = rest.map(|o| o.to_text()).unwrap_or_default();
-            let err = crate::error::Error::WorkerStart { pid: slot.pid, how, output };
+            let err = crate::error::Error::WorkerStart {
+                pid: slot.pid,
+                how,
+                output,
+            };
             self.summary.fatal = Some(err.to_string());
             return;
         }
@@ -513,7 +576,9 @@ impl<'a> Scheduler<'a> {
                     match &mut r.ending {
                         None if r.deadline.is_some_and(|d| now >= d) => {
                             procs::signal_group(pid, Signal::SIGTERM);
-                            r.ending = Some(Ending::TimedOut { sigkill_at: Some(now + KILL_GRACE) });
+                            r.ending = Some(Ending::TimedOut {
+                                sigkill_at: Some(now + KILL_GRACE),
+                            });
                         }
                         Some(Ending::TimedOut { sigkill_at }) if sigkill_at.is_some_and(|t| now >= t) => {
                             procs::signal_group(pid, Signal::SIGKILL);
@@ -522,7 +587,8 @@ impl<'a> Scheduler<'a> {
                         Some(Ending::ChannelClosed { kill_at }) if now >= *kill_at => {
                             procs::signal_group(pid, Signal::SIGKILL);
                             r.ending = Some(Ending::Broken {
-                                cause: "the worker closed its channel to the coordinator while the test ran".into(),
+                                cause: "the worker closed its channel to the coordinator while the test ran"
+                                    .into(),
                             });
                         }
                         _ => {}
@@ -535,17 +601,39 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Records one attempt's outcome: retried, or reported.
-    fn finish(&mut self, job: Job, outcome: Outcome, duration: Duration, output: Option<CapturedOutput>, leftovers: Vec<String>) {
+    fn finish(
+        &mut self,
+        job: Job,
+        outcome: Outcome,
+        duration: Duration,
+        output: Option<CapturedOutput>,
+        leftovers: Vec<String>,
+    ) {
         let (name, def) = &self.tests[job.test];
         let attempts = def.retries + 1;
         let outcome = match outcome {
-            Outcome::Passed if job.attempt > 1 => Outcome::Flaky { passed_on: job.attempt },
+            Outcome::Passed if job.attempt > 1 => Outcome::Flaky {
+                passed_on: job.attempt,
+            },
             other => other,
         };
-        let result = TestResult { name: name.clone(), outcome, duration, output, leftovers };
+        let result = TestResult {
+            name: name.clone(),
+            outcome,
+            duration,
+            output,
+            leftovers,
+        };
         if result.outcome.is_failure() && job.attempt < attempts {
-            self.reporter.report(&Event::TestRetrying { result: &result, attempt: job.attempt, of: attempts });
-            self.pending.push_front(Job { test: job.test, attempt: job.attempt + 1 });
+            self.reporter.report(&Event::TestRetrying {
+                result: &result,
+                attempt: job.attempt,
+                of: attempts,
+            });
+            self.pending.push_front(Job {
+                test: job.test,
+                attempt: job.attempt + 1,
+            });
             return;
         }
         if result.outcome.is_success() {
@@ -585,7 +673,11 @@ impl<'a> Scheduler<'a> {
             if now >= deadline + EXIT_GRACE {
                 break;
             }
-            let wait = if killed { deadline + EXIT_GRACE - now } else { deadline - now };
+            let wait = if killed {
+                deadline + EXIT_GRACE - now
+            } else {
+                deadline - now
+            };
             match self.events.recv_timeout(wait) {
                 Ok((id, WorkerEvent::Exited(_))) if id < self.slots.len() => {
                     self.slots[id].state = State::Dead;
@@ -596,7 +688,11 @@ impl<'a> Scheduler<'a> {
         }
         let strays = self.end_strays();
         if !strays.is_empty() {
-            let message = format!("ended {} process(es) still running at the end of the run: {}", strays.len(), strays.join(", "));
+            let message = format!(
+                "ended {} process(es) still running at the end of the run: {}",
+                strays.len(),
+                strays.join(", ")
+            );
             self.reporter.report(&Event::Notice { message: &message });
         }
         if let Some(signal) = self.interrupted {

@@ -72,7 +72,12 @@ mod tests {
 
     #[test]
     fn follows_libtest_filtering() {
-        let defs = [def("net_a", None), def("net_b", Some("")), def("disk", None), def("net", None)];
+        let defs = [
+            def("net_a", None),
+            def("net_b", Some("")),
+            def("disk", None),
+            def("net", None),
+        ];
         let tests: Vec<_> = defs.iter().map(|d| (d.name(), d)).collect();
         let s = select(&tests, &opts(&["net"]));
         assert_eq!((s.run, s.ignored, s.filtered_out), (vec![0, 3], vec![1], 1));

@@ -51,7 +51,11 @@ fn own_exe() -> std::path::PathBuf {
 }
 
 /// Starts worker `id`; its events arrive on `events` tagged with `id`.
-pub(crate) fn spawn(id: usize, capture: bool, events: Sender<(usize, WorkerEvent)>) -> Result<WorkerProcess, Error> {
+pub(crate) fn spawn(
+    id: usize,
+    capture: bool,
+    events: Sender<(usize, WorkerEvent)>,
+) -> Result<WorkerProcess, Error> {
     let (server, server_name) = IpcOneShotServer::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
     let mut command = Command::new(own_exe());
     command
@@ -69,7 +73,9 @@ pub(crate) fn spawn(id: usize, capture: bool, events: Sender<(usize, WorkerEvent
         command.env(role::SENTINEL_VAR, &nonce);
         let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;
         // fd 1 and fd 2 share one pipe, so their interleaving is kept as a terminal shows it.
-        command.stdout(writer.try_clone().map_err(Error::WorkerSpawn)?).stderr(writer);
+        command
+            .stdout(writer.try_clone().map_err(Error::WorkerSpawn)?)
+            .stderr(writer);
         pipe = Some(reader);
     }
     let mut child = command.spawn().map_err(Error::WorkerSpawn)?;
@@ -131,7 +137,9 @@ fn watch_channel(id: usize, server: IpcOneShotServer<FromWorker>, tx: &Sender<(u
             receiver
         }
         Ok((_, other)) => {
-            send(WorkerEvent::Malformed(format!("expected a hello first, got {other:?}")));
+            send(WorkerEvent::Malformed(format!(
+                "expected a hello first, got {other:?}"
+            )));
             return;
         }
         Err(err) => {

@@ -36,17 +36,24 @@ impl Run {
     pub fn events(&self) -> Vec<Value> {
         self.stdout
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", self.stderr)))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", self.stderr))
+            })
             .collect()
     }
 
     pub fn suite_end(&self) -> Value {
-        self.events().into_iter().rfind(|e| e["type"] == "suite").expect("no suite event")
+        self.events()
+            .into_iter()
+            .rfind(|e| e["type"] == "suite")
+            .expect("no suite event")
     }
 
     pub fn outcome(&self, name: &str) -> String {
         let tests = self.tests();
-        let t = tests.get(name).unwrap_or_else(|| panic!("no result for {name}:\n{}", self.stdout));
+        let t = tests
+            .get(name)
+            .unwrap_or_else(|| panic!("no result for {name}:\n{}", self.stdout));
         t["mptest"]["outcome"].as_str().unwrap_or_default().to_string()
     }
 

@@ -1,0 +1,6 @@
+use mptest::prelude::*;
+
+#[mp_test]
+async fn not_async() {}
+
+mptest::main!();

@@ -1,0 +1,6 @@
+use mptest::prelude::*;
+
+#[mp_test]
+struct NotATest;
+
+mptest::main!();

@@ -1,0 +1,69 @@
+//! cargo-nextest runs an mptest suite through its custom-harness contract: the examples crate
+//! passes, and its crashing demo is reported as failed.
+//!
+//! Builds into its own target directory: the `cargo test` running us holds the lock on ours.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn cargo_nextest(args: &[&str]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    Command::new(cargo)
+        .arg("nextest")
+        .args(args)
+        .current_dir(workspace())
+        .env("CARGO_TARGET_DIR", workspace().join("target/nextest-selftest"))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run cargo nextest")
+}
+
+#[test]
+fn nextest_runs_the_examples_and_reports_a_crash_as_failed() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let installed = Command::new(cargo)
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cargo-nextest is missing on CI: .ci/run must install it"
+        );
+        eprintln!("SKIPPED: cargo-nextest is not installed here");
+        return;
+    }
+    let passing = cargo_nextest(&["run", "-p", "examples", "--no-fail-fast"]);
+    let text = String::from_utf8_lossy(&passing.stderr);
+    assert!(
+        passing.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&passing.stdout)
+    );
+    assert!(text.contains("8 tests run: 8 passed"), "{text}");
+
+    let crashing = cargo_nextest(&[
+        "run",
+        "-p",
+        "examples",
+        "--run-ignored",
+        "only",
+        "-E",
+        "test(segfaults)",
+    ]);
+    let text =
+        String::from_utf8_lossy(&crashing.stderr).into_owned() + &String::from_utf8_lossy(&crashing.stdout);
+    assert_eq!(crashing.status.code(), Some(100), "{text}");
+    assert!(
+        text.contains("FAIL") && text.contains("failures::segfaults"),
+        "{text}"
+    );
+    assert!(text.contains("SIGSEGV"), "{text}");
+}
