@@ -1,1 +1,51 @@
+//! Helpers shared by the benchmarks: timing commands and summarising samples.
 
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs a command to completion with its output discarded; returns its wall time, or an error
+/// naming the command if it failed.
+pub fn time_command(cmd: &mut Command) -> Result<Duration, String> {
+    let started = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let elapsed = started.elapsed();
+    if !status.success() {
+        return Err(format!("{cmd:?} failed: {status}"));
+    }
+    Ok(elapsed)
+}
+
+/// The median of some durations (the lower middle for an even count).
+pub fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The workspace's root directory.
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("benches/ has a parent")
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_samples() {
+        let ms = Duration::from_millis;
+        assert_eq!(median(&[ms(3), ms(1), ms(2)]), ms(2));
+        assert_eq!(median(&[ms(4), ms(1), ms(3), ms(2)]), ms(2));
+        assert_eq!(median(&[]), Duration::ZERO);
+    }
+}

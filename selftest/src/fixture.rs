@@ -196,6 +196,18 @@ mod leak {
     }
 }
 
+mod interrupt {
+    use super::*;
+
+    /// Says which processes it runs in, then waits to be interrupted.
+    #[mp_test]
+    fn announces_then_waits() {
+        let child = Command::new("sleep").arg("1000").spawn().unwrap();
+        println!("worker {} child {}", std::process::id(), child.id());
+        hang();
+    }
+}
+
 mod output {
     use super::*;
 

@@ -432,3 +432,59 @@ fn a_forged_role_gets_a_clear_message() {
         stranger.stderr
     );
 }
+
+#[test]
+fn an_interrupt_ends_every_process_of_the_run() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use wait_timeout::ChildExt;
+
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_fixture"))
+        .args(["interrupt::", "--nocapture"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = coordinator.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let limit = std::time::Duration::from_secs(30);
+    let announced = loop {
+        let line = lines
+            .recv_timeout(limit)
+            .expect("the test never announced itself");
+        if let Some(rest) = line.strip_prefix("worker ") {
+            break rest
+                .split(" child ")
+                .map(|p| p.parse::<u32>().unwrap())
+                .collect::<Vec<_>>();
+        }
+    };
+    assert!(announced.iter().all(|&p| alive(p)));
+    let kill = Command::new("kill")
+        .args(["-INT", &coordinator.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = coordinator
+        .wait_timeout(limit)
+        .unwrap()
+        .expect("the coordinator ignored SIGINT");
+    assert_eq!(status.code(), Some(101));
+    // Until the pipe closes: nothing of the run may hold it open.
+    let mut rest = Vec::new();
+    while let Ok(line) = lines.recv_timeout(limit) {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted by SIGINT")),
+        "{rest:?}"
+    );
+    assert!(
+        announced.iter().all(|&p| !alive(p)),
+        "still alive after the run: {announced:?}"
+    );
+}
