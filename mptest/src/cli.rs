@@ -104,7 +104,9 @@ struct Args {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let parsed = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs > 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?} seconds: {e}"))
+        }
         Ok(_) => Err(format!("{text:?} is not a positive number of seconds")),
         Err(_) => humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}")),
     };
@@ -231,6 +233,8 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("test-threads"), "{err}");
         assert!(parse(&["--timeout", "0"]).is_err());
+        assert!(parse(&["--timeout", "1e300"]).is_err());
+        assert!(parse(&["--timeout", "inf"]).is_err());
         assert!(parse(&["--format", "xml"]).is_err());
         assert!(parse(&["--ignored", "--include-ignored"]).is_err());
     }

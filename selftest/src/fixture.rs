@@ -267,6 +267,35 @@ mod flaky {
     }
 }
 
+mod serial {
+    use super::*;
+
+    fn pause() {
+        // Simulated work, long enough for the scheduler's choices to show in the event order.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+
+    #[mp_test]
+    fn a_before() {
+        pause();
+    }
+
+    #[mp_test(serial)]
+    fn m_alone() {
+        pause();
+    }
+
+    #[mp_test]
+    fn z_after_1() {
+        pause();
+    }
+
+    #[mp_test]
+    fn z_after_2() {
+        pause();
+    }
+}
+
 mod grouped {
     use super::*;
 

@@ -148,7 +148,7 @@ fn pids_of(leftovers: &serde_json::Value) -> Vec<u32> {
 
 #[test]
 fn leftover_processes_are_ended_and_named() {
-    let run = fixture_json(&["leak::background_child", "leak::setsid_daemon"]);
+    let run = fixture_json(&["leak::background_child", "leak::setsid_daemon", "--show-output"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     for name in ["leak::background_child", "leak::setsid_daemon"] {
         let leftovers = &run.tests()[name]["mptest"]["leftovers"];
@@ -486,5 +486,34 @@ fn an_interrupt_ends_every_process_of_the_run() {
     assert!(
         announced.iter().all(|&p| !alive(p)),
         "still alive after the run: {announced:?}"
+    );
+}
+
+#[test]
+fn a_serial_test_runs_alone() {
+    let run = fixture_json(&["serial::", "--test-threads", "2"]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    // Positions of started / finished events in the stream.
+    let events = run.events();
+    let at = |event: &str, name: &str| {
+        events
+            .iter()
+            .position(|e| {
+                e["name"] == name && (e["event"] == event || (event == "done" && e["event"] == "ok"))
+            })
+            .unwrap_or_else(|| panic!("no {event} for {name}: {}", run.stdout))
+    };
+    let (start, end) = (at("started", "serial::m_alone"), at("done", "serial::m_alone"));
+    assert!(at("done", "serial::a_before") < start, "{}", run.stdout);
+    assert!(
+        end < at("started", "serial::z_after_1") && end < at("started", "serial::z_after_2"),
+        "{}",
+        run.stdout
+    );
+    // The two after it run side by side again.
+    assert!(
+        at("started", "serial::z_after_2") < at("done", "serial::z_after_1"),
+        "{}",
+        run.stdout
     );
 }

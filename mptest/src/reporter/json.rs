@@ -10,11 +10,12 @@ use super::{Event, Outcome, Reporter};
 /// The JSON reporter.
 pub(crate) struct Json<W: Write> {
     out: W,
+    show_output: bool,
 }
 
 impl<W: Write> Json<W> {
-    pub(crate) fn new(out: W) -> Self {
-        Json { out }
+    pub(crate) fn new(out: W, show_output: bool) -> Self {
+        Json { out, show_output }
     }
 
     fn emit(&mut self, value: Value) {
@@ -58,7 +59,8 @@ impl<W: Write> Reporter for Json<W> {
                             }
                             v["message"] = json!(text);
                         }
-                        if !stdout.is_empty() {
+                        // As libtest: a passed test's output only with --show-output.
+                        if !stdout.is_empty() && (!outcome.is_success() || self.show_output) {
                             v["stdout"] = json!(stdout);
                         }
                         v

@@ -40,7 +40,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let selection = select::select(&tests, &options);
     let stdout = std::io::stdout();
     let mut reporter: Box<dyn Reporter> = match options.format {
-        Format::Json => Box::new(Json::new(stdout.lock())),
+        Format::Json => Box::new(Json::new(stdout.lock(), options.show_output)),
         format => Box::new(Human::new(
             stdout.lock(),
             format == Format::Terse,

@@ -56,7 +56,7 @@ struct Running {
     started: Instant,
     deadline: Option<Instant>,
     timeout: Option<Duration>,
-    next_slow: Instant,
+    next_slow: Option<Instant>,
     ending: Option<Ending>,
 }
 
@@ -233,10 +233,7 @@ impl<'a> Scheduler<'a> {
                 continue;
             };
             let (name, def) = &self.tests[job.test];
-            let index = crate::registry::TESTS
-                .iter()
-                .position(|t| std::ptr::eq(t, *def))
-                .unwrap_or(usize::MAX);
+            let index = crate::registry::index_of(def).unwrap_or(usize::MAX);
             let message = ToWorker::Run {
                 index: index as u32,
                 name: name.clone(),
@@ -259,9 +256,10 @@ impl<'a> Scheduler<'a> {
             self.slots[id].state = State::Busy(Running {
                 job,
                 started: now,
-                deadline: timeout.map(|t| now + t),
+                // A deadline past what an Instant can hold is no deadline.
+                deadline: timeout.and_then(|t| now.checked_add(t)),
                 timeout,
-                next_slow: now + self.options.slow_period,
+                next_slow: now.checked_add(self.options.slow_period),
                 ending: None,
             });
             self.reporter.report(&Event::TestStarted { name });
@@ -301,7 +299,7 @@ impl<'a> Scheduler<'a> {
         for slot in &self.slots {
             match &slot.state {
                 State::Busy(r) => {
-                    consider(r.next_slow);
+                    r.next_slow.into_iter().for_each(&mut consider);
                     match &r.ending {
                         None => r.deadline.into_iter().for_each(&mut consider),
                         Some(Ending::TimedOut { sigkill_at: Some(t) }) => consider(*t),
@@ -387,7 +385,7 @@ impl<'a> Scheduler<'a> {
             return;
         };
         let (name, def) = &self.tests[running.job.test];
-        let expected = crate::registry::TESTS.iter().position(|t| std::ptr::eq(t, *def));
+        let expected = crate::registry::index_of(def);
         if expected != Some(report.index as usize) {
             let cause = format!(
                 "the worker reported a result for test #{} while running {name}",
@@ -566,10 +564,10 @@ impl<'a> Scheduler<'a> {
             let pid = self.slots[id].pid;
             match &mut self.slots[id].state {
                 State::Busy(r) => {
-                    if now >= r.next_slow {
+                    if let Some(slow) = r.next_slow.filter(|&t| now >= t) {
                         // The threshold crossed, as libtest words it ("over 60 seconds").
-                        let elapsed = r.next_slow - r.started;
-                        r.next_slow += self.options.slow_period;
+                        let elapsed = slow - r.started;
+                        r.next_slow = slow.checked_add(self.options.slow_period);
                         let name = &self.tests[r.job.test].0;
                         self.reporter.report(&Event::TestSlow { name, elapsed });
                     }
