@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod entry;
+mod shared;
 
 use proc_macro::TokenStream;
 
@@ -13,4 +14,11 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::mp_test(args.into(), item.into()).into()
+}
+
+/// Makes the objects of an inherent `impl` shareable through an mptest manager: generates
+/// `TProxy`. See `mptest::shared`.
+#[proc_macro_attribute]
+pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
+    shared::shared(args.into(), item.into()).into()
 }

@@ -89,24 +89,33 @@
 pub mod capture;
 mod cli;
 mod error;
+mod panics;
 mod procs;
 mod protocol;
+mod reexec;
 pub mod registry;
 pub mod reporter;
 mod role;
 mod runner;
+pub mod shared;
+mod spawn;
 mod worker;
 
 pub use error::Error;
-pub use mptest_macros::mp_test;
+pub use mptest_macros::{mp_test, shared};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+pub use shared::{
+    Manager, ProxyError, SharedBarrier, SharedEvent, SharedLock, SharedLockGuard, SharedMap, SharedQueue,
+    SharedValue, SharedVec,
+};
+pub use spawn::{spawn, ChildError, ChildHandle};
 
 // Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too.
 extern crate self as mptest;
 
 /// What a test file needs: `use mptest::prelude::*;`.
 pub mod prelude {
-    pub use crate::mp_test;
+    pub use crate::{mp_test, Manager, ProxyError};
 }
 
 /// The entry point of a `harness = false` test target: decides this process's role (the
@@ -115,12 +124,27 @@ pub mod prelude {
 /// [`main!`] writes a `main` that calls this; call it yourself from a `main` of your own when
 /// something must happen first.
 pub fn run() -> ! {
+    init();
+    let code = runner::run(std::env::args().skip(1).collect());
+    std::process::exit(code)
+}
+
+/// For a `main` of your own that uses [`spawn`] or [`Manager`] without the test harness (a
+/// benchmark, a tool): call it first. In a process mptest started in a role (worker, child,
+/// manager) it runs that role and never returns; in any other process it returns at once.
+///
+/// ```no_run
+/// // First thing in `main`:
+/// mptest::init();
+/// let doubled = mptest::spawn(21, |n: u32| n * 2).join().unwrap();
+/// assert_eq!(doubled, 42);
+/// ```
+pub fn init() {
     match role::take_from_env() {
-        Ok(role::Role::Coordinator) => {
-            let code = runner::run(std::env::args().skip(1).collect());
-            std::process::exit(code)
-        }
+        Ok(role::Role::Coordinator) => {}
         Ok(role::Role::Worker(boot)) => worker::run(boot),
+        Ok(role::Role::Child(boot)) => spawn::run_child(boot),
+        Ok(role::Role::Manager(boot)) => shared::run_manager(boot),
         Err(err) => {
             eprintln!("mptest: {err}");
             std::process::exit(EXIT_USAGE)
@@ -151,5 +175,14 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};
+    pub use crate::shared::{
+        serve_connection, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, SHARED_TYPES,
+    };
     pub use crate::worker::fault;
+    pub use serde;
+
+    /// Fault injection on a manager connection, for mptest's own tests.
+    pub mod manager_fault {
+        pub use crate::shared::fault::send_garbage;
+    }
 }

@@ -39,6 +39,15 @@ pub(crate) fn parse_stat(line: &str) -> Option<ProcInfo> {
     Some(ProcInfo { pid, ppid, comm })
 }
 
+/// The state letter of a `/proc/<pid>/stat` line (R, S, D, Z, ...).
+pub(crate) fn parse_state(line: &str) -> Option<char> {
+    line[line.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
 /// Every process visible in `/proc` (none where there is no `/proc`).
 pub(crate) fn all_processes() -> Vec<ProcInfo> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

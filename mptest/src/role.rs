@@ -20,12 +20,16 @@ pub(crate) enum Role {
     /// Started by `cargo test` (or a person): lists, schedules and reports.
     Coordinator,
     /// Started by the coordinator: runs tests.
-    Worker(WorkerBoot),
+    Worker(Boot),
+    /// Started by `mptest::spawn`: runs one function.
+    Child(Boot),
+    /// Started by `Manager::start`: serves shared objects.
+    Manager(Boot),
 }
 
-/// What a worker needs to reach its coordinator.
+/// What a re-exec'd process needs to reach the process that started it.
 #[derive(Debug)]
-pub(crate) struct WorkerBoot {
+pub(crate) struct Boot {
     pub(crate) server: String,
     pub(crate) parent: i32,
     pub(crate) sentinel: Option<Vec<u8>>,
@@ -44,12 +48,12 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
     let [_, server, parent, sentinel] = vars;
     match role.as_deref() {
         None => Ok(Role::Coordinator),
-        Some("worker") => {
+        Some(name @ ("worker" | "child" | "manager")) => {
             let server = server
-                .ok_or_else(|| Error::BadRole(format!("{ROLE_VAR}=worker but {BOOTSTRAP_VAR} is not set")))?;
+                .ok_or_else(|| Error::BadRole(format!("{ROLE_VAR}={name} but {BOOTSTRAP_VAR} is not set")))?;
             let parent = parent.and_then(|p| p.parse().ok()).ok_or_else(|| {
                 Error::BadRole(format!(
-                    "{ROLE_VAR}=worker but {PARENT_VAR} is missing or not a pid"
+                    "{ROLE_VAR}={name} but {PARENT_VAR} is missing or not a pid"
                 ))
             })?;
             let sentinel = match sentinel {
@@ -63,11 +67,16 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
                     )))
                 }
             };
-            Ok(Role::Worker(WorkerBoot {
+            let boot = Boot {
                 server,
                 parent,
                 sentinel,
-            }))
+            };
+            Ok(match name {
+                "worker" => Role::Worker(boot),
+                "child" => Role::Child(boot),
+                _ => Role::Manager(boot),
+            })
         }
         Some(other) => Err(Error::BadRole(format!("unknown {ROLE_VAR}={other:?}"))),
     }

@@ -1,7 +1,6 @@
 //! The worker role: connects to the coordinator, then runs the tests it is handed, one at a
 //! time, for as long as the coordinator has work.
 
-use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, PoisonError};
@@ -14,19 +13,14 @@ use crate::error::Error;
 use crate::procs;
 use crate::protocol::{FromWorker, Report, ToWorker};
 use crate::registry::{ShouldPanic, TestDef, TESTS};
-use crate::role::WorkerBoot;
+use crate::role::Boot;
 
 /// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
 /// tests can reach it.
 static TO_COORDINATOR: Mutex<Option<IpcSender<FromWorker>>> = Mutex::new(None);
 
-thread_local! {
-    /// The last panic on this thread: message and location, recorded by the panic hook.
-    static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
-}
-
 /// Runs the worker until the coordinator says stop or goes away; never returns.
-pub(crate) fn run(boot: WorkerBoot) -> ! {
+pub(crate) fn run(boot: Boot) -> ! {
     match serve(boot) {
         Ok(()) => std::process::exit(0),
         Err(err) => {
@@ -36,10 +30,10 @@ pub(crate) fn run(boot: WorkerBoot) -> ! {
     }
 }
 
-fn serve(boot: WorkerBoot) -> Result<(), Error> {
+fn serve(boot: Boot) -> Result<(), Error> {
     die_with_parent(boot.parent)?;
     procs::become_subreaper();
-    install_panic_hook();
+    crate::panics::install_hook();
 
     let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
     let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone())
@@ -90,22 +84,6 @@ fn die_with_parent(parent: i32) -> Result<(), Error> {
     Ok(())
 }
 
-fn install_panic_hook() {
-    let default_hook = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        let message = match info.payload().downcast_ref::<&str>() {
-            Some(s) => s.to_string(),
-            None => match info.payload().downcast_ref::<String>() {
-                Some(s) => s.clone(),
-                None => "Box<dyn Any>".to_string(),
-            },
-        };
-        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        LAST_PANIC.with(|last| *last.borrow_mut() = Some((message, location)));
-        default_hook(info);
-    }));
-}
-
 /// Runs one test on a thread named after it, as libtest does, and ends what it left running.
 fn run_test(index: u32, name: &str) -> Report {
     let started = Instant::now();
@@ -140,14 +118,14 @@ fn find_test(index: u32, name: &str) -> Option<&'static TestDef> {
 fn execute(def: &'static TestDef, name: &str) -> Result<(), String> {
     let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(def.run));
-        let panic = LAST_PANIC.with(|last| last.borrow_mut().take());
+        let panic = crate::panics::take_last();
         (result, panic)
     });
     let (result, panic) = thread
         .map_err(|e| format!("could not start the test's thread: {e}"))?
         .join()
         .map_err(|_| "the test's thread panicked outside the test".to_string())?;
-    let (message, location) = panic.unwrap_or_default();
+    let crate::panics::PanicRecord { message, location } = panic.unwrap_or_default();
     match (def.should_panic, result) {
         (ShouldPanic::No, Ok(result)) => result,
         (ShouldPanic::No, Err(_)) => Err(format!("panicked at {location}:\n{message}")),

@@ -2,7 +2,7 @@
 //! pipe and its exit. Each turns what it sees into a [`WorkerEvent`] for the scheduler.
 
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
 use std::thread;
 
@@ -40,16 +40,6 @@ pub(crate) struct WorkerProcess {
     pub(crate) buffer: Option<SharedBuffer>,
 }
 
-/// The executable to re-exec: the kernel's link to this very binary where there is one, so a
-/// rebuilt or moved file does not matter.
-fn own_exe() -> std::path::PathBuf {
-    let proc_exe = std::path::Path::new("/proc/self/exe");
-    if proc_exe.exists() {
-        return proc_exe.to_path_buf();
-    }
-    std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into())
-}
-
 /// Starts worker `id`; its events arrive on `events` tagged with `id`.
 pub(crate) fn spawn(
     id: usize,
@@ -57,11 +47,8 @@ pub(crate) fn spawn(
     events: Sender<(usize, WorkerEvent)>,
 ) -> Result<WorkerProcess, Error> {
     let (server, server_name) = IpcOneShotServer::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
-    let mut command = Command::new(own_exe());
+    let mut command = crate::reexec::command("worker", &server_name);
     command
-        .env(role::ROLE_VAR, "worker")
-        .env(role::BOOTSTRAP_VAR, &server_name)
-        .env(role::PARENT_VAR, std::process::id().to_string())
         .stdin(Stdio::null())
         // Its own process group, which what its tests start inherits: one signal ends them all.
         .process_group(0);

@@ -1,0 +1,197 @@
+//! `Manager`: starts the manager process and makes objects in it.
+
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+
+use super::builtins::{
+    BarrierServer, EventServer, LockServer, MapServer, QueueServer, SharedBarrier, SharedEvent, SharedLock,
+    SharedMap, SharedQueue, SharedValue, SharedVec, ValueServer, VecServer,
+};
+use super::proxy::{ManagerRef, Proxy};
+use super::server::{Locked, SharedState};
+use super::wire::{Control, ManagerHello};
+use super::ProxyError;
+
+/// The run's secret for a manager, handed to it in its environment (readable only by the user).
+pub(crate) const SECRET_VAR: &str = "MPTEST_MANAGER_SECRET";
+
+/// How long the manager process has to connect after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long it has to exit after a shutdown before it is killed.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A manager process and the objects it serves, SyncManager-style. Shut down by
+/// [`shutdown`](Manager::shutdown) or when dropped; its objects are dropped with it.
+///
+/// ```no_run
+/// # fn main() -> Result<(), mptest::ProxyError> {
+/// let mgr = mptest::Manager::start()?;
+/// let hits = mgr.value(0u32)?;
+/// hits.update(|n| n + 1)?;
+/// assert_eq!(hits.get()?, 1);
+/// mgr.shutdown();
+/// # Ok(()) }
+/// ```
+pub struct Manager {
+    child: Option<Child>,
+    control: IpcSender<Control>,
+    reference: ManagerRef,
+}
+
+impl Manager {
+    /// Starts a manager process (this binary, re-executed in the manager role).
+    pub fn start() -> Result<Manager, ProxyError> {
+        let start_err = |e: std::io::Error| ProxyError::Start(e.to_string());
+        let (server, name) = IpcOneShotServer::<ManagerHello>::new().map_err(start_err)?;
+        let secret = crate::capture::new_nonce();
+        let mut child = crate::reexec::command("manager", &name)
+            .env(SECRET_VAR, &secret)
+            .spawn()
+            .map_err(start_err)?;
+        // accept() has no timeout: wait for it on a thread and watch the child meanwhile.
+        let (hello_tx, hello_rx) = mpsc::channel();
+        let _ = std::thread::Builder::new()
+            .name("mptest-manager-start".into())
+            .spawn(move || {
+                let _ = hello_tx.send(server.accept().map(|(_, hello)| hello));
+            });
+        let started = Instant::now();
+        let hello = loop {
+            match hello_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Ok(hello)) => break hello,
+                Ok(Err(err)) => return Err(fail_start(child, format!("bad hello: {err}"))),
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(ProxyError::Start(format!(
+                            "the manager process ended at start ({status})"
+                        )));
+                    }
+                    if started.elapsed() > START_TIMEOUT {
+                        return Err(fail_start(child, "the manager process did not connect".into()));
+                    }
+                }
+            }
+        };
+        let id = u64::from_str_radix(&secret[..16], 16).unwrap_or_default() ^ u64::from(child.id());
+        Ok(Manager {
+            child: Some(child),
+            control: hello.control,
+            reference: ManagerRef {
+                id,
+                secret,
+                connector: hello.connector,
+            },
+        })
+    }
+
+    /// The manager process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Moves `value` into the manager; returns its proxy (`TProxy` for a `#[mptest::shared]`
+    /// type `T`).
+    pub fn create<T: SharedState>(&self, value: T) -> Result<T::Proxy, ProxyError> {
+        Proxy::<Locked<T>>::create(&self.reference, value).map(T::Proxy::from)
+    }
+
+    /// Makes an object of a server type of your own (see [`Served`](super::Served)).
+    pub fn create_object<S: super::Served>(&self, init: S::Init) -> Result<Proxy<S>, ProxyError> {
+        Proxy::<S>::create(&self.reference, init)
+    }
+
+    /// A shared value.
+    pub fn value<T>(&self, value: T) -> Result<SharedValue<T>, ProxyError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Proxy::<ValueServer<T>>::create(&self.reference, value).map(SharedValue::from_proxy)
+    }
+
+    /// A shared vector, empty.
+    pub fn vec<T>(&self) -> Result<SharedVec<T>, ProxyError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Proxy::<VecServer<T>>::create(&self.reference, Vec::new()).map(SharedVec::from_proxy)
+    }
+
+    /// A shared map, empty.
+    pub fn map<K, V>(&self) -> Result<SharedMap<K, V>, ProxyError>
+    where
+        K: serde::Serialize
+            + serde::de::DeserializeOwned
+            + Eq
+            + std::hash::Hash
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        V: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Proxy::<MapServer<K, V>>::create(&self.reference, ()).map(SharedMap::from_proxy)
+    }
+
+    /// A shared FIFO queue; `capacity` bounds it (`put` then waits for room).
+    pub fn queue<T>(&self, capacity: Option<usize>) -> Result<SharedQueue<T>, ProxyError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        Proxy::<QueueServer<T>>::create(&self.reference, capacity).map(SharedQueue::from_proxy)
+    }
+
+    /// A shared event, not set.
+    pub fn event(&self) -> Result<SharedEvent, ProxyError> {
+        Proxy::<EventServer>::create(&self.reference, ()).map(SharedEvent::from_proxy)
+    }
+
+    /// A shared barrier for `parties` waiters.
+    pub fn barrier(&self, parties: usize) -> Result<SharedBarrier, ProxyError> {
+        Proxy::<BarrierServer>::create(&self.reference, parties).map(SharedBarrier::from_proxy)
+    }
+
+    /// A cross-process mutex, released when its holder's process dies.
+    pub fn lock(&self) -> Result<SharedLock, ProxyError> {
+        Proxy::<LockServer>::create(&self.reference, ()).map(SharedLock::from_proxy)
+    }
+
+    /// Ends the manager process, dropping its objects; later calls through its proxies return
+    /// [`ProxyError::ManagerGone`].
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = self.control.send(Control::Shutdown);
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn fail_start(mut child: Child, why: String) -> ProxyError {
+    let _ = child.kill();
+    let _ = child.wait();
+    ProxyError::Start(why)
+}

@@ -1,0 +1,391 @@
+//! `mptest::spawn`: run a function in a child process — this binary re-executed in the child
+//! role — and get its value back.
+//!
+//! The function is a non-capturing closure (a `fn(A) -> R` pointer). The child is the very same
+//! binary, so the function sits at the same offset from a known anchor function in both
+//! processes: the parent sends that offset (and the offset of a trampoline monomorphized for
+//! `A` and `R`), the child adds its own anchor address back and calls it. The argument and the
+//! result travel through ipc-channel, so they may carry channels and proxies.
+
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender, OpaqueIpcReceiver, OpaqueIpcSender};
+use ipc_channel::{IpcError, TryRecvError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::panics;
+use crate::role::Boot;
+
+/// Why a child did not return a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChildError {
+    /// The function panicked.
+    #[error("the child panicked at {location}: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+        /// Where it panicked (`file:line:col`).
+        location: String,
+    },
+    /// The child process ended without returning: a signal or an exit code.
+    #[error("the child process {description}")]
+    Crashed {
+        /// The signal that killed it, if one did.
+        signal: Option<i32>,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+        /// In words: "was killed by signal SIGSEGV (segmentation fault)".
+        description: String,
+    },
+    /// `join_timeout` ran out; the child goes on and can be joined again.
+    #[error("the child did not return within the timeout")]
+    Timeout,
+    /// The child could not be started or talked to.
+    #[error("could not run the child: {0}")]
+    Spawn(String),
+    /// The value was already taken by an earlier join.
+    #[error("the child was already joined")]
+    AlreadyJoined,
+}
+
+impl ChildError {
+    /// True when the child's function panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, ChildError::Panicked { .. })
+    }
+
+    /// True when the child process died without returning (signal or exit).
+    pub fn is_crash(&self) -> bool {
+        matches!(self, ChildError::Crashed { .. })
+    }
+
+    /// True when `join_timeout` ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ChildError::Timeout)
+    }
+
+    fn from_status(status: ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        let description = match (status.signal(), status.code()) {
+            (Some(signal), _) => format!("was killed by signal {}", crate::procs::signal_name(signal)),
+            (None, Some(code)) => format!("exited with code {code} without returning"),
+            _ => format!("ended ({status})"),
+        };
+        ChildError::Crashed {
+            signal: status.signal(),
+            code: status.code(),
+            description,
+        }
+    }
+}
+
+/// The child's first message: where to send its job.
+#[derive(Serialize, Deserialize)]
+struct ChildHello {
+    jobs: IpcSender<ChildJob>,
+}
+
+/// What to run: offsets of the trampoline and the function, and the typed channels.
+#[derive(Serialize, Deserialize)]
+struct ChildJob {
+    trampoline: usize,
+    function: usize,
+    args: OpaqueIpcReceiver,
+    result: OpaqueIpcSender,
+}
+
+/// What the child sends back.
+#[derive(Serialize, Deserialize)]
+enum ChildResult<R> {
+    Returned(R),
+    Panicked { message: String, location: String },
+    BadArgument(String),
+}
+
+type Trampoline = fn(usize, OpaqueIpcReceiver, OpaqueIpcSender);
+
+/// The fixed point that function offsets are measured from.
+#[inline(never)]
+fn anchor() {}
+
+pub(crate) fn to_offset(address: usize) -> usize {
+    address.wrapping_sub(anchor as fn() as usize)
+}
+
+pub(crate) fn from_offset(offset: usize) -> usize {
+    (anchor as fn() as usize).wrapping_add(offset)
+}
+
+/// Runs in the child: receives the argument, calls the function, sends what happened.
+fn trampoline<A, R>(function: usize, args: OpaqueIpcReceiver, result: OpaqueIpcSender)
+where
+    A: Serialize + DeserializeOwned,
+    R: Serialize + DeserializeOwned,
+{
+    // SAFETY: `function` is the address of a `fn(A) -> R` in this same binary: the parent took
+    // it from such a pointer, as an offset from `anchor`, and this trampoline is the one
+    // monomorphized for this `A` and `R` (the parent sent its offset alongside).
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
+    let result = result.to::<ChildResult<R>>();
+    let message = match args.to::<A>().recv() {
+        Err(err) => ChildResult::BadArgument(err.to_string()),
+        Ok(args) => match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
+            Ok(value) => ChildResult::Returned(value),
+            Err(_) => {
+                let record = panics::take_last().unwrap_or_default();
+                ChildResult::Panicked {
+                    message: record.message,
+                    location: record.location,
+                }
+            }
+        },
+    };
+    let _ = std::io::stdout().flush();
+    let _ = result.send(message);
+}
+
+/// A child process started by [`spawn`].
+#[must_use = "join the child to get its value; a child that is never joined is ended with the test"]
+pub struct ChildHandle<R> {
+    pid: u32,
+    child: Option<Child>,
+    result: Option<IpcReceiver<ChildResult<R>>>,
+    /// Set once the child connected; until then only its exit tells us it is gone.
+    connected: Arc<AtomicBool>,
+    server_name: String,
+    failed: Option<ChildError>,
+}
+
+/// Runs `f(args)` in a child process and returns a handle to join it.
+///
+/// The child is this test binary, re-executed; `f` must not capture anything (a closure
+/// literal coerces to the `fn` pointer). What the child prints lands in the test's output; a
+/// child still running when the test ends is ended and named in the test's report. Children may
+/// spawn children. Only for binaries whose `main` is [`main!`](crate::main) (or calls
+/// [`run`](crate::run)).
+///
+/// ```no_run
+/// let child = mptest::spawn(20, |n: u64| n + 1);
+/// assert_eq!(child.join().unwrap(), 21);
+///
+/// let crashing = mptest::spawn((), |()| -> u8 { panic!("boom") });
+/// assert!(crashing.join().unwrap_err().is_panic());
+/// ```
+pub fn spawn<A, R>(args: A, f: fn(A) -> R) -> ChildHandle<R>
+where
+    A: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    match start(args, f) {
+        Ok(handle) => handle,
+        Err(err) => ChildHandle {
+            pid: 0,
+            child: None,
+            result: None,
+            connected: Arc::new(AtomicBool::new(false)),
+            server_name: String::new(),
+            failed: Some(err),
+        },
+    }
+}
+
+fn start<A, R>(args: A, f: fn(A) -> R) -> Result<ChildHandle<R>, ChildError>
+where
+    A: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    let spawn_err = |e: std::io::Error| ChildError::Spawn(e.to_string());
+    let (server, server_name) = IpcOneShotServer::<ChildHello>::new().map_err(spawn_err)?;
+    let (args_tx, args_rx) = ipc::channel::<A>().map_err(spawn_err)?;
+    let (result_tx, result_rx) = ipc::channel::<ChildResult<R>>().map_err(spawn_err)?;
+    let child = crate::reexec::command("child", &server_name)
+        .spawn()
+        .map_err(spawn_err)?;
+    let job = ChildJob {
+        trampoline: to_offset(trampoline::<A, R> as Trampoline as usize),
+        function: to_offset(f as usize),
+        args: args_rx.to_opaque(),
+        result: result_tx.to_opaque(),
+    };
+    let connected = Arc::new(AtomicBool::new(false));
+    let flag = connected.clone();
+    // ipc-channel's accept has no timeout: this thread waits for the child while join()
+    // watches the child's pid; if the child dies first, join() connects to wake it up.
+    std::thread::Builder::new()
+        .name("mptest-spawn".into())
+        .spawn(move || {
+            if let Ok((_, hello)) = server.accept() {
+                flag.store(true, Ordering::SeqCst);
+                if hello.jobs.send(job).is_ok() {
+                    let _ = args_tx.send(args);
+                }
+            }
+        })
+        .map_err(spawn_err)?;
+    Ok(ChildHandle {
+        pid: child.id(),
+        child: Some(child),
+        result: Some(result_rx),
+        connected,
+        server_name,
+        failed: None,
+    })
+}
+
+/// How long `join` polls between looks at the child's exit while no result has come.
+const POLL: Duration = Duration::from_millis(20);
+
+impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
+    /// The child's process id (0 if it could not be started).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for the child's value.
+    pub fn join(mut self) -> Result<R, ChildError> {
+        self.wait(None)
+    }
+
+    /// Waits at most `timeout` for the child's value; on [`ChildError::Timeout`] the child goes
+    /// on and the handle can be joined again.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, ChildError> {
+        self.wait(Some(Instant::now() + timeout))
+    }
+
+    /// Kills the child (SIGKILL) and reaps it. Joining afterwards reports the kill.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        match &mut self.child {
+            Some(child) => {
+                child.kill()?;
+                let status = child.wait()?;
+                self.failed.get_or_insert(ChildError::from_status(status));
+                self.child = None;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<R, ChildError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let Some(result) = &self.result else {
+            return Err(ChildError::AlreadyJoined);
+        };
+        loop {
+            let slice = match deadline {
+                Some(d) => POLL.min(d.saturating_duration_since(Instant::now())),
+                None => POLL,
+            };
+            match result.try_recv_timeout(slice) {
+                Ok(message) => return self.finish(message),
+                Err(TryRecvError::Empty) => {
+                    if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                        // It may have sent its value just before exiting.
+                        if let Ok(message) = result.try_recv() {
+                            return self.finish(message);
+                        }
+                        return Err(self.died(status));
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(ChildError::Timeout);
+                    }
+                }
+                Err(TryRecvError::IpcError(IpcError::Disconnected)) => {
+                    let status = self.reap();
+                    return Err(match status {
+                        Some(status) => self.died(status),
+                        None => ChildError::Spawn("the child closed its result channel".into()),
+                    });
+                }
+                Err(TryRecvError::IpcError(err)) => {
+                    self.reap();
+                    return Err(self.remember(ChildError::Spawn(format!("bad result from the child: {err}"))));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, message: ChildResult<R>) -> Result<R, ChildError> {
+        self.result = None;
+        self.reap();
+        match message {
+            ChildResult::Returned(value) => Ok(value),
+            ChildResult::Panicked { message, location } => {
+                Err(self.remember(ChildError::Panicked { message, location }))
+            }
+            ChildResult::BadArgument(err) => Err(self.remember(ChildError::Spawn(format!(
+                "the child could not read its argument: {err}"
+            )))),
+        }
+    }
+
+    fn remember(&mut self, err: ChildError) -> ChildError {
+        self.failed = Some(err.clone());
+        err
+    }
+
+    fn died(&mut self, status: ExitStatus) -> ChildError {
+        self.child = None;
+        self.result = None;
+        if !self.connected.load(Ordering::SeqCst) {
+            // Wake the thread still waiting in accept() for a child that will never come.
+            if let Ok(poke) = IpcSender::<ChildHello>::connect(self.server_name.clone()) {
+                if let Ok((jobs, _)) = ipc::channel::<ChildJob>() {
+                    let _ = poke.send(ChildHello { jobs });
+                }
+            }
+        }
+        self.remember(ChildError::from_status(status))
+    }
+
+    /// Waits (bounded) for the child to exit after it answered; kills it if it lingers.
+    fn reap(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                _ => {
+                    let _ = child.kill();
+                    return child.wait().ok();
+                }
+            }
+        }
+    }
+}
+
+/// The child role: connect, run the one job, exit.
+pub(crate) fn run_child(boot: Boot) -> ! {
+    panics::install_hook();
+    let outcome = (|| -> Result<(), String> {
+        let (jobs_tx, jobs) = ipc::channel::<ChildJob>().map_err(|e| e.to_string())?;
+        let parent = IpcSender::<ChildHello>::connect(boot.server.clone())
+            .map_err(|e| format!("cannot connect to {:?}: {e}", boot.server))?;
+        parent
+            .send(ChildHello { jobs: jobs_tx })
+            .map_err(|e| e.to_string())?;
+        let job = jobs.recv().map_err(|e| format!("no job from the parent: {e}"))?;
+        // SAFETY: the parent computed this offset from a `Trampoline` in this same binary.
+        let run = unsafe { std::mem::transmute::<usize, Trampoline>(from_offset(job.trampoline)) };
+        run(from_offset(job.function), job.args, job.result);
+        Ok(())
+    })();
+    let _ = std::io::stdout().flush();
+    match outcome {
+        Ok(()) => std::process::exit(0),
+        Err(err) => {
+            eprintln!("mptest child: {err}");
+            std::process::exit(crate::EXIT_USAGE)
+        }
+    }
+}
