@@ -169,7 +169,10 @@ pub struct ChildHandle<R> {
 /// literal coerces to the `fn` pointer). What the child prints lands in the test's output; a
 /// child still running when the test ends is ended and named in the test's report. Children may
 /// spawn children. Only for binaries whose `main` is [`main!`](crate::main) (or calls
-/// [`run`](crate::run)).
+/// [`run`](crate::run) or [`init`](crate::init)).
+///
+/// A closure that never returns (it only panics or loops) needs its result type named, as
+/// `mptest::spawn::<_, ()>(...)`: Rust will not infer one from `!`.
 ///
 /// ```no_run
 /// let child = mptest::spawn(20, |n: u64| n + 1);

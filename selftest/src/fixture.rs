@@ -196,6 +196,31 @@ mod leak {
     }
 }
 
+mod spawned {
+    use super::*;
+
+    #[mp_test]
+    fn child_output_is_captured() {
+        let value = mptest::spawn(3u32, |n| {
+            println!("child {} says hi", std::process::id());
+            eprintln!("child stderr line");
+            n * 2
+        })
+        .join()
+        .unwrap();
+        panic!("fail with {value} so the output is shown");
+    }
+
+    #[mp_test]
+    fn forgets_a_child() {
+        let child = mptest::spawn::<_, ()>((), |()| loop {
+            std::thread::park();
+        });
+        println!("forgot child {}", child.pid());
+        drop(child);
+    }
+}
+
 mod interrupt {
     use super::*;
 

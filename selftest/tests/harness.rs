@@ -520,3 +520,27 @@ fn a_serial_test_runs_alone() {
         run.stdout
     );
 }
+
+#[test]
+fn spawned_children_write_into_the_tests_output_and_are_ended_with_it() {
+    let run = fixture_json(&["spawned::", "--show-output"]);
+    let out = run.field("spawned::child_output_is_captured", "stdout");
+    assert!(
+        out.contains(" says hi\n") && out.contains("child stderr line"),
+        "{out}"
+    );
+    assert!(out.contains("fail with 6"), "{out}");
+    let forgot = run.field("spawned::forgets_a_child", "stdout");
+    let pid: u32 = forgot
+        .split("forgot child ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let leftovers = &run.tests()["spawned::forgets_a_child"]["mptest"]["leftovers"];
+    assert!(pids_of(leftovers).contains(&pid), "{leftovers}");
+    assert!(!alive(pid));
+}

@@ -47,7 +47,7 @@ fn nextest_runs_the_examples_and_reports_a_crash_as_failed() {
         "{text}\n{}",
         String::from_utf8_lossy(&passing.stdout)
     );
-    assert!(text.contains("8 tests run: 8 passed"), "{text}");
+    assert!(text.contains("10 tests run: 10 passed"), "{text}");
 
     let crashing = cargo_nextest(&[
         "run",

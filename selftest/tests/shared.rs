@@ -102,7 +102,7 @@ fn spawn_reports_a_panic_with_message_and_location() {
 
 #[mp_test(timeout = "30s")]
 fn spawn_reports_signals_and_exit_codes() {
-    let aborted = mptest::spawn((), |()| -> () { std::process::abort() })
+    let aborted = mptest::spawn::<_, ()>((), |()| std::process::abort())
         .join()
         .unwrap_err();
     assert!(aborted.is_crash(), "{aborted:?}");
@@ -111,7 +111,7 @@ fn spawn_reports_signals_and_exit_codes() {
         "{aborted:?}"
     );
     assert!(aborted.to_string().contains("SIGABRT"), "{aborted}");
-    let exited = mptest::spawn((), |()| -> () { std::process::exit(3) })
+    let exited = mptest::spawn::<_, ()>((), |()| std::process::exit(3))
         .join()
         .unwrap_err();
     assert!(
