@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use ipc_channel::ipc::IpcOneShotServer;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use crate::role;
 
 /// The executable to re-exec: the kernel's link to this very binary where there is one, so a
@@ -24,4 +28,32 @@ pub(crate) fn command(role_name: &str, server: &str) -> Command {
         .env(role::BOOTSTRAP_VAR, server)
         .env(role::PARENT_VAR, std::process::id().to_string());
     command
+}
+
+/// The one-shot server a new process connects to first, in a directory only this user can
+/// read or enter (ipc-channel makes it with the umask's mode, typically 0755).
+pub(crate) fn private_server<T>() -> std::io::Result<(IpcOneShotServer<T>, String)>
+where
+    T: Serialize + DeserializeOwned,
+{
+    use std::os::unix::fs::PermissionsExt;
+    let (server, name) = IpcOneShotServer::<T>::new()?;
+    if let Some(dir) = std::path::Path::new(&name).parent() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok((server, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn bootstrap_endpoints_live_in_a_directory_only_the_user_can_read() {
+        let (_server, name) = private_server::<u8>().unwrap();
+        let dir = std::path::Path::new(&name).parent().unwrap();
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
 }

@@ -46,7 +46,7 @@ pub(crate) fn spawn(
     capture: bool,
     events: Sender<(usize, WorkerEvent)>,
 ) -> Result<WorkerProcess, Error> {
-    let (server, server_name) = IpcOneShotServer::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
+    let (server, server_name) = crate::reexec::private_server::<FromWorker>().map_err(Error::WorkerSpawn)?;
     let mut command = crate::reexec::command("worker", &server_name);
     command
         .stdin(Stdio::null())

@@ -4,7 +4,7 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+use ipc_channel::ipc::IpcSender;
 
 use super::builtins::{
     BarrierServer, EventServer, LockServer, MapServer, QueueServer, SharedBarrier, SharedEvent, SharedLock,
@@ -45,7 +45,7 @@ impl Manager {
     /// Starts a manager process (this binary, re-executed in the manager role).
     pub fn start() -> Result<Manager, ProxyError> {
         let start_err = |e: std::io::Error| ProxyError::Start(e.to_string());
-        let (server, name) = IpcOneShotServer::<ManagerHello>::new().map_err(start_err)?;
+        let (server, name) = crate::reexec::private_server::<ManagerHello>().map_err(start_err)?;
         let secret = crate::capture::new_nonce();
         let mut child = crate::reexec::command("manager", &name)
             .env(SECRET_VAR, &secret)
