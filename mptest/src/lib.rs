@@ -77,6 +77,46 @@
 //! - cargo-nextest works with it: `--list --format terse` and `NAME --exact --nocapture` behave
 //!   as its custom-harness contract asks.
 //!
+//! ## Processes of a test: `spawn` and shared state
+//!
+//! [`spawn`] runs a non-capturing closure in a child process and hands its value back; a panic
+//! comes back as [`ChildError::Panicked`], a crash with its signal or exit code. A
+//! [`Manager`] is a process that owns objects; [`#[mptest::shared]`](macro@shared) on an
+//! inherent `impl T` generates `TProxy`, whose methods call the object in the manager from any
+//! process. Proxies are `Clone + Send + Sync + Serialize + Deserialize`: pass them to `spawn`,
+//! store them in other shared objects, return them from methods. Ready-made types:
+//! [`SharedValue`], [`SharedVec`], [`SharedMap`], [`SharedQueue`], [`SharedEvent`],
+//! [`SharedBarrier`], [`SharedLock`]. See the [`shared`](mod@shared) module.
+//!
+//! ```no_run
+//! use mptest::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! pub struct Thermostat { target: f64 }
+//!
+//! #[mptest::shared]
+//! impl Thermostat {
+//!     pub fn set_target(&mut self, t: f64) { self.target = t; }
+//!     pub fn target(&self) -> f64 { self.target }
+//! }
+//!
+//! #[mp_test(timeout = "5s")]
+//! fn controller_survives_web_crash() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mgr = Manager::start()?;
+//!     let state = mgr.create(Thermostat::default())?;
+//!     let web = mptest::spawn::<_, ()>(state.clone(), |s: ThermostatProxy| {
+//!         s.set_target(21.5).unwrap();
+//!         panic!("web process dies");
+//!     });
+//!     assert!(web.join().unwrap_err().is_panic());
+//!     assert_eq!(state.target()?, 21.5);
+//!     Ok(())
+//! }
+//!
+//! mptest::main!();
+//! ```
+//!
 //! ## Known limitations
 //!
 //! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
@@ -84,6 +124,11 @@
 //! - A worker runs one test at a time; threads a test leaves running keep running in that
 //!   worker, and what they print lands in a later test's output.
 //! - Output written after a test returns by a thread it left running belongs to the next test.
+//! - `spawn`, `SharedValue::update` and the ready-made types' servers locate functions by their
+//!   offset in the binary: every process of a run must be this same binary (it is: all are
+//!   re-executions of it).
+//! - Objects live in the manager until it shuts down; there is no reference counting of proxies.
+//! - A closure given to `spawn` that never returns needs its result type: `spawn::<_, ()>`.
 #![deny(missing_docs)]
 
 pub mod capture;

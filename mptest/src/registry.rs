@@ -1,6 +1,6 @@
 //! The link-time registry of tests.
 //!
-//! `#[mp_test]` adds a [`TestDef`] to the [`TESTS`] distributed slice. We use `linkme` rather
+//! `#[mp_test]` adds a `TestDef` to the `TESTS` distributed slice. We use `linkme` rather
 //! than `inventory`: linkme gathers the entries in a linker section, so the list exists before
 //! `main` without any constructor code running — the role check stays the first thing the
 //! binary executes, in the coordinator and in every re-exec'd worker alike, and both see the

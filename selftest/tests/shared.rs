@@ -71,6 +71,57 @@ impl Building {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+pub struct Room {
+    name: String,
+    lamps: u32,
+}
+
+#[mptest::shared]
+impl Room {
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    pub fn add_lamp(&mut self) -> u32 {
+        self.lamps += 1;
+        self.lamps
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+pub struct House {
+    rooms: Vec<RoomProxy>,
+}
+
+#[mptest::shared]
+impl House {
+    /// Makes a sub-object in the manager and hands out its proxy.
+    pub fn add_room(&mut self, name: String) -> Result<RoomProxy, ProxyError> {
+        let room = mptest::shared::create_here(Room { name, lamps: 0 })?;
+        self.rooms.push(room.clone());
+        Ok(room)
+    }
+
+    pub fn rooms(&self) -> Vec<RoomProxy> {
+        self.rooms.clone()
+    }
+}
+
+/// Proxies are what the issue promises: cloneable, shareable, sendable.
+#[allow(dead_code)]
+fn proxies_are_clone_send_sync_and_serde() {
+    fn check<T: Clone + Send + Sync + Serialize + for<'de> Deserialize<'de>>() {}
+    check::<CounterProxy>();
+    check::<mptest::SharedValue<u8>>();
+    check::<mptest::SharedVec<u8>>();
+    check::<mptest::SharedMap<u8, u8>>();
+    check::<SharedQueue<u8>>();
+    check::<SharedEvent>();
+    check::<mptest::SharedBarrier>();
+    check::<SharedLock>();
+}
+
 // ------------------------------------------------------------------ spawn
 
 #[mp_test(timeout = "30s")]
@@ -223,6 +274,28 @@ fn proxies_travel_inside_objects_and_results() {
     .unwrap();
     assert_eq!(seen, ("lab".to_string(), 21.5));
     assert_eq!(building.thermostat().unwrap().target().unwrap(), 21.5);
+}
+
+#[mp_test(timeout = "30s")]
+fn a_method_may_create_and_return_a_sub_object() {
+    let mgr = Manager::start().unwrap();
+    let house = mgr.create(House::default()).unwrap();
+    let kitchen = house.add_room("kitchen".into()).unwrap().unwrap();
+    assert_eq!(kitchen.add_lamp().unwrap(), 1);
+    // Another process reaches the same sub-object through the house.
+    let lamps = mptest::spawn(house.clone(), |h: HouseProxy| {
+        h.rooms().unwrap()[0].add_lamp().unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(lamps, 2);
+    assert_eq!(kitchen.name().unwrap(), "kitchen");
+    let outside = mptest::shared::create_here(Room {
+        name: "shed".into(),
+        lamps: 0,
+    })
+    .unwrap_err();
+    assert!(matches!(outside, ProxyError::Failed(_)), "{outside:?}");
 }
 
 #[mp_test(timeout = "30s")]

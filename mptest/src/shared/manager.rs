@@ -75,14 +75,14 @@ impl Manager {
                 }
             }
         };
-        let id = u64::from_str_radix(&secret[..16], 16).unwrap_or_default() ^ u64::from(child.id());
+        let id = manager_id(&secret, child.id());
         Ok(Manager {
             child: Some(child),
             control: hello.control,
             reference: ManagerRef {
                 id,
                 secret,
-                connector: hello.connector,
+                connector: hello.connector.to_opaque(),
             },
         })
     }
@@ -188,6 +188,11 @@ impl Drop for Manager {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Identifies a manager in connection pools; the manager computes the same for itself.
+pub(crate) fn manager_id(secret: &str, pid: u32) -> u64 {
+    u64::from_str_radix(secret.get(..16).unwrap_or_default(), 16).unwrap_or_default() ^ u64::from(pid)
 }
 
 fn fail_start(mut child: Child, why: String) -> ProxyError {

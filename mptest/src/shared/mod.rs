@@ -46,9 +46,9 @@ pub use manager::Manager;
 pub use proxy::Proxy;
 #[doc(hidden)]
 pub(crate) use server::run_manager;
+pub use server::{create_here, Caller, Served};
 #[doc(hidden)]
 pub use server::{fault, serve_connection, Locked, ServeFn, SharedState, SharedTypeDef, SHARED_TYPES};
-pub use server::{Caller, Served};
 
 use serde::{Deserialize, Serialize};
 

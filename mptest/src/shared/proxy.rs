@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender, OpaqueIpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct ManagerRef {
     pub(crate) id: u64,
     pub(crate) secret: String,
-    pub(crate) connector: IpcSender<Connect>,
+    /// An `IpcSender<Connect>`, kept untyped: the typed sender is not `Sync` (its type
+    /// parameter holds a receiver), and proxies must be.
+    pub(crate) connector: OpaqueIpcSender,
 }
 
 /// A handle on one object of type `S` in a manager. Cheap to clone; can be sent to any process
@@ -103,6 +105,8 @@ fn connect<S: Served>(manager: &ManagerRef) -> Result<Connection<S>, ProxyError>
     let serve: ServeFn = serve_connection::<S>;
     manager
         .connector
+        .clone()
+        .to::<Connect>()
         .send(Connect {
             secret: manager.secret.clone(),
             type_name: S::type_name().to_string(),

@@ -11,6 +11,7 @@ use ipc_channel::IpcError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::proxy::ManagerRef;
 use super::wire::{Connect, Control, ManagerHello, Reply, Request};
 use super::ProxyError;
 use crate::role::Boot;
@@ -110,6 +111,44 @@ pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, ProxyError> {
             location: record.location,
         }
     })
+}
+
+/// In the manager process: how to reach this very manager, for [`create_here`].
+static HERE: std::sync::OnceLock<ManagerRef> = std::sync::OnceLock::new();
+
+/// Inside a shared object's method (so, in the manager process): makes a new object in this
+/// manager and returns its proxy — a sub-object, as SyncManager's `method_to_typeid`.
+///
+/// ```no_run
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Room { name: String }
+///
+/// #[mptest::shared]
+/// impl Room {
+///     pub fn name(&self) -> String { self.name.clone() }
+/// }
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// pub struct House { rooms: Vec<RoomProxy> }
+///
+/// #[mptest::shared]
+/// impl House {
+///     pub fn add_room(&mut self, name: String) -> Result<RoomProxy, mptest::ProxyError> {
+///         let room = mptest::shared::create_here(Room { name })?;
+///         self.rooms.push(room.clone());
+///         Ok(room)
+///     }
+/// }
+/// ```
+pub fn create_here<T: SharedState>(value: T) -> Result<T::Proxy, ProxyError> {
+    let here = HERE.get().ok_or_else(|| {
+        ProxyError::Failed(
+            "create_here works only in a shared object's method, in the manager process".into(),
+        )
+    })?;
+    super::Proxy::<Locked<T>>::create(here, value).map(T::Proxy::from)
 }
 
 /// Serves one connection; monomorphized per shared type.
@@ -253,6 +292,12 @@ fn serve_manager(boot: &Boot, secret: &str) -> Result<(), String> {
     }
     let (connector, connections) = ipc::channel::<Connect>().map_err(|e| e.to_string())?;
     let (control_tx, control) = ipc::channel::<Control>().map_err(|e| e.to_string())?;
+    let here = ManagerRef {
+        id: super::manager::manager_id(secret, std::process::id()),
+        secret: secret.to_string(),
+        connector: connector.clone().to_opaque(),
+    };
+    let _ = HERE.set(here);
     let owner = IpcSender::<ManagerHello>::connect(boot.server.clone())
         .map_err(|e| format!("cannot connect to {:?}: {e}", boot.server))?;
     owner
