@@ -221,6 +221,21 @@ mod spawned {
     }
 }
 
+mod refusal {
+    use super::*;
+
+    /// A stranger's connection is refused; the manager's report lands in this test's output.
+    #[mp_test]
+    fn is_reported() {
+        let mgr = mptest::Manager::start().unwrap();
+        let value = mgr.value(1u8).unwrap();
+        let stranger = value.proxy().with_secret("wrong");
+        let err = stranger.call(mptest::shared::ValueCall::Get).unwrap_err();
+        mgr.shutdown();
+        panic!("client saw: {err}");
+    }
+}
+
 mod interrupt {
     use super::*;
 

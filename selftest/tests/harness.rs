@@ -544,3 +544,18 @@ fn spawned_children_write_into_the_tests_output_and_are_ended_with_it() {
     assert!(pids_of(leftovers).contains(&pid), "{leftovers}");
     assert!(!alive(pid));
 }
+
+#[test]
+fn a_refused_connection_is_reported_in_the_tests_output() {
+    let run = fixture_json(&["refusal::is_reported"]);
+    let out = run.field("refusal::is_reported", "stdout");
+    assert!(
+        out.contains("mptest manager: refused a connection from process"),
+        "{out}"
+    );
+    assert!(out.contains("wrong secret"), "{out}");
+    assert!(
+        out.contains("client saw: the manager refused the connection: wrong secret"),
+        "{out}"
+    );
+}
