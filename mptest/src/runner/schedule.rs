@@ -84,7 +84,6 @@ struct Slot {
     reports: VecDeque<(Job, Report)>,
     /// Outputs that came before their `Done`.
     outputs: VecDeque<CapturedOutput>,
-    output_closed: bool,
     /// What came after the last end marker, when the pipe closed before the exit was seen.
     closed_rest: Option<CapturedOutput>,
     /// Processes found after the worker died, named in the report of the test it ran.
@@ -170,7 +169,6 @@ impl<'a> Scheduler<'a> {
                     buffer: worker.buffer,
                     reports: VecDeque::new(),
                     outputs: VecDeque::new(),
-                    output_closed: false,
                     closed_rest: None,
                     strays: Vec::new(),
                 });
@@ -487,18 +485,16 @@ impl<'a> Scheduler<'a> {
             _ => None,
         };
         if let Some(state) = next {
-            if self.slots[id].output_closed || self.slots[id].buffer.is_none() {
-                self.slots[id].state = state;
+            self.slots[id].state = state;
+            // Report now if the output is all in already; else when the pipe closes.
+            if self.slots[id].closed_rest.is_some() || self.slots[id].buffer.is_none() {
                 self.finish_dying(id);
-            } else {
-                self.slots[id].state = state;
             }
         }
     }
 
     fn on_output_closed(&mut self, id: usize, rest: CapturedOutput) {
         let slot = &mut self.slots[id];
-        slot.output_closed = true;
         slot.closed_rest = Some(rest);
         if matches!(slot.state, State::Dying { .. }) {
             self.finish_dying(id);

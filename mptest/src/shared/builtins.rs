@@ -68,6 +68,24 @@ fn wait_until<'a, T>(
     Ok(guard)
 }
 
+/// `Clone` and `Debug` for a generic client type, whose type parameters need neither (derive
+/// would ask for them).
+macro_rules! generic_client {
+    ($name:ident<$($param:ident),+>) => {
+        impl<$($param),+> Clone for $name<$($param),+> {
+            fn clone(&self) -> Self {
+                $name { proxy: self.proxy.clone() }
+            }
+        }
+
+        impl<$($param),+> std::fmt::Debug for $name<$($param),+> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.proxy.fmt(f)
+            }
+        }
+    };
+}
+
 /// Unwraps the variant a call must answer with.
 macro_rules! expect {
     ($result:expr, $pat:pat => $out:expr) => {
@@ -125,19 +143,7 @@ pub struct SharedValue<T> {
     proxy: Proxy<ValueServer<T>>,
 }
 
-impl<T> std::fmt::Debug for SharedValue<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.proxy.fmt(f)
-    }
-}
-
-impl<T> Clone for SharedValue<T> {
-    fn clone(&self) -> Self {
-        SharedValue {
-            proxy: self.proxy.clone(),
-        }
-    }
-}
+generic_client!(SharedValue<T>);
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedValue<T> {
     pub(crate) fn from_proxy(proxy: Proxy<ValueServer<T>>) -> Self {
@@ -231,19 +237,7 @@ pub struct SharedVec<T> {
     proxy: Proxy<VecServer<T>>,
 }
 
-impl<T> std::fmt::Debug for SharedVec<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.proxy.fmt(f)
-    }
-}
-
-impl<T> Clone for SharedVec<T> {
-    fn clone(&self) -> Self {
-        SharedVec {
-            proxy: self.proxy.clone(),
-        }
-    }
-}
+generic_client!(SharedVec<T>);
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedVec<T> {
     pub(crate) fn from_proxy(proxy: Proxy<VecServer<T>>) -> Self {
@@ -336,19 +330,7 @@ pub struct SharedMap<K, V> {
     proxy: Proxy<MapServer<K, V>>,
 }
 
-impl<K, V> std::fmt::Debug for SharedMap<K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.proxy.fmt(f)
-    }
-}
-
-impl<K, V> Clone for SharedMap<K, V> {
-    fn clone(&self) -> Self {
-        SharedMap {
-            proxy: self.proxy.clone(),
-        }
-    }
-}
+generic_client!(SharedMap<K, V>);
 
 impl<K, V> SharedMap<K, V>
 where
@@ -465,19 +447,7 @@ pub struct SharedQueue<T> {
     proxy: Proxy<QueueServer<T>>,
 }
 
-impl<T> std::fmt::Debug for SharedQueue<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.proxy.fmt(f)
-    }
-}
-
-impl<T> Clone for SharedQueue<T> {
-    fn clone(&self) -> Self {
-        SharedQueue {
-            proxy: self.proxy.clone(),
-        }
-    }
-}
+generic_client!(SharedQueue<T>);
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> SharedQueue<T> {
     pub(crate) fn from_proxy(proxy: Proxy<QueueServer<T>>) -> Self {
