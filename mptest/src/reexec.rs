@@ -30,6 +30,34 @@ pub(crate) fn command(role_name: &str, server: &str) -> Command {
     command
 }
 
+/// Waits for `child` to exit, at most `limit`; kills it if it has not (and waits once more, as
+/// long again). The wait is an event — `wait()` on a helper thread — not a polling loop.
+pub(crate) fn wait_or_kill(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let pid = child.id() as i32;
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let waiter = std::thread::Builder::new()
+        .name("mptest-reap".into())
+        .spawn(move || {
+            let _ = done_tx.send(child.wait().ok());
+        });
+    if waiter.is_err() {
+        // No thread to spare: kill outright; the spawn closure (and the child) were dropped.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        return None;
+    }
+    match done.recv_timeout(limit) {
+        Ok(status) => status,
+        Err(_) => {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            done.recv_timeout(limit).ok().flatten()
+        }
+    }
+}
+
 /// The one-shot server a new process connects to first, in a directory only this user can
 /// read or enter (ipc-channel makes it with the umask's mode, typically 0755).
 pub(crate) fn private_server<T>() -> std::io::Result<(IpcOneShotServer<T>, String)>

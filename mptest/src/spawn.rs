@@ -353,22 +353,17 @@ impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
     /// Waits (bounded) for the child to exit after it answered; kills it if it lingers.
     fn reap(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
+        // It answered and is exiting: that takes microseconds, so look a few times, yielding,
+        // before paying for a waiting thread (this is on every spawn's path).
         let started = Instant::now();
-        loop {
+        while started.elapsed() < Duration::from_millis(5) {
             match child.try_wait() {
                 Ok(Some(status)) => return Some(status),
-                // It answered and is exiting: that takes microseconds, so yield rather than
-                // sleep (a 1 ms sleep here would double the cost of a spawn).
-                Ok(None) if started.elapsed() < Duration::from_millis(5) => std::thread::yield_now(),
-                Ok(None) if started.elapsed() < Duration::from_secs(2) => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                _ => {
-                    let _ = child.kill();
-                    return child.wait().ok();
-                }
+                Ok(None) => std::thread::yield_now(),
+                Err(_) => break,
             }
         }
+        crate::reexec::wait_or_kill(child, Duration::from_secs(2))
     }
 }
 

@@ -165,22 +165,9 @@ impl Manager {
     }
 
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
+        let Some(child) = self.child.take() else { return };
         let _ = self.control.send(Control::Shutdown);
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-            }
-        }
+        crate::reexec::wait_or_kill(child, EXIT_TIMEOUT);
     }
 }
 
