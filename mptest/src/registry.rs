@@ -85,11 +85,6 @@ impl<E: Debug> IntoTestResult for Result<(), E> {
     }
 }
 
-/// Where `def` sits in [`TESTS`]: what the coordinator sends a worker, which has the same slice.
-pub(crate) fn index_of(def: &TestDef) -> Option<usize> {
-    TESTS.iter().position(|t| std::ptr::eq(t, def))
-}
-
 /// The registered tests sorted by name, as libtest orders them.
 pub(crate) fn sorted_tests() -> Vec<(String, &'static TestDef)> {
     let mut tests: Vec<_> = TESTS.iter().map(|t| (t.name(), t)).collect();

@@ -103,6 +103,8 @@ pub(crate) struct Scheduler<'a> {
     summary: Summary,
     workers_wanted: usize,
     interrupted: Option<i32>,
+    /// Each test's index in the registry (what a worker is sent), found once for the run.
+    registry_index: Vec<u32>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -113,6 +115,20 @@ impl<'a> Scheduler<'a> {
         reporter: &'a mut dyn Reporter,
     ) -> Self {
         let (events_tx, events) = mpsc::channel();
+        let position: HashMap<*const TestDef, u32> = crate::registry::TESTS
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t as *const TestDef, i as u32))
+            .collect();
+        let registry_index = tests
+            .iter()
+            .map(|(_, def)| {
+                position
+                    .get(&(*def as *const TestDef))
+                    .copied()
+                    .unwrap_or(u32::MAX)
+            })
+            .collect();
         Scheduler {
             tests,
             options,
@@ -125,6 +141,7 @@ impl<'a> Scheduler<'a> {
             summary: Summary::default(),
             workers_wanted: options.threads.min(run.len()).max(1),
             interrupted: None,
+            registry_index,
         }
     }
 
@@ -231,9 +248,8 @@ impl<'a> Scheduler<'a> {
                 continue;
             };
             let (name, def) = &self.tests[job.test];
-            let index = crate::registry::index_of(def).unwrap_or(usize::MAX);
             let message = ToWorker::Run {
-                index: index as u32,
+                index: self.registry_index[job.test],
                 name: name.clone(),
             };
             let sent = self.slots[id]
@@ -382,9 +398,8 @@ impl<'a> Scheduler<'a> {
             );
             return;
         };
-        let (name, def) = &self.tests[running.job.test];
-        let expected = crate::registry::index_of(def);
-        if expected != Some(report.index as usize) {
+        let name = &self.tests[running.job.test].0;
+        if self.registry_index[running.job.test] != report.index {
             let cause = format!(
                 "the worker reported a result for test #{} while running {name}",
                 report.index
