@@ -74,7 +74,9 @@ type Idle = HashMap<(u64, TypeId), Vec<Box<dyn Any + Send>>>;
 /// opens as many as it has concurrent callers, once.
 static POOL: Mutex<Option<Idle>> = Mutex::new(None);
 
-fn checkout<S: Served>(manager: &ManagerRef) -> Result<Connection<S>, ProxyError> {
+/// An idle connection for `S`, or a new one. It stays boxed from checkout to checkin, so a
+/// call does not allocate for the pool.
+fn checkout<S: Served>(manager: &ManagerRef) -> Result<Box<Connection<S>>, ProxyError> {
     let key = (manager.id, TypeId::of::<S>());
     let idle = POOL
         .lock()
@@ -83,19 +85,19 @@ fn checkout<S: Served>(manager: &ManagerRef) -> Result<Connection<S>, ProxyError
         .get_mut(&key)
         .and_then(Vec::pop);
     match idle.and_then(|c| c.downcast::<Connection<S>>().ok()) {
-        Some(connection) => Ok(*connection),
-        None => connect::<S>(manager),
+        Some(connection) => Ok(connection),
+        None => connect::<S>(manager).map(Box::new),
     }
 }
 
-fn checkin<S: Served>(manager: &ManagerRef, connection: Connection<S>) {
+fn checkin<S: Served>(manager: &ManagerRef, connection: Box<Connection<S>>) {
     let key = (manager.id, TypeId::of::<S>());
     POOL.lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get_or_insert_with(HashMap::new)
         .entry(key)
         .or_default()
-        .push(Box::new(connection));
+        .push(connection);
 }
 
 fn connect<S: Served>(manager: &ManagerRef) -> Result<Connection<S>, ProxyError> {
