@@ -75,6 +75,18 @@ enum State {
     Dead,
 }
 
+impl State {
+    /// Starting, idle or busy: counts as a worker of the pool.
+    fn takes_work(&self) -> bool {
+        matches!(self, State::Starting | State::Idle | State::Busy(_))
+    }
+
+    /// The process is gone (only its output may still be awaited).
+    fn has_exited(&self) -> bool {
+        matches!(self, State::Dead | State::Dying { .. })
+    }
+}
+
 struct Slot {
     pid: i32,
     state: State,
@@ -199,10 +211,7 @@ impl<'a> Scheduler<'a> {
     }
 
     fn is_live(&self, id: usize) -> bool {
-        matches!(
-            self.slots.get(id).map(|s| &s.state),
-            Some(State::Starting | State::Idle | State::Busy(_))
-        )
+        self.slots.get(id).is_some_and(|s| s.state.takes_work())
     }
 
     /// The next job an idle worker may take: in order, keeping groups on their worker and
@@ -283,11 +292,7 @@ impl<'a> Scheduler<'a> {
 
     /// Replaces dead workers while there is work for them; ends idle ones when there is none.
     fn keep_workers(&mut self) {
-        let live = self
-            .slots
-            .iter()
-            .filter(|s| matches!(s.state, State::Starting | State::Idle | State::Busy(_)))
-            .count();
+        let live = self.slots.iter().filter(|s| s.state.takes_work()).count();
         if !self.pending.is_empty() && live < self.workers_wanted && self.summary.fatal.is_none() {
             for _ in live..self.workers_wanted.min(live + self.pending.len()) {
                 if !self.spawn_worker() {
@@ -561,7 +566,7 @@ impl<'a> Scheduler<'a> {
         let live: Vec<i32> = self
             .slots
             .iter()
-            .filter(|s| !matches!(s.state, State::Dead | State::Dying { .. }))
+            .filter(|s| !s.state.has_exited())
             .map(|s| s.pid)
             .collect();
         let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
@@ -670,7 +675,7 @@ impl<'a> Scheduler<'a> {
         let deadline = Instant::now() + EXIT_GRACE;
         let mut killed = false;
         // Dying workers have exited already; only their output was awaited.
-        let running = |s: &Slot| !matches!(s.state, State::Dead | State::Dying { .. });
+        let running = |s: &Slot| !s.state.has_exited();
         while self.slots.iter().any(running) {
             let now = Instant::now();
             if now >= deadline && !killed {
