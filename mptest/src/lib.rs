@@ -134,13 +134,12 @@
 pub mod capture;
 mod cli;
 mod error;
+mod launch;
 mod panics;
 mod procs;
 mod protocol;
-mod reexec;
 pub mod registry;
 pub mod reporter;
-mod role;
 mod runner;
 pub mod shared;
 mod spawn;
@@ -185,11 +184,11 @@ pub fn run() -> ! {
 /// assert_eq!(doubled, 42);
 /// ```
 pub fn init() {
-    match role::take_from_env() {
-        Ok(role::Role::Coordinator) => {}
-        Ok(role::Role::Worker(boot)) => worker::run(boot),
-        Ok(role::Role::Child(boot)) => spawn::run_child(boot),
-        Ok(role::Role::Manager(boot)) => shared::run_manager(boot),
+    match launch::role::take_from_env() {
+        Ok(launch::role::Role::Coordinator) => {}
+        Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
+        Ok(launch::role::Role::Child(boot)) => spawn::run_child(boot),
+        Ok(launch::role::Role::Manager(boot)) => shared::run_manager(boot),
         Err(err) => {
             eprintln!("mptest: {err}");
             std::process::exit(EXIT_USAGE)

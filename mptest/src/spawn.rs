@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::panics;
-use crate::role::Boot;
+use crate::launch::role::Boot;
 
 /// Why a child did not return a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,10 +205,10 @@ where
     R: Serialize + DeserializeOwned + Send + 'static,
 {
     let spawn_err = |e: std::io::Error| ChildError::Spawn(e.to_string());
-    let (server, server_name) = crate::reexec::private_server::<ChildHello>().map_err(spawn_err)?;
+    let (server, server_name) = crate::launch::reexec::private_server::<ChildHello>().map_err(spawn_err)?;
     let (args_tx, args_rx) = ipc::channel::<A>().map_err(spawn_err)?;
     let (result_tx, result_rx) = ipc::channel::<ChildResult<R>>().map_err(spawn_err)?;
-    let child = crate::reexec::command("child", &server_name)
+    let child = crate::launch::reexec::command("child", &server_name)
         .spawn()
         .map_err(spawn_err)?;
     let job = ChildJob {
@@ -363,7 +363,7 @@ impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
                 Err(_) => break,
             }
         }
-        crate::reexec::wait_or_kill(child, Duration::from_secs(2))
+        crate::launch::reexec::wait_or_kill(child, Duration::from_secs(2))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::procs;
 use crate::protocol::{FromWorker, Report, ToWorker};
 use crate::registry::{ShouldPanic, TestDef, TESTS};
-use crate::role::Boot;
+use crate::launch::role::Boot;
 
 /// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
 /// tests can reach it.
@@ -78,7 +78,7 @@ fn die_with_parent(parent: i32) -> Result<(), Error> {
     if nix::unistd::getppid().as_raw() != parent {
         return Err(Error::BadRole(format!(
             "this worker's parent is not the coordinator (pid {parent}) that {} names",
-            crate::role::PARENT_VAR
+            crate::launch::role::PARENT_VAR
         )));
     }
     Ok(())

@@ -12,7 +12,7 @@ use ipc_channel::IpcError;
 use crate::capture::{self, CapturedOutput, Piece, SharedBuffer};
 use crate::error::Error;
 use crate::protocol::{FromWorker, Report, ToWorker};
-use crate::role;
+use crate::launch::role;
 
 /// What happened to a worker.
 #[derive(Debug)]
@@ -46,8 +46,8 @@ pub(crate) fn spawn(
     capture: bool,
     events: Sender<(usize, WorkerEvent)>,
 ) -> Result<WorkerProcess, Error> {
-    let (server, server_name) = crate::reexec::private_server::<FromWorker>().map_err(Error::WorkerSpawn)?;
-    let mut command = crate::reexec::command("worker", &server_name);
+    let (server, server_name) = crate::launch::reexec::private_server::<FromWorker>().map_err(Error::WorkerSpawn)?;
+    let mut command = crate::launch::reexec::command("worker", &server_name);
     command
         .stdin(Stdio::null())
         // Its own process group, which what its tests start inherits: one signal ends them all.

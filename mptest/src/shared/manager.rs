@@ -45,9 +45,9 @@ impl Manager {
     /// Starts a manager process (this binary, re-executed in the manager role).
     pub fn start() -> Result<Manager, ProxyError> {
         let start_err = |e: std::io::Error| ProxyError::Start(e.to_string());
-        let (server, name) = crate::reexec::private_server::<ManagerHello>().map_err(start_err)?;
+        let (server, name) = crate::launch::reexec::private_server::<ManagerHello>().map_err(start_err)?;
         let secret = crate::capture::new_nonce();
-        let mut child = crate::reexec::command("manager", &name)
+        let mut child = crate::launch::reexec::command("manager", &name)
             .env(SECRET_VAR, &secret)
             .spawn()
             .map_err(start_err)?;
@@ -167,7 +167,7 @@ impl Manager {
     fn stop(&mut self) {
         let Some(child) = self.child.take() else { return };
         let _ = self.control.send(Control::Shutdown);
-        crate::reexec::wait_or_kill(child, EXIT_TIMEOUT);
+        crate::launch::reexec::wait_or_kill(child, EXIT_TIMEOUT);
     }
 }
 

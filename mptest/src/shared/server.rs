@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::proxy::ManagerRef;
 use super::wire::{Connect, Control, ManagerHello, Reply, Request};
 use super::ProxyError;
-use crate::role::Boot;
+use crate::launch::role::Boot;
 
 /// Who is calling: the connection a call came on. A lock held by a connection whose process
 /// dies is released.

@@ -8,7 +8,7 @@ use ipc_channel::ipc::IpcOneShotServer;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::role;
+use crate::launch::role;
 
 /// The executable to re-exec: the kernel's link to this very binary where there is one, so a
 /// rebuilt or moved file does not matter.

@@ -1,0 +1,9 @@
+//! How every process of a run after the first comes to be: this very binary, re-executed in a
+//! role (worker, child, manager), told where to connect.
+//!
+//! - [`role`]: which role a process plays, read from the environment its parent set — taken
+//!   in a constructor before `main` for the roles that never need the user's `main`.
+//! - [`reexec`]: the command that starts a role, and waiting for it to end.
+
+pub(crate) mod reexec;
+pub(crate) mod role;
