@@ -173,9 +173,13 @@ pub fn run() -> ! {
     std::process::exit(code)
 }
 
-/// For a `main` of your own that uses [`spawn`] or [`Manager`] without the test harness (a
-/// benchmark, a tool): call it first. In a process mptest started in a role (worker, child,
-/// manager) it runs that role and never returns; in any other process it returns at once.
+/// Takes this process's role if mptest started it in one (worker, child, manager): runs that
+/// role and never returns. In any other process it returns at once.
+///
+/// [`run`] calls it first. A child of [`spawn`] and a manager take their role by themselves,
+/// before `main` (so `spawn` and [`Manager`] work from ordinary `#[test]` functions, doctests
+/// and any binary); calling `init` first thing in a `main` of your own costs nothing and keeps
+/// working where constructors do not run.
 ///
 /// ```no_run
 /// // First thing in `main`:
@@ -184,7 +188,12 @@ pub fn run() -> ! {
 /// assert_eq!(doubled, 42);
 /// ```
 pub fn init() {
-    match launch::role::take_from_env() {
+    let role = launch::role::take_from_env();
+    if matches!(role, Ok(launch::role::Role::Coordinator)) {
+        return;
+    }
+    launch::reexec::name_this_process();
+    match role {
         Ok(launch::role::Role::Coordinator) => {}
         Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
         Ok(launch::role::Role::Child(boot)) => spawn::run_child(boot),

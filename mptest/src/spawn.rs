@@ -19,8 +19,9 @@ use ipc_channel::{IpcError, TryRecvError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::panics;
+use crate::launch::endpoint::{self, Bootstrap};
 use crate::launch::role::Boot;
+use crate::panics;
 
 /// Why a child did not return a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,8 +169,9 @@ pub struct ChildHandle<R> {
 /// The child is this test binary, re-executed; `f` must not capture anything (a closure
 /// literal coerces to the `fn` pointer). What the child prints lands in the test's output; a
 /// child still running when the test ends is ended and named in the test's report. Children may
-/// spawn children. Only for binaries whose `main` is [`main!`](crate::main) (or calls
-/// [`run`](crate::run) or [`init`](crate::init)).
+/// spawn children. It works from any binary that links mptest — an `#[mp_test]`, an ordinary
+/// `#[test]` under libtest, a doctest, a `main` of your own: the child takes its role before
+/// `main` runs.
 ///
 /// A closure that never returns (it only panics or loops) needs its result type named, as
 /// `mptest::spawn::<_, ()>(...)`: Rust will not infer one from `!`.
@@ -204,13 +206,19 @@ where
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
+    crate::launch::role::ensure_no_role_pending("mptest::spawn");
     let spawn_err = |e: std::io::Error| ChildError::Spawn(e.to_string());
-    let (server, server_name) = crate::launch::reexec::private_server::<ChildHello>().map_err(spawn_err)?;
+    let server = Bootstrap::<ChildHello>::new().map_err(spawn_err)?;
+    let server_name = server.name().to_string();
     let (args_tx, args_rx) = ipc::channel::<A>().map_err(spawn_err)?;
     let (result_tx, result_rx) = ipc::channel::<ChildResult<R>>().map_err(spawn_err)?;
-    let child = crate::launch::reexec::command("child", &server_name)
-        .spawn()
-        .map_err(spawn_err)?;
+    let child = match crate::launch::reexec::command("child", &server_name, "child").spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            endpoint::remove(&server_name);
+            return Err(spawn_err(err));
+        }
+    };
     let job = ChildJob {
         trampoline: to_offset(trampoline::<A, R> as Trampoline as usize),
         function: to_offset(f as usize),
@@ -221,7 +229,7 @@ where
     let flag = connected.clone();
     // ipc-channel's accept has no timeout: this thread waits for the child while join()
     // watches the child's pid; if the child dies first, join() connects to wake it up.
-    std::thread::Builder::new()
+    let waiter = std::thread::Builder::new()
         .name("mptest-spawn".into())
         .spawn(move || {
             if let Ok((_, hello)) = server.accept() {
@@ -230,16 +238,20 @@ where
                     let _ = args_tx.send(args);
                 }
             }
-        })
-        .map_err(spawn_err)?;
-    Ok(ChildHandle {
+        });
+    let mut handle = ChildHandle {
         pid: child.id(),
         child: Some(child),
         result: Some(result_rx),
         connected,
         server_name,
         failed: None,
-    })
+    };
+    if let Err(err) = waiter {
+        let _ = handle.kill();
+        return Err(spawn_err(err));
+    }
+    Ok(handle)
 }
 
 /// How long `join` polls between looks at the child's exit while no result has come.
@@ -264,12 +276,17 @@ impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
 
     /// Kills the child (SIGKILL) and reaps it. Joining afterwards reports the kill.
     pub fn kill(&mut self) -> std::io::Result<()> {
-        match &mut self.child {
-            Some(child) => {
-                child.kill()?;
-                let status = child.wait()?;
-                self.failed.get_or_insert(ChildError::from_status(status));
-                self.child = None;
+        match self.child.take() {
+            Some(mut child) => {
+                let killed = child.kill().and_then(|()| child.wait());
+                let status = match killed {
+                    Ok(status) => status,
+                    Err(err) => {
+                        self.child = Some(child);
+                        return Err(err);
+                    }
+                };
+                self.died(status);
                 Ok(())
             }
             None => Ok(()),
@@ -340,12 +357,14 @@ impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
         self.child = None;
         self.result = None;
         if !self.connected.load(Ordering::SeqCst) {
-            // Wake the thread still waiting in accept() for a child that will never come.
+            // Wake the thread still waiting in accept() for a child that will never come, so
+            // it ends and its endpoint goes with it.
             if let Ok(poke) = IpcSender::<ChildHello>::connect(self.server_name.clone()) {
                 if let Ok((jobs, _)) = ipc::channel::<ChildJob>() {
                     let _ = poke.send(ChildHello { jobs });
                 }
             }
+            endpoint::remove(&self.server_name);
         }
         self.remember(ChildError::from_status(status))
     }

@@ -10,10 +10,10 @@ use ipc_channel::ipc::{self, IpcSender};
 use ipc_channel::IpcError;
 
 use crate::error::Error;
+use crate::launch::role::Boot;
 use crate::procs;
 use crate::protocol::{FromWorker, Report, ToWorker};
 use crate::registry::{ShouldPanic, TestDef, TESTS};
-use crate::launch::role::Boot;
 
 /// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
 /// tests can reach it.
@@ -87,6 +87,7 @@ fn die_with_parent(parent: i32) -> Result<(), Error> {
 /// Runs one test on a thread named after it, as libtest does, and ends what it left running.
 fn run_test(index: u32, name: &str) -> Report {
     let started = Instant::now();
+    crate::launch::reexec::set_current_test(name);
     let failure = match find_test(index, name) {
         Some(def) => execute(def, name).err(),
         None => Some(format!("this binary has no test named {name:?} at index {index}")),
@@ -94,6 +95,7 @@ fn run_test(index: u32, name: &str) -> Report {
     let duration_ns = started.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
     let _ = std::io::stdout().flush();
     let leftovers = procs::end_leftovers();
+    crate::launch::reexec::set_current_test("");
     if !leftovers.is_empty() {
         eprintln!(
             "mptest: the test left {} process(es) running; ended them: {}",

@@ -219,6 +219,33 @@ mod spawned {
         println!("forgot child {}", child.pid());
         drop(child);
     }
+
+    /// `kill` right after `spawn`, before the child connected: its endpoint must go too.
+    #[mp_test]
+    fn killed_at_once_leaves_no_endpoint() {
+        let run_dir = std::env::var_os("MPTEST_RUN_DIR").expect("workers know the run directory");
+        // This process's endpoints are named `<pid>-<n>`; other workers' come and go.
+        let mine = format!("{}-", std::process::id());
+        let entries = || {
+            std::fs::read_dir(&run_dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(&mine)
+                })
+                .count()
+        };
+        let before = entries();
+        for _ in 0..10 {
+            let mut child = mptest::spawn((), |()| 1u8);
+            child.kill().unwrap();
+            assert!(child.join().unwrap_err().is_crash());
+        }
+        assert_eq!(entries(), before, "endpoints of killed children were left behind");
+    }
 }
 
 mod refusal {
@@ -290,8 +317,8 @@ mod flaky {
     /// Fails on its first attempt and passes on its second: the marker file tells them apart.
     #[mp_test(retries = 2)]
     fn passes_second_time() {
-        let marker = std::env::temp_dir().join(format!(
-            "mptest-flaky-{}",
+        let marker = scratch_dir().join(format!(
+            "flaky-{}",
             std::env::var("FIXTURE_RUN_ID").unwrap_or_default()
         ));
         if std::fs::read(&marker).is_err() {
@@ -340,8 +367,8 @@ mod grouped {
     use super::*;
 
     fn pid_file(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!(
-            "mptest-group-{}-{name}",
+        scratch_dir().join(format!(
+            "group-{}-{name}",
             std::env::var("FIXTURE_RUN_ID").unwrap_or_default()
         ))
     }
@@ -360,6 +387,12 @@ mod grouped {
             "group members ran in different workers"
         );
     }
+}
+
+/// Where the fixture's tests keep marker files: beside the run's temporary directory, which
+/// the harness checks mptest leaves empty.
+fn scratch_dir() -> std::path::PathBuf {
+    std::env::var_os("FIXTURE_SCRATCH").map_or_else(std::env::temp_dir, Into::into)
 }
 
 fn main() {

@@ -442,7 +442,10 @@ fn an_interrupt_ends_every_process_of_the_run() {
     use std::process::{Command, Stdio};
     use wait_timeout::ChildExt;
 
-    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_fixture"))
+    let dirs = util::RunDirs::new();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fixture"));
+    dirs.apply(&mut command);
+    let mut coordinator = command
         .args(["interrupt::", "--nocapture"])
         .stdout(Stdio::piped())
         .spawn()
@@ -490,6 +493,7 @@ fn an_interrupt_ends_every_process_of_the_run() {
         announced.iter().all(|&p| !alive(p)),
         "still alive after the run: {announced:?}"
     );
+    assert!(dirs.left_in_tmp().is_empty(), "{:?}", dirs.left_in_tmp());
 }
 
 #[test]
@@ -543,6 +547,12 @@ fn spawned_children_write_into_the_tests_output_and_are_ended_with_it() {
     let leftovers = &run.tests()["spawned::forgets_a_child"]["mptest"]["leftovers"];
     assert!(pids_of(leftovers).contains(&pid), "{leftovers}");
     assert!(!alive(pid));
+    assert_eq!(
+        run.outcome("spawned::killed_at_once_leaves_no_endpoint"),
+        "passed",
+        "{}",
+        run.field("spawned::killed_at_once_leaves_no_endpoint", "stdout")
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! cargo-nextest runs an mptest suite through its custom-harness contract: the examples crate
 //! passes, and its crashing demo is reported as failed.
 //!
-//! Builds into its own target directory: the `cargo test` running us holds the lock on ours.
+//! Builds into its own directory inside the target directory this test was built in (so
+//! `CARGO_TARGET_DIR` is honoured), without debug info to keep it small: the `cargo test`
+//! running us holds the lock on the main build directory.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -13,13 +15,24 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// `<target>/nextest-selftest`, where `<target>` holds `<profile>/deps/<this test binary>`.
+fn nextest_target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("this test's path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("a binary inside <target>/<profile>/deps");
+    target.join("nextest-selftest")
+}
+
 fn cargo_nextest(args: &[&str]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     Command::new(cargo)
         .arg("nextest")
         .args(args)
         .current_dir(workspace())
-        .env("CARGO_TARGET_DIR", workspace().join("target/nextest-selftest"))
+        .env("CARGO_TARGET_DIR", nextest_target_dir())
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("run cargo nextest")

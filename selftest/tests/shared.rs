@@ -212,8 +212,17 @@ fn children_spawn_children() {
     assert_ne!(inner, std::process::id());
 }
 
-/// Set by `a_child_that_never_connects_is_detected`; read by `main` in new processes.
+/// Set by `a_child_that_never_connects_is_detected`; read before `main` in new processes.
 const EXIT_AT_START: &str = "SELFTEST_CHILD_EXIT_AT_START";
+
+/// A process started while the variable is set dies before mptest's own constructor runs,
+/// like a binary that fails at start (a missing library, a crash in a constructor).
+#[ctor::ctor(unsafe, priority = 100)]
+fn exit_at_start_if_asked() {
+    if std::env::var_os(EXIT_AT_START).is_some() {
+        std::process::exit(7);
+    }
+}
 
 #[mp_test(timeout = "30s")]
 fn a_child_that_never_connects_is_detected() {
@@ -595,10 +604,5 @@ fn shutdown_ends_the_manager_and_its_proxies() {
 }
 
 fn main() {
-    // For `a_child_that_never_connects_is_detected`: a process started while the variable is
-    // set dies before mptest runs, like a binary that fails at start.
-    if std::env::var_os(EXIT_AT_START).is_some() {
-        std::process::exit(7);
-    }
     mptest::run()
 }

@@ -3,7 +3,11 @@
 //!
 //! - [`role`]: which role a process plays, read from the environment its parent set — taken
 //!   in a constructor before `main` for the roles that never need the user's `main`.
-//! - [`reexec`]: the command that starts a role, and waiting for it to end.
+//! - [`reexec`]: the command that starts a role, named so `ps` says what it is, and waiting for
+//!   it to end.
+//! - [`endpoint`]: the one-shot sockets new processes connect to, kept in one run directory
+//!   that is gone when the run is.
 
+pub(crate) mod endpoint;
 pub(crate) mod reexec;
 pub(crate) mod role;

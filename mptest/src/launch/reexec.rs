@@ -4,10 +4,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ipc_channel::ipc::IpcOneShotServer;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
 use crate::launch::role;
 
 /// The executable to re-exec: the kernel's link to this very binary where there is one, so a
@@ -20,14 +16,93 @@ pub(crate) fn own_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into())
 }
 
-/// A command that starts this binary as `role`, told to connect to the one-shot server `server`.
-pub(crate) fn command(role_name: &str, server: &str) -> Command {
+/// The current test's name, handed down so the processes of a test say whose they are.
+pub(crate) const TEST_VAR: &str = "MPTEST_TEST";
+
+/// The name of the test this worker runs now (empty between tests).
+static CURRENT_TEST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Called by the worker as a test starts and ends.
+pub(crate) fn set_current_test(name: &str) {
+    let mut current = CURRENT_TEST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    current.clear();
+    current.push_str(name);
+}
+
+/// The test this process works for: the worker's current one, the one the parent named, or
+/// — under libtest, which names each test's thread after it — the calling thread's name.
+fn current_test() -> Option<String> {
+    let current = CURRENT_TEST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !current.is_empty() {
+        return Some(current.clone());
+    }
+    if let Ok(test) = std::env::var(TEST_VAR) {
+        return Some(test);
+    }
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main" && !name.starts_with("mptest-"))
+        .map(str::to_string)
+}
+
+/// The suite's name: the binary's, without the hash cargo appends (`system-0123456789abcdef`).
+fn suite_name() -> String {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .or_else(|_| std::env::current_exe())
+        .unwrap_or_default();
+    let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("mptest");
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.into(),
+        _ => stem.into(),
+    }
+}
+
+/// A command that starts this binary as `role`, told to connect to the one-shot server
+/// `server`. `ps` shows it as `SUITE: TITLE` — "system: worker 2"; for a child or a manager the
+/// title names the test it serves ("system: child of net::reconnects").
+pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let test = current_test();
+    let title = match &test {
+        Some(test) if role_name != "worker" => format!("{title} of {test}"),
+        _ => title.to_string(),
+    };
     let mut command = Command::new(own_exe());
     command
+        .arg0(format!("{}: {title}", suite_name()))
         .env(role::ROLE_VAR, role_name)
         .env(role::BOOTSTRAP_VAR, server)
         .env(role::PARENT_VAR, std::process::id().to_string());
+    if let Some(test) = test {
+        command.env(TEST_VAR, test);
+    }
+    if let Some(dir) = super::endpoint::run_dir() {
+        command.env(super::endpoint::RUN_DIR_VAR, dir);
+    }
     command
+}
+
+/// In a process started by [`command`]: names its main thread — the `comm` that `ps`, `top` and
+/// mptest's reports show — after its title ("worker 2"), not after `/proc/self/exe` ("exe").
+pub(crate) fn name_this_process() {
+    let Some(arg0) = std::env::args_os().next() else {
+        return;
+    };
+    let arg0 = arg0.to_string_lossy();
+    let title = arg0.split_once(": ").map_or(&*arg0, |(_, title)| title);
+    // The kernel keeps 15 bytes; cut on a character boundary so the name stays valid UTF-8.
+    let mut end = title.len().min(15);
+    while !title.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Ok(name) = std::ffi::CString::new(&title[..end]) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = nix::sys::prctl::set_name(&name);
+    }
 }
 
 /// Waits for `child` to exit, at most `limit`; kills it if it has not (and waits once more, as
@@ -55,33 +130,5 @@ pub(crate) fn wait_or_kill(
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             done.recv_timeout(limit).ok().flatten()
         }
-    }
-}
-
-/// The one-shot server a new process connects to first, in a directory only this user can
-/// read or enter (ipc-channel makes it with the umask's mode, typically 0755).
-pub(crate) fn private_server<T>() -> std::io::Result<(IpcOneShotServer<T>, String)>
-where
-    T: Serialize + DeserializeOwned,
-{
-    use std::os::unix::fs::PermissionsExt;
-    let (server, name) = IpcOneShotServer::<T>::new()?;
-    if let Some(dir) = std::path::Path::new(&name).parent() {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok((server, name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn bootstrap_endpoints_live_in_a_directory_only_the_user_can_read() {
-        let (_server, name) = private_server::<u8>().unwrap();
-        let dir = std::path::Path::new(&name).parent().unwrap();
-        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700, "{}", dir.display());
     }
 }

@@ -1,7 +1,11 @@
 //! Which part a process of the test binary plays, read from the environment its parent set.
 //!
-//! The check runs first in `main`: a process without `MPTEST_ROLE` is the coordinator (what
-//! `cargo test` started); a worker finds here how to reach the coordinator.
+//! A process without `MPTEST_ROLE` is the coordinator (what `cargo test` started) or simply the
+//! user's program. The roles that never need the user's `main` — a `spawn` child and a manager
+//! — are taken by a constructor that runs before `main` ([`take_role_before_main`]): so they
+//! work from an ordinary `#[test]` under libtest, from doctests and from any binary, and no code
+//! of the user's (libtest's `main` running every test again, say) runs in them. The worker role
+//! is taken by [`crate::run`], because a custom `main` may set things up for its tests first.
 
 use crate::error::Error;
 
@@ -33,6 +37,27 @@ pub(crate) struct Boot {
     pub(crate) server: String,
     pub(crate) parent: i32,
     pub(crate) sentinel: Option<Vec<u8>>,
+}
+
+/// Runs the child and manager roles before `main`, so that a re-executed process never reaches
+/// the program's own code. Leaves every other process alone (it returns at once).
+// SAFETY (of running before main): this reads and removes environment variables while the
+// process is single-threaded, and only then starts a role, which uses std as `main` would;
+// std's own constructor (arguments, at priority 99) has run by `early` (101).
+#[ctor::ctor(unsafe, priority = early)]
+fn take_role_before_main() {
+    match std::env::var(ROLE_VAR).as_deref() {
+        Ok("child" | "manager") => {}
+        _ => return,
+    }
+    // As Rust's runtime does before `main`: a write to a closed pipe is an error, not death.
+    // SAFETY: setting a signal's disposition to SIG_IGN touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    crate::init();
+    // `init` runs the role and never returns from it.
+    std::process::exit(crate::EXIT_USAGE)
 }
 
 /// Reads the role from the environment and removes mptest's variables from it, so that what a
@@ -80,4 +105,26 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
         }
         Some(other) => Err(Error::BadRole(format!("unknown {ROLE_VAR}={other:?}"))),
     }
+}
+
+/// Called before this process starts a process of mptest's (`spawn`, a manager). A process
+/// that still has `MPTEST_ROLE` in its environment was started in a role it never took, and is
+/// running the program's own code instead: starting a process from here would start the same
+/// code again, and again — a process storm. So it stops here, at once, and says why.
+pub(crate) fn ensure_no_role_pending(what: &str) {
+    let Ok(role) = std::env::var(ROLE_VAR) else { return };
+    let advice = if role == "worker" {
+        "mptest::run() (or mptest::init()) must come before anything in `main` that starts processes"
+    } else {
+        "mptest takes this role in a constructor before `main`; here something ran first (a \
+         constructor of the program's own?) — call mptest::init() first thing in `main`, and \
+         start no processes before `main`"
+    };
+    eprintln!(
+        "mptest: {what} refused in process {}: it was started as an mptest {role} but runs the \
+         program's own code instead of its role, and a process started from here would do the \
+         same again. {advice}.",
+        std::process::id()
+    );
+    std::process::exit(crate::EXIT_USAGE)
 }

@@ -6,13 +6,14 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
 use std::thread;
 
-use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+use ipc_channel::ipc::IpcSender;
 use ipc_channel::IpcError;
 
 use crate::capture::{self, CapturedOutput, Piece, SharedBuffer};
 use crate::error::Error;
-use crate::protocol::{FromWorker, Report, ToWorker};
+use crate::launch::endpoint::Bootstrap;
 use crate::launch::role;
+use crate::protocol::{FromWorker, Report, ToWorker};
 
 /// What happened to a worker.
 #[derive(Debug)]
@@ -46,8 +47,8 @@ pub(crate) fn spawn(
     capture: bool,
     events: Sender<(usize, WorkerEvent)>,
 ) -> Result<WorkerProcess, Error> {
-    let (server, server_name) = crate::launch::reexec::private_server::<FromWorker>().map_err(Error::WorkerSpawn)?;
-    let mut command = crate::launch::reexec::command("worker", &server_name);
+    let server = Bootstrap::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
+    let mut command = crate::launch::reexec::command("worker", server.name(), &format!("worker {}", id + 1));
     command
         .stdin(Stdio::null())
         // Its own process group, which what its tests start inherits: one signal ends them all.
@@ -114,7 +115,7 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Err
         .map_err(Error::WorkerSpawn)
 }
 
-fn watch_channel(id: usize, server: IpcOneShotServer<FromWorker>, tx: &Sender<(usize, WorkerEvent)>) {
+fn watch_channel(id: usize, server: Bootstrap<FromWorker>, tx: &Sender<(usize, WorkerEvent)>) {
     let send = |event| tx.send((id, event)).is_ok();
     let receiver = match server.accept() {
         Ok((receiver, FromWorker::Hello { tasks, .. })) => {

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::IpcSender;
 
+use crate::launch::endpoint::{self, Bootstrap};
+
 use super::builtins::{
     BarrierServer, EventServer, LockServer, MapServer, QueueServer, SharedBarrier, SharedEvent, SharedLock,
     SharedMap, SharedQueue, SharedValue, SharedVec, ValueServer, VecServer,
@@ -44,13 +46,21 @@ pub struct Manager {
 impl Manager {
     /// Starts a manager process (this binary, re-executed in the manager role).
     pub fn start() -> Result<Manager, ProxyError> {
+        crate::launch::role::ensure_no_role_pending("Manager::start");
         let start_err = |e: std::io::Error| ProxyError::Start(e.to_string());
-        let (server, name) = crate::launch::reexec::private_server::<ManagerHello>().map_err(start_err)?;
+        let server = Bootstrap::<ManagerHello>::new().map_err(start_err)?;
+        let name = server.name().to_string();
         let secret = crate::capture::new_nonce();
-        let mut child = crate::launch::reexec::command("manager", &name)
+        let spawned = crate::launch::reexec::command("manager", &name, "manager")
             .env(SECRET_VAR, &secret)
-            .spawn()
-            .map_err(start_err)?;
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                endpoint::remove(&name);
+                return Err(start_err(err));
+            }
+        };
         // accept() has no timeout: wait for it on a thread and watch the child meanwhile.
         let (hello_tx, hello_rx) = mpsc::channel();
         let _ = std::thread::Builder::new()
@@ -65,11 +75,13 @@ impl Manager {
                 Ok(Err(err)) => return Err(fail_start(child, format!("bad hello: {err}"))),
                 Err(_) => {
                     if let Ok(Some(status)) = child.try_wait() {
+                        endpoint::remove(&name);
                         return Err(ProxyError::Start(format!(
                             "the manager process ended at start ({status})"
                         )));
                     }
                     if started.elapsed() > START_TIMEOUT {
+                        endpoint::remove(&name);
                         return Err(fail_start(child, "the manager process did not connect".into()));
                     }
                 }

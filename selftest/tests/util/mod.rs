@@ -69,48 +69,74 @@ fn run_id() -> String {
     format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A private temporary directory for one run of the fixture, and a scratch directory beside
+/// it for the fixture's own marker files. The run must leave its temporary directory empty.
+pub struct RunDirs {
+    root: std::path::PathBuf,
+    pub tmp: std::path::PathBuf,
+    pub scratch: std::path::PathBuf,
+}
+
+impl RunDirs {
+    pub fn new() -> RunDirs {
+        let root = std::env::temp_dir().join(format!("selftest-{}", run_id()));
+        let (tmp, scratch) = (root.join("tmp"), root.join("scratch"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&scratch).unwrap();
+        RunDirs { root, tmp, scratch }
+    }
+
+    /// Points `cmd` at these directories (and away from any run directory we inherited).
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("TMPDIR", &self.tmp)
+            .env("FIXTURE_SCRATCH", &self.scratch)
+            .env_remove("MPTEST_RUN_DIR");
+    }
+
+    /// What the run left in its temporary directory.
+    pub fn left_in_tmp(&self) -> Vec<String> {
+        std::fs::read_dir(&self.tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Drop for RunDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 /// Runs the fixture with these arguments and extra environment.
 pub fn fixture_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let dirs = RunDirs::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fixture"));
+    dirs.apply(&mut cmd);
     cmd.args(args)
         .env("FIXTURE_RUN_ID", run_id())
         .env("RUST_BACKTRACE", "0")
         .env_remove("RUST_TEST_THREADS")
-        .env_remove("RUST_TEST_NOCAPTURE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("RUST_TEST_NOCAPTURE");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let started = Instant::now();
-    let mut child = cmd.spawn().expect("start the fixture");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = match child.wait_timeout(RUN_LIMIT).expect("wait for the fixture") {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the fixture ran past {RUN_LIMIT:?} with {args:?}: the harness hangs");
-        }
-    };
-    Run {
-        code: status.code(),
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
+    let out = output_within(cmd, RUN_LIMIT);
+    let run = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         elapsed: started.elapsed(),
-    }
+    };
+    let left = dirs.left_in_tmp();
+    assert!(
+        left.is_empty(),
+        "the run with {args:?} left {left:?} in its temporary directory\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
 }
 
 pub fn fixture(args: &[&str]) -> Run {
@@ -127,4 +153,37 @@ pub fn fixture_json(args: &[&str]) -> Run {
 /// True while a process with this pid exists (zombies included).
 pub fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Runs `cmd` to its end, at most `limit`; kills it and fails past that.
+pub fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start the command");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = match child.wait_timeout(limit).expect("wait for the command") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} ran past {limit:?}: the harness hangs");
+        }
+    };
+    std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
 }

@@ -1,0 +1,169 @@
+//! The one-shot sockets a new process connects to first, and the one directory of the run that
+//! holds them, so that nothing of mptest's is left in the temporary directory after a run.
+//!
+//! ipc-channel makes each one-shot server in a fresh `$TMPDIR/.tmpXXXXXX/` and removes it when
+//! the server is dropped — which never happens when its process dies, or when the peer never
+//! connects and `accept` waits for ever. So each endpoint directory is moved, as soon as it is
+//! made, into the run's directory `$TMPDIR/mptest-<pid>-<nonce>/` (a bound socket keeps working
+//! under its new name), removed as soon as its peer has connected or is known dead, and the
+//! whole run directory is removed when the process that made it exits. A run directory whose
+//! maker died without cleaning up (SIGKILL) is removed by the next one made.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver};
+use ipc_channel::IpcError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The run directory, handed by a process to the processes it starts.
+pub(crate) const RUN_DIR_VAR: &str = "MPTEST_RUN_DIR";
+/// Run directories are named `mptest-<pid of their maker>-<nonce>`.
+const RUN_DIR_PREFIX: &str = "mptest-";
+
+/// The run directory of this process: inherited, or made by this process (and removed when it
+/// exits); `None` if none could be made (endpoints then stay where ipc-channel put them).
+pub(crate) fn run_dir() -> Option<&'static Path> {
+    static RUN_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    RUN_DIR
+        .get_or_init(|| inherited_run_dir().or_else(make_run_dir))
+        .as_deref()
+}
+
+fn inherited_run_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os(RUN_DIR_VAR)?);
+    dir.is_dir().then_some(dir)
+}
+
+/// The run directory this process made, and its pid (a fork has another one).
+static MADE: OnceLock<(u32, PathBuf)> = OnceLock::new();
+
+fn make_run_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let tmp = std::env::temp_dir();
+    remove_stale_run_dirs(&tmp);
+    let pid = std::process::id();
+    let dir = tmp.join(format!(
+        "{RUN_DIR_PREFIX}{pid}-{}",
+        &crate::capture::new_nonce()[..8]
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+    MADE.get_or_init(|| (pid, dir.clone()));
+    // SAFETY: registering a plain `extern "C" fn` with atexit has no preconditions.
+    unsafe {
+        libc::atexit(remove_run_dir_at_exit);
+    }
+    Some(dir)
+}
+
+extern "C" fn remove_run_dir_at_exit() {
+    // A fork of this process that exits must not remove the directory its parent still uses.
+    if let Some((maker, dir)) = MADE.get() {
+        if *maker == std::process::id() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Removes run directories of this user whose maker is no longer running.
+fn remove_stale_run_dirs(tmp: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_DIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A one-shot server a new process connects to, in a directory only this user can enter
+/// (ipc-channel makes it with the umask's mode, typically 0755), inside the run directory.
+pub(crate) struct Bootstrap<T> {
+    server: IpcOneShotServer<T>,
+    name: String,
+}
+
+impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
+    pub(crate) fn new() -> std::io::Result<Bootstrap<T>> {
+        use std::os::unix::fs::PermissionsExt;
+        let (server, name) = IpcOneShotServer::<T>::new()?;
+        let socket = PathBuf::from(&name);
+        let Some(made) = socket.parent() else {
+            return Ok(Bootstrap { server, name });
+        };
+        std::fs::set_permissions(made, std::fs::Permissions::from_mode(0o700))?;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        if let Some(run_dir) = run_dir() {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let moved = run_dir.join(format!("{}-{n}", std::process::id()));
+            if std::fs::rename(made, &moved).is_ok() {
+                let name = moved.join("socket").to_string_lossy().into_owned();
+                return Ok(Bootstrap { server, name });
+            }
+        }
+        Ok(Bootstrap { server, name })
+    }
+
+    /// Where the new process connects (give it in its environment).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits for the peer's first message; the endpoint's directory is gone once it returns.
+    pub(crate) fn accept(self) -> Result<(IpcReceiver<T>, T), IpcError> {
+        let Bootstrap { server, name } = self;
+        let accepted = server.accept();
+        remove(&name);
+        accepted
+    }
+}
+
+/// Removes the directory of the endpoint `name` (its peer has connected, or never will).
+pub(crate) fn remove(name: &str) {
+    let socket = Path::new(name);
+    if let Some(dir) = socket.parent().filter(|d| d.join("socket") == socket) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn endpoints_live_in_the_run_directory_in_folders_only_the_user_can_read() {
+        let server = Bootstrap::<u8>::new().unwrap();
+        let dir = Path::new(server.name()).parent().unwrap().to_path_buf();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+        assert_eq!(dir.parent(), run_dir(), "{}", dir.display());
+        let name = server.name().to_string();
+        let sender = std::thread::spawn(move || {
+            ipc_channel::ipc::IpcSender::<u8>::connect(name)
+                .unwrap()
+                .send(7)
+                .unwrap();
+        });
+        let (_, first) = server.accept().unwrap();
+        sender.join().unwrap();
+        assert_eq!(first, 7);
+        assert!(!dir.exists(), "{} outlived its accept", dir.display());
+    }
+}

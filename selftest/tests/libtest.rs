@@ -1,0 +1,94 @@
+//! `mptest::spawn` and `Manager` from ordinary `#[test]` functions under libtest's harness: the
+//! child and the manager take their roles before `main`, so libtest never runs again in them.
+//! Also: a binary whose own constructor spawns before mptest's role is taken fails fast.
+
+mod util;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn spawn_returns_the_childs_value_from_a_plain_test() {
+    let me = std::process::id();
+    let child = mptest::spawn(me, |parent: u32| {
+        let ppid = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let ppid: u32 = ppid
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        (ppid == parent, std::process::id())
+    });
+    let (child_of_this_test, pid) = child.join().unwrap();
+    assert!(child_of_this_test);
+    assert_ne!(pid, me);
+}
+
+#[test]
+fn a_manager_serves_a_plain_test_and_its_children() {
+    let mgr = mptest::Manager::start().unwrap();
+    let total = mgr.value(0u32).unwrap();
+    let children: Vec<_> = (1..=3)
+        .map(|n| {
+            mptest::spawn((total.clone(), n), |(t, n): (mptest::SharedValue<u32>, u32)| {
+                t.update(|v| v + 1).unwrap();
+                n
+            })
+        })
+        .collect();
+    let sum: u32 = children.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(sum, 6);
+    assert_eq!(total.get().unwrap(), 3);
+    mgr.shutdown();
+}
+
+#[test]
+fn a_child_that_panics_reports_it_to_a_plain_test() {
+    let err = mptest::spawn::<_, ()>((), |()| panic!("boom in the child"))
+        .join()
+        .unwrap_err();
+    assert!(err.is_panic(), "{err:?}");
+    assert!(err.to_string().contains("boom in the child"), "{err}");
+}
+
+#[test]
+fn a_binary_that_spawns_before_the_role_is_taken_fails_fast_without_a_storm() {
+    let dirs = util::RunDirs::new();
+    let log = dirs.scratch.join("pids");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_early_spawn"));
+    dirs.apply(&mut cmd);
+    cmd.env("EARLY_SPAWN_LOG", &log);
+    let started = Instant::now();
+    let out = util::output_within(cmd, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let processes = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(
+        processes, 2,
+        "one parent and one refusing child\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("mptest::spawn refused in process")
+            && stderr.contains("started as an mptest child")
+            && stderr.contains("call mptest::init() first thing in `main`"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("the child failed: the child process exited with code 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("early_spawn: main"),
+        "the parent goes on: {stdout}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(dirs.left_in_tmp().is_empty(), "{:?}", dirs.left_in_tmp());
+}
