@@ -17,17 +17,20 @@ struct Options {
 }
 
 pub(crate) fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let mut func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(err) => {
             let err = Error::new(err.span(), "#[mp_test] goes on a function");
             return with_error(item, err);
         }
     };
-    let options = match parse_options(args) {
+    let mut options = match parse_options(args) {
         Ok(options) => options,
         Err(err) => return with_error(item, err),
     };
+    if let Err(err) = take_libtest_attributes(&mut func, &mut options) {
+        return with_error(item, err);
+    }
     if let Err(err) = check_signature(&func, &options) {
         return with_error(item, err);
     }
@@ -44,7 +47,25 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
     let parser = syn::meta::parser(|meta| {
         let path = &meta.path;
         if path.is_ident("timeout") {
-            let lit: LitStr = meta.value()?.parse()?;
+            let value: syn::Lit = meta.value()?.parse()?;
+            let lit = match value {
+                syn::Lit::Str(lit) => lit,
+                syn::Lit::Int(n) => {
+                    return Err(Error::new(
+                        n.span(),
+                        format!(
+                            "a timeout is a string with its unit: write `timeout = \"{}s\"`",
+                            n.base10_digits()
+                        ),
+                    ))
+                }
+                other => {
+                    return Err(Error::new(
+                        other.span(),
+                        "a timeout is a string with its unit, like `timeout = \"5s\"`",
+                    ))
+                }
+            };
             let duration = humantime::parse_duration(&lit.value()).map_err(|err| {
                 Error::new(
                     lit.span(),
@@ -107,6 +128,85 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
     Ok(options)
 }
 
+/// libtest's own `#[ignore]` and `#[should_panic]`, written next to `#[mp_test]` by habit, mean
+/// what they mean under libtest: they become the options, and leave the function (where they
+/// would do nothing). Saying the same thing twice is an error.
+fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Result<()> {
+    let mut kept = Vec::with_capacity(func.attrs.len());
+    for attr in std::mem::take(&mut func.attrs) {
+        let path = attr.path();
+        if path.is_ident("ignore") {
+            if options.ignore.is_some() {
+                return Err(Error::new(
+                    attr.span(),
+                    "`#[ignore]` repeats the `ignore` option of `#[mp_test]`; keep one",
+                ));
+            }
+            let reason = match &attr.meta {
+                syn::Meta::Path(_) => String::new(),
+                syn::Meta::NameValue(nv) => match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => s.value(),
+                    other => return Err(Error::new(other.span(), "expected `#[ignore = \"reason\"]`")),
+                },
+                syn::Meta::List(list) => {
+                    return Err(Error::new(
+                        list.span(),
+                        "expected `#[ignore]` or `#[ignore = \"reason\"]`",
+                    ))
+                }
+            };
+            options.ignore = Some(reason);
+        } else if path.is_ident("should_panic") {
+            if options.should_panic.is_some() {
+                return Err(Error::new(
+                    attr.span(),
+                    "`#[should_panic]` repeats the `should_panic` option of `#[mp_test]`; keep one",
+                ));
+            }
+            let expected = match &attr.meta {
+                syn::Meta::Path(_) => None,
+                syn::Meta::NameValue(nv) => match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => Some(s.value()),
+                    other => {
+                        return Err(Error::new(
+                            other.span(),
+                            "expected `#[should_panic = \"substring\"]`",
+                        ))
+                    }
+                },
+                syn::Meta::List(_) => {
+                    let mut expected = None;
+                    attr.parse_nested_meta(|inner| {
+                        if inner.path.is_ident("expected") {
+                            expected = Some(inner.value()?.parse::<LitStr>()?.value());
+                            Ok(())
+                        } else {
+                            Err(inner.error("expected `expected = \"substring\"`"))
+                        }
+                    })?;
+                    expected
+                }
+            };
+            options.should_panic = Some(expected);
+        } else if path.is_ident("test") {
+            return Err(Error::new(
+                attr.span(),
+                "`#[test]` and `#[mp_test]` on one function: keep `#[mp_test]` (the test runs in a worker process)",
+            ));
+        } else {
+            kept.push(attr);
+        }
+    }
+    func.attrs = kept;
+    Ok(())
+}
+
 fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
     let sig = &func.sig;
     if let Some(asyncness) = &sig.asyncness {
@@ -148,6 +248,7 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     let ident = &func.sig.ident;
     let fn_name = ident.to_string();
     let static_name = format_ident!("__MPTEST_TEST_{}", ident);
+    let libtest_guard = format_ident!("{}__needs_harness_false", ident);
     let private = quote!(::mptest::__private);
     let timeout = match options.timeout_nanos {
         Some(nanos) => quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos))),
@@ -175,8 +276,22 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     };
     let call = quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident()));
     let span = Span::call_site();
+    let harness_check = format!(
+        "`{fn_name}` is an #[mp_test], but this target runs under libtest's harness, which never \
+         runs it: give the target `harness = false` in Cargo.toml ([[test]] name = \"...\" \
+         harness = false) and end the file with `mptest::main!();`"
+    );
     quote_spanned! {span=>
         #func
+
+        // Under libtest's harness (a target without `harness = false`) mptest's tests would
+        // silently not run: each one stands there as a libtest test that fails and says why.
+        // Without the harness, rustc drops `#[test]` items.
+        #[test]
+        #[allow(non_snake_case)]
+        fn #libtest_guard() {
+            ::core::panic!(#harness_check);
+        }
 
         #[#private::linkme::distributed_slice(#private::TESTS)]
         #[linkme(crate = #private::linkme)]

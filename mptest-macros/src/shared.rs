@@ -2,7 +2,7 @@
 //! object in the manager, the call and result enums that travel, and the registration.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Error, FnArg, ImplItem, ItemImpl, Pat, ReturnType, Type, Visibility};
 
@@ -19,9 +19,17 @@ pub(crate) fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
         if !args.is_empty() {
             return Err(Error::new(args.span(), "#[mptest::shared] takes no options"));
         }
-        let block: ItemImpl = syn::parse2(item.clone())
-            .map_err(|e| Error::new(e.span(), "#[mptest::shared] goes on an inherent `impl` block"))?;
-        expand(&block)
+        if let Ok(block) = syn::parse2::<ItemImpl>(item.clone()) {
+            return expand(&block);
+        }
+        match syn::parse2::<syn::Item>(item.clone()) {
+            Ok(syn::Item::Struct(_) | syn::Item::Enum(_)) => Ok(derive_serde(&item)),
+            Ok(other) => Err(Error::new(
+                other.span(),
+                "#[mptest::shared] goes on an inherent `impl` block (and on the type's definition)",
+            )),
+            Err(err) => Err(err),
+        }
     })();
     match result {
         Ok(tokens) => tokens,
@@ -29,6 +37,18 @@ pub(crate) fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
             let err = err.to_compile_error();
             quote! { #err #item }
         }
+    }
+}
+
+/// On the type's definition: derives what travelling to the manager needs, through mptest's
+/// own serde, so the user's Cargo.toml needs no serde of its own.
+fn derive_serde(item: &TokenStream) -> TokenStream {
+    let p = quote!(::mptest::__private);
+    let serde_path = "::mptest::__private::serde";
+    quote! {
+        #[derive(#p::serde::Serialize, #p::serde::Deserialize)]
+        #[serde(crate = #serde_path)]
+        #item
     }
 }
 
@@ -51,7 +71,10 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
         _ => None,
     }
     .ok_or_else(|| Error::new(ty.span(), "#[mptest::shared] needs a named type"))?;
-    let methods = methods(block)?;
+    // A bad method is an error at its tokens; the rest is expanded anyway, so that uses of the
+    // type and its proxy elsewhere do not fail too (one mistake, one error).
+    let (methods, errors) = methods(block);
+    let errors = errors.iter().map(Error::to_compile_error);
 
     let proxy = format_ident!("{}Proxy", ident);
     let call_enum = format_ident!("__MptestCall{}", ident);
@@ -60,15 +83,26 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
     let p = quote!(::mptest::__private);
     let serde_path = "::mptest::__private::serde";
 
+    let travel = "::mptest::__private::travel";
+    // Spanned at each type, so "cannot travel" points at the type to fix.
+    let travelling = |ty: &dyn ToTokens| {
+        let span = ty
+            .to_token_stream()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span());
+        let with = syn::LitStr::new(travel, span);
+        quote::quote_spanned!(span=> #[serde(with = #with)] #ty)
+    };
     let call_variants = methods.iter().map(|m| {
         let name = &m.name;
-        let types = m.args.iter().map(|(_, t)| t);
-        quote!(#name(#(#types),*))
+        let fields = m.args.iter().map(|(_, t)| travelling(t));
+        quote!(#name(#(#fields),*))
     });
     let ret_variants = methods.iter().map(|m| {
         let name = &m.name;
-        let ret = &m.ret;
-        quote!(#name(#ret))
+        let field = travelling(&m.ret);
+        quote!(#name(#field))
     });
     let dispatch_arms = methods.iter().map(|m| {
         let name = &m.name;
@@ -101,6 +135,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
     );
     let span = Span::call_site();
     Ok(quote::quote_spanned! {span=>
+        #(#errors)*
         #block
 
         #[doc(hidden)]
@@ -154,73 +189,112 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
     })
 }
 
-/// The `pub fn`s taking `&self` or `&mut self`; misuse is an error at its tokens.
-fn methods(block: &ItemImpl) -> syn::Result<Vec<Method>> {
+/// The methods that get a proxy method: the `pub fn`s taking `&self` or `&mut self`. Private
+/// methods are helpers and associated functions (no `self`) are constructors: both stay out.
+/// A method that looks meant for the proxy but cannot be one is an error at its tokens.
+fn methods(block: &ItemImpl) -> (Vec<Method>, Vec<Error>) {
     let mut methods = Vec::new();
+    let mut errors = Vec::new();
     for item in &block.items {
         let ImplItem::Fn(f) = item else { continue };
-        if !matches!(f.vis, Visibility::Public(_)) {
-            continue;
+        match method(f) {
+            Ok(Some(m)) => methods.push(m),
+            Ok(None) => {}
+            Err(err) => errors.push(err),
         }
-        let sig = &f.sig;
-        let Some(receiver) = sig.receiver() else { continue }; // associated fn: not proxied
-        if receiver.reference.is_none() {
+    }
+    (methods, errors)
+}
+
+fn method(f: &syn::ImplItemFn) -> syn::Result<Option<Method>> {
+    let sig = &f.sig;
+    let Some(receiver) = sig.receiver() else {
+        return Ok(None); // an associated fn: not proxied
+    };
+    match &f.vis {
+        Visibility::Public(_) => {}
+        Visibility::Inherited => return Ok(None), // a private helper
+        restricted => {
             return Err(Error::new(
-                receiver.span(),
-                "shared methods take `&self` or `&mut self`: the object stays in the manager",
+                restricted.span(),
+                "only `pub fn`s get a method on the proxy: make this `pub`, or private if it is a helper",
+            ))
+        }
+    }
+    if receiver.reference.is_none() {
+        return Err(Error::new(
+            receiver.span(),
+            "shared methods take `&self` or `&mut self`: the object stays in the manager",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            "shared methods cannot be generic",
+        ));
+    }
+    if let Some(asyncness) = &sig.asyncness {
+        return Err(Error::new(asyncness.span(), "shared methods cannot be `async`"));
+    }
+    let mut args = Vec::new();
+    for (i, input) in sig.inputs.iter().enumerate() {
+        let FnArg::Typed(pat) = input else { continue };
+        if let Type::Reference(r) = &*pat.ty {
+            return Err(Error::new(
+                r.span(),
+                format!(
+                    "shared method arguments travel between processes: take {}, not a reference",
+                    owned_form(r)
+                ),
             ));
         }
-        if !sig.generics.params.is_empty() {
-            return Err(Error::new(
-                sig.generics.span(),
-                "shared methods cannot be generic",
-            ));
+        if let Type::ImplTrait(t) = &*pat.ty {
+            return Err(Error::new(t.span(), "shared methods cannot take `impl Trait`"));
         }
-        if let Some(asyncness) = &sig.asyncness {
-            return Err(Error::new(asyncness.span(), "shared methods cannot be `async`"));
-        }
-        let mut args = Vec::new();
-        for (i, input) in sig.inputs.iter().enumerate() {
-            let FnArg::Typed(pat) = input else { continue };
-            if let Type::Reference(r) = &*pat.ty {
+        let name = match &*pat.pat {
+            Pat::Ident(p) => p.ident.clone(),
+            _ => format_ident!("arg{}", i),
+        };
+        args.push((name, (*pat.ty).clone()));
+    }
+    let ret = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => {
+            if let Type::Reference(r) = &**ty {
                 return Err(Error::new(
                     r.span(),
-                    "shared method arguments travel between processes: take them by value",
+                    format!(
+                        "shared methods return values, not references: return {}",
+                        owned_form(r)
+                    ),
                 ));
             }
-            if let Type::ImplTrait(t) = &*pat.ty {
-                return Err(Error::new(t.span(), "shared methods cannot take `impl Trait`"));
-            }
-            let name = match &*pat.pat {
-                Pat::Ident(p) => p.ident.clone(),
-                _ => format_ident!("arg{}", i),
-            };
-            args.push((name, (*pat.ty).clone()));
+            quote!(#ty)
         }
-        let ret = match &sig.output {
-            ReturnType::Default => quote!(()),
-            ReturnType::Type(_, ty) => {
-                if let Type::Reference(r) = &**ty {
-                    return Err(Error::new(
-                        r.span(),
-                        "shared methods return values, not references",
-                    ));
-                }
-                quote!(#ty)
-            }
-        };
-        let docs = f
-            .attrs
-            .iter()
-            .filter(|a| a.path().is_ident("doc"))
-            .cloned()
-            .collect();
-        methods.push(Method {
-            name: sig.ident.clone(),
-            args,
-            ret,
-            docs,
-        });
+    };
+    let docs = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect();
+    Ok(Some(Method {
+        name: sig.ident.clone(),
+        args,
+        ret,
+        docs,
+    }))
+}
+
+/// What to write instead of a reference: `String` for `&str`, `Vec<T>` for `&[T]`, `T` for `&T`.
+fn owned_form(r: &syn::TypeReference) -> String {
+    let inner = &*r.elem;
+    match inner {
+        Type::Path(p) if p.path.is_ident("str") => "`String`".into(),
+        Type::Slice(s) => {
+            let elem = &s.elem;
+            format!("`Vec<{}>`", quote!(#elem).to_string().replace(' ', ""))
+        }
+        other => format!("`{}`", quote!(#other).to_string().replace(' ', "")),
     }
-    Ok(methods)
 }

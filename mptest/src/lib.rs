@@ -215,9 +215,24 @@ pub fn init() {
 ///
 /// mptest::main!();
 /// ```
+///
+/// In a target that still has libtest's harness (no `harness = false`), it is a compile error
+/// that says so: libtest would run none of the `#[mp_test]`s and report success.
 #[macro_export]
 macro_rules! main {
     () => {
+        // Under libtest's harness (rustc `--test`; cargo sets `cfg(test)` either way) this
+        // `#[test]` is compiled, and its body is a compile error; without the harness, rustc
+        // drops `#[test]` items before looking at them.
+        #[test]
+        fn mptest_main_needs_harness_false() {
+            ::core::compile_error!(
+                "mptest::main!() needs a target without libtest's harness: add `harness = false` \
+                 to this target's [[test]] section in Cargo.toml (libtest would run none of its \
+                 #[mp_test]s)"
+            );
+        }
+
         fn main() {
             $crate::run()
         }
@@ -229,7 +244,7 @@ macro_rules! main {
 pub mod __private {
     pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};
     pub use crate::shared::{
-        serve_connection, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, SHARED_TYPES,
+        serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
     };
     pub use crate::worker::fault;
     pub use serde;

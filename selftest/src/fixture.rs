@@ -248,6 +248,43 @@ mod spawned {
     }
 }
 
+/// libtest's own attributes, written next to `#[mp_test]` by habit, mean what they mean there.
+mod habits {
+    use super::*;
+
+    #[mp_test]
+    #[ignore]
+    fn libtest_ignore() {
+        panic!("an ignored test ran");
+    }
+
+    #[mp_test]
+    #[ignore = "needs the lab"]
+    fn libtest_ignore_with_reason() {}
+
+    #[ignore]
+    #[mp_test]
+    fn ignore_written_first() {
+        panic!("an ignored test ran");
+    }
+
+    #[mp_test]
+    #[should_panic(expected = "boom")]
+    fn should_panic_with_the_text() {
+        panic!("boom at last");
+    }
+
+    #[mp_test]
+    #[should_panic(expected = "boom")]
+    fn should_panic_with_other_text() {
+        panic!("bang");
+    }
+
+    #[mp_test]
+    #[should_panic]
+    fn should_panic_without_panicking() {}
+}
+
 mod refusal {
     use super::*;
 

@@ -315,7 +315,9 @@ fn listing_follows_nextests_custom_harness_contract() {
     let ignored = fixture(&["--list", "--format", "terse", "--ignored"]);
     assert_eq!(
         ignored.stdout,
-        "pass::ignored_plain: test\npass::ignored_with_reason: test\n"
+        "habits::ignore_written_first: test\nhabits::libtest_ignore: test\n\
+         habits::libtest_ignore_with_reason: test\npass::ignored_plain: test\n\
+         pass::ignored_with_reason: test\n"
     );
     let pretty = fixture(&["--list", "pass::plain"]);
     assert_eq!(pretty.stdout, "pass::plain: test\n\n1 test, 0 benchmarks\n");
@@ -567,5 +569,35 @@ fn a_refused_connection_is_reported_in_the_tests_output() {
     assert!(
         out.contains("client saw: the manager refused the connection: wrong secret"),
         "{out}"
+    );
+}
+
+#[test]
+fn libtests_ignore_and_should_panic_next_to_mp_test_are_honoured() {
+    let run = fixture_json(&["habits::"]);
+    for name in [
+        "habits::libtest_ignore",
+        "habits::libtest_ignore_with_reason",
+        "habits::ignore_written_first",
+    ] {
+        assert_eq!(run.outcome(name), "ignored", "{name}: {}", run.stdout);
+    }
+    assert_eq!(
+        run.field("habits::libtest_ignore_with_reason", "message"),
+        "needs the lab"
+    );
+    assert_eq!(run.outcome("habits::should_panic_with_the_text"), "passed");
+    assert_eq!(run.outcome("habits::should_panic_with_other_text"), "failed");
+    let msg = run.field("habits::should_panic_with_other_text", "message");
+    assert!(
+        msg.contains("panic did not contain expected string") && msg.contains("\"boom\""),
+        "{msg}"
+    );
+    assert_eq!(run.outcome("habits::should_panic_without_panicking"), "failed");
+    let ignored = fixture_json(&["habits::libtest_ignore", "--ignored"]);
+    assert_eq!(
+        ignored.outcome("habits::libtest_ignore"),
+        "failed",
+        "--ignored runs it"
     );
 }

@@ -48,7 +48,9 @@ pub use proxy::Proxy;
 pub(crate) use server::run_manager;
 pub use server::{create_here, Caller, Served};
 #[doc(hidden)]
-pub use server::{fault, serve_connection, Locked, ServeFn, SharedState, SharedTypeDef, SHARED_TYPES};
+pub use server::{
+    fault, serve_connection, travel, Locked, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -62,9 +62,39 @@ pub trait Served: Send + Sync + 'static {
     fn caller_gone(&self, _caller: Caller) {}
 }
 
+/// What can travel between processes: serde both ways. Its own trait, so that a type that
+/// cannot travel gets one error that says what to write, not serde's list of implementors.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel between processes: it is not Serialize + Deserialize",
+    label = "this type travels to or from the manager",
+    note = "put `#[mptest::shared]` on the definition of a type of yours (it derives what is needed), or derive `Serialize` and `Deserialize` for it"
+)]
+pub trait Travels: Serialize + DeserializeOwned {}
+
+// Not recommended, so a type that cannot travel is reported as "cannot travel" (this trait's
+// message), once, rather than as each serde trait it misses.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> Travels for T {}
+
+/// Serialization of a shared method's arguments and results through [`Travels`], so that a
+/// type that cannot travel is one error at that type, not one per serde trait.
+#[doc(hidden)]
+pub mod travel {
+    use super::Travels;
+
+    pub fn serialize<T: Travels, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        value.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, T: Travels, D: serde::Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        T::deserialize(deserializer)
+    }
+}
+
 /// What `#[mptest::shared]` implements for a type: its calls and how to apply one.
 #[doc(hidden)]
-pub trait SharedState: Serialize + DeserializeOwned + Send + 'static {
+pub trait SharedState: Travels + Send + 'static {
     /// One variant per method, holding its arguments.
     type Call: Serialize + DeserializeOwned + Send + 'static;
     /// One variant per method, holding its result.
