@@ -601,3 +601,60 @@ fn libtests_ignore_and_should_panic_next_to_mp_test_are_honoured() {
         "--ignored runs it"
     );
 }
+
+/// Under nextest every test is a process of its own: a `serial` test waits for the others
+/// through a lock (here on a directory of this test's own), and never fails because of them.
+#[test]
+fn under_nextest_a_serial_test_waits_for_the_others() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use wait_timeout::ChildExt;
+
+    let dirs = util::RunDirs::new();
+    let nextest = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fixture"));
+        dirs.apply(&mut cmd);
+        cmd.args(args)
+            .args([
+                "--exact",
+                "--nocapture",
+                "--format",
+                "json",
+                "-Z",
+                "unstable-options",
+            ])
+            .env("NEXTEST_RUN_ID", "selftest-run")
+            .env("NEXTEST_WORKSPACE_ROOT", &dirs.scratch)
+            .stdout(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let limit = std::time::Duration::from_secs(30);
+    let mut other = nextest(&["slow::half_second"]);
+    // Once it has started its test, it holds the shared lock.
+    let out = other.stdout.take().unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("\"started\"") && line.contains("slow::half_second") {
+                let _ = started_tx.send(());
+            }
+        }
+    });
+    started.recv_timeout(limit).expect("the other test never started");
+    let mut serial = nextest(&["serial::m_alone"]);
+    let serial_status = serial
+        .wait_timeout(limit)
+        .unwrap()
+        .expect("the serial test hangs");
+    let other_done = other.try_wait().unwrap();
+    assert!(
+        serial_status.success(),
+        "the serial test failed instead of waiting"
+    );
+    assert!(
+        other_done.is_some(),
+        "the serial test finished while the other test still ran"
+    );
+    assert!(other_done.unwrap().success());
+    assert!(dirs.left_in_tmp().is_empty(), "{:?}", dirs.left_in_tmp());
+}

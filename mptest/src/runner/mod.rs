@@ -1,6 +1,7 @@
 //! The coordinator: the process `cargo test` starts. It lists and filters the tests, runs them
 //! in a pool of workers, and reports. It never runs a test itself.
 
+mod nextest_lock;
 mod schedule;
 mod select;
 mod worker_process;
@@ -38,6 +39,14 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     }
     let started = Instant::now();
     let selection = select::select(&tests, &options);
+    let serial = selection.run.iter().any(|&i| tests[i].1.serial);
+    let _run_lock = match nextest_lock::hold(serial) {
+        Ok(lock) => lock,
+        Err(err) => {
+            eprintln!("mptest: {err}");
+            return EXIT_FAILED;
+        }
+    };
     let stdout = std::io::stdout();
     let mut reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output)),
