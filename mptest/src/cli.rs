@@ -77,7 +77,6 @@ struct Args {
     #[arg(
         long = "test-threads",
         short = 'j',
-        env = "RUST_TEST_THREADS",
         value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..)
     )]
@@ -100,6 +99,39 @@ struct Args {
     /// Accepted for libtest compatibility (cargo passes it to some targets); no effect
     #[arg(long, hide = true)]
     test: bool,
+}
+
+/// `RUST_TEST_THREADS`, checked on its own so that a bad value is blamed on it, not on the flag.
+fn threads_from_env() -> Option<Result<usize, String>> {
+    let value = std::env::var("RUST_TEST_THREADS").ok()?;
+    Some(match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "RUST_TEST_THREADS={value:?} is not a number of threads (a whole number, 1 or more)"
+        )),
+    })
+}
+
+/// Rewords clap's errors where its words do not fit a test binary: for an unknown flag clap
+/// tips "use '-- --flag'", which is wrong here — cargo has already taken the `--`.
+fn usage_error(err: clap::Error, command: &mut clap::Command) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return err.format(command);
+    }
+    let arg = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => return err.format(command),
+    };
+    let mut message = format!("unknown option '{arg}' for this test binary");
+    match err.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(similar)) => message.push_str(&format!("; did you mean '{similar}'?")),
+        Some(ContextValue::Strings(similar)) if !similar.is_empty() => {
+            message.push_str(&format!("; did you mean '{}'?", similar[0]))
+        }
+        _ => {}
+    }
+    command.error(ErrorKind::UnknownArgument, message)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -137,7 +169,13 @@ impl Options {
     /// Parses libtest-style arguments (without the program name). A usage error is returned
     /// as clap's error, which prints itself and exits with code 2.
     pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, clap::Error> {
-        let args = Args::try_parse_from(std::iter::once("mptest".to_string()).chain(args))?;
+        use clap::{CommandFactory, FromArgMatches};
+        let name = crate::launch::reexec::suite_name();
+        let mut command = Args::command().name(name.clone()).bin_name(name);
+        let matches = command
+            .try_get_matches_from_mut(std::iter::once(String::new()).chain(args))
+            .map_err(|err| usage_error(err, &mut command))?;
+        let args = Args::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
         let format = match (args.format, args.quiet) {
             (Some(format), _) => format,
             (None, true) => Format::Terse,
@@ -155,7 +193,13 @@ impl Options {
         };
         let threads = match args.test_threads {
             Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => match threads_from_env() {
+                Some(Ok(n)) => n,
+                Some(Err(message)) => {
+                    return Err(command.error(clap::error::ErrorKind::InvalidValue, message))
+                }
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
         };
         let env_nocapture = std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|v| v != "0");
         Ok(Options {

@@ -266,12 +266,40 @@ fn show_output_and_nocapture() {
 fn the_command_line_is_libtests() {
     let bad = fixture(&["--frobnicate"]);
     assert_eq!(bad.code, Some(2));
-    assert!(bad.stderr.contains("--frobnicate"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("unknown option '--frobnicate' for this test binary"),
+        "{}",
+        bad.stderr
+    );
+    // cargo has taken the `--` already: clap's tip to add one would be wrong.
+    assert!(!bad.stderr.contains("use '--"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("Usage: fixture "),
+        "the binary's own name: {}",
+        bad.stderr
+    );
+    let typo = fixture(&["--formt", "json"]);
+    assert!(
+        typo.stderr.contains("did you mean '--format'?"),
+        "{}",
+        typo.stderr
+    );
     let zero = fixture(&["--test-threads", "0"]);
     assert_eq!(zero.code, Some(2));
     assert!(zero.stderr.contains("--test-threads"), "{}", zero.stderr);
     let env_zero = fixture_env(&[], &[("RUST_TEST_THREADS", "0")]);
     assert_eq!(env_zero.code, Some(2), "{}", env_zero.stderr);
+    let env_bad = fixture_env(&[], &[("RUST_TEST_THREADS", "abc")]);
+    assert_eq!(env_bad.code, Some(2), "{}", env_bad.stderr);
+    assert!(
+        env_bad
+            .stderr
+            .contains("RUST_TEST_THREADS=\"abc\" is not a number of threads")
+            && !env_bad.stderr.contains("--test-threads <N>"),
+        "blamed on the variable, not the flag: {}",
+        env_bad.stderr
+    );
     let none = fixture(&["no-test-has-this-name"]);
     assert_eq!(none.code, Some(0));
     assert!(

@@ -50,7 +50,7 @@ fn current_test() -> Option<String> {
 }
 
 /// The suite's name: the binary's, without the hash cargo appends (`system-0123456789abcdef`).
-fn suite_name() -> String {
+pub(crate) fn suite_name() -> String {
     let exe = std::fs::read_link("/proc/self/exe")
         .or_else(|_| std::env::current_exe())
         .unwrap_or_default();

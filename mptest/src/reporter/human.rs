@@ -181,12 +181,13 @@ impl<W: Write> Human<W> {
     }
 }
 
-/// "60 seconds", or "200ms" below a second.
+/// "60 seconds", "1 second", or "200ms" below a second.
 fn seconds(elapsed: std::time::Duration) -> String {
-    if elapsed.as_secs() >= 1 {
-        format!("{} seconds", elapsed.as_secs())
-    } else {
-        humantime::format_duration(std::time::Duration::from_millis(elapsed.as_millis() as u64)).to_string()
+    match elapsed.as_secs() {
+        1 => "1 second".into(),
+        n if n > 1 => format!("{n} seconds"),
+        _ => humantime::format_duration(std::time::Duration::from_millis(elapsed.as_millis() as u64))
+            .to_string(),
     }
 }
 
@@ -236,6 +237,13 @@ mod tests {
             output: None,
             leftovers: vec![],
         }
+    }
+
+    #[test]
+    fn slow_notices_say_second_or_seconds() {
+        assert_eq!(seconds(Duration::from_millis(1500)), "1 second");
+        assert_eq!(seconds(Duration::from_secs(60)), "60 seconds");
+        assert_eq!(seconds(Duration::from_millis(200)), "200ms");
     }
 
     #[test]
