@@ -19,13 +19,6 @@ pub(crate) struct ProcInfo {
     pub(crate) comm: String,
 }
 
-impl ProcInfo {
-    /// "1234 (sleep)", for reports.
-    pub(crate) fn describe(&self) -> String {
-        format!("{} ({})", self.pid, self.comm)
-    }
-}
-
 /// Parses a `/proc/<pid>/stat` line. The command name sits in parentheses and may itself hold
 /// spaces and parentheses, so the fields after it are found from the last `)`.
 pub(crate) fn parse_stat(line: &str) -> Option<ProcInfo> {
@@ -92,28 +85,86 @@ pub(crate) fn signal_group(leader: i32, signal: Signal) {
 }
 
 /// Ends these processes with SIGKILL and reaps those that are (or become) our children,
-/// waiting at most `limit` for them to go.
-pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) {
+/// waiting at most `limit` for them to go. Returns their names as they were when they were
+/// ended ("1234 (sleep 30)"): a process listed as `sh` may have exec'd `sleep` since.
+pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> {
+    let cmdlines: Vec<Option<String>> = procs.iter().map(|p| cmdline(p.pid)).collect();
     for p in procs {
         let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
     }
+    // The name each had when it died, read from its zombie (which keeps its last `comm`).
+    let mut at_death: Vec<Option<String>> = vec![None; procs.len()];
+    let mut left: Vec<usize> = (0..procs.len()).collect();
     let deadline = Instant::now() + limit;
-    let mut left: Vec<i32> = procs.iter().map(|p| p.pid).collect();
     while !left.is_empty() && Instant::now() < deadline {
-        left.retain(
-            |&pid| match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => true,
-                Ok(_) => false,
-                // Not our child (yet: its parent may be dying): wait while it exists.
-                Err(Errno::ECHILD) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-                Err(_) => false,
-            },
-        );
+        left.retain(|&i| {
+            let pid = procs[i].pid;
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false; // gone (reaped by its parent)
+            };
+            if !matches!(parse_state(&stat), Some('Z' | 'X')) {
+                return true; // not dead yet
+            }
+            at_death[i] = parse_stat(&stat).map(|p| p.comm);
+            // Reap it if it is ours; a stranger's zombie is its parent's to reap.
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            false
+        });
         if !left.is_empty() {
             // A killed process takes a moment to exit; there is no portable event to wait on.
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+    procs
+        .iter()
+        .zip(cmdlines)
+        .zip(at_death)
+        .map(|((p, cmdline), comm)| format!("{} ({})", p.pid, final_name(p, cmdline, comm)))
+        .collect()
+}
+
+/// The best name for a process that was ended: its command line if it still ran that
+/// program when it died, else the name it died with, else what it was listed as.
+fn final_name(listed: &ProcInfo, cmdline: Option<String>, comm_at_death: Option<String>) -> String {
+    match (cmdline, comm_at_death) {
+        (Some(cmdline), Some(comm)) if comm_of(&cmdline) == comm => cmdline,
+        (_, Some(comm)) => comm,
+        (Some(cmdline), None) => cmdline,
+        (None, None) => listed.comm.clone(),
+    }
+}
+
+/// The `comm` the kernel gives a command line's program: its file name cut to 15 bytes — or,
+/// for mptest's own processes ("suite: worker 2"), the title after the colon.
+fn comm_of(cmdline: &str) -> String {
+    let program = cmdline.split(' ').next().unwrap_or_default();
+    let base = match cmdline.split_once(": ") {
+        Some((suite, title)) if !suite.contains('/') && !suite.contains(' ') => title,
+        _ => program.rsplit('/').next().unwrap_or(program),
+    };
+    let mut end = base.len().min(15);
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    base[..end].to_string()
+}
+
+/// `/proc/<pid>/cmdline` with spaces between the arguments, at most 100 characters.
+fn cmdline(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let line = args.join(" ");
+    if line.is_empty() {
+        return None;
+    }
+    Some(match line.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    })
 }
 
 /// In a worker after a test: ends every process below this one and names them. Cheap when the
@@ -131,8 +182,7 @@ pub(crate) fn end_leftovers() -> Vec<String> {
             // Only zombies raced us; reaped by has_children next round.
             continue;
         }
-        named.extend(left.iter().map(ProcInfo::describe));
-        end_processes(&left, Duration::from_secs(2));
+        named.extend(end_processes(&left, Duration::from_secs(2)));
     }
     named
 }
@@ -224,7 +274,46 @@ mod tests {
         let mine: Vec<_> = found.iter().filter(|p| p.pid == child.id() as i32).collect();
         assert_eq!(mine.len(), 1, "{found:?}");
         assert_eq!(mine[0].comm, "sleep");
-        end_processes(&[mine[0].clone()], Duration::from_secs(5));
+        let named = end_processes(&[mine[0].clone()], Duration::from_secs(5));
         assert!(!std::path::Path::new(&format!("/proc/{}", child.id())).exists());
+        assert_eq!(named, [format!("{} (sleep 30)", child.id())]);
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes)] // end_processes reaps it
+    fn a_process_is_named_by_what_it_runs_when_it_is_ended() {
+        // Listed while it was still `sh`; it has exec'd `sleep` by the time it is ended.
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exec sleep 31"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let listed = ProcInfo {
+            pid,
+            ppid: std::process::id() as i32,
+            comm: "sh".into(),
+        };
+        let exec_done = Instant::now() + Duration::from_secs(10);
+        while cmdline(pid).as_deref() != Some("sleep 31") && Instant::now() < exec_done {
+            std::thread::yield_now();
+        }
+        let named = end_processes(&[listed], Duration::from_secs(5));
+        assert_eq!(named, [format!("{pid} (sleep 31)")]);
+    }
+
+    #[test]
+    fn names_fall_back_to_what_the_process_died_as() {
+        let listed = ProcInfo {
+            pid: 1,
+            ppid: 0,
+            comm: "sh".into(),
+        };
+        assert_eq!(
+            final_name(&listed, Some("sh -c sleep 31".into()), Some("sleep".into())),
+            "sleep"
+        );
+        assert_eq!(final_name(&listed, None, None), "sh");
+        assert_eq!(comm_of("system: child of net::reconnects"), "child of net::r");
+        assert_eq!(comm_of("/usr/bin/sleep 30"), "sleep");
     }
 }

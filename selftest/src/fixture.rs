@@ -248,6 +248,20 @@ mod spawned {
     }
 }
 
+/// A group whose worker dies under its first member: the second runs in a new worker, and the
+/// run says so.
+mod fragile_group {
+    use super::*;
+
+    #[mp_test(group = "fragile")]
+    fn a_crashes() {
+        std::process::abort();
+    }
+
+    #[mp_test(group = "fragile")]
+    fn b_goes_on() {}
+}
+
 /// libtest's own attributes, written next to `#[mp_test]` by habit, mean what they mean there.
 mod habits {
     use super::*;
@@ -306,6 +320,12 @@ mod interrupt {
     /// Says which processes it runs in, then waits to be interrupted.
     #[mp_test]
     fn announces_then_waits() {
+        let spawned = mptest::spawn::<_, ()>((), |()| loop {
+            std::thread::park();
+        });
+        let manager = mptest::Manager::start().unwrap();
+        println!("roles {} {}", spawned.pid(), manager.pid().unwrap());
+        println!("output before the interrupt");
         let child = Command::new("sleep").arg("1000").spawn().unwrap();
         println!("worker {} child {}", std::process::id(), child.id());
         hang();

@@ -152,10 +152,9 @@ fn leftover_processes_are_ended_and_named() {
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     for name in ["leak::background_child", "leak::setsid_daemon"] {
         let leftovers = &run.tests()[name]["mptest"]["leftovers"];
-        // The daemon may be caught before its `sh` has exec'd `sleep`; either way it is named.
-        if name == "leak::background_child" {
-            assert!(leftovers.to_string().contains("(sleep)"), "{name}: {leftovers}");
-        }
+        // Named by what it runs when it is ended, even if it was first seen as the `sh` that
+        // was about to exec `sleep`.
+        assert!(leftovers.to_string().contains("(sleep "), "{name}: {leftovers}");
         let pids = pids_of(leftovers);
         assert!(
             !pids.is_empty() && pids.iter().all(|&p| !alive(p)),
@@ -475,11 +474,14 @@ fn an_interrupt_ends_every_process_of_the_run() {
     let dirs = util::RunDirs::new();
     let mut command = Command::new(env!("CARGO_BIN_EXE_fixture"));
     dirs.apply(&mut command);
-    let mut coordinator = command
-        .args(["interrupt::", "--nocapture"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut coordinator = util::KillOnDrop(
+        command
+            .args(["interrupt::", "--nocapture"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let coordinator = &mut coordinator.0;
     let stdout = coordinator.stdout.take().unwrap();
     let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -488,10 +490,14 @@ fn an_interrupt_ends_every_process_of_the_run() {
         }
     });
     let limit = std::time::Duration::from_secs(30);
+    let mut roles = Vec::new();
     let announced = loop {
         let line = lines
             .recv_timeout(limit)
             .expect("the test never announced itself");
+        if let Some(rest) = line.strip_prefix("roles ") {
+            roles = rest.split(' ').map(|p| p.parse::<u32>().unwrap()).collect();
+        }
         if let Some(rest) = line.strip_prefix("worker ") {
             break rest
                 .split(" child ")
@@ -500,6 +506,18 @@ fn an_interrupt_ends_every_process_of_the_run() {
         }
     };
     assert!(announced.iter().all(|&p| alive(p)));
+    // Every process of the run says in `ps` what it is (argv[0]) and as `comm` what role.
+    let cmdline = |pid: u32| {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        String::from_utf8_lossy(raw.split(|&b| b == 0).next().unwrap()).into_owned()
+    };
+    let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    let test = "interrupt::announces_then_waits";
+    assert_eq!(cmdline(announced[0]), "fixture: worker 1");
+    assert_eq!(comm(announced[0]), "worker 1\n");
+    assert_eq!(cmdline(roles[0]), format!("fixture: child of {test}"));
+    assert_eq!(comm(roles[0]), "child of interr\n");
+    assert_eq!(cmdline(roles[1]), format!("fixture: manager of {test}"));
     let kill = Command::new("kill")
         .args(["-INT", &coordinator.id().to_string()])
         .status()
@@ -518,6 +536,17 @@ fn an_interrupt_ends_every_process_of_the_run() {
     assert!(
         rest.iter().any(|l| l.contains("interrupted by SIGINT")),
         "{rest:?}"
+    );
+    // The test the interrupt cut short is named, as failed.
+    let rest = rest.join("\n");
+    assert!(
+        rest.contains(&format!("test {test} ... FAILED (crashed: interrupted by SIGINT")),
+        "{rest}"
+    );
+    assert!(rest.contains("0 passed; 1 failed"), "{rest}");
+    assert!(
+        announced.iter().chain(&roles).all(|&p| !alive(p)),
+        "still alive after the run: {announced:?} {roles:?}"
     );
     assert!(
         announced.iter().all(|&p| !alive(p)),
@@ -654,12 +683,12 @@ fn under_nextest_a_serial_test_waits_for_the_others() {
             .env("NEXTEST_RUN_ID", "selftest-run")
             .env("NEXTEST_WORKSPACE_ROOT", &dirs.scratch)
             .stdout(Stdio::piped());
-        cmd.spawn().unwrap()
+        util::KillOnDrop(cmd.spawn().unwrap())
     };
     let limit = std::time::Duration::from_secs(30);
     let mut other = nextest(&["slow::half_second"]);
     // Once it has started its test, it holds the shared lock.
-    let out = other.stdout.take().unwrap();
+    let out = other.0.stdout.take().unwrap();
     let (started_tx, started) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
@@ -671,10 +700,11 @@ fn under_nextest_a_serial_test_waits_for_the_others() {
     started.recv_timeout(limit).expect("the other test never started");
     let mut serial = nextest(&["serial::m_alone"]);
     let serial_status = serial
+        .0
         .wait_timeout(limit)
         .unwrap()
         .expect("the serial test hangs");
-    let other_done = other.try_wait().unwrap();
+    let other_done = other.0.try_wait().unwrap();
     assert!(
         serial_status.success(),
         "the serial test failed instead of waiting"
@@ -685,4 +715,23 @@ fn under_nextest_a_serial_test_waits_for_the_others() {
     );
     assert!(other_done.unwrap().success());
     assert!(dirs.left_in_tmp().is_empty(), "{:?}", dirs.left_in_tmp());
+}
+
+#[test]
+fn a_group_whose_worker_dies_says_where_the_rest_goes() {
+    let run = fixture_json(&["fragile_group::", "--test-threads", "1"]);
+    assert_eq!(run.outcome("fragile_group::a_crashes"), "crashed");
+    assert_eq!(run.outcome("fragile_group::b_goes_on"), "passed");
+    let notices: Vec<String> = run
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "mptest" && e["event"] == "notice")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        notices.iter().any(|n| n
+            .contains("group \"fragile\": its worker process died in fragile_group::a_crashes")
+            && n.contains("go on in a new worker process")),
+        "{notices:?}"
+    );
 }

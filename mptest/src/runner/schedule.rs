@@ -110,6 +110,9 @@ pub(crate) struct Scheduler<'a> {
     pending: VecDeque<Job>,
     slots: Vec<Slot>,
     group_owner: HashMap<&'static str, usize>,
+    /// Groups whose worker died under one of their tests (named), until the rest of the group
+    /// goes to a new worker.
+    group_lost: HashMap<&'static str, String>,
     events_tx: Sender<(usize, WorkerEvent)>,
     events: Receiver<(usize, WorkerEvent)>,
     summary: Summary,
@@ -148,6 +151,7 @@ impl<'a> Scheduler<'a> {
             pending: run.iter().map(|&test| Job { test, attempt: 1 }).collect(),
             slots: Vec::new(),
             group_owner: HashMap::new(),
+            group_lost: HashMap::new(),
             events_tx,
             events,
             summary: Summary::default(),
@@ -273,6 +277,14 @@ impl<'a> Scheduler<'a> {
             }
             if let Some(group) = def.group {
                 self.group_owner.insert(group, id);
+                if let Some(lost_in) = self.group_lost.remove(group) {
+                    let message = format!(
+                        "group \"{group}\": its worker process died in {lost_in}; the group's other \
+                         tests go on in a new worker process ({}), without what the old one held",
+                        self.slots[id].pid
+                    );
+                    self.reporter.report(&Event::Notice { message: &message });
+                }
             }
             let now = Instant::now();
             let timeout = def.timeout.or(self.options.timeout);
@@ -471,6 +483,10 @@ impl<'a> Scheduler<'a> {
         let previous = std::mem::replace(&mut self.slots[id].state, State::Dead);
         let next = match previous {
             State::Busy(running) => {
+                let (name, def) = &self.tests[running.job.test];
+                if let Some(group) = def.group {
+                    self.group_lost.insert(group, name.clone());
+                }
                 let outcome = match running.ending {
                     Some(Ending::TimedOut { .. }) => Outcome::TimedOut {
                         after: running.timeout.unwrap_or_default(),
@@ -570,8 +586,7 @@ impl<'a> Scheduler<'a> {
             .map(|s| s.pid)
             .collect();
         let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
-        procs::end_processes(&strays, Duration::from_secs(2));
-        strays.iter().map(procs::ProcInfo::describe).collect()
+        procs::end_processes(&strays, Duration::from_secs(2))
     }
 
     fn check_timers(&mut self) {
@@ -638,7 +653,7 @@ impl<'a> Scheduler<'a> {
             output,
             leftovers,
         };
-        if result.outcome.is_failure() && job.attempt < attempts {
+        if result.outcome.is_failure() && job.attempt < attempts && self.interrupted.is_none() {
             self.reporter.report(&Event::TestRetrying {
                 result: &result,
                 attempt: job.attempt,
@@ -661,6 +676,19 @@ impl<'a> Scheduler<'a> {
     /// Asks idle workers to exit, waits a bounded time, kills the rest and what they left.
     fn shut_down(&mut self) {
         let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some();
+        // Tests an interrupt cuts short are reported as such, with their output so far.
+        let cut_short: Vec<(usize, Job, Instant)> = match self.interrupted {
+            Some(_) => self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(id, slot)| match &slot.state {
+                    State::Busy(r) => Some((id, r.job, r.started)),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         for slot in &mut self.slots {
             match slot.state {
                 State::Dead => {}
@@ -710,7 +738,22 @@ impl<'a> Scheduler<'a> {
             self.reporter.report(&Event::Notice { message: &message });
         }
         if let Some(signal) = self.interrupted {
-            self.summary.fatal = Some(format!("interrupted by {}", procs::signal_name(signal)));
+            let signal = procs::signal_name(signal);
+            for (id, job, started) in cut_short {
+                let output = self.slots[id].buffer.as_ref().map(capture::take_shared);
+                let outcome = Outcome::Crashed {
+                    cause: format!("interrupted by {signal} while it ran; its processes were ended"),
+                };
+                self.finish(job, outcome, started.elapsed(), output, Vec::new());
+            }
+            if !self.pending.is_empty() {
+                let message = format!(
+                    "{} test(s) did not run: the run was interrupted",
+                    self.pending.len()
+                );
+                self.reporter.report(&Event::Notice { message: &message });
+            }
+            self.summary.fatal = Some(format!("interrupted by {signal}"));
         }
     }
 }

@@ -187,3 +187,14 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output 
         stderr: err_reader.join().unwrap(),
     }
 }
+
+/// A child process that is killed and reaped when this goes out of scope, so a failing test
+/// never leaves it running (and never hangs on the pipes it holds).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
