@@ -274,6 +274,10 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
+    // `line!()` and `column!()` spanned at the function's name give where it is, as libtest
+    // reports a `should_panic` test that did not panic.
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let column = quote_spanned!(ident.span()=> ::core::column!());
     let call = quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident()));
     let span = Span::call_site();
     let harness_check = format!(
@@ -300,6 +304,9 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         static #static_name: #private::TestDef = #private::TestDef {
             module_path: ::core::module_path!(),
             fn_name: #fn_name,
+            file: ::core::file!(),
+            line: #line,
+            column: #column,
             run: || #call,
             timeout: #timeout,
             ignore: #ignore,

@@ -87,6 +87,9 @@ struct Args {
     /// Show the captured output of passed tests too
     #[arg(long)]
     show_output: bool,
+    /// Put each test's time in its JSON event (`exec_time`), as libtest does
+    #[arg(long)]
+    report_time: bool,
     /// Default timeout for every test, in seconds or as "1m 30s" [default: none]
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     timeout: Option<Duration>,
@@ -161,6 +164,7 @@ pub(crate) struct Options {
     pub(crate) threads: usize,
     pub(crate) capture: bool,
     pub(crate) show_output: bool,
+    pub(crate) report_time: bool,
     pub(crate) timeout: Option<Duration>,
     pub(crate) slow_period: Duration,
 }
@@ -219,6 +223,7 @@ impl Options {
             threads,
             capture: !(args.nocapture || env_nocapture),
             show_output: args.show_output,
+            report_time: args.report_time,
             timeout: args.timeout,
             slow_period: args.slow_timeout,
         })

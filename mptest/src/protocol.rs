@@ -25,8 +25,8 @@ pub(crate) enum FromWorker {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Report {
     pub(crate) index: u32,
-    /// `None` when the test passed, else why it failed.
-    pub(crate) failure: Option<String>,
+    /// `None` when the test passed, else how and why it failed.
+    pub(crate) failure: Option<(crate::reporter::FailureKind, String)>,
     pub(crate) duration_ns: u64,
     /// Processes the test left running, which the worker ended ("1234 sleep").
     pub(crate) leftovers: Vec<String>,

@@ -37,6 +37,12 @@ pub struct TestDef {
     pub module_path: &'static str,
     /// The function's name.
     pub fn_name: &'static str,
+    /// The source file (`file!()`), line and column of the function's name.
+    pub file: &'static str,
+    /// See `file`.
+    pub line: u32,
+    /// See `file`.
+    pub column: u32,
     /// Calls the function and turns its return value into a result.
     pub run: fn() -> Result<(), String>,
     /// `timeout = "..."`.
@@ -100,6 +106,9 @@ mod tests {
         TestDef {
             module_path,
             fn_name: "f",
+            file: "suite.rs",
+            line: 1,
+            column: 4,
             run: || Ok(()),
             timeout: None,
             ignore: None,

@@ -14,6 +14,7 @@ use crate::launch::role::Boot;
 use crate::procs;
 use crate::protocol::{FromWorker, Report, ToWorker};
 use crate::registry::{ShouldPanic, TestDef, TESTS};
+use crate::reporter::FailureKind;
 
 /// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
 /// tests can reach it.
@@ -90,7 +91,10 @@ fn run_test(index: u32, name: &str) -> Report {
     crate::launch::reexec::set_current_test(name);
     let failure = match find_test(index, name) {
         Some(def) => execute(def, name).err(),
-        None => Some(format!("this binary has no test named {name:?} at index {index}")),
+        None => Some((
+            FailureKind::Panicked,
+            format!("this binary has no test named {name:?} at index {index}"),
+        )),
     };
     let duration_ns = started.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
     let _ = std::io::stdout().flush();
@@ -116,27 +120,35 @@ fn find_test(index: u32, name: &str) -> Option<&'static TestDef> {
     by_index.or_else(|| TESTS.iter().find(|t| t.name() == name))
 }
 
-/// `Ok` when the test met its expectation, else the failure message.
-fn execute(def: &'static TestDef, name: &str) -> Result<(), String> {
+/// `Ok` when the test met its expectation, else how it failed and the message.
+fn execute(def: &'static TestDef, name: &str) -> Result<(), (FailureKind, String)> {
+    let panicked = |message: String| (FailureKind::Panicked, message);
     let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(def.run));
         let panic = crate::panics::take_last();
         (result, panic)
     });
     let (result, panic) = thread
-        .map_err(|e| format!("could not start the test's thread: {e}"))?
+        .map_err(|e| panicked(format!("could not start the test's thread: {e}")))?
         .join()
-        .map_err(|_| "the test's thread panicked outside the test".to_string())?;
+        .map_err(|_| panicked("the test's thread panicked outside the test".to_string()))?;
     let crate::panics::PanicRecord { message, location } = panic.unwrap_or_default();
     match (def.should_panic, result) {
-        (ShouldPanic::No, Ok(result)) => result,
-        (ShouldPanic::No, Err(_)) => Err(format!("panicked at {location}:\n{message}")),
+        (ShouldPanic::No, Ok(result)) => result.map_err(|err| (FailureKind::ReturnedError, err)),
+        (ShouldPanic::No, Err(_)) => Err(panicked(format!("panicked at {location}:\n{message}"))),
         (ShouldPanic::Yes, Err(_)) => Ok(()),
         (ShouldPanic::WithMessage(expected), Err(_)) if message.contains(expected) => Ok(()),
-        (ShouldPanic::WithMessage(expected), Err(_)) => Err(format!(
-            "panic did not contain expected string\n      panic message: {message:?}\n expected substring: {expected:?}"
+        (ShouldPanic::WithMessage(expected), Err(_)) => Err((
+            FailureKind::ShouldPanic,
+            format!(
+                "panic did not contain expected string\n      panic message: {message:?}\n expected substring: {expected:?}"
+            ),
         )),
-        (_, Ok(_)) => Err("test did not panic as expected".to_string()),
+        // As libtest words it, with where the test is.
+        (_, Ok(_)) => Err((
+            FailureKind::ShouldPanic,
+            format!("test did not panic as expected at {}:{}:{}", def.file, def.line, def.column),
+        )),
     }
 }
 

@@ -248,6 +248,45 @@ mod spawned {
     }
 }
 
+/// The same tests as `tests/twin/twin.rs` under libtest, to compare the JSON events.
+mod twin {
+    use super::*;
+
+    #[mp_test]
+    fn passes() {
+        println!("hello from passes");
+    }
+
+    #[mp_test]
+    fn fails() {
+        println!("before");
+        panic!("boom");
+    }
+
+    #[mp_test]
+    fn returns_err() -> Result<(), String> {
+        Err("no such device".into())
+    }
+
+    #[mp_test]
+    #[ignore]
+    fn ignored() {}
+
+    #[mp_test]
+    #[ignore = "needs a lab"]
+    fn ignored_with_reason() {}
+
+    #[mp_test]
+    #[should_panic(expected = "this text")]
+    fn panics_with_other_text() {
+        panic!("other")
+    }
+
+    #[mp_test]
+    #[should_panic]
+    fn does_not_panic() {}
+}
+
 /// A group whose worker dies under its first member: the second runs in a new worker, and the
 /// run says so.
 mod fragile_group {

@@ -44,13 +44,21 @@ fn failures_name_their_cause_and_keep_their_output() {
         "{out}"
     );
     assert!(out.contains("panicked at selftest/src/fixture.rs"), "{out}");
-    assert_eq!(
-        run.field("fail::returns_err", "message"),
-        "Error: \"no such device\""
+    // As libtest: an `Err` is in the output; `message` is only for `should_panic`.
+    assert!(
+        run.field("fail::returns_err", "stdout")
+            .contains("Error: \"no such device\"\n"),
+        "{}",
+        run.stdout
     );
     assert_eq!(
-        run.field("fail::does_not_panic", "message"),
-        "test did not panic as expected"
+        run.tests()["fail::returns_err"]["mptest"]["message"],
+        "Error: \"no such device\""
+    );
+    let not_panicking = run.field("fail::does_not_panic", "message");
+    assert!(
+        not_panicking.starts_with("test did not panic as expected at selftest/src/fixture.rs:"),
+        "{not_panicking}"
     );
     let msg = run.field("fail::panics_with_other_text", "message");
     assert!(
@@ -344,7 +352,7 @@ fn listing_follows_nextests_custom_harness_contract() {
         ignored.stdout,
         "habits::ignore_written_first: test\nhabits::libtest_ignore: test\n\
          habits::libtest_ignore_with_reason: test\npass::ignored_plain: test\n\
-         pass::ignored_with_reason: test\n"
+         pass::ignored_with_reason: test\ntwin::ignored: test\ntwin::ignored_with_reason: test\n"
     );
     let pretty = fixture(&["--list", "pass::plain"]);
     assert_eq!(pretty.stdout, "pass::plain: test\n\n1 test, 0 benchmarks\n");
@@ -733,5 +741,196 @@ fn a_group_whose_worker_dies_says_where_the_rest_goes() {
             .contains("group \"fragile\": its worker process died in fragile_group::a_crashes")
             && n.contains("go on in a new worker process")),
         "{notices:?}"
+    );
+}
+
+/// mptest's JSON events hold libtest's for the same suite, field by field: the twin suite
+/// `tests/twin/twin.rs` under libtest against the fixture's `twin` module.
+#[test]
+fn json_events_match_libtests_field_by_field() {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+
+    let dirs = util::RunDirs::new();
+    let binary = dirs.scratch.join("twin");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/twin/twin.rs");
+    let built = Command::new("rustc")
+        .args(["--edition", "2021", "--test", "-o"])
+        .arg(&binary)
+        .arg(source)
+        .output()
+        .expect("run rustc");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let mut libtest = Command::new(&binary);
+    libtest
+        .args([
+            "-Z",
+            "unstable-options",
+            "--format",
+            "json",
+            "--test-threads",
+            "1",
+            "twin::",
+        ])
+        // libtest's JSON is an unstable option; this lets a stable build print it.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUST_BACKTRACE", "0");
+    let libtest = util::output_within(libtest, util::RUN_LIMIT);
+    let libtest: Vec<serde_json::Value> = String::from_utf8_lossy(&libtest.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let ours = fixture_json(&["twin::"]).events();
+    let key = |e: &serde_json::Value| {
+        format!(
+            "{} {} {}",
+            e["type"],
+            e["event"],
+            e["name"].as_str().unwrap_or("")
+        )
+    };
+    let by_key = |events: &[serde_json::Value]| -> BTreeMap<String, serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["type"] != "mptest")
+            .map(|e| (key(e), e.clone()))
+            .collect()
+    };
+    let (theirs, ours) = (by_key(&libtest), by_key(&ours));
+    assert_eq!(
+        theirs.keys().collect::<Vec<_>>(),
+        ours.keys().collect::<Vec<_>>(),
+        "the same events for the same tests"
+    );
+    for (k, expected) in &theirs {
+        let got = &ours[k];
+        let fields = |v: &serde_json::Value| {
+            let mut f: Vec<String> = v
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|f| *f != "mptest")
+                .cloned()
+                .collect();
+            f.sort();
+            f
+        };
+        assert_eq!(
+            fields(expected),
+            fields(got),
+            "{k}: fields\nlibtest {expected}\nmptest  {got}"
+        );
+        for field in fields(expected) {
+            match field.as_str() {
+                // Times differ; the fixture has more tests to filter out than the twin.
+                "exec_time" | "filtered_out" => {}
+                // What the test printed and the panic's message; not which thread, where
+                // (the files differ) or the backtrace.
+                "stdout" => {
+                    let said = |v: &serde_json::Value| -> Vec<String> {
+                        v.as_str()
+                            .unwrap()
+                            .lines()
+                            .take_while(|l| {
+                                !l.starts_with("stack backtrace:") && !l.starts_with("note: run with")
+                            })
+                            .filter(|l| !l.trim().is_empty() && !l.starts_with("thread '"))
+                            .map(str::to_string)
+                            .collect()
+                    };
+                    assert_eq!(said(&expected[&field]), said(&got[&field]), "{k}: stdout");
+                }
+                // libtest names its own file; the fixture's is another.
+                "message" if k.contains("does_not_panic") => {
+                    let without_place =
+                        |v: &serde_json::Value| v.as_str().unwrap().split(" at ").next().unwrap().to_string();
+                    assert_eq!(
+                        without_place(&expected[&field]),
+                        without_place(&got[&field]),
+                        "{k}"
+                    );
+                }
+                _ => assert_eq!(expected[&field], got[&field], "{k}: {field}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_attempt_of_a_retried_test_is_reported() {
+    let pretty = fixture(&["flaky::"]);
+    let out = &pretty.stdout;
+    assert!(
+        out.contains("---- flaky::passes_second_time stdout (attempt 1 of 3, failed) ----"),
+        "{out}"
+    );
+    assert!(out.contains("first attempt fails"), "{out}");
+    assert!(
+        out.contains("flaky:\n    flaky::passes_second_time (passed on attempt 2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("---- flaky::always_fails stdout (attempt 1 of 2, failed) ----"),
+        "{out}"
+    );
+    assert!(
+        out.contains("---- flaky::always_fails stdout (attempt 2 of 2) ----"),
+        "{out}"
+    );
+    assert_eq!(out.matches("every time").count(), 2, "{out}");
+    assert!(out.contains("1 of the passed test(s) flaky"), "{out}");
+    assert!(out.contains("test result: FAILED. 1 passed; 1 failed;"), "{out}");
+
+    let json = fixture_json(&["flaky::"]);
+    let events = json.events();
+    let failed_attempts: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "mptest" && e["event"] == "attempt_failed")
+        .collect();
+    assert_eq!(failed_attempts.len(), 2, "{}", json.stdout);
+    let first = failed_attempts
+        .iter()
+        .find(|e| e["name"] == "flaky::passes_second_time")
+        .unwrap();
+    assert_eq!(
+        (first["attempt"].as_u64(), first["of"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert!(
+        first["stdout"].as_str().unwrap().contains("first attempt fails"),
+        "{first}"
+    );
+    let started = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "test" && e["event"] == "started" && e["name"] == name)
+            .count()
+    };
+    assert_eq!(
+        started("flaky::passes_second_time"),
+        1,
+        "libtest starts a test once"
+    );
+    assert_eq!(json.suite_end()["mptest"]["flaky"], 1);
+}
+
+#[test]
+fn terse_output_keeps_its_row_and_its_notes() {
+    let run = fixture(&[
+        "flaky::passes_second_time",
+        "leak::background_child",
+        "pass::plain",
+        "-q",
+    ]);
+    let out = &run.stdout;
+    assert!(out.contains("\nrunning 3 tests\n...\n"), "{out}");
+    assert!(!out.contains("retrying"), "{out}");
+    assert!(
+        out.contains("\nnote: leak::background_child left 1 process(es) running, which were ended:"),
+        "{out}"
     );
 }

@@ -2,7 +2,21 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::capture::CapturedOutput;
+
+/// How a test failed inside its worker (the worker itself still ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// It panicked (and was not `should_panic`).
+    Panicked,
+    /// It returned `Err`.
+    ReturnedError,
+    /// `should_panic` was not met: no panic, or a panic without the expected text.
+    ShouldPanic,
+}
 
 /// How a test ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +33,8 @@ pub enum Outcome {
     Failed {
         /// What went wrong.
         message: String,
+        /// Which way it failed.
+        kind: FailureKind,
     },
     /// Its worker died under it: a signal, an abort, `process::exit`, a broken channel.
     Crashed {
@@ -66,7 +82,7 @@ impl Outcome {
     /// The failure explained in one line or more, for reports; `None` for successes.
     pub fn explanation(&self) -> Option<String> {
         match self {
-            Outcome::Failed { message } => Some(message.clone()),
+            Outcome::Failed { message, .. } => Some(message.clone()),
             Outcome::Crashed { cause } => Some(format!("crashed: {cause}")),
             Outcome::TimedOut { after } => Some(format!(
                 "timed out after {}; its processes were ended",
@@ -97,6 +113,8 @@ pub struct TestResult {
 pub struct Summary {
     /// Passed and flaky tests.
     pub passed: usize,
+    /// Of those, the tests that passed only on a retry.
+    pub flaky: usize,
     /// Failed, crashed and timed-out tests.
     pub failed: usize,
     /// Ignored tests.
@@ -129,6 +147,8 @@ pub enum Event<'a> {
     TestStarted {
         /// Its name.
         name: &'a str,
+        /// 1 for its first run, 2 for its first retry, ...
+        attempt: u32,
     },
     /// A test is still running after a multiple of the slow period.
     TestSlow {

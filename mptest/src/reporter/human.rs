@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{Event, Outcome, Reporter, Summary, TestResult};
+use super::{Event, FailureKind, Outcome, Reporter, Summary, TestResult};
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -23,6 +23,12 @@ pub(crate) struct Human<W: Write> {
     done: usize,
     failures: Vec<TestResult>,
     successes_with_output: Vec<TestResult>,
+    /// Failed attempts of retried tests, with their attempt number and the attempts allowed.
+    failed_attempts: Vec<(TestResult, u32, u32)>,
+    /// Tests that passed on a retry.
+    flaky: Vec<TestResult>,
+    /// Notes that would break terse mode's row of characters; printed after it.
+    deferred_notes: Vec<String>,
 }
 
 impl<W: Write> Human<W> {
@@ -36,6 +42,9 @@ impl<W: Write> Human<W> {
             done: 0,
             failures: Vec::new(),
             successes_with_output: Vec::new(),
+            failed_attempts: Vec::new(),
+            flaky: Vec::new(),
+            deferred_notes: Vec::new(),
         }
     }
 
@@ -89,16 +98,19 @@ impl<W: Write> Human<W> {
             format!("test {} ... {}\n", result.name, self.status(&result.outcome))
         };
         let _ = self.out.write_all(line.as_bytes());
-        if !result.leftovers.is_empty() && !self.terse {
-            let _ = writeln!(
-                self.out,
-                "note: {} left {} process(es) running, which were ended: {}",
+        if !result.leftovers.is_empty() {
+            let note = format!(
+                "{} left {} process(es) running, which were ended: {}",
                 result.name,
                 result.leftovers.len(),
                 result.leftovers.join(", ")
             );
+            self.note(note);
         }
         let _ = self.out.flush();
+        if matches!(result.outcome, Outcome::Flaky { .. }) {
+            self.flaky.push(result.clone());
+        }
         if result.outcome.is_failure() {
             self.failures.push(result.clone());
         } else if self.show_output && result.output.as_ref().is_some_and(|o| !o.is_empty()) {
@@ -106,24 +118,62 @@ impl<W: Write> Human<W> {
         }
     }
 
-    /// `---- name stdout ----` sections, then the list of names.
+    /// A `note: ...` line; in terse mode kept until the row of characters is done.
+    fn note(&mut self, text: String) {
+        if self.terse {
+            self.deferred_notes.push(text);
+        } else {
+            let _ = writeln!(self.out, "note: {text}");
+        }
+    }
+
+    /// The failed attempts of the test `name` before its last one.
+    fn earlier_attempts(&self, name: &str) -> Vec<(TestResult, u32, u32)> {
+        self.failed_attempts
+            .iter()
+            .filter(|(r, _, _)| r.name == name)
+            .cloned()
+            .collect()
+    }
+
+    /// One `---- name stdout ----` block: the output, then what went wrong.
+    fn block(&mut self, header: &str, r: &TestResult) {
+        let _ = writeln!(self.out, "---- {header} ----");
+        if let Some(output) = &r.output {
+            let _ = self.out.write_all(output.to_text().as_bytes());
+        }
+        match &r.outcome {
+            // A panic's message is already in the output, printed by the panic hook.
+            Outcome::Failed {
+                kind: FailureKind::Panicked,
+                ..
+            } => {}
+            outcome => {
+                if let Some(text) = outcome.explanation() {
+                    let _ = writeln!(self.out, "{text}");
+                }
+            }
+        }
+        let _ = writeln!(self.out);
+    }
+
+    /// `---- name stdout ----` sections (a retried test's earlier attempts first), then the
+    /// list of names.
     fn section(&mut self, title: &str, results: &[TestResult]) {
         let _ = writeln!(self.out, "\n{title}:\n");
         for r in results {
-            let _ = writeln!(self.out, "---- {} stdout ----", r.name);
-            if let Some(output) = &r.output {
-                let _ = self.out.write_all(output.to_text().as_bytes());
+            let earlier = self.earlier_attempts(&r.name);
+            for (attempt, n, of) in &earlier {
+                self.block(
+                    &format!("{} stdout (attempt {n} of {of}, failed)", r.name),
+                    attempt,
+                );
             }
-            match &r.outcome {
-                // A panic's message is already in the output, printed by the panic hook.
-                Outcome::Failed { message } if message.starts_with("panicked at ") => {}
-                outcome => {
-                    if let Some(text) = outcome.explanation() {
-                        let _ = writeln!(self.out, "{text}");
-                    }
-                }
-            }
-            let _ = writeln!(self.out);
+            let header = match earlier.last() {
+                Some((_, n, of)) => format!("{} stdout (attempt {} of {of})", r.name, n + 1),
+                None => format!("{} stdout", r.name),
+            };
+            self.block(&header, r);
         }
         let _ = writeln!(self.out, "\n{title}:");
         for r in results {
@@ -146,14 +196,41 @@ impl<W: Write> Human<W> {
         }
     }
 
+    /// Tests that passed on a retry: what their failed attempts printed and why they failed.
+    fn flaky_section(&mut self, flaky: &[TestResult]) {
+        let _ = writeln!(self.out, "\nflaky:\n");
+        for r in flaky {
+            for (attempt, n, of) in self.earlier_attempts(&r.name) {
+                self.block(
+                    &format!("{} stdout (attempt {n} of {of}, failed)", r.name),
+                    &attempt,
+                );
+            }
+        }
+        let _ = writeln!(self.out, "\nflaky:");
+        for r in flaky {
+            if let Outcome::Flaky { passed_on } = r.outcome {
+                let _ = writeln!(self.out, "    {} (passed on attempt {passed_on})", r.name);
+            }
+        }
+    }
+
     fn closing(&mut self, summary: &Summary) {
         if self.terse && !self.done.is_multiple_of(TERSE_WIDTH) {
             let _ = writeln!(self.out);
+        }
+        for note in std::mem::take(&mut self.deferred_notes) {
+            let _ = writeln!(self.out, "note: {note}");
         }
         let mut successes = std::mem::take(&mut self.successes_with_output);
         successes.sort_by(|a, b| a.name.cmp(&b.name));
         if !successes.is_empty() {
             self.section("successes", &successes);
+        }
+        let mut flaky = std::mem::take(&mut self.flaky);
+        flaky.sort_by(|a, b| a.name.cmp(&b.name));
+        if !flaky.is_empty() {
+            self.flaky_section(&flaky);
         }
         let mut failures = std::mem::take(&mut self.failures);
         failures.sort_by(|a, b| a.name.cmp(&b.name));
@@ -168,6 +245,14 @@ impl<W: Write> Human<W> {
         } else {
             self.paint(RED, "FAILED")
         };
+        if summary.flaky > 0 {
+            // On a line of its own: the `test result:` line stays libtest's, for its readers.
+            let _ = writeln!(
+                self.out,
+                "\n{} of the passed test(s) flaky: passed only on a retry",
+                summary.flaky
+            );
+        }
         let _ = writeln!(
             self.out,
             "\ntest result: {verdict}. {} passed; {} failed; {} ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
@@ -208,17 +293,19 @@ impl<W: Write> Reporter for Human<W> {
                 );
             }
             Event::TestRetrying { result, attempt, of } => {
-                let _ = writeln!(
-                    self.out,
-                    "test {} ... {} (attempt {attempt} of {of}; retrying)",
-                    result.name,
-                    self.status(&result.outcome)
-                );
+                // Terse mode keeps its row: the attempt shows in the failures or flaky section.
+                if !self.terse {
+                    let _ = writeln!(
+                        self.out,
+                        "test {} ... {} (attempt {attempt} of {of}; retrying)",
+                        result.name,
+                        self.status(&result.outcome)
+                    );
+                }
+                self.failed_attempts.push(((*result).clone(), *attempt, *of));
             }
             Event::TestFinished { result } => self.finished(result),
-            Event::Notice { message } => {
-                let _ = writeln!(self.out, "note: {message}");
-            }
+            Event::Notice { message } => self.note(message.to_string()),
             Event::RunFinished { summary } => self.closing(summary),
         }
     }

@@ -5,7 +5,7 @@ mod events;
 mod human;
 mod json;
 
-pub use events::{Event, Outcome, Summary, TestResult};
+pub use events::{Event, FailureKind, Outcome, Summary, TestResult};
 pub(crate) use human::Human;
 pub(crate) use json::Json;
 

@@ -49,7 +49,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     };
     let stdout = std::io::stdout();
     let mut reporter: Box<dyn Reporter> = match options.format {
-        Format::Json => Box::new(Json::new(stdout.lock(), options.show_output)),
+        Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
         format => Box::new(Human::new(
             stdout.lock(),
             format == Format::Terse,
@@ -70,6 +70,8 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             output: None,
             leftovers: vec![],
         };
+        // libtest announces ignored tests too.
+        reporter.report(&Event::TestStarted { name, attempt: 1 });
         reporter.report(&Event::TestFinished { result: &result });
     }
     // Orphans of dead workers come to us, so we can end them.

@@ -297,7 +297,10 @@ impl<'a> Scheduler<'a> {
                 next_slow: now.checked_add(self.options.slow_period),
                 ending: None,
             });
-            self.reporter.report(&Event::TestStarted { name });
+            self.reporter.report(&Event::TestStarted {
+                name,
+                attempt: job.attempt,
+            });
         }
         self.keep_workers();
     }
@@ -450,7 +453,7 @@ impl<'a> Scheduler<'a> {
             };
             let outcome = match report.failure {
                 None => Outcome::Passed,
-                Some(message) => Outcome::Failed { message },
+                Some((kind, message)) => Outcome::Failed { message, kind },
             };
             let duration = Duration::from_nanos(report.duration_ns);
             self.finish(job, outcome, duration, output, report.leftovers);
@@ -667,6 +670,9 @@ impl<'a> Scheduler<'a> {
         }
         if result.outcome.is_success() {
             self.summary.passed += 1;
+            if job.attempt > 1 {
+                self.summary.flaky += 1;
+            }
         } else {
             self.summary.failed += 1;
         }

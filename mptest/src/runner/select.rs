@@ -56,6 +56,9 @@ mod tests {
         TestDef {
             module_path: "suite",
             fn_name,
+            file: "suite.rs",
+            line: 1,
+            column: 4,
             run: || Ok(()),
             timeout: None,
             ignore,

@@ -1,0 +1,37 @@
+// libtest's twin of the fixture's `twin` module: the same tests under `#[test]`. Compiled by
+// `tests/harness.rs` with `rustc --test` and run for its JSON, to hold mptest's against it.
+mod twin {
+    #[test]
+    fn passes() {
+        println!("hello from passes");
+    }
+
+    #[test]
+    fn fails() {
+        println!("before");
+        panic!("boom");
+    }
+
+    #[test]
+    fn returns_err() -> Result<(), String> {
+        Err("no such device".into())
+    }
+
+    #[test]
+    #[ignore]
+    fn ignored() {}
+
+    #[test]
+    #[ignore = "needs a lab"]
+    fn ignored_with_reason() {}
+
+    #[test]
+    #[should_panic(expected = "this text")]
+    fn panics_with_other_text() {
+        panic!("other")
+    }
+
+    #[test]
+    #[should_panic]
+    fn does_not_panic() {}
+}
