@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use mptest::prelude::*;
 use mptest::{SharedEvent, SharedQueue};
-use serde::{Deserialize, Serialize};
 
 /// Lives in the manager process; every process reaches it through a `ThermostatProxy`.
-#[derive(Default, Serialize, Deserialize)]
+/// `#[mptest::shared]` on the definition derives what travelling there needs.
+#[mptest::shared]
+#[derive(Default)]
 pub struct Thermostat {
     target: f64,
     heating: bool,

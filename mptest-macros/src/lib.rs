@@ -16,8 +16,30 @@ pub fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::mp_test(args.into(), item.into()).into()
 }
 
-/// Makes the objects of an inherent `impl` shareable through an mptest manager: generates
-/// `TProxy`. See `mptest::shared`.
+/// Makes a type shareable through an mptest manager.
+///
+/// - On an inherent `impl T`: generates `TProxy`, a handle on a `T` living in the manager.
+///   It has a method for every `pub fn` of the block taking `&self` or `&mut self`, with the
+///   same name and arguments, returning `Result<R, mptest::ProxyError>`. Private methods are
+///   helpers and associated functions (no `self`) are constructors: both stay out of the
+///   proxy. A `pub(crate)` method with `self`, a generic or `async` method, one taking `self`
+///   by value, or one taking or returning a reference (arguments travel between processes:
+///   take `String`, not `&str`) is a compile error at that method.
+/// - On the type's definition (`struct` or `enum`): derives `Serialize` and `Deserialize`
+///   through mptest's own serde, so the user's Cargo.toml needs none. Put it on argument and
+///   result types of yours too.
+///
+/// ```ignore
+/// #[mptest::shared]
+/// #[derive(Default)]
+/// pub struct Counter { n: u64 }
+///
+/// #[mptest::shared]
+/// impl Counter {
+///     pub fn incr(&mut self, by: u64) -> u64 { self.n += by; self.n }   // CounterProxy::incr
+///     fn check(&self) {}                                                 // a helper: not proxied
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
     shared::shared(args.into(), item.into()).into()

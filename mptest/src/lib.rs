@@ -7,14 +7,16 @@
 //!
 //! ## Getting started
 //!
+//! mptest is not on crates.io yet: depend on it by path (or git).
+//!
 //! ```toml
 //! # Cargo.toml
 //! [dev-dependencies]
-//! mptest = "0.1"
+//! mptest = { path = "../mptest/mptest" }
 //!
 //! [[test]]
 //! name = "system"
-//! harness = false
+//! harness = false   # without it, `mptest::main!()` is a compile error that says so
 //! ```
 //!
 //! ```no_run
@@ -40,7 +42,9 @@
 //! mptest::main!();
 //! ```
 //!
-//! Then `cargo test`, `cargo test --test system -- reads --exact`, or `cargo nextest run`.
+//! Then `cargo test`, `cargo test --test system -- reads_config --exact`, or
+//! `cargo nextest run`. libtest's own `#[ignore]` and `#[should_panic(expected = "...")]`,
+//! written next to `#[mp_test]`, mean what they mean under libtest.
 //!
 //! ## Options of `#[mp_test]`
 //!
@@ -90,9 +94,11 @@
 //!
 //! ```no_run
 //! use mptest::prelude::*;
-//! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Default, Serialize, Deserialize)]
+//! // On the type's definition, `#[mptest::shared]` derives what travelling to the manager
+//! // needs (serde, through mptest: your Cargo.toml needs no serde).
+//! #[mptest::shared]
+//! #[derive(Default)]
 //! pub struct Thermostat { target: f64 }
 //!
 //! #[mptest::shared]
@@ -117,6 +123,21 @@
 //! mptest::main!();
 //! ```
 //!
+//! `spawn` and [`Manager`] work from any binary that links mptest — `#[mp_test]`s, ordinary
+//! `#[test]`s under libtest, doctests, a `main` of your own: a child or a manager takes its
+//! role in a constructor before `main`, so the program's own code never runs in it. A process
+//! that was started in a role but reaches the program's code anyway (a constructor of yours ran
+//! first and spawned) refuses to start processes and exits with a message.
+//!
+//! ## Under cargo-nextest
+//!
+//! nextest runs each test in a process of its own; mptest runs it in a worker inside that
+//! process. Crash causes, `timeout`, leftover handling and `serial` (a lock shared by every
+//! mptest test of the nextest run) hold. `retries` happen inside the test's process (nextest
+//! sees the final result), and `group` shares no process (every test has its own): use
+//! nextest's `retries` overrides and `cargo test` for groups. The README shows the nextest
+//! configuration lines.
+//!
 //! ## Known limitations
 //!
 //! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
@@ -129,6 +150,8 @@
 //!   re-executions of it).
 //! - Objects live in the manager until it shuts down; there is no reference counting of proxies.
 //! - A closure given to `spawn` that never returns needs its result type: `spawn::<_, ()>`.
+//! - Under libtest (an ordinary `#[test]`), what a spawned child prints goes to the terminal:
+//!   libtest captures only its own process's `print!`s.
 #![deny(missing_docs)]
 
 pub mod capture;
@@ -148,6 +171,9 @@ mod worker;
 pub use error::Error;
 pub use mptest_macros::{mp_test, shared};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+/// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
+/// that travel (or put `#[mptest::shared]` on their definition, which derives it for you).
+pub use serde;
 pub use shared::{
     Manager, ProxyError, SharedBarrier, SharedEvent, SharedLock, SharedLockGuard, SharedMap, SharedQueue,
     SharedValue, SharedVec,

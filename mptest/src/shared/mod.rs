@@ -3,9 +3,9 @@
 //!
 //! ```no_run
 //! use mptest::prelude::*;
-//! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Default, Serialize, Deserialize)]
+//! #[mptest::shared]
+//! #[derive(Default)]
 //! struct Counter { n: u64 }
 //!
 //! #[mptest::shared]
@@ -22,6 +22,8 @@
 //! assert_eq!(counter.get()?, 2);
 //! # Ok(()) }
 //! ```
+//!
+//! Which methods the proxy gets, and what is an error: see [`macro@crate::shared`].
 //!
 //! How it works: every process keeps, per manager and per shared type, a small pool of
 //! connections (a request channel and a reply channel, made once; a call checks one out, so
