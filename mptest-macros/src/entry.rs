@@ -94,14 +94,7 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             } else if meta.input.peek(syn::token::Paren) {
                 // libtest's spelling: should_panic(expected = "...")
                 let mut expected = None;
-                meta.parse_nested_meta(|inner| {
-                    if inner.path.is_ident("expected") {
-                        expected = Some(inner.value()?.parse::<LitStr>()?.value());
-                        Ok(())
-                    } else {
-                        Err(inner.error("expected `expected = \"substring\"`"))
-                    }
-                })?;
+                meta.parse_nested_meta(|inner| expected_substring(inner, &mut expected))?;
                 expected
             } else {
                 None
@@ -126,6 +119,16 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
     });
     parser.parse2(args)?;
     Ok(options)
+}
+
+/// The `expected = "..."` inside libtest's `should_panic(...)`.
+fn expected_substring(inner: syn::meta::ParseNestedMeta, expected: &mut Option<String>) -> syn::Result<()> {
+    if inner.path.is_ident("expected") {
+        *expected = Some(inner.value()?.parse::<LitStr>()?.value());
+        Ok(())
+    } else {
+        Err(inner.error("expected `expected = \"substring\"`"))
+    }
 }
 
 /// libtest's own `#[ignore]` and `#[should_panic]`, written next to `#[mp_test]` by habit, mean
@@ -182,14 +185,7 @@ fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Res
                 },
                 syn::Meta::List(_) => {
                     let mut expected = None;
-                    attr.parse_nested_meta(|inner| {
-                        if inner.path.is_ident("expected") {
-                            expected = Some(inner.value()?.parse::<LitStr>()?.value());
-                            Ok(())
-                        } else {
-                            Err(inner.error("expected `expected = \"substring\"`"))
-                        }
-                    })?;
+                    attr.parse_nested_meta(|inner| expected_substring(inner, &mut expected))?;
                     expected
                 }
             };
