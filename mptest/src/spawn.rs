@@ -176,7 +176,9 @@ pub struct ChildHandle<R> {
 /// A closure that never returns (it only panics or loops) needs its result type named, as
 /// `mptest::spawn::<_, ()>(...)`: Rust will not infer one from `!`.
 ///
-/// ```no_run
+/// This example runs as a doctest: the child is the doctest's binary, re-executed.
+///
+/// ```
 /// let child = mptest::spawn(20, |n: u64| n + 1);
 /// assert_eq!(child.join().unwrap(), 21);
 ///
