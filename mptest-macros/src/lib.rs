@@ -5,6 +5,7 @@
 //! the file keeps type-checking and IDEs keep working.
 #![deny(missing_docs)]
 
+mod aux;
 mod entry;
 mod shared;
 
@@ -43,4 +44,11 @@ pub fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
     shared::shared(args.into(), item.into()).into()
+}
+
+/// Registers an auxiliary: goes on `impl mptest::aux::Auxiliary for T`, so that an aux
+/// process started by `mptest::aux::start::<T>` finds `T`'s code by name. See `mptest::aux`.
+#[proc_macro_attribute]
+pub fn aux(args: TokenStream, item: TokenStream) -> TokenStream {
+    aux::aux(args.into(), item.into()).into()
 }

@@ -154,6 +154,9 @@
 //!   libtest captures only its own process's `print!`s.
 #![deny(missing_docs)]
 
+// `aux` is a reserved file name on Windows; the folder is `auxiliary/`.
+#[path = "auxiliary/mod.rs"]
+pub mod aux;
 pub mod capture;
 mod cli;
 mod error;
@@ -169,7 +172,7 @@ mod spawn;
 mod worker;
 
 pub use error::Error;
-pub use mptest_macros::{mp_test, shared};
+pub use mptest_macros::{aux, mp_test, shared};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 /// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
 /// that travel (or put `#[mptest::shared]` on their definition, which derives it for you).
@@ -224,6 +227,7 @@ pub fn init() {
         Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
         Ok(launch::role::Role::Child(boot)) => spawn::run_child(boot),
         Ok(launch::role::Role::Manager(boot)) => shared::run_manager(boot),
+        Ok(launch::role::Role::Aux(boot)) => aux::run_aux(boot),
         Err(err) => {
             eprintln!("mptest: {err}");
             std::process::exit(EXIT_USAGE)
@@ -268,6 +272,7 @@ macro_rules! main {
 /// Used by the macros' expansions. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
     pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};
     pub use crate::shared::{
         serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,

@@ -248,6 +248,42 @@ mod spawned {
     }
 }
 
+/// An auxiliary's output lands in the report of the test that runs, under the aux's name.
+mod aux_output {
+    use super::*;
+    use mptest::aux::{AuxResult, Auxiliary};
+
+    pub struct Talker;
+
+    #[mptest::aux]
+    impl Auxiliary for Talker {
+        type Config = ();
+        type Command = String;
+        type Response = ();
+        type Message = ();
+
+        fn new(_: ()) -> AuxResult<Self> {
+            Ok(Talker)
+        }
+
+        fn run_command(&self, text: String) -> AuxResult<()> {
+            println!("{text}");
+            eprintln!("err: {text}");
+            Ok(())
+        }
+    }
+
+    #[mp_test]
+    fn is_in_the_report() {
+        let talker = mptest::aux::start::<Talker>(()).unwrap();
+        talker
+            .run_command("hello from the aux".into(), std::time::Duration::from_secs(10))
+            .unwrap();
+        talker.stop().unwrap();
+        println!("the test's own line");
+    }
+}
+
 /// The same tests as `tests/twin/twin.rs` under libtest, to compare the JSON events.
 mod twin {
     use super::*;

@@ -934,3 +934,18 @@ fn terse_output_keeps_its_row_and_its_notes() {
         "{out}"
     );
 }
+
+#[test]
+fn an_auxiliarys_output_is_in_the_tests_report_under_its_name() {
+    let run = fixture_json(&["aux_output::", "--show-output"]);
+    assert_eq!(
+        run.outcome("aux_output::is_in_the_report"),
+        "passed",
+        "{}",
+        run.stdout
+    );
+    let out = run.field("aux_output::is_in_the_report", "stdout");
+    assert!(out.contains("[Talker] hello from the aux\n"), "{out}");
+    assert!(out.contains("[Talker] err: hello from the aux\n"), "{out}");
+    assert!(out.contains("the test's own line"), "{out}");
+}

@@ -29,6 +29,8 @@ pub(crate) enum Role {
     Child(Boot),
     /// Started by `Manager::start`: serves shared objects.
     Manager(Boot),
+    /// Started by `mptest::aux::start`: runs one auxiliary.
+    Aux(Boot),
 }
 
 /// What a re-exec'd process needs to reach the process that started it.
@@ -39,7 +41,7 @@ pub(crate) struct Boot {
     pub(crate) sentinel: Option<Vec<u8>>,
 }
 
-/// Runs the child and manager roles before `main`, so that a re-executed process never reaches
+/// Runs the child, manager and aux roles before `main`, so that a re-executed process never reaches
 /// the program's own code. Leaves every other process alone (it returns at once).
 // SAFETY (of running before main): this reads and removes environment variables while the
 // process is single-threaded, and only then starts a role, which uses std as `main` would;
@@ -47,7 +49,7 @@ pub(crate) struct Boot {
 #[ctor::ctor(unsafe, priority = early)]
 fn take_role_before_main() {
     match std::env::var(ROLE_VAR).as_deref() {
-        Ok("child" | "manager") => {}
+        Ok("child" | "manager" | "aux") => {}
         _ => return,
     }
     // As Rust's runtime does before `main`: a write to a closed pipe is an error, not death.
@@ -73,7 +75,7 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
     let [_, server, parent, sentinel] = vars;
     match role.as_deref() {
         None => Ok(Role::Coordinator),
-        Some(name @ ("worker" | "child" | "manager")) => {
+        Some(name @ ("worker" | "child" | "manager" | "aux")) => {
             let server = server
                 .ok_or_else(|| Error::BadRole(format!("{ROLE_VAR}={name} but {BOOTSTRAP_VAR} is not set")))?;
             let parent = parent.and_then(|p| p.parse().ok()).ok_or_else(|| {
@@ -100,6 +102,7 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
             Ok(match name {
                 "worker" => Role::Worker(boot),
                 "child" => Role::Child(boot),
+                "aux" => Role::Aux(boot),
                 _ => Role::Manager(boot),
             })
         }
