@@ -138,6 +138,13 @@
 //! nextest's `retries` overrides and `cargo test` for groups. The README shows the nextest
 //! configuration lines.
 //!
+//! ## Auxiliaries
+//!
+//! [`aux`](mod@aux) brings pykiso's auxiliaries: `#[mptest::aux]` on `impl Auxiliary for T`, then
+//! `mptest::aux::start::<T>(config)` runs `T` in a process of its own and returns an
+//! [`AuxHandle`](aux::AuxHandle) with pykiso's interface (`lock_it`, `run_command`,
+//! `wait_and_get_report`, `suspend`, `resume`, `stop`, ...). See the [`aux`](mod@aux) module.
+//!
 //! ## Known limitations
 //!
 //! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
