@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::wire::{AuxHello, Connect, JobWire, Reply, Request};
 use super::{AuxError, Auxiliary};
-use crate::launch::endpoint::{self, Bootstrap};
+use crate::launch::endpoint::{self, Accepted, Bootstrap};
 
 /// How long the aux process has to come up and create its instance.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -208,26 +208,11 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
         AuxError::Start(format!("{why}{how}; its output:\n{}", starter.last_output()))
     };
 
-    // accept() has no timeout: wait for it on a thread, watching the process meanwhile.
-    let (hello_tx, hello_rx) = std::sync::mpsc::channel();
-    let _ = std::thread::Builder::new()
-        .name("mptest-aux-start".into())
-        .spawn(move || {
-            let _ = hello_tx.send(server.accept().map(|(_, hello)| hello));
-        });
-    let started = Instant::now();
-    let hello = loop {
-        match hello_rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(Ok(hello)) => break hello,
-            Ok(Err(err)) => return Err(fail(&starter, format!("bad hello: {err}"))),
-            Err(_) if starter.ended.lock().0.is_some() => {
-                return Err(fail(&starter, format!("the aux process {name} ended at start")))
-            }
-            Err(_) if started.elapsed() > START_TIMEOUT => {
-                return Err(fail(&starter, format!("the aux process {name} did not connect")))
-            }
-            Err(_) => {}
-        }
+    let hello = match server.accept_while(START_TIMEOUT, || starter.ended.lock().0.is_some()) {
+        Accepted::Hello(hello) => hello,
+        Accepted::Bad(why) => return Err(fail(&starter, why)),
+        Accepted::Ended => return Err(fail(&starter, format!("the aux process {name} ended at start"))),
+        Accepted::TimedOut => return Err(fail(&starter, format!("the aux process {name} did not connect"))),
     };
     let io = |e: std::io::Error| AuxError::Start(format!("cannot make a channel: {e}"));
     let (config_tx, config_rx) = ipc::channel::<T::Config>().map_err(io)?;
@@ -238,12 +223,15 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
         config: config_rx.to_opaque(),
         ready: ready_tx.to_opaque(),
     };
-    if hello.jobs.send(job).is_err() || config_tx.send(config).is_err() {
+    if hello.jobs.send(job).is_err() {
         return Err(fail(
             &starter,
             format!("the aux process {name} went away at start"),
         ));
     }
+    // An aux that refuses the job (its type is not registered) exits without reading the
+    // config: its reason comes on `ready`, so a failed send here says nothing yet.
+    let _ = config_tx.send(config);
     let connector = match ready_rx.try_recv_timeout(START_TIMEOUT) {
         Ok(Ok(connector)) => connector,
         Ok(Err(why)) => return Err(fail(&starter, why)),

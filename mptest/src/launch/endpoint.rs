@@ -134,6 +134,54 @@ impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
     }
 }
 
+/// How waiting for a new process's first message ended.
+pub(crate) enum Accepted<T> {
+    /// It connected and said this.
+    Hello(T),
+    /// It sent something that is not a hello.
+    Bad(String),
+    /// It ended before connecting.
+    Ended,
+    /// It did not connect in time.
+    TimedOut,
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Bootstrap<T> {
+    /// Waits at most `limit` for the new process's first message, asking `ended` meanwhile
+    /// whether it has died: `accept` has no timeout, so it waits on a thread of its own. The
+    /// endpoint is gone when this returns, however it ended.
+    pub(crate) fn accept_while(
+        self,
+        limit: std::time::Duration,
+        mut ended: impl FnMut() -> bool,
+    ) -> Accepted<T> {
+        use std::time::{Duration, Instant};
+        let name = self.name.clone();
+        let (hello_tx, hello_rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::Builder::new()
+            .name("mptest-accept".into())
+            .spawn(move || {
+                let _ = hello_tx.send(self.accept().map(|(_, hello)| hello));
+            });
+        if let Err(err) = waiter {
+            remove(&name);
+            return Accepted::Bad(format!("cannot start a thread: {err}"));
+        }
+        let started = Instant::now();
+        let outcome = loop {
+            match hello_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Ok(hello)) => break Accepted::Hello(hello),
+                Ok(Err(err)) => break Accepted::Bad(format!("bad hello: {err}")),
+                Err(_) if ended() => break Accepted::Ended,
+                Err(_) if started.elapsed() > limit => break Accepted::TimedOut,
+                Err(_) => {}
+            }
+        };
+        remove(&name);
+        outcome
+    }
+}
+
 /// Removes the directory of the endpoint `name` (its peer has connected, or never will).
 pub(crate) fn remove(name: &str) {
     let socket = Path::new(name);

@@ -1,12 +1,11 @@
 //! `Manager`: starts the manager process and makes objects in it.
 
 use std::process::Child;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_channel::ipc::IpcSender;
 
-use crate::launch::endpoint::{self, Bootstrap};
+use crate::launch::endpoint::{self, Accepted, Bootstrap};
 
 use super::builtins::{
     BarrierServer, EventServer, LockServer, MapServer, QueueServer, SharedBarrier, SharedEvent, SharedLock,
@@ -61,30 +60,18 @@ impl Manager {
                 return Err(start_err(err));
             }
         };
-        // accept() has no timeout: wait for it on a thread and watch the child meanwhile.
-        let (hello_tx, hello_rx) = mpsc::channel();
-        let _ = std::thread::Builder::new()
-            .name("mptest-manager-start".into())
-            .spawn(move || {
-                let _ = hello_tx.send(server.accept().map(|(_, hello)| hello));
-            });
-        let started = Instant::now();
-        let hello = loop {
-            match hello_rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(Ok(hello)) => break hello,
-                Ok(Err(err)) => return Err(fail_start(child, format!("bad hello: {err}"))),
-                Err(_) => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        endpoint::remove(&name);
-                        return Err(ProxyError::Start(format!(
-                            "the manager process ended at start ({status})"
-                        )));
-                    }
-                    if started.elapsed() > START_TIMEOUT {
-                        endpoint::remove(&name);
-                        return Err(fail_start(child, "the manager process did not connect".into()));
-                    }
-                }
+        let hello = match server.accept_while(START_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_)))) {
+            Accepted::Hello(hello) => hello,
+            Accepted::Bad(why) => return Err(fail_start(child, why)),
+            Accepted::Ended => {
+                let status = child.try_wait().ok().flatten();
+                let how = status.map_or_else(String::new, |s| format!(" ({s})"));
+                return Err(ProxyError::Start(format!(
+                    "the manager process ended at start{how}"
+                )));
+            }
+            Accepted::TimedOut => {
+                return Err(fail_start(child, "the manager process did not connect".into()))
             }
         };
         let id = manager_id(&secret, child.id());
