@@ -416,4 +416,32 @@ fn an_aux_that_cannot_stop_is_killed_when_its_handles_go() {
     assert!(!alive(pid), "the aux outlived its last handle");
 }
 
+#[mp_test(timeout = "30s")]
+fn a_malformed_request_is_an_error_to_its_sender_only() {
+    let aux = device();
+    let answer = mptest::aux::send_garbage(&aux).unwrap();
+    assert!(answer.contains("malformed request"), "{answer}");
+    assert_eq!(
+        aux.run_command(Command::Echo("fine".into()), LIMIT).unwrap(),
+        Response::Text("fine".into())
+    );
+    aux.stop().unwrap();
+}
+
+#[mp_test(timeout = "30s")]
+fn a_handle_travels_inside_a_shared_object_and_still_reaches_its_aux() {
+    fn travels<T: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned>() {}
+    travels::<AuxHandle<Device>>();
+    let aux = device();
+    let mgr = Manager::start().unwrap();
+    let stored = mgr.value(aux.clone()).unwrap();
+    let child = mptest::spawn(stored, |stored: mptest::SharedValue<AuxHandle<Device>>| {
+        let aux = stored.get().unwrap();
+        aux.run_command(Command::Echo("via the manager".into()), LIMIT)
+            .unwrap()
+    });
+    assert_eq!(child.join().unwrap(), Response::Text("via the manager".into()));
+    aux.stop().unwrap();
+}
+
 mptest::main!();

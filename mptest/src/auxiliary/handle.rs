@@ -554,3 +554,33 @@ impl<T: Auxiliary> AuxHandle<T> {
         Ok(())
     }
 }
+
+/// Fault injection for mptest's own tests: a connection that sends bytes that are no request.
+/// Returns what the aux answered.
+#[doc(hidden)]
+pub fn send_garbage<T: Auxiliary>(handle: &AuxHandle<T>) -> Result<String, AuxError> {
+    let io = |e: std::io::Error| AuxError::Malformed(e.to_string());
+    let (garbage, garbage_rx) = ipc::channel::<Vec<u8>>().map_err(io)?;
+    let (replies_tx, replies) = ipc::channel::<Reply<T::Response, T::Message>>().map_err(io)?;
+    let connect = Connect {
+        pid: std::process::id(),
+        requests: garbage_rx.to_opaque(),
+        replies: replies_tx.to_opaque(),
+    };
+    handle
+        .connector
+        .clone()
+        .to::<Connect>()
+        .send(connect)
+        .map_err(|_| handle.gone())?;
+    garbage
+        .to_opaque()
+        .to::<Vec<u8>>()
+        .send(vec![0xff; 16])
+        .map_err(|_| handle.gone())?;
+    match replies.try_recv_timeout(CALL_TIMEOUT) {
+        Ok(Reply::Failed(text)) => Ok(text),
+        Ok(_) => Ok("an answer that is no error".into()),
+        Err(_) => Err(handle.gone()),
+    }
+}

@@ -62,6 +62,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+#[doc(hidden)]
+pub use handle::send_garbage;
 pub use handle::AuxHandle;
 pub(crate) use server::run_aux;
 
