@@ -167,6 +167,7 @@ pub mod aux;
 pub mod capture;
 mod cli;
 mod error;
+mod ipc_retry;
 mod launch;
 mod panics;
 mod procs;

@@ -135,7 +135,7 @@ where
     // monomorphized for this `A` and `R` (the parent sent its offset alongside).
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
     let result = result.to::<ChildResult<R>>();
-    let message = match args.to::<A>().recv() {
+    let message = match crate::ipc_retry::recv(&args.to::<A>()) {
         Err(err) => ChildResult::BadArgument(err.to_string()),
         Ok(args) => match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
             Ok(value) => ChildResult::Returned(value),
@@ -307,7 +307,7 @@ impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
                 Some(d) => POLL.min(d.saturating_duration_since(Instant::now())),
                 None => POLL,
             };
-            match result.try_recv_timeout(slice) {
+            match crate::ipc_retry::recv_timeout(result, slice) {
                 Ok(message) => return self.finish(message),
                 Err(TryRecvError::Empty) => {
                     if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
@@ -398,7 +398,7 @@ pub(crate) fn run_child(boot: Boot) -> ! {
         parent
             .send(ChildHello { jobs: jobs_tx })
             .map_err(|e| e.to_string())?;
-        let job = jobs.recv().map_err(|e| format!("no job from the parent: {e}"))?;
+        let job = crate::ipc_retry::recv(&jobs).map_err(|e| format!("no job from the parent: {e}"))?;
         // SAFETY: the parent computed this offset from a `Trampoline` in this same binary.
         let run = unsafe { std::mem::transmute::<usize, Trampoline>(from_offset(job.trampoline)) };
         run(from_offset(job.function), job.args, job.result);

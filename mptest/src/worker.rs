@@ -48,7 +48,7 @@ fn serve(boot: Boot) -> Result<(), Error> {
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
 
     loop {
-        match tasks.recv() {
+        match crate::ipc_retry::recv(&tasks) {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);
                 end_of_test(boot.sentinel.as_deref());

@@ -28,6 +28,8 @@ pub struct DeviceConfig {
     pub fail_create: bool,
     /// `delete_instance` never returns: a `stop` cannot complete.
     pub hang_on_delete: bool,
+    /// `create_instance` makes the device hear this many messages at once.
+    pub emit_on_create: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -77,6 +79,7 @@ impl Auxiliary for Device {
             return Err("the port is busy".into());
         }
         self.created.fetch_add(1, Ordering::SeqCst);
+        self.run_command(Command::Emit(self.config.emit_on_create))?;
         Ok(())
     }
 
@@ -258,9 +261,22 @@ fn suspend_and_resume_delete_and_create_the_instance() {
 }
 
 #[mp_test(timeout = "30s")]
+fn the_test_hears_from_the_moment_the_instance_is_created() {
+    let config = DeviceConfig {
+        emit_on_create: 100,
+        ..Default::default()
+    };
+    let aux = mptest::aux::start::<Device>(config).unwrap();
+    assert_eq!(take(&aux, 100), (0..100).collect::<Vec<_>>());
+    aux.stop().unwrap();
+}
+
+#[mp_test(timeout = "30s")]
 fn stop_is_idempotent_and_later_calls_say_not_started() {
     let aux = device();
     let pid = aux.pid();
+    // A full queue does not hold the stop up.
+    aux.run_command(Command::Emit(1000), LIMIT).unwrap();
     aux.stop().unwrap();
     aux.stop().unwrap();
     assert!(!alive(pid), "the aux process outlived its stop");

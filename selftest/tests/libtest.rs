@@ -55,6 +55,41 @@ fn a_child_that_panics_reports_it_to_a_plain_test() {
     assert!(err.to_string().contains("boom in the child"), "{err}");
 }
 
+/// ipc-channel returns EINTR as an error; a signal arriving while a test waits for its child
+/// must not look like a broken channel.
+#[test]
+fn a_signal_while_joining_is_not_a_broken_channel() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let caught = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, caught.clone()).unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let joiner = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tid_tx.send(unsafe { libc::gettid() }).unwrap();
+        mptest::spawn((), |()| {
+            // Simulated work, long enough to be interrupted many times.
+            std::thread::sleep(Duration::from_millis(300));
+            7u8
+        })
+        .join()
+    });
+    let tid = tid_rx.recv().unwrap();
+    let pid = std::process::id() as libc::pid_t;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !joiner.is_finished() && Instant::now() < deadline {
+        // SAFETY: signals the joining thread of this very process.
+        unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGUSR1) };
+        // Pacing of the signals, not a wait for the child: the join is what is waited on.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(joiner.join().unwrap(), Ok(7));
+    assert!(
+        caught.load(std::sync::atomic::Ordering::SeqCst),
+        "no signal arrived"
+    );
+}
+
 #[test]
 fn a_binary_that_spawns_before_the_role_is_taken_fails_fast_without_a_storm() {
     let dirs = util::RunDirs::new();

@@ -232,7 +232,7 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
     // An aux that refuses the job (its type is not registered) exits without reading the
     // config: its reason comes on `ready`, so a failed send here says nothing yet.
     let _ = config_tx.send(config);
-    let connector = match ready_rx.try_recv_timeout(START_TIMEOUT) {
+    let connector = match crate::ipc_retry::recv_timeout(&ready_rx, START_TIMEOUT) {
         Ok(Ok(connector)) => connector,
         Ok(Err(why)) => return Err(fail(&starter, why)),
         Err(TryRecvError::Empty) => {
@@ -374,7 +374,7 @@ impl<T: Auxiliary> AuxHandle<T> {
         if connection.requests.send(request).is_err() {
             return Err(self.gone());
         }
-        match connection.replies.try_recv_timeout(timeout) {
+        match crate::ipc_retry::recv_timeout(&connection.replies, timeout) {
             Ok(reply) => {
                 link.idle.lock().push(connection);
                 Ok(reply)
@@ -578,7 +578,7 @@ pub fn send_garbage<T: Auxiliary>(handle: &AuxHandle<T>) -> Result<String, AuxEr
         .to::<Vec<u8>>()
         .send(vec![0xff; 16])
         .map_err(|_| handle.gone())?;
-    match replies.try_recv_timeout(CALL_TIMEOUT) {
+    match crate::ipc_retry::recv_timeout(&replies, CALL_TIMEOUT) {
         Ok(Reply::Failed(text)) => Ok(text),
         Ok(_) => Ok("an answer that is no error".into()),
         Err(_) => Err(handle.gone()),

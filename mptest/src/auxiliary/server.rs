@@ -33,7 +33,7 @@ pub(crate) fn run_aux(boot: Boot) -> ! {
         starter
             .send(AuxHello { jobs: jobs_tx })
             .map_err(|e| e.to_string())?;
-        jobs.recv().map_err(|e| format!("no job from the starter: {e}"))
+        crate::ipc_retry::recv(&jobs).map_err(|e| format!("no job from the starter: {e}"))
     })();
     let job = match job {
         Ok(job) => job,
@@ -91,7 +91,7 @@ pub(crate) fn run_typed<T: Auxiliary>(job: Job) -> ! {
         let _ = ready.send(Err(why));
         std::process::exit(crate::EXIT_USAGE)
     };
-    let config = match job.config.to::<T::Config>().recv() {
+    let config = match crate::ipc_retry::recv(&job.config.to::<T::Config>()) {
         Ok(config) => config,
         Err(err) => fail(format!("could not read the config: {err}")),
     };
@@ -112,6 +112,14 @@ pub(crate) fn run_typed<T: Auxiliary>(job: Job) -> ! {
         changed: Condvar::new(),
         lifecycle: Mutex::new(()),
     });
+    // The starter hears everything from the moment the instance exists, before it connects.
+    core.state.lock().queues.insert(
+        std::os::unix::process::parent_id(),
+        Queue {
+            messages: VecDeque::new(),
+            dropped: 0,
+        },
+    );
     if let Err(err) = core.create() {
         fail(format!("create_instance: {err}"));
     }
@@ -127,7 +135,7 @@ pub(crate) fn run_typed<T: Auxiliary>(job: Job) -> ! {
         .name("mptest-aux-receive".into())
         .spawn(move || receiver.receive_loop());
     // Connections come until every handle everywhere is gone (or a stop ends the process).
-    while let Ok(connect) = connections.recv() {
+    while let Ok(connect) = crate::ipc_retry::recv(&connections) {
         let core = core.clone();
         let _ = std::thread::Builder::new()
             .name("mptest-aux-connection".into())
@@ -240,7 +248,7 @@ impl<T: Auxiliary> Core<T> {
             });
         }
         loop {
-            let reply = match requests.recv() {
+            let reply = match crate::ipc_retry::recv(&requests) {
                 Ok(Request::Stop) => {
                     let result = self.delete();
                     self.shut_down();

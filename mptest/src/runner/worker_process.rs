@@ -136,7 +136,7 @@ fn watch_channel(id: usize, server: Bootstrap<FromWorker>, tx: &Sender<(usize, W
         }
     };
     loop {
-        let event = match receiver.recv() {
+        let event = match crate::ipc_retry::recv(&receiver) {
             Ok(FromWorker::Done(report)) => WorkerEvent::Done(report),
             Ok(FromWorker::Hello { .. }) => WorkerEvent::Malformed("a second hello".into()),
             Err(IpcError::Disconnected) => {

@@ -119,7 +119,7 @@ fn connect<S: Served>(manager: &ManagerRef) -> Result<Connection<S>, ProxyError>
             replies: replies_tx.to_opaque(),
         })
         .map_err(|_| ProxyError::ManagerGone)?;
-    match replies.try_recv_timeout(CONNECT_TIMEOUT) {
+    match crate::ipc_retry::recv_timeout(&replies, CONNECT_TIMEOUT) {
         Ok(Reply::Welcome) => Ok(Connection { requests, replies }),
         Ok(Reply::Refused(why)) => Err(ProxyError::Refused(why)),
         Ok(_) => Err(ProxyError::Malformed(
@@ -174,7 +174,7 @@ impl<S: Served> Proxy<S> {
         let connection = connect::<S>(&self.manager)?;
         let raw = connection.requests.to_opaque().to::<Vec<u8>>();
         raw.send(vec![0xff; 9]).map_err(|_| ProxyError::ManagerGone)?;
-        match connection.replies.recv() {
+        match crate::ipc_retry::recv(&connection.replies) {
             Ok(Reply::Returned(Err(err))) => Err(err),
             Ok(_) => Ok(()),
             Err(err) => Err(gone_or_malformed(err)),
@@ -202,7 +202,7 @@ fn round_trip<S: Served>(
         _ => ProxyError::ManagerGone,
     })?;
     // Blocks until the manager answers; a dead manager closes the channel at once.
-    let reply = connection.replies.recv().map_err(gone_or_malformed)?;
+    let reply = crate::ipc_retry::recv(&connection.replies).map_err(gone_or_malformed)?;
     checkin(manager, connection);
     Ok(reply)
 }

@@ -268,7 +268,7 @@ pub fn serve_connection<S: Served>(
         return;
     }
     loop {
-        let reply = match requests.recv() {
+        let reply = match crate::ipc_retry::recv(&requests) {
             Ok(Request::Create(init)) => match catch_panic(|| S::create(init)) {
                 Ok(object) => Reply::Created(state.insert(object)),
                 Err(err) => Reply::Returned(Err(err)),
@@ -350,7 +350,7 @@ fn serve_manager(boot: &Boot, secret: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     // Shutdown, or the owner gone (its control sender closed): drop the objects and leave.
-    let _ = control.recv();
+    let _ = crate::ipc_retry::recv(&control);
     let objects = std::mem::take(&mut *state.objects.write().unwrap_or_else(PoisonError::into_inner));
     drop(objects);
     Ok(())
@@ -359,7 +359,7 @@ fn serve_manager(boot: &Boot, secret: &str) -> Result<(), String> {
 fn accept(state: &Arc<ManagerState>, secret: &str, connections: ipc::IpcReceiver<Connect>) {
     let next_connection = AtomicU64::new(1);
     loop {
-        let connect = match connections.recv() {
+        let connect = match crate::ipc_retry::recv(&connections) {
             Ok(connect) => connect,
             Err(IpcError::SerializationError(err)) => {
                 eprintln!("mptest manager: malformed connection request ({err:?}); ignored");
