@@ -3,7 +3,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Error, ItemImpl, Type};
+use syn::{Error, ItemImpl};
 
 pub(crate) fn aux(args: TokenStream, item: TokenStream) -> TokenStream {
     match expand(args, item.clone()) {
@@ -43,11 +43,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         ));
     }
     let ty = &block.self_ty;
-    let ident = match &**ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
-        _ => None,
-    }
-    .ok_or_else(|| Error::new(ty.span(), "#[mptest::aux] needs a named type"))?;
+    let ident = crate::shared::named_type(ty, "#[mptest::aux]")?;
     let static_name = format_ident!("__MPTEST_AUX_{}", ident);
     let p = quote!(::mptest::__private);
     let span = Span::call_site();

@@ -40,6 +40,16 @@ pub(crate) fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The name of the type an `impl` is for (`Thermostat` in `impl a::Thermostat`); the macros
+/// name the items they generate after it.
+pub(crate) fn named_type(ty: &Type, attribute: &str) -> syn::Result<syn::Ident> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    }
+    .ok_or_else(|| Error::new(ty.span(), format!("{attribute} needs a named type")))
+}
+
 /// On the type's definition: derives what travelling to the manager needs, through mptest's
 /// own serde, so the user's Cargo.toml needs no serde of its own.
 fn derive_serde(item: &TokenStream) -> TokenStream {
@@ -66,11 +76,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
         ));
     }
     let ty = &block.self_ty;
-    let ident = match &**ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
-        _ => None,
-    }
-    .ok_or_else(|| Error::new(ty.span(), "#[mptest::shared] needs a named type"))?;
+    let ident = named_type(ty, "#[mptest::shared]")?;
     // A bad method is an error at its tokens; the rest is expanded anyway, so that uses of the
     // type and its proxy elsewhere do not fail too (one mistake, one error).
     let (methods, errors) = methods(block);
