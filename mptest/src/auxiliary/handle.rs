@@ -47,6 +47,9 @@ pub struct AuxHandle<T: Auxiliary> {
     /// In the process that started the aux: its watch over the aux process.
     #[serde(skip)]
     starter: Option<Arc<Starter>>,
+    /// This process's link to the aux, found once per handle (not on every call).
+    #[serde(skip)]
+    link: std::sync::OnceLock<Arc<Link<T>>>,
     #[serde(skip)]
     _type: PhantomData<fn() -> T>,
 }
@@ -58,6 +61,7 @@ impl<T: Auxiliary> Clone for AuxHandle<T> {
             pid: self.pid,
             connector: self.connector.clone(),
             starter: self.starter.clone(),
+            link: self.link.clone(),
             _type: PhantomData,
         }
     }
@@ -82,6 +86,17 @@ struct Link<T: Auxiliary> {
     inbox: Mutex<VecDeque<T::Message>>,
     stopped: AtomicBool,
     starter: Mutex<Weak<Starter>>,
+}
+
+impl<T: Auxiliary> Link<T> {
+    fn new() -> Self {
+        Link {
+            idle: Mutex::new(Vec::new()),
+            inbox: Mutex::new(VecDeque::new()),
+            stopped: AtomicBool::new(false),
+            starter: Mutex::new(Weak::new()),
+        }
+    }
 }
 
 /// Links of this process, by aux pid.
@@ -253,6 +268,7 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
         pid: starter.pid,
         connector: connector.to_opaque(),
         starter: None,
+        link: std::sync::OnceLock::new(),
         _type: PhantomData,
     };
     let owner = Arc::new(Starter {
@@ -313,32 +329,24 @@ impl<T: Auxiliary> AuxHandle<T> {
     }
 
     fn link(&self) -> Arc<Link<T>> {
-        let mut links = LINKS.lock();
-        let entry = links
-            .get_or_insert_with(HashMap::new)
-            .entry(self.pid)
-            .or_insert_with(|| {
-                Arc::new(Link::<T> {
-                    idle: Mutex::new(Vec::new()),
-                    inbox: Mutex::new(VecDeque::new()),
-                    stopped: AtomicBool::new(false),
-                    starter: Mutex::new(Weak::new()),
-                })
-            });
-        match entry.clone().downcast::<Link<T>>() {
-            Ok(link) => link,
-            // A stale link of another aux type under a reused pid: replace it.
-            Err(_) => {
-                let link = Arc::new(Link::<T> {
-                    idle: Mutex::new(Vec::new()),
-                    inbox: Mutex::new(VecDeque::new()),
-                    stopped: AtomicBool::new(false),
-                    starter: Mutex::new(Weak::new()),
-                });
-                *entry = link.clone();
-                link
-            }
-        }
+        self.link
+            .get_or_init(|| {
+                let mut links = LINKS.lock();
+                let entry = links
+                    .get_or_insert_with(HashMap::new)
+                    .entry(self.pid)
+                    .or_insert_with(|| Arc::new(Link::<T>::new()));
+                match entry.clone().downcast::<Link<T>>() {
+                    Ok(link) => link,
+                    // A stale link of another aux type under a reused pid: replace it.
+                    Err(_) => {
+                        let link = Arc::new(Link::<T>::new());
+                        *entry = link.clone();
+                        link
+                    }
+                }
+            })
+            .clone()
     }
 
     fn connect(&self) -> Result<Connection<T>, AuxError> {

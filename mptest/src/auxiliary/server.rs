@@ -64,6 +64,31 @@ struct Queue<M> {
     dropped: u64,
 }
 
+impl<M> Queue<M> {
+    fn new() -> Self {
+        Queue {
+            messages: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Takes up to `max` (at least one) of the oldest messages.
+    fn take(&mut self, max: usize) -> Vec<M> {
+        let n = self.messages.len().min(max.max(1));
+        self.messages.drain(..n).collect()
+    }
+
+    /// Says in the aux's output — the test's report — how many messages this queue dropped.
+    fn report_dropped(&self, pid: u32) {
+        if self.dropped > 0 {
+            println!(
+                "{} messages for process {pid} were dropped: its queue was full",
+                self.dropped
+            );
+        }
+    }
+}
+
 /// What the aux's threads share.
 struct State<M> {
     created: bool,
@@ -113,13 +138,10 @@ pub(crate) fn run_typed<T: Auxiliary>(job: Job) -> ! {
         lifecycle: Mutex::new(()),
     });
     // The starter hears everything from the moment the instance exists, before it connects.
-    core.state.lock().queues.insert(
-        std::os::unix::process::parent_id(),
-        Queue {
-            messages: VecDeque::new(),
-            dropped: 0,
-        },
-    );
+    core.state
+        .lock()
+        .queues
+        .insert(std::os::unix::process::parent_id(), Queue::new());
     if let Err(err) = core.create() {
         fail(format!("create_instance: {err}"));
     }
@@ -242,10 +264,7 @@ impl<T: Auxiliary> Core<T> {
             let mut state = self.state.lock();
             *state.connections.entry(pid).or_default() += 1;
             // Every process that uses the aux hears what it hears, from now on.
-            state.queues.entry(pid).or_insert_with(|| Queue {
-                messages: VecDeque::new(),
-                dropped: 0,
-            });
+            state.queues.entry(pid).or_insert_with(Queue::new);
         }
         loop {
             let reply = match crate::ipc_retry::recv(&requests) {
@@ -333,20 +352,13 @@ impl<T: Auxiliary> Core<T> {
                 let deadline = Instant::now() + Duration::from_millis(timeout_ms);
                 let mut state = self.state.lock();
                 loop {
-                    let queue = state.queues.entry(pid).or_insert_with(|| Queue {
-                        messages: VecDeque::new(),
-                        dropped: 0,
-                    });
-                    if !queue.messages.is_empty() {
-                        let n = queue.messages.len().min(max.max(1));
-                        return Reply::Messages(queue.messages.drain(..n).collect());
-                    }
-                    if state.stopping || self.changed.wait_until(&mut state, deadline).timed_out() {
-                        let queue = state.queues.get_mut(&pid);
-                        let n = queue.as_ref().map_or(0, |q| q.messages.len().min(max.max(1)));
-                        return Reply::Messages(
-                            queue.map(|q| q.messages.drain(..n).collect()).unwrap_or_default(),
-                        );
+                    let has_messages = state.queues.get(&pid).is_some_and(|q| !q.messages.is_empty());
+                    if has_messages
+                        || state.stopping
+                        || self.changed.wait_until(&mut state, deadline).timed_out()
+                    {
+                        let queue = state.queues.entry(pid).or_insert_with(Queue::new);
+                        return Reply::Messages(queue.take(max));
                     }
                 }
             }
@@ -365,12 +377,7 @@ impl<T: Auxiliary> Core<T> {
         if left == Some(0) {
             state.connections.remove(&pid);
             if let Some(queue) = state.queues.remove(&pid) {
-                if queue.dropped > 0 {
-                    println!(
-                        "{} messages for process {pid} were dropped: its queue was full",
-                        queue.dropped
-                    );
-                }
+                queue.report_dropped(pid);
             }
             if state.lock_holder == Some(pid) {
                 state.lock_holder = None;
@@ -385,12 +392,7 @@ impl<T: Auxiliary> Core<T> {
         let mut state = self.state.lock();
         state.stopping = true;
         for (pid, queue) in &state.queues {
-            if queue.dropped > 0 {
-                println!(
-                    "{} messages for process {pid} were dropped: its queue was full",
-                    queue.dropped
-                );
-            }
+            queue.report_dropped(*pid);
         }
         drop(state);
         self.changed.notify_all();
