@@ -175,7 +175,7 @@ impl Options {
     pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
         let name = crate::launch::reexec::suite_name();
-        let mut command = Args::command().name(name.clone()).bin_name(name);
+        let mut command = Args::command().name(name).bin_name(name);
         let matches = command
             .try_get_matches_from_mut(std::iter::once(String::new()).chain(args))
             .map_err(|err| usage_error(err, &mut command))?;

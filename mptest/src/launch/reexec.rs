@@ -50,15 +50,21 @@ fn current_test() -> Option<String> {
 }
 
 /// The suite's name: the binary's, without the hash cargo appends (`system-0123456789abcdef`).
-pub(crate) fn suite_name() -> String {
-    let exe = std::fs::read_link("/proc/self/exe")
-        .or_else(|_| std::env::current_exe())
-        .unwrap_or_default();
-    let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("mptest");
-    match stem.rsplit_once('-') {
-        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.into(),
-        _ => stem.into(),
-    }
+/// Found once per process: every start of a role names it.
+pub(crate) fn suite_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let exe = std::fs::read_link("/proc/self/exe")
+            .or_else(|_| std::env::current_exe())
+            .unwrap_or_default();
+        let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("mptest");
+        match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                name.into()
+            }
+            _ => stem.into(),
+        }
+    })
 }
 
 /// A command that starts this binary as `role`, told to connect to the one-shot server
