@@ -108,6 +108,8 @@ impl Auxiliary for Device {
                 Response::Done
             }
             Command::UntilAborted => {
+                // Says it is running: the device hears `RUNNING`.
+                self.heard.lock().unwrap().push_back(RUNNING);
                 let started = Instant::now();
                 while !self.aborted.swap(false, Ordering::SeqCst) {
                     if started.elapsed() > LIMIT {
@@ -141,6 +143,9 @@ impl Auxiliary for Device {
         self.heard.lock().unwrap().pop_front()
     }
 }
+
+/// What the device hears when `UntilAborted` starts.
+const RUNNING: u64 = u64::MAX;
 
 /// Not registered: no `#[mptest::aux]`.
 pub struct Unregistered;
@@ -339,19 +344,16 @@ fn a_crashing_aux_is_died_at_once_with_its_status_and_output() {
 fn a_pending_call_of_another_process_fails_when_the_aux_dies() {
     let aux = device();
     let waiter = mptest::spawn(aux.clone(), |aux: AuxHandle<Device>| {
+        // Its first call subscribes it, and the device hears message 0: the test's signal.
+        aux.run_command(Command::Emit(1), LIMIT).unwrap();
+        assert_eq!(take(&aux, 1), [0]);
         let started = Instant::now();
-        // Subscribed; waits for a message that never comes: the aux dies meanwhile.
+        // Waits for a message that never comes: the aux dies meanwhile.
         let result = aux.wait_and_get_report(LIMIT);
         (format!("{result:?}"), started.elapsed())
     });
-    // Let the child's wait begin: its subscription shows as a connection of its process.
-    let deadline = Instant::now() + LIMIT;
-    while aux.run_command(Command::Echo("x".into()), LIMIT).is_ok() && Instant::now() < deadline {
-        if std::fs::read_dir(format!("/proc/{}/task", aux.pid())).map_or(0, |d| d.count()) >= 4 {
-            break;
-        }
-        std::thread::yield_now();
-    }
+    // The child is subscribed once the device has heard what it asked for.
+    assert_eq!(take(&aux, 1), [0]);
     let _ = aux.run_command(Command::Crash, LIMIT);
     let (result, waited) = waiter.join().unwrap();
     assert!(result.contains("Died"), "{result}");
@@ -380,18 +382,11 @@ fn abort_command_reaches_a_command_in_progress() {
         let aux = aux.clone();
         std::thread::spawn(move || aux.run_command(Command::UntilAborted, LIMIT))
     };
-    let deadline = Instant::now() + LIMIT;
-    let mut result = None;
-    while result.is_none() {
-        assert!(Instant::now() < deadline);
-        aux.abort_command(LIMIT).unwrap();
-        if runner.is_finished() {
-            result = Some(runner.join().unwrap());
-            break;
-        }
-        std::thread::yield_now();
-    }
-    assert_eq!(result.unwrap().unwrap(), Response::Text("aborted".into()));
+    // The command says it is running; only then is it aborted.
+    assert_eq!(take(&aux, 1), [RUNNING]);
+    aux.abort_command(LIMIT).unwrap();
+    let result = runner.join().unwrap();
+    assert_eq!(result.unwrap(), Response::Text("aborted".into()));
     aux.stop().unwrap();
 }
 
