@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::wire::{AuxHello, Connect, JobWire, Reply, Request};
 use super::{AuxError, Auxiliary};
-use crate::launch::endpoint::{self, Accepted, Bootstrap};
+use crate::launch::endpoint::{Accepted, Bootstrap};
 
 /// How long the aux process has to come up and create its instance.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -177,13 +177,7 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(err) => {
-            endpoint::remove(&server_name);
-            return Err(start_err(err));
-        }
-    };
+    let mut child = spawned.map_err(start_err)?;
     let starter = Arc::new(Watch {
         name: name.to_string(),
         pid: child.id(),
@@ -213,7 +207,6 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
             watch.changed.notify_all();
         });
     let fail = |starter: &Watch, why: String| {
-        endpoint::remove(&server_name);
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(starter.pid as i32),
             nix::sys::signal::Signal::SIGKILL,

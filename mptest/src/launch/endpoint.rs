@@ -94,9 +94,17 @@ fn remove_stale_run_dirs(tmp: &Path) {
 
 /// A one-shot server a new process connects to, in a directory only this user can enter
 /// (ipc-channel makes it with the umask's mode, typically 0755), inside the run directory.
+/// Its endpoint's directory goes when it is dropped or has accepted.
 pub(crate) struct Bootstrap<T> {
-    server: IpcOneShotServer<T>,
+    /// `None` once `accept` took it.
+    server: Option<IpcOneShotServer<T>>,
     name: String,
+}
+
+impl<T> Drop for Bootstrap<T> {
+    fn drop(&mut self) {
+        remove(&self.name);
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
@@ -104,6 +112,7 @@ impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
         use std::os::unix::fs::PermissionsExt;
         let (server, name) = IpcOneShotServer::<T>::new()?;
         let socket = PathBuf::from(&name);
+        let server = Some(server);
         let Some(made) = socket.parent() else {
             return Ok(Bootstrap { server, name });
         };
@@ -126,11 +135,11 @@ impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
     }
 
     /// Waits for the peer's first message; the endpoint's directory is gone once it returns.
-    pub(crate) fn accept(self) -> Result<(IpcReceiver<T>, T), IpcError> {
-        let Bootstrap { server, name } = self;
-        let accepted = server.accept();
-        remove(&name);
-        accepted
+    pub(crate) fn accept(mut self) -> Result<(IpcReceiver<T>, T), IpcError> {
+        match self.server.take() {
+            Some(server) => server.accept(),
+            None => Err(IpcError::Disconnected),
+        }
     }
 }
 
@@ -158,13 +167,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Bootstrap<T> {
         use std::time::{Duration, Instant};
         let name = self.name.clone();
         let (hello_tx, hello_rx) = std::sync::mpsc::channel();
+        // If no thread can be had, the closure and with it `self` are dropped: the endpoint goes.
         let waiter = std::thread::Builder::new()
             .name("mptest-accept".into())
             .spawn(move || {
                 let _ = hello_tx.send(self.accept().map(|(_, hello)| hello));
             });
         if let Err(err) = waiter {
-            remove(&name);
             return Accepted::Bad(format!("cannot start a thread: {err}"));
         }
         let started = Instant::now();
@@ -177,6 +186,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Bootstrap<T> {
                 Err(_) => {}
             }
         };
+        // The waiting thread may still hold the server (no peer came): its endpoint goes now.
         remove(&name);
         outcome
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ipc_channel::ipc::IpcSender;
 
-use crate::launch::endpoint::{self, Accepted, Bootstrap};
+use crate::launch::endpoint::{Accepted, Bootstrap};
 
 use super::builtins::{
     BarrierServer, EventServer, LockServer, MapServer, QueueServer, SharedBarrier, SharedEvent, SharedLock,
@@ -53,13 +53,7 @@ impl Manager {
         let spawned = crate::launch::reexec::command("manager", &name, "manager")
             .env(SECRET_VAR, &secret)
             .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(err) => {
-                endpoint::remove(&name);
-                return Err(start_err(err));
-            }
-        };
+        let mut child = spawned.map_err(start_err)?;
         let hello = match server.accept_while(START_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_)))) {
             Accepted::Hello(hello) => hello,
             Accepted::Bad(why) => return Err(fail_start(child, why)),
