@@ -281,6 +281,8 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
+    /// The run's directory, shared by every process of the run (mptest-can's bus sockets).
+    pub use crate::launch::endpoint::run_dir;
     pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};
     pub use crate::shared::{
         serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,

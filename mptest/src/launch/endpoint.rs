@@ -25,7 +25,7 @@ const RUN_DIR_PREFIX: &str = "mptest-";
 
 /// The run directory of this process: inherited, or made by this process (and removed when it
 /// exits); `None` if none could be made (endpoints then stay where ipc-channel put them).
-pub(crate) fn run_dir() -> Option<&'static Path> {
+pub fn run_dir() -> Option<&'static Path> {
     static RUN_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     RUN_DIR
         .get_or_init(|| inherited_run_dir().or_else(make_run_dir))

@@ -1,0 +1,1 @@
+mptest::main!();
