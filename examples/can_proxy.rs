@@ -59,15 +59,20 @@ fn device(bus: VirtualBus) -> Result<usize, String> {
 fn trace_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/examples/can_proxy-<hash>
-    let target = exe.ancestors().nth(3).map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     target.join("suite_mp_proxy")
 }
 
 #[mp_test(timeout = "60s")]
 fn two_auxiliaries_share_one_bus_through_the_proxy() -> Result<(), Box<dyn std::error::Error>> {
     let bus = VirtualBus::create("can_channel")?;
-    let proxy =
-        mptest::aux::start::<CanProxyAux>(ProxyConfig::new(BusConfig::Virtual(bus.clone())).with_trace(trace_dir(), "can_trace"))?;
+    let proxy = mptest::aux::start::<CanProxyAux>(
+        ProxyConfig::new(BusConfig::Virtual(bus.clone())).with_trace(trace_dir(), "can_trace"),
+    )?;
     let channels = CanProxyAux::channels(&proxy)?;
     let aux1 = mptest::aux::start_named::<CanCommAux>("aux1", BusConfig::ProxyChannel(channels.clone()))?;
     let aux2 = mptest::aux::start_named::<CanCommAux>("aux2", BusConfig::ProxyChannel(channels))?;
@@ -92,14 +97,20 @@ fn two_auxiliaries_share_one_bus_through_the_proxy() -> Result<(), Box<dyn std::
     let heard_answer = loop {
         let heard = aux2.wait_and_get_report(LIMIT)?.ok_or("aux2 heard nothing")?;
         if heard.frame.id() == can_id(REQUEST) {
-            assert!(heard.channel.is_some(), "a request from aux1 is marked as a channel's");
+            assert!(
+                heard.channel.is_some(),
+                "a request from aux1 is marked as a channel's"
+            );
             requests += 1;
         } else {
             break heard;
         }
     };
     assert!((1..=asked).contains(&requests));
-    assert_eq!((heard_answer.frame, heard_answer.channel), (answer.frame.clone(), None));
+    assert_eq!(
+        (heard_answer.frame, heard_answer.channel),
+        (answer.frame.clone(), None)
+    );
 
     // The test tells the two apart, and stops everything; the device sees the bus close.
     aux1.stop()?;
@@ -108,12 +119,21 @@ fn two_auxiliaries_share_one_bus_through_the_proxy() -> Result<(), Box<dyn std::
     proxy.stop()?;
     drop(bus);
     let answered = device.join()?.map_err(|e| format!("the device failed: {e}"))?;
-    assert!((1..=asked).contains(&answered), "the device answered {answered} of {asked}");
+    assert!(
+        (1..=asked).contains(&answered),
+        "the device answered {answered} of {asked}"
+    );
 
     // The trace: every request the proxy sent (T) and every answer it received (R).
     let entries = TraceReader::open(&trace)?.collect::<Result<Vec<_>, _>>()?;
-    let sent = entries.iter().filter(|e| e.direction == Some(Direction::Tx)).count();
-    let received = entries.iter().filter(|e| e.direction == Some(Direction::Rx)).count();
+    let sent = entries
+        .iter()
+        .filter(|e| e.direction == Some(Direction::Tx))
+        .count();
+    let received = entries
+        .iter()
+        .filter(|e| e.direction == Some(Direction::Rx))
+        .count();
     assert_eq!((sent, received), (asked, answered));
     println!("the trace is at {} ({} frames):", trace.display(), entries.len());
     print!("{}", std::fs::read_to_string(&trace)?);
@@ -124,7 +144,9 @@ fn two_auxiliaries_share_one_bus_through_the_proxy() -> Result<(), Box<dyn std::
 fn a_suspended_proxy_closes_its_channels() -> Result<(), AuxError> {
     let bus = VirtualBus::create("can_channel").map_err(|e| AuxError::Start(e.to_string()))?;
     let proxy = mptest::aux::start::<CanProxyAux>(ProxyConfig::new(BusConfig::Virtual(bus.clone())))?;
-    let channel = CanProxyAux::channels(&proxy)?.open().map_err(|e| AuxError::Start(e.to_string()))?;
+    let channel = CanProxyAux::channels(&proxy)?
+        .open()
+        .map_err(|e| AuxError::Start(e.to_string()))?;
     proxy.suspend()?;
     assert!(matches!(channel.recv(LIMIT), Err(BusError::Closed(_))));
     proxy.resume()?;

@@ -535,7 +535,10 @@ mod tests {
         assert_eq!(CanFrame::remote(id, 9), Err(FrameError::BadDlc(9)));
         assert_eq!(CanFrame::with_raw_dlc(id, &[0; 7], 9), Err(FrameError::BadDlc(9)));
         assert_eq!(CanFrame::with_raw_dlc(id, &[0; 8], 8), Err(FrameError::BadDlc(8)));
-        assert_eq!(CanFrame::error(0x4000_0000, [0; 8]), Err(FrameError::BadErrorClass(0x4000_0000)));
+        assert_eq!(
+            CanFrame::error(0x4000_0000, [0; 8]),
+            Err(FrameError::BadErrorClass(0x4000_0000))
+        );
         for bad in [9, 10, 11, 13, 33, 63, 65] {
             let err = CanFrame::fd(id, &vec![0; bad], FdFlags::default()).unwrap_err();
             assert_eq!(err, FrameError::BadFdLength(bad));
@@ -573,7 +576,15 @@ mod tests {
             CanFrame::with_raw_dlc(std_id(0x123), &[1; 8], 12).unwrap(),
             CanFrame::remote(CanId::extended(0x1fff_ffff).unwrap(), 8).unwrap(),
             CanFrame::error(0x4, [1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
-            CanFrame::fd(std_id(0x7ff), &[9; 64], FdFlags { brs: true, esi: false }).unwrap(),
+            CanFrame::fd(
+                std_id(0x7ff),
+                &[9; 64],
+                FdFlags {
+                    brs: true,
+                    esi: false,
+                },
+            )
+            .unwrap(),
         ];
         for frame in frames {
             let bytes = postcard::to_stdvec(&frame).unwrap();

@@ -23,8 +23,10 @@ pub mod trace;
 mod virtual_bus;
 
 pub use bus::{Bus, BusError, CanFilter, Direction, Filters, Received, ERR_MASK_ALL};
-pub use frame::{CanFrame, CanId, DataFrame, ErrorFrame, FdFlags, FdFrame, FrameError, RemoteFrame, FD_LENGTHS};
 pub use comm::{CanCommAux, CommCommand};
+pub use frame::{
+    CanFrame, CanId, DataFrame, ErrorFrame, FdFlags, FdFrame, FrameError, RemoteFrame, FD_LENGTHS,
+};
 pub use hub::QUEUE;
 pub use proxy::{BusConfig, CanProxyAux, ProxyChannel, ProxyChannels, ProxyConfig, TraceConfig};
 #[cfg(target_os = "linux")]

@@ -197,7 +197,9 @@ impl Auxiliary for CanProxyAux {
                 bus: hub.name().to_string(),
                 path: self.path.clone(),
             }),
-            ProxyCommand::TraceFile => ProxyReply::TraceFile(self.config.trace.as_ref().map(TraceConfig::path)),
+            ProxyCommand::TraceFile => {
+                ProxyReply::TraceFile(self.config.trace.as_ref().map(TraceConfig::path))
+            }
         })
     }
 }

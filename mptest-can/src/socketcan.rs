@@ -97,7 +97,9 @@ fn probe_af_can() -> std::io::Result<()> {
 /// The cause of a failed open, in words.
 fn why_not_open(error: &std::io::Error) -> String {
     match error.raw_os_error() {
-        Some(libc::EAFNOSUPPORT) => "the kernel has no CAN support (AF_CAN is refused; load the can and can-raw modules)".into(),
+        Some(libc::EAFNOSUPPORT) => {
+            "the kernel has no CAN support (AF_CAN is refused; load the can and can-raw modules)".into()
+        }
         Some(libc::ENODEV) | Some(libc::ENXIO) => "no such network interface".into(),
         Some(libc::EPROTONOSUPPORT) => "the kernel has no raw CAN sockets (load the can-raw module)".into(),
         Some(libc::EPERM) | Some(libc::EACCES) => "not permitted".into(),
@@ -156,7 +158,9 @@ pub(crate) fn from_kernel(bytes: &[u8]) -> Result<CanFrame, String> {
         }
         .map_err(bad);
     }
-    let data = bytes.get(8..8 + len).ok_or("a classic frame longer than 8 bytes")?;
+    let data = bytes
+        .get(8..8 + len)
+        .ok_or("a classic frame longer than 8 bytes")?;
     match raw_dlc {
         Some(dlc) => CanFrame::with_raw_dlc(id, data, dlc),
         None => CanFrame::new(id, data),
@@ -264,7 +268,10 @@ impl Bus for SocketCanBus {
                 Ok(read) => read,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
-                    return Err(BusError::Closed(format!("{} (the interface is down)", self.interface)))
+                    return Err(BusError::Closed(format!(
+                        "{} (the interface is down)",
+                        self.interface
+                    )))
                 }
                 Err(e) => return Err(self.io("receive")(e)),
             };
@@ -292,11 +299,15 @@ impl Bus for SocketCanBus {
     }
 
     fn set_error_filter(&self, mask: u32) -> Result<(), BusError> {
-        self.socket.set_error_filter(mask).map_err(self.io("set the error filter"))
+        self.socket
+            .set_error_filter(mask)
+            .map_err(self.io("set the error filter"))
     }
 
     fn set_receive_own(&self, on: bool) -> Result<(), BusError> {
-        self.socket.set_recv_own_msgs(on).map_err(self.io("set receive-own"))
+        self.socket
+            .set_recv_own_msgs(on)
+            .map_err(self.io("set receive-own"))
     }
 }
 
@@ -320,10 +331,23 @@ mod tests {
             assert_eq!(bytes.len(), if frame.is_fd() { 72 } else { 16 });
             assert_eq!(from_kernel(&bytes).unwrap(), frame);
         }
-        let fd = to_kernel(&CanFrame::fd(std_id, &[], FdFlags { brs: true, esi: false }).unwrap());
+        let fd = to_kernel(
+            &CanFrame::fd(
+                std_id,
+                &[],
+                FdFlags {
+                    brs: true,
+                    esi: false,
+                },
+            )
+            .unwrap(),
+        );
         assert_eq!(fd[5], FDF | BRS);
         let ext = to_kernel(&CanFrame::remote(CanId::extended(1).unwrap(), 2).unwrap());
-        assert_eq!(u32::from_ne_bytes(ext[..4].try_into().unwrap()), 1 | EFF_FLAG | RTR_FLAG);
+        assert_eq!(
+            u32::from_ne_bytes(ext[..4].try_into().unwrap()),
+            1 | EFF_FLAG | RTR_FLAG
+        );
         assert!(from_kernel(&[0; 20]).unwrap_err().contains("20 bytes"));
         let mut too_long = to_kernel(&CanFrame::new(std_id, &[]).unwrap());
         too_long[4] = 9;
@@ -344,7 +368,10 @@ mod tests {
     #[test]
     fn a_kernel_without_can_or_a_missing_interface_is_named() {
         let err = SocketCanBus::open("mptestnone0").unwrap_err().to_string();
-        assert!(err.starts_with("cannot open CAN interface mptestnone0: "), "{err}");
+        assert!(
+            err.starts_with("cannot open CAN interface mptestnone0: "),
+            "{err}"
+        );
         let expected = match probe_af_can() {
             Err(_) => "the kernel has no CAN support",
             Ok(()) => "no such network interface",

@@ -125,8 +125,7 @@ fn parse_numbered(text: &str, line: usize) -> Result<Option<LogEntry>, TraceErro
         text: text.to_string(),
     };
     let mut fields = trimmed.split_whitespace();
-    let (Some(stamp), Some(interface), Some(frame)) = (fields.next(), fields.next(), fields.next())
-    else {
+    let (Some(stamp), Some(interface), Some(frame)) = (fields.next(), fields.next(), fields.next()) else {
         return Err(syntax("expected '(timestamp) interface frame'"));
     };
     let direction = match fields.next() {
@@ -408,7 +407,13 @@ mod tests {
         assert_eq!(entry.direction, Some(Direction::Tx));
         let fd = frame("123##5.AA.BB");
         assert_eq!(fd.data(), [0xaa, 0xbb]);
-        assert_eq!(fd.fd_flags(), Some(FdFlags { brs: true, esi: false }));
+        assert_eq!(
+            fd.fd_flags(),
+            Some(FdFlags {
+                brs: true,
+                esi: false
+            })
+        );
         // Old can-utils wrote FD flags without FDF.
         assert_eq!(frame("123##0AA").fd_flags(), Some(FdFlags::default()));
         for skipped in [

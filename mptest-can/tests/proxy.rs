@@ -74,7 +74,10 @@ fn frames_go_where_pykiso_sends_them_and_say_where_they_came_from() {
     });
     // two's READY reaches the bus (the device) and the other channel, marked as two's.
     let ready = next(&one, "one: two's READY");
-    assert_eq!((ready.frame.id(), ready.direction), (std_id(READY), Direction::Rx));
+    assert_eq!(
+        (ready.frame.id(), ready.direction),
+        (std_id(READY), Direction::Rx)
+    );
     let two_number = ready.channel.expect("a frame from another channel is marked");
     let ready = next(&device, "the device: two's READY");
     assert_eq!((ready.frame.id(), ready.channel), (std_id(READY), None));
@@ -82,20 +85,33 @@ fn frames_go_where_pykiso_sends_them_and_say_where_they_came_from() {
     // From the bus: to every channel, unmarked.
     device.send(&frame(0x100, &[0xde])).unwrap();
     let got = next(&one, "one: the device's frame");
-    assert_eq!((got.frame, got.direction, got.channel), (frame(0x100, &[0xde]), Direction::Rx, None));
+    assert_eq!(
+        (got.frame, got.direction, got.channel),
+        (frame(0x100, &[0xde]), Direction::Rx, None)
+    );
 
     // From channel one: to the bus and to two, not back to one.
     one.send(&frame(0x201, &[1])).unwrap();
     assert_eq!(next(&device, "the device: one's frame").frame, frame(0x201, &[1]));
     let after = next(&one, "one: two's frame");
-    assert_eq!(after.frame, frame(0x202, &[2]), "one got its own frame back, or lost two's");
+    assert_eq!(
+        after.frame,
+        frame(0x202, &[2]),
+        "one got its own frame back, or lost two's"
+    );
     assert_eq!(after.channel, Some(two_number));
     assert_eq!(next(&device, "the device: two's frame").frame, frame(0x202, &[2]));
 
     let (two_is, from_device, from_one) = two.join().unwrap();
     assert_eq!(two_is, two_number);
-    assert_eq!((from_device.frame, from_device.channel), (frame(0x100, &[0xde]), None));
-    assert_eq!((from_one.frame, from_one.channel), (frame(0x201, &[1]), Some(one.channel())));
+    assert_eq!(
+        (from_device.frame, from_device.channel),
+        (frame(0x100, &[0xde]), None)
+    );
+    assert_eq!(
+        (from_one.frame, from_one.channel),
+        (frame(0x201, &[1]), Some(one.channel()))
+    );
     nothing_more(&one, "one");
     proxy.stop().unwrap();
 }
@@ -107,7 +123,15 @@ fn every_kind() -> Vec<CanFrame> {
         CanFrame::new(CanId::extended(0x1abc_def0).unwrap(), &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
         CanFrame::remote(std_id(0x321), 4).unwrap(),
         CanFrame::remote(std_id(0x322), 0).unwrap(),
-        CanFrame::fd(std_id(0x456), &[0x55; 12], FdFlags { brs: true, esi: false }).unwrap(),
+        CanFrame::fd(
+            std_id(0x456),
+            &[0x55; 12],
+            FdFlags {
+                brs: true,
+                esi: false,
+            },
+        )
+        .unwrap(),
         CanFrame::fd(CanId::extended(0x10).unwrap(), &[7; 64], FdFlags::default()).unwrap(),
         CanFrame::error(0x80, [0, 0, 0, 0, 0, 0, 0, 0]).unwrap(),
     ]
@@ -136,7 +160,10 @@ fn traced_run(dir: &Path) -> (PathBuf, Vec<(CanFrame, Direction)>) {
 }
 
 fn nix_kill(pid: u32) {
-    let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -147,12 +174,17 @@ fn the_trace_holds_every_frame_received_and_sent_even_after_a_kill() {
     let text = std::fs::read_to_string(&trace).unwrap();
     println!("{text}");
     let read: Vec<_> = TraceReader::open(&trace).unwrap().map(Result::unwrap).collect();
-    let got: Vec<_> = read.iter().map(|e| (e.frame.clone(), e.direction.unwrap())).collect();
+    let got: Vec<_> = read
+        .iter()
+        .map(|e| (e.frame.clone(), e.direction.unwrap()))
+        .collect();
     assert_eq!(got, expected);
     assert!(read.iter().all(|e| e.interface == "traced"));
     assert!(read.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
     assert!(text.contains(" traced 123#DEADBEEF R\n") && text.contains(" traced 123#DEADBEEF T\n"));
-    assert!(text.contains("321#R4 R") && text.contains("456##5") && text.contains("20000080#0000000000000000"));
+    assert!(
+        text.contains("321#R4 R") && text.contains("456##5") && text.contains("20000080#0000000000000000")
+    );
 }
 
 /// The Python that has python-can: `MPTEST_PYCAN_PYTHON`, else the peers' venv.
@@ -182,9 +214,18 @@ for m in can.CanutilsLogReader(sys.argv[1]):
           f"{int(m.bitrate_switch)} {int(m.error_state_indicator)} {m.dlc} {bytes(m.data or b'').hex()} "
           f"{'R' if m.is_rx else 'T'}")
 "#;
-    let out = Command::new(pycan_python()).arg("-c").arg(script).arg(&trace).output().unwrap();
+    let out = Command::new(pycan_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&trace)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let ours: Vec<String> = expected
         .iter()
         .map(|(f, dir)| {
@@ -223,13 +264,20 @@ fn can_utils_log2asc_converts_the_trace() {
         .arg("traced")
         .output()
         .unwrap();
-    assert!(out.status.success(), "log2asc: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "log2asc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&asc).unwrap();
     println!("{text}");
     // One line per frame after the header; the data of the first frame in ASC's spelling.
     assert!(text.contains("123             Rx   d 4 DE AD BE EF"), "{text}");
     assert!(text.contains("123             Tx   d 4 DE AD BE EF"), "{text}");
-    let frames = text.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).count();
+    let frames = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .count();
     assert_eq!(frames, expected.len(), "one ASC line per frame:\n{text}");
     assert_eq!(text.matches("CANFD").count(), 4, "the FD frames:\n{text}");
     assert_eq!(text.matches("ErrorFrame").count(), 2, "the error frames:\n{text}");
@@ -275,16 +323,25 @@ fn communication_auxiliaries_share_the_bus_through_the_proxy_and_suspend_closes_
     let device = bus.attach().unwrap();
     let proxy = start_proxy(&bus, None);
     let channels = CanProxyAux::channels(&proxy).unwrap();
-    let aux1 = mptest::aux::start_named::<CanCommAux>("aux1", BusConfig::ProxyChannel(channels.clone())).unwrap();
-    let aux2 = mptest::aux::start_named::<CanCommAux>("aux2", BusConfig::ProxyChannel(channels.clone())).unwrap();
-    aux1.run_command(CommCommand::Send(frame(0x300, &[1])), LIMIT).unwrap();
-    assert_eq!(next(&device, "the device: aux1's frame").frame, frame(0x300, &[1]));
+    let aux1 =
+        mptest::aux::start_named::<CanCommAux>("aux1", BusConfig::ProxyChannel(channels.clone())).unwrap();
+    let aux2 =
+        mptest::aux::start_named::<CanCommAux>("aux2", BusConfig::ProxyChannel(channels.clone())).unwrap();
+    aux1.run_command(CommCommand::Send(frame(0x300, &[1])), LIMIT)
+        .unwrap();
+    assert_eq!(
+        next(&device, "the device: aux1's frame").frame,
+        frame(0x300, &[1])
+    );
     let heard = aux2.wait_and_get_report(LIMIT).unwrap().expect("aux2 hears aux1");
     assert_eq!(heard.frame, frame(0x300, &[1]));
     assert!(heard.channel.is_some());
     device.send(&frame(0x301, &[2])).unwrap();
     for aux in [&aux1, &aux2] {
-        let heard = aux.wait_and_get_report(LIMIT).unwrap().expect("the device's answer");
+        let heard = aux
+            .wait_and_get_report(LIMIT)
+            .unwrap()
+            .expect("the device's answer");
         assert_eq!((heard.frame, heard.channel), (frame(0x301, &[2]), None));
     }
     // Suspended, the proxy closes its channels; resumed, new ones work.

@@ -159,7 +159,11 @@ fn a_killed_node_detaches_without_stalling_the_others() {
             assert!(got.frame.id() == std_id(0x101) || got.frame.id() == std_id(0x102));
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(10), "stalled: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stalled: {:?}",
+        started.elapsed()
+    );
 }
 
 #[mp_test(timeout = "60s")]
@@ -220,14 +224,33 @@ fn every_kind_of_frame_travels_intact_between_processes() {
         CanFrame::with_raw_dlc(std_id(0x2), &[0xaa; 8], 0xc).unwrap(),
         CanFrame::remote(CanId::extended(0x1fff_ffff).unwrap(), 8).unwrap(),
         CanFrame::error(0x80, [1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
-        CanFrame::fd(std_id(0x3), &[0x55; 64], FdFlags { brs: true, esi: false }).unwrap(),
-        CanFrame::fd(CanId::extended(0x4).unwrap(), &[1; 12], FdFlags { brs: false, esi: true }).unwrap(),
+        CanFrame::fd(
+            std_id(0x3),
+            &[0x55; 64],
+            FdFlags {
+                brs: true,
+                esi: false,
+            },
+        )
+        .unwrap(),
+        CanFrame::fd(
+            CanId::extended(0x4).unwrap(),
+            &[1; 12],
+            FdFlags {
+                brs: false,
+                esi: true,
+            },
+        )
+        .unwrap(),
     ];
     let sent = frames.clone();
-    mptest::spawn((bus.clone(), sent), |(bus, frames): (VirtualBus, Vec<CanFrame>)| {
-        let node = bus.attach_sender().unwrap();
-        frames.iter().for_each(|f| node.send(f).unwrap());
-    })
+    mptest::spawn(
+        (bus.clone(), sent),
+        |(bus, frames): (VirtualBus, Vec<CanFrame>)| {
+            let node = bus.attach_sender().unwrap();
+            frames.iter().for_each(|f| node.send(f).unwrap());
+        },
+    )
     .join()
     .unwrap();
     let mut last = std::time::SystemTime::UNIX_EPOCH;
@@ -255,7 +278,11 @@ fn receive_own_is_a_switch() {
     node.set_receive_own(false).unwrap();
     node.send(&frame).unwrap();
     other.send(&CanFrame::new(std_id(0x11), &[]).unwrap()).unwrap();
-    assert_eq!(next(&node, "the other's frame").frame.id(), std_id(0x11), "no own frame now");
+    assert_eq!(
+        next(&node, "the other's frame").frame.id(),
+        std_id(0x11),
+        "no own frame now"
+    );
 }
 
 #[mp_test(timeout = "60s")]
@@ -266,12 +293,17 @@ fn names_are_checked_and_a_closed_bus_says_so() {
     let err = VirtualBus::create("named").unwrap_err().to_string();
     assert!(err.contains("already exists in this test"), "{err}");
     let err = VirtualBus::attach_named("nobody").unwrap_err().to_string();
-    assert!(err.starts_with("cannot open CAN interface nobody: nothing serves it"), "{err}");
+    assert!(
+        err.starts_with("cannot open CAN interface nobody: nothing serves it"),
+        "{err}"
+    );
     // By name, from a child.
     let from_child = mptest::spawn((), |()| {
         let node = VirtualBus::attach_named("named").unwrap();
         node.send(&CanFrame::new(std_id(0x5), &[5]).unwrap()).unwrap();
-        node.recv(LIMIT).map(|r| r.map(|r| r.frame.to_string())).map_err(|e| e.to_string())
+        node.recv(LIMIT)
+            .map(|r| r.map(|r| r.frame.to_string()))
+            .map_err(|e| e.to_string())
     });
     let here = bus.attach().unwrap();
     // Either may attach first: `here` calls until the child speaks, then answers it.
@@ -291,7 +323,10 @@ fn names_are_checked_and_a_closed_bus_says_so() {
         Err(BusError::Closed(name)) => assert_eq!(name, "named"),
         other => panic!("expected Closed, got {other:?}"),
     }
-    assert!(matches!(here.send(&CanFrame::new(std_id(1), &[]).unwrap()), Err(BusError::Closed(_))));
+    assert!(matches!(
+        here.send(&CanFrame::new(std_id(1), &[]).unwrap()),
+        Err(BusError::Closed(_))
+    ));
 }
 
 #[mp_test(timeout = "60s")]

@@ -31,7 +31,7 @@ use crate::trace::{LogEntry, TraceWriter};
 use wire::{Down, Inbox, Up};
 
 /// How many frames a node's queue holds before senders wait.
-pub const QUEUE: usize = 4096;
+pub const QUEUE: usize = 1024;
 /// The most frames put in order under one hold of the lock.
 const BATCH: usize = 256;
 /// The node id of a proxy's own connection to its bus.
@@ -124,17 +124,17 @@ impl Hub {
 
     /// Serves one node: its hello, then its frames and settings until its connection ends.
     fn serve(self: Arc<Self>, stream: UnixStream) {
+        limit_send_buffer(&stream);
         let mut reader = stream;
         let mut inbox = Inbox::new();
         let Ok(hello) = read_one(&mut reader, &mut inbox) else {
             return;
         };
-        let Up::Hello {
-            filters,
-            receive_own,
-        } = hello
-        else {
-            eprintln!("mptest-can: {}: a node did not start with its hello; dropped it", self.name);
+        let Up::Hello { filters, receive_own } = hello else {
+            eprintln!(
+                "mptest-can: {}: a node did not start with its hello; dropped it",
+                self.name
+            );
             return;
         };
         let Ok(writer) = reader.try_clone() else { return };
@@ -265,7 +265,11 @@ impl Hub {
         if let Some(trace) = &self.trace {
             // Written before any node can take these frames: the trace holds every frame that
             // was delivered, even if this process is killed right after.
-            let direction = if from == BRIDGE { Direction::Rx } else { Direction::Tx };
+            let direction = if from == BRIDGE {
+                Direction::Rx
+            } else {
+                Direction::Tx
+            };
             let entries: Vec<LogEntry> = frames
                 .iter()
                 .map(|(frame, at)| LogEntry {
@@ -398,7 +402,10 @@ impl Hub {
             for out in batch {
                 let Out::Frame(received) = out else { continue };
                 if let Err(e) = bus.send(&received.frame) {
-                    eprintln!("mptest-can: {}: sending {} on the bus: {e}", self.name, received.frame);
+                    eprintln!(
+                        "mptest-can: {}: sending {} on the bus: {e}",
+                        self.name, received.frame
+                    );
                 }
             }
         }
@@ -455,6 +462,24 @@ impl Hub {
         }
         let _ = UnixStream::connect(&self.path);
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Bytes a connection's send buffer holds. The kernel's default (about 200 KiB, thousands of
+/// frames) would add milliseconds of queueing under a flood; the queues already batch.
+const SEND_BUFFER: libc::c_int = 32 * 1024;
+
+/// Shrinks a connection's send buffer to [`SEND_BUFFER`] (best effort).
+pub(crate) fn limit_send_buffer(stream: &UnixStream) {
+    // SAFETY: setsockopt with a c_int value of its own size on a socket we hold.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&SEND_BUFFER as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 

@@ -57,6 +57,7 @@ impl Node {
             reason: format!("nothing serves it at {} ({source})", path.display()),
             source: Some(source),
         })?;
+        super::limit_send_buffer(&stream);
         let io = |doing| {
             let bus = bus.to_string();
             move |source| BusError::Io { bus, doing, source }
@@ -241,7 +242,10 @@ macro_rules! node_bus {
             fn send(&self, frame: &$crate::CanFrame) -> Result<(), $crate::BusError> {
                 self.0.send(frame)
             }
-            fn recv(&self, timeout: std::time::Duration) -> Result<Option<$crate::Received>, $crate::BusError> {
+            fn recv(
+                &self,
+                timeout: std::time::Duration,
+            ) -> Result<Option<$crate::Received>, $crate::BusError> {
                 self.0.recv(timeout)
             }
             fn set_filters(&self, filters: &[$crate::CanFilter]) -> Result<(), $crate::BusError> {

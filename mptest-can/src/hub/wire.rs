@@ -118,7 +118,9 @@ mod tests {
         assert!(matches!(&seen[..], [Up::Frame(f), Up::ReceiveOwn(true)] if *f == frame));
 
         let mut garbage = Inbox::new();
-        garbage.fill(&mut [3, 0, 0, 0, 0xff, 0xff, 0xff].as_slice()).unwrap();
+        garbage
+            .fill(&mut [3, 0, 0, 0, 0xff, 0xff, 0xff].as_slice())
+            .unwrap();
         assert!(garbage.next::<Up>().unwrap_err().contains("undecodable"));
         let mut huge = Inbox::new();
         huge.fill(&mut [0xff, 0xff, 0xff, 0x7f].as_slice()).unwrap();
