@@ -17,6 +17,9 @@ fn main() {
         return;
     }
     let interface = std::env::var("MPTEST_CAN_INTERFACE").unwrap_or_else(|_| "vcan0".into());
+    // A path that does not exist makes cargo run this again on every build, so an interface
+    // brought up later is seen.
+    println!("cargo:rerun-if-changed=/sys/class/net/{interface}");
     if !std::path::Path::new("/sys/class/net").join(&interface).exists() {
         println!("cargo:rustc-cfg=mptest_can_no_iface");
     }
