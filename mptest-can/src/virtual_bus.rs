@@ -1,7 +1,8 @@
 //! A CAN bus that spans the processes of a test: lossless, in one global order.
 //!
 //! ```
-//! //! use mptest_can::{Bus, CanFrame, CanId, VirtualBus};
+//! use std::time::Duration;
+//! use mptest_can::{Bus, CanFrame, CanId, VirtualBus};
 //!
 //! let bus = VirtualBus::create("doc-bus")?;        // the hub lives as long as `bus` does
 //! let a = bus.attach()?;
