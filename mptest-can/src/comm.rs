@@ -1,6 +1,7 @@
 //! pykiso's `CommunicationAuxiliary` for CAN: an auxiliary that owns a bus connection (often a
 //! proxy channel), sends what it is told and reports every frame it hears.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mptest::aux::{AuxResult, Auxiliary};
@@ -38,6 +39,8 @@ pub enum CommCommand {
 pub struct CanCommAux {
     config: BusConfig,
     bus: RwLock<Option<Box<dyn Bus>>>,
+    /// Whether a receive error was printed already (a closed bus fails every 20 ms).
+    reported: AtomicBool,
 }
 
 #[mptest::aux]
@@ -51,6 +54,7 @@ impl Auxiliary for CanCommAux {
         Ok(CanCommAux {
             config,
             bus: RwLock::new(None),
+            reported: AtomicBool::new(false),
         })
     }
 
@@ -58,6 +62,7 @@ impl Auxiliary for CanCommAux {
         let mut bus = self.bus.write();
         if bus.is_none() {
             *bus = Some(self.config.open()?);
+            self.reported.store(false, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -82,7 +87,9 @@ impl Auxiliary for CanCommAux {
         match bus.as_ref()?.recv(wait) {
             Ok(received) => received,
             Err(e) => {
-                eprintln!("receiving: {e}");
+                if !self.reported.swap(true, Ordering::Relaxed) {
+                    eprintln!("receiving: {e}");
+                }
                 None
             }
         }
