@@ -169,3 +169,11 @@ pub(crate) fn socket_path(name: &str) -> Result<PathBuf, BusError> {
 pub struct VirtualNode(Node);
 
 crate::hub::node::node_bus!(VirtualNode);
+
+impl VirtualNode {
+    /// Fault injection for mptest-can's own tests: writes raw bytes on the connection.
+    #[doc(hidden)]
+    pub fn send_raw(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.send_raw(bytes)
+    }
+}

@@ -31,9 +31,9 @@ use crate::trace::{LogEntry, TraceWriter};
 use wire::{Down, Inbox, Up};
 
 /// How many frames a node's queue holds before senders wait.
-pub const QUEUE: usize = 1024;
+pub const QUEUE: usize = 128;
 /// The most frames put in order under one hold of the lock.
-const BATCH: usize = 256;
+const BATCH: usize = 64;
 /// The node id of a proxy's own connection to its bus.
 pub(crate) const BRIDGE: u16 = 0;
 
@@ -467,7 +467,7 @@ impl Hub {
 
 /// Bytes a connection's send buffer holds. The kernel's default (about 200 KiB, thousands of
 /// frames) would add milliseconds of queueing under a flood; the queues already batch.
-const SEND_BUFFER: libc::c_int = 32 * 1024;
+const SEND_BUFFER: libc::c_int = 4 * 1024;
 
 /// Shrinks a connection's send buffer to [`SEND_BUFFER`] (best effort).
 pub(crate) fn limit_send_buffer(stream: &UnixStream) {

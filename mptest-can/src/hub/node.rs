@@ -1,7 +1,6 @@
 //! A node's end of a hub connection: what a virtual bus node and a proxy channel are made of.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -88,20 +87,49 @@ impl Node {
         self.id
     }
 
-    /// Writes one message, waiting at most [`SEND_TIMEOUT`] for room. Nothing is written when
-    /// the wait runs out, so the stream stays whole.
+    /// Writes one message, waiting at most [`SEND_TIMEOUT`] for room. The first try does not
+    /// wait (one syscall when there is room, the usual case); a frame is never half written
+    /// unless the wait runs out in the middle of one, and then the connection is cut, so the
+    /// hub never reads a torn message.
     fn write(&self, message: &Up) -> Result<(), BusError> {
         let mut writer = self.writer.lock();
         let Writer { stream, bytes } = &mut *writer;
         bytes.clear();
         wire::encode(message, bytes);
-        if !wait_for(stream, libc::POLLOUT, Instant::now() + SEND_TIMEOUT) {
-            return Err(BusError::SendTimeout {
-                bus: self.bus.clone(),
-                waited: SEND_TIMEOUT,
-            });
+        let deadline = Instant::now() + SEND_TIMEOUT;
+        let mut sent = 0;
+        while sent < bytes.len() {
+            let rest = &bytes[sent..];
+            // SAFETY: sending from our own buffer, of its own length, on our socket.
+            let n = unsafe {
+                libc::send(
+                    stream.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                sent += n as usize;
+                continue;
+            }
+            let error = std::io::Error::last_os_error();
+            match error.kind() {
+                std::io::ErrorKind::Interrupted => {}
+                std::io::ErrorKind::WouldBlock if wait_for(stream, libc::POLLOUT, deadline) => {}
+                std::io::ErrorKind::WouldBlock => {
+                    if sent > 0 {
+                        let _ = stream.shutdown(std::net::Shutdown::Both);
+                    }
+                    return Err(BusError::SendTimeout {
+                        bus: self.bus.clone(),
+                        waited: SEND_TIMEOUT,
+                    });
+                }
+                _ => return Err(self.closed()),
+            }
         }
-        stream.write_all(bytes).map_err(|_| self.closed())
+        Ok(())
     }
 
     /// Sends a setting (or the hello) and waits for the hub's answer (to the hello: the node's
@@ -130,6 +158,12 @@ impl Node {
                 Err(reason) => return Err(self.malformed(reason)),
             }
         }
+    }
+
+    /// Fault injection for the tests: bytes that are no message, after a proper hello.
+    pub(crate) fn send_raw(&self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.writer.lock().stream.write_all(bytes)
     }
 
     fn fill(&self, reader: &mut Reader) -> Result<(), BusError> {
