@@ -181,16 +181,11 @@ impl Hub {
         Some((id, wake))
     }
 
-    /// Takes a node's messages: frames in batches, settings in their place in the order.
+    /// Takes a node's messages: frames in batches, settings in their place in the order. What
+    /// is buffered already (behind the hello) is taken before the next read.
     fn read_loop(&self, id: u16, mut stream: UnixStream, mut inbox: Inbox) {
         let mut frames = Vec::with_capacity(BATCH);
         loop {
-            match inbox.fill(&mut stream) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return,
-            }
             loop {
                 let message = match inbox.next::<Up>() {
                     Ok(Some(message)) => message,
@@ -203,23 +198,25 @@ impl Hub {
                         return;
                     }
                 };
-                match message {
+                let go_on = match message {
                     Up::Frame(frame) => {
                         frames.push((frame, None));
-                        if frames.len() == BATCH && !self.publish(id, &mut frames) {
-                            return;
-                        }
-                        continue;
+                        frames.len() < BATCH || self.publish(id, &mut frames)
                     }
-                    setting => {
-                        if !self.publish(id, &mut frames) || !self.apply(id, setting) {
-                            return;
-                        }
-                    }
+                    setting => self.publish(id, &mut frames) && self.apply(id, setting),
+                };
+                if !go_on {
+                    return;
                 }
             }
             if !self.publish(id, &mut frames) {
                 return;
+            }
+            match inbox.fill(&mut stream) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
             }
         }
     }
