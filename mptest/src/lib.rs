@@ -172,6 +172,7 @@ mod launch;
 mod panics;
 mod procs;
 mod protocol;
+mod recorder;
 pub mod registry;
 pub mod reporter;
 mod runner;
@@ -189,6 +190,7 @@ pub use shared::{
     Manager, ProxyError, SharedBarrier, SharedEvent, SharedLock, SharedLockGuard, SharedMap, SharedQueue,
     SharedValue, SharedVec,
 };
+pub use recorder::{Call, Recorder, RecorderError};
 pub use spawn::{spawn, ChildError, ChildHandle};
 
 // Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too.

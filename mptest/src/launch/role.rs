@@ -62,10 +62,26 @@ fn take_role_before_main() {
     std::process::exit(crate::EXIT_USAGE)
 }
 
+/// This process's role, as records name it: `worker`, `child`, `manager`, `aux`, or `main` for a
+/// process mptest did not start (the coordinator, a test under libtest, any program).
+pub(crate) fn this_role() -> &'static str {
+    THIS_ROLE.get().copied().unwrap_or("main")
+}
+
+static THIS_ROLE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 /// Reads the role from the environment and removes mptest's variables from it, so that what a
 /// test starts does not mistake itself for a worker.
 pub(crate) fn take_from_env() -> Result<Role, Error> {
     let role = std::env::var(ROLE_VAR).ok();
+    if let Some(name @ ("worker" | "child" | "manager" | "aux")) = role.as_deref() {
+        let _ = THIS_ROLE.set(match name {
+            "worker" => "worker",
+            "child" => "child",
+            "manager" => "manager",
+            _ => "aux",
+        });
+    }
     let vars = [ROLE_VAR, BOOTSTRAP_VAR, PARENT_VAR, SENTINEL_VAR].map(|name| {
         let value = std::env::var(name).ok();
         // Single-threaded here: nothing else runs before the role check.
