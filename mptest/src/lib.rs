@@ -182,6 +182,7 @@ mod worker;
 
 pub use error::Error;
 pub use mptest_macros::{aux, mp_test, shared};
+pub use recorder::{Call, Recorder, RecorderError};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 /// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
 /// that travel (or put `#[mptest::shared]` on their definition, which derives it for you).
@@ -190,7 +191,6 @@ pub use shared::{
     Manager, ProxyError, SharedBarrier, SharedEvent, SharedLock, SharedLockGuard, SharedMap, SharedQueue,
     SharedValue, SharedVec,
 };
-pub use recorder::{Call, Recorder, RecorderError};
 pub use spawn::{spawn, ChildError, ChildHandle};
 
 // Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too.

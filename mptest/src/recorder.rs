@@ -253,7 +253,12 @@ impl Recorder {
         };
         match connected.write_all(&bytes) {
             Ok(()) => Ok(()),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 // Part of the line may be out: this connection can carry no more entries.
                 *stream = None;
                 Err(RecorderError::Timeout(format!(

@@ -76,7 +76,12 @@ fn every_kind_of_process_records_with_its_role_and_pid() {
     assert_eq!(all[0].pid, std::process::id());
     assert_eq!(all[1].pid, child_pid);
     assert_eq!(all[4].pid, aux.pid());
-    let numbers: Vec<u32> = calls.calls_named("in_child").unwrap().iter().map(|c| c.args_as().unwrap()).collect();
+    let numbers: Vec<u32> = calls
+        .calls_named("in_child")
+        .unwrap()
+        .iter()
+        .map(|c| c.args_as().unwrap())
+        .collect();
     assert_eq!(numbers, [0, 1, 2]);
     assert_eq!(all[0].args_as::<(String, u32)>().unwrap(), ("a".to_string(), 1));
     assert!(all.windows(2).all(|w| w[0].at <= w[1].at));
@@ -122,7 +127,11 @@ fn record_does_not_wait_for_the_reader_and_loses_nothing() {
             .filter(|(who, _)| *who == c)
             .map(|(_, n)| n)
             .collect();
-        assert_eq!(mine, (0..N).collect::<Vec<_>>(), "child {c}'s entries, in its order");
+        assert_eq!(
+            mine,
+            (0..N).collect::<Vec<_>>(),
+            "child {c}'s entries, in its order"
+        );
     }
 }
 
@@ -142,14 +151,22 @@ fn wait_for_returns_when_the_condition_holds_and_a_timeout_says_what_came() {
         .wait_for(|calls| calls.len() > 5, Duration::from_millis(200))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("did not hold") && err.contains("\"started\", \"done\""), "{err}");
+    assert!(
+        err.contains("did not hold") && err.contains("\"started\", \"done\""),
+        "{err}"
+    );
 }
 
 #[mp_test(timeout = "60s")]
 fn the_log_is_read_where_it_was_made_and_a_gone_recorder_says_so() {
     let calls = Recorder::new().unwrap();
-    let from_child = mptest::spawn(calls.clone(), |calls: Recorder| calls.calls().unwrap_err().to_string());
-    assert!(from_child.join().unwrap().contains("read in the process that made it"));
+    let from_child = mptest::spawn(calls.clone(), |calls: Recorder| {
+        calls.calls().unwrap_err().to_string()
+    });
+    assert!(from_child
+        .join()
+        .unwrap()
+        .contains("read in the process that made it"));
     let copy = calls.clone();
     drop(calls);
     copy.record("still", ()).unwrap(); // the owner's clone still holds it
@@ -167,11 +184,11 @@ fn a_malformed_entry_costs_only_its_connection() {
     use std::io::Write;
     let calls = Recorder::new().unwrap();
     calls.record("before", ()).unwrap();
-    let path: std::path::PathBuf = serde_json::from_value::<serde_json::Value>(serde_json::to_value(&calls).unwrap())
-        .unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .into();
+    let path: std::path::PathBuf =
+        serde_json::from_value::<serde_json::Value>(serde_json::to_value(&calls).unwrap()).unwrap()["path"]
+            .as_str()
+            .unwrap()
+            .into();
     let mut raw = std::os::unix::net::UnixStream::connect(path).unwrap();
     raw.write_all(b"{\"this is\": not json}\n").unwrap();
     drop(raw);
