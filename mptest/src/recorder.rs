@@ -115,8 +115,11 @@ pub struct Recorder {
     owner: Option<Arc<Owner>>,
     /// This process's connection to the recorder, found once per handle.
     #[serde(skip)]
-    link: OnceLock<Arc<Mutex<Option<UnixStream>>>>,
+    link: OnceLock<Link>,
 }
+
+/// A process's connection to one recorder (none until the first `record`, or after a failure).
+type Link = Arc<Mutex<Option<UnixStream>>>;
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -329,8 +332,8 @@ impl Recorder {
 }
 
 /// This process's connection to the recorder at `path`, shared by every handle on it here.
-fn link_for(path: &Path) -> Arc<Mutex<Option<UnixStream>>> {
-    static LINKS: Mutex<Option<HashMap<PathBuf, Arc<Mutex<Option<UnixStream>>>>>> = Mutex::new(None);
+fn link_for(path: &Path) -> Link {
+    static LINKS: Mutex<Option<HashMap<PathBuf, Link>>> = Mutex::new(None);
     LINKS
         .lock()
         .get_or_insert_with(HashMap::new)
