@@ -166,6 +166,7 @@
 pub mod aux;
 pub mod capture;
 mod cli;
+pub mod clock;
 mod error;
 mod ipc_retry;
 mod launch;

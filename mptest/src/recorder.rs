@@ -65,7 +65,8 @@ pub struct Call {
     pub role: String,
     /// That process's id.
     pub pid: u32,
-    /// When it was recorded (the recording process's clock).
+    /// When it was recorded, in the test's time ([`crate::clock`]: accelerated or manual when
+    /// the test set it so).
     pub at: SystemTime,
 }
 
@@ -235,9 +236,7 @@ impl Recorder {
             args,
             role: crate::launch::role::this_role().into(),
             pid: std::process::id(),
-            at_ns: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
+            at_ns: crate::clock::now().since_start().as_nanos() as u64,
         };
         let mut bytes = serde_json::to_vec(&line).map_err(|source| RecorderError::Args {
             name: name.to_string(),

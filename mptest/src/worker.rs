@@ -89,6 +89,7 @@ fn die_with_parent(parent: i32) -> Result<(), Error> {
 fn run_test(index: u32, name: &str) -> Report {
     let started = Instant::now();
     crate::launch::reexec::set_current_test(name);
+    crate::clock::reset_for_test();
     let failure = match find_test(index, name) {
         Some(def) => execute(def, name).err(),
         None => Some((
