@@ -170,6 +170,7 @@ pub mod clock;
 mod error;
 mod ipc_retry;
 mod launch;
+pub mod logs;
 mod panics;
 mod procs;
 mod protocol;
@@ -182,6 +183,7 @@ mod spawn;
 mod worker;
 
 pub use error::Error;
+pub use logs::{logs, LogRecord};
 pub use mptest_macros::{aux, mp_test, shared};
 pub use recorder::{Call, Recorder, RecorderError};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -233,6 +235,7 @@ pub fn init() {
         return;
     }
     launch::reexec::name_this_process();
+    logs::install();
     match role {
         Ok(launch::role::Role::Coordinator) => {}
         Ok(launch::role::Role::Worker(boot)) => worker::run(boot),

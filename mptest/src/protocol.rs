@@ -22,7 +22,7 @@ pub(crate) enum FromWorker {
 }
 
 /// How one test ended inside the worker.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Report {
     pub(crate) index: u32,
     /// `None` when the test passed, else how and why it failed.
@@ -30,4 +30,6 @@ pub(crate) struct Report {
     pub(crate) duration_ns: u64,
     /// Processes the test left running, which the worker ended ("1234 sleep").
     pub(crate) leftovers: Vec<String>,
+    /// The `log`/`tracing` records of every process of the test.
+    pub(crate) logs: Vec<crate::logs::LogRecord>,
 }

@@ -131,6 +131,8 @@ impl std::fmt::Debug for Recorder {
 /// The entries as they arrive, on the recorder's process.
 struct Collector {
     listener: UnixListener,
+    /// Called with each entry as it arrives (mptest's log sink prints them).
+    hook: Option<fn(&Call)>,
     state: Mutex<Sink>,
     arrived: Condvar,
     /// Wakes the draining thread when `calls` accepted a connection it does not poll yet.
@@ -190,6 +192,11 @@ struct Line<'a> {
 impl Recorder {
     /// A new, empty recorder, read in this process.
     pub fn new() -> Result<Recorder, RecorderError> {
+        Recorder::with_hook(None)
+    }
+
+    /// A recorder that calls `hook` with each entry as it arrives.
+    pub(crate) fn with_hook(hook: Option<fn(&Call)>) -> Result<Recorder, RecorderError> {
         static COUNT: AtomicU64 = AtomicU64::new(0);
         let dir = crate::launch::endpoint::run_dir()
             .map(Path::to_path_buf)
@@ -203,6 +210,7 @@ impl Recorder {
         wake.1.set_nonblocking(true)?;
         let collector = Arc::new(Collector {
             listener,
+            hook,
             state: Mutex::new(Sink {
                 connections: Vec::new(),
                 calls: Vec::new(),
@@ -318,6 +326,32 @@ impl Recorder {
         }
     }
 
+    /// A handle on the recorder at `path`, made elsewhere (mptest's log sink, named by its
+    /// path in a child's environment).
+    pub(crate) fn at(path: PathBuf) -> Recorder {
+        Recorder {
+            path,
+            owner_pid: 0,
+            owner: None,
+            link: OnceLock::new(),
+        }
+    }
+
+    /// Where it listens.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every call so far, taken out of the log (the worker's log sink, between tests).
+    pub(crate) fn take(&self) -> Vec<Call> {
+        let Ok(collector) = self.collector() else {
+            return Vec::new();
+        };
+        let mut sink = collector.state.lock();
+        collector.drain(&mut sink);
+        std::mem::take(&mut sink.calls)
+    }
+
     fn collector(&self) -> Result<&Collector, RecorderError> {
         match &self.owner {
             Some(owner) => Ok(&owner.collector),
@@ -407,7 +441,7 @@ impl Collector {
                     }
                 }
             }
-            take_lines(connection, calls);
+            take_lines(connection, calls, self.hook);
         }
         connections.retain(|c| !c.ended);
     }
@@ -415,19 +449,25 @@ impl Collector {
 
 /// Moves the whole lines of a connection into `calls`. A line that is no entry costs its
 /// connection (said on stderr, in the test's output), never the entries before it.
-fn take_lines(connection: &mut Connection, calls: &mut Vec<Call>) {
+fn take_lines(connection: &mut Connection, calls: &mut Vec<Call>, hook: Option<fn(&Call)>) {
     let mut start = 0;
     while let Some(end) = memchr::memchr(b'\n', &connection.partial[start..]) {
         let line = &connection.partial[start..start + end];
         start += end + 1;
         match serde_json::from_slice::<Line>(line) {
-            Ok(line) => calls.push(Call {
-                name: line.name.into_owned(),
-                args: line.args,
-                role: line.role.into_owned(),
-                pid: line.pid,
-                at: UNIX_EPOCH + Duration::from_nanos(line.at_ns),
-            }),
+            Ok(line) => {
+                let call = Call {
+                    name: line.name.into_owned(),
+                    args: line.args,
+                    role: line.role.into_owned(),
+                    pid: line.pid,
+                    at: UNIX_EPOCH + Duration::from_nanos(line.at_ns),
+                };
+                if let Some(hook) = hook {
+                    hook(&call);
+                }
+                calls.push(call);
+            }
             Err(e) => {
                 eprintln!("mptest: the recorder dropped a connection that sent a malformed entry ({e})");
                 connection.ended = true;

@@ -90,6 +90,7 @@ fn run_test(index: u32, name: &str) -> Report {
     let started = Instant::now();
     crate::launch::reexec::set_current_test(name);
     crate::clock::reset_for_test();
+    crate::logs::begin_test();
     let failure = match find_test(index, name) {
         Some(def) => execute(def, name).err(),
         None => Some((
@@ -100,6 +101,8 @@ fn run_test(index: u32, name: &str) -> Report {
     let duration_ns = started.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
     let _ = std::io::stdout().flush();
     let leftovers = procs::end_leftovers();
+    // After the leftovers are gone: whatever they logged before is in (and printed).
+    let logs = crate::logs::end_test();
     crate::launch::reexec::set_current_test("");
     if !leftovers.is_empty() {
         eprintln!(
@@ -113,6 +116,7 @@ fn run_test(index: u32, name: &str) -> Report {
         failure,
         duration_ns,
         leftovers,
+        logs,
     }
 }
 

@@ -284,6 +284,30 @@ mod aux_output {
     }
 }
 
+/// Log records from the test's processes, in its report.
+mod logging {
+    use super::*;
+
+    #[mp_test]
+    fn child_logs_then_the_test_fails() {
+        mptest::spawn((), |()| {
+            log::debug!(target: "fixture::child", "a detail");
+            log::info!(target: "fixture::child", "from the child");
+            tracing::warn!(target: "fixture::child", "a tracing event");
+        })
+        .join()
+        .unwrap();
+        log::error!(target: "fixture::test", "from the test itself");
+        panic!("failing on purpose");
+    }
+
+    #[mp_test]
+    fn the_test_process_crashes_right_after_logging() {
+        log::error!(target: "fixture::test", "last words of the worker");
+        std::process::abort();
+    }
+}
+
 /// The same tests as `tests/twin/twin.rs` under libtest, to compare the JSON events.
 mod twin {
     use super::*;

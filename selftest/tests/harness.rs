@@ -949,3 +949,77 @@ fn an_auxiliarys_output_is_in_the_tests_report_under_its_name() {
     assert!(out.contains("[Talker] err: hello from the aux\n"), "{out}");
     assert!(out.contains("the test's own line"), "{out}");
 }
+
+#[test]
+fn log_records_of_every_process_are_in_the_report() {
+    let run = fixture_json(&["logging::"]);
+    let test = &run.tests()["logging::child_logs_then_the_test_fails"];
+    assert_eq!(test["mptest"]["outcome"], "failed", "{}", run.stdout);
+    let logs: Vec<(String, String, String, String)> = test["mptest"]["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no mptest.logs: {test}"))
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (s("level"), s("target"), s("message"), s("role"))
+        })
+        .collect();
+    let expect = |level: &str, target: &str, message: &str, role: &str| {
+        (
+            level.to_string(),
+            target.to_string(),
+            message.to_string(),
+            role.to_string(),
+        )
+    };
+    assert_eq!(
+        logs,
+        [
+            expect("INFO", "fixture::child", "from the child", "child"),
+            expect("WARN", "fixture::child", "a tracing event", "child"),
+            expect("ERROR", "fixture::test", "from the test itself", "worker"),
+        ],
+        "info and above by default, tracing too"
+    );
+    // On the console, with the failure's output.
+    let out = run.field("logging::child_logs_then_the_test_fails", "stdout");
+    assert!(out.contains("] INFO fixture::child: from the child"), "{out}");
+    assert!(out.contains("[child "), "{out}");
+
+    // The test's own process crashed right after logging: the record is in its output.
+    let crashed = "logging::the_test_process_crashes_right_after_logging";
+    assert_eq!(run.outcome(crashed), "crashed");
+    let out = run.field(crashed, "stdout");
+    assert!(
+        out.contains("ERROR fixture::test: last words of the worker"),
+        "{out}"
+    );
+
+    // RUST_LOG's syntax picks the levels, per target.
+    let run = fixture_env(
+        &[
+            "logging::child_logs",
+            "--format",
+            "json",
+            "-Z",
+            "unstable-options",
+        ],
+        &[("RUST_LOG", "warn,fixture::child=debug")],
+    );
+    let test = &run.tests()["logging::child_logs_then_the_test_fails"];
+    let messages: Vec<&str> = test["mptest"]["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no mptest.logs: {test}"))
+        .iter()
+        .map(|r| r["message"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "a detail",
+            "from the child",
+            "a tracing event",
+            "from the test itself"
+        ]
+    );
+}

@@ -89,6 +89,11 @@ pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
     if let Some(dir) = super::endpoint::run_dir() {
         command.env(super::endpoint::RUN_DIR_VAR, dir);
     }
+    if role_name != "worker" {
+        if let Some(logs) = crate::logs::path_for_children() {
+            command.env(crate::logs::LOGS_VAR, logs);
+        }
+    }
     command
 }
 

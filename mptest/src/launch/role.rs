@@ -70,10 +70,21 @@ pub(crate) fn this_role() -> &'static str {
 
 static THIS_ROLE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
 
+/// Where this process was told to send its log records (a process mptest started).
+pub(crate) fn inherited_logs() -> Option<std::path::PathBuf> {
+    INHERITED_LOGS.get().cloned().flatten()
+}
+
+static INHERITED_LOGS: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
 /// Reads the role from the environment and removes mptest's variables from it, so that what a
 /// test starts does not mistake itself for a worker.
 pub(crate) fn take_from_env() -> Result<Role, Error> {
     let role = std::env::var(ROLE_VAR).ok();
+    let logs = std::env::var_os(crate::logs::LOGS_VAR).map(std::path::PathBuf::from);
+    // Single-threaded here, as below: the variable is for this process, not what it starts.
+    std::env::remove_var(crate::logs::LOGS_VAR);
+    let _ = INHERITED_LOGS.set(logs);
     if let Some(name @ ("worker" | "child" | "manager" | "aux")) = role.as_deref() {
         let _ = THIS_ROLE.set(match name {
             "worker" => "worker",

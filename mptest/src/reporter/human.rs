@@ -323,6 +323,7 @@ mod tests {
             duration: Duration::ZERO,
             output: None,
             leftovers: vec![],
+            logs: vec![],
         }
     }
 

@@ -89,6 +89,20 @@ impl<W: Write> Json<W> {
         if let Some(text) = result.outcome.explanation() {
             v["mptest"]["message"] = json!(text);
         }
+        if !result.logs.is_empty() {
+            v["mptest"]["logs"] = json!(result
+                .logs
+                .iter()
+                .map(|r| json!({
+                    "level": r.level.as_str(),
+                    "target": r.target,
+                    "message": r.message,
+                    "role": r.role,
+                    "pid": r.pid,
+                    "at": r.at.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+                }))
+                .collect::<Vec<_>>());
+        }
         if let Outcome::Flaky { passed_on } = result.outcome {
             v["mptest"]["passed_on_attempt"] = json!(passed_on);
         }

@@ -69,6 +69,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             duration: Default::default(),
             output: None,
             leftovers: vec![],
+            logs: vec![],
         };
         // libtest announces ignored tests too.
         reporter.report(&Event::TestStarted { name, attempt: 1 });

@@ -456,7 +456,7 @@ impl<'a> Scheduler<'a> {
                 Some((kind, message)) => Outcome::Failed { message, kind },
             };
             let duration = Duration::from_nanos(report.duration_ns);
-            self.finish(job, outcome, duration, output, report.leftovers);
+            self.finish(job, outcome, duration, output, report.leftovers, report.logs);
         }
     }
 
@@ -576,7 +576,7 @@ impl<'a> Scheduler<'a> {
         }
         let strays = std::mem::take(&mut slot.strays);
         if let Some((job, outcome, duration)) = job {
-            self.finish(job, outcome, duration, rest, strays);
+            self.finish(job, outcome, duration, rest, strays, Vec::new());
         }
     }
 
@@ -640,6 +640,7 @@ impl<'a> Scheduler<'a> {
         duration: Duration,
         output: Option<CapturedOutput>,
         leftovers: Vec<String>,
+        logs: Vec<crate::logs::LogRecord>,
     ) {
         let (name, def) = &self.tests[job.test];
         let attempts = def.retries + 1;
@@ -655,6 +656,7 @@ impl<'a> Scheduler<'a> {
             duration,
             output,
             leftovers,
+            logs,
         };
         if result.outcome.is_failure() && job.attempt < attempts && self.interrupted.is_none() {
             self.reporter.report(&Event::TestRetrying {
@@ -750,7 +752,7 @@ impl<'a> Scheduler<'a> {
                 let outcome = Outcome::Crashed {
                     cause: format!("interrupted by {signal} while it ran; its processes were ended"),
                 };
-                self.finish(job, outcome, started.elapsed(), output, Vec::new());
+                self.finish(job, outcome, started.elapsed(), output, Vec::new(), Vec::new());
             }
             if !self.pending.is_empty() {
                 let message = format!(
