@@ -236,6 +236,9 @@ pub fn init() {
     }
     launch::reexec::name_this_process();
     logs::install();
+    if !matches!(role, Ok(launch::role::Role::Worker(_))) {
+        exit_on_sigterm();
+    }
     match role {
         Ok(launch::role::Role::Coordinator) => {}
         Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
@@ -247,6 +250,23 @@ pub fn init() {
             std::process::exit(EXIT_USAGE)
         }
     }
+}
+
+/// In a child, an auxiliary or a manager: SIGTERM (what ends a test's leftover processes) ends
+/// the process through `exit`, so its atexit work — the coverage profile of a
+/// `-C instrument-coverage` build above all — is done. A signal thread calls `exit`, not the
+/// handler: `exit` is not async-signal-safe.
+fn exit_on_sigterm() {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGTERM]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("mptest-sigterm".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                std::process::exit(128 + libc::SIGTERM);
+            }
+        });
 }
 
 /// Writes the `main` of a `harness = false` test target.

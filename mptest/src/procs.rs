@@ -84,35 +84,47 @@ pub(crate) fn signal_group(leader: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(leader), signal);
 }
 
-/// Ends these processes with SIGKILL and reaps those that are (or become) our children,
-/// waiting at most `limit` for them to go. Returns their names as they were when they were
-/// ended ("1234 (sleep 30)"): a process listed as `sh` may have exec'd `sleep` since.
+/// How long leftovers have, after SIGTERM, before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
+/// Ends these processes — SIGTERM, and SIGKILL for those still there [`TERM_GRACE`] later — and
+/// reaps those that are (or become) our children, waiting at most `limit` after the SIGKILL.
+/// SIGTERM first because mptest's own processes (children, auxiliaries, managers) end on it
+/// through `exit`, which writes their coverage profile; most programs simply end. Returns their
+/// names as they were when they were ended ("1234 (sleep 30)"): a process listed as `sh` may
+/// have exec'd `sleep` since.
 pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> {
     let cmdlines: Vec<Option<String>> = procs.iter().map(|p| cmdline(p.pid)).collect();
-    for p in procs {
-        let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
-    }
     // The name each had when it died, read from its zombie (which keeps its last `comm`).
     let mut at_death: Vec<Option<String>> = vec![None; procs.len()];
     let mut left: Vec<usize> = (0..procs.len()).collect();
-    let deadline = Instant::now() + limit;
-    while !left.is_empty() && Instant::now() < deadline {
-        left.retain(|&i| {
-            let pid = procs[i].pid;
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false; // gone (reaped by its parent)
-            };
-            if !matches!(parse_state(&stat), Some('Z' | 'X')) {
-                return true; // not dead yet
+    for (signal, wait) in [(Signal::SIGTERM, TERM_GRACE), (Signal::SIGKILL, limit)] {
+        for &i in &left {
+            let _ = kill(Pid::from_raw(procs[i].pid), signal);
+        }
+        let deadline = Instant::now() + wait;
+        while !left.is_empty() && Instant::now() < deadline {
+            left.retain(|&i| {
+                let pid = procs[i].pid;
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    return false; // gone (reaped by its parent)
+                };
+                if !matches!(parse_state(&stat), Some('Z' | 'X')) {
+                    return true; // not dead yet
+                }
+                at_death[i] = parse_stat(&stat).map(|p| p.comm);
+                // Reap it if it is ours; a stranger's zombie is its parent's to reap.
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+                false
+            });
+            if !left.is_empty() {
+                // A signalled process takes a moment to exit; there is no portable event to
+                // wait on.
+                std::thread::sleep(Duration::from_millis(1));
             }
-            at_death[i] = parse_stat(&stat).map(|p| p.comm);
-            // Reap it if it is ours; a stranger's zombie is its parent's to reap.
-            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-            false
-        });
-        if !left.is_empty() {
-            // A killed process takes a moment to exit; there is no portable event to wait on.
-            std::thread::sleep(Duration::from_millis(1));
+        }
+        if left.is_empty() {
+            break;
         }
     }
     procs
