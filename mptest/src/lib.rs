@@ -167,6 +167,7 @@ pub mod aux;
 pub mod capture;
 mod cli;
 pub mod clock;
+mod coverage;
 mod error;
 mod ipc_retry;
 mod launch;

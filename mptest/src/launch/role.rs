@@ -57,6 +57,7 @@ fn take_role_before_main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    crate::coverage::start_before_main();
     crate::init();
     // `init` runs the role and never returns from it.
     std::process::exit(crate::EXIT_USAGE)
