@@ -82,4 +82,6 @@ fn leaves_a_child_running() {
     std::mem::forget(child);
 }
 
-mptest::main!();
+fn main() -> ! {
+    mptest::run()
+}
