@@ -427,8 +427,11 @@ pub fn sleep(d: Duration) {
     let page = m.page;
     let deadline = virtual_at(page, mono_ns()).saturating_add(d.as_nanos() as u64);
     let slot = MY_SLOT.with(|mine| mine.take(page, deadline));
+    // Asleep: for `wait_sleeping`, and for an `advance` waiting for this thread to sleep again.
     page.sleeping.fetch_add(1, Ordering::AcqRel);
     futex_wake(&page.sleeping);
+    page.woken.fetch_add(1, Ordering::AcqRel);
+    futex_wake(&page.woken);
     loop {
         let generation = page.generation.load(Ordering::Acquire);
         let at = virtual_at(page, mono_ns());
