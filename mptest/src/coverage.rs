@@ -1,26 +1,47 @@
-//! Coverage of code run in mptest's processes (`-C instrument-coverage`, as `cargo llvm-cov`
-//! builds).
+//! Coverage of code run in mptest's processes (`-C instrument-coverage`: `cargo llvm-cov`, or
+//! `RUSTFLAGS` of your own).
 //!
 //! LLVM's profile runtime starts in a static initializer and writes the process's profile at
 //! `exit`. A child, an auxiliary or a manager takes its role in a constructor that runs *before*
 //! those initializers and never returns, so in them the runtime would never start and no
-//! profile would be written; they start it themselves. Every mptest process then writes its
-//! profile when it exits — also a leftover ended with SIGTERM (it exits through `exit`) —
+//! profile would be written. So such a process starts it itself: if this binary is instrumented
+//! (it has LLVM's `__llvm_prf_cnts` section), it finds the runtime's `__llvm_profile_initialize`
+//! in its own symbol table — the symbol is hidden, so neither linking against it (mptest itself
+//! may not be instrumented) nor `dlsym` can — and calls it. Every mptest process then writes
+//! its profile when it exits, also a leftover ended with SIGTERM (it exits through `exit`),
 //! unless it is killed with SIGKILL (a test's timeout, a leftover that ignores SIGTERM).
+//!
+//! An uninstrumented binary pays for one look at its section headers; a stripped instrumented
+//! one (no symbol table) cannot be helped, and its role processes write no profile.
 
-#[cfg(mptest_coverage)]
-extern "C" {
-    /// compiler-rt's: reads `LLVM_PROFILE_FILE` and registers the profile's writing at exit.
-    fn __llvm_profile_initialize();
+use object::{Object, ObjectSymbol};
+
+/// In a process that takes its role before `main`: starts the profile runtime if the binary
+/// has one.
+pub(crate) fn start_before_main() {
+    if let Some(initialize) = find_profile_initializer() {
+        // SAFETY: compiler-rt's `void __llvm_profile_initialize(void)`, at its address in this
+        // process (the load base plus its link-time address); called once, before any profile
+        // is written, and its own static initializer never runs in this process.
+        unsafe {
+            let initialize: extern "C" fn() = std::mem::transmute(initialize);
+            initialize();
+        }
+    }
 }
 
-/// In a process that takes its role before `main`: starts the profile runtime (a no-op in a
-/// build without coverage).
-pub(crate) fn start_before_main() {
-    #[cfg(mptest_coverage)]
-    // SAFETY: compiler-rt's initializer, called once, before any profile is written; its own
-    // static initializer never runs in this process (the role does not return to it).
-    unsafe {
-        __llvm_profile_initialize();
-    }
+/// The runtime address of `__llvm_profile_initialize`, if this binary is instrumented.
+fn find_profile_initializer() -> Option<usize> {
+    let file = std::fs::File::open(crate::launch::reexec::own_exe()).ok()?;
+    let cache = object::ReadCache::new(file);
+    let elf = object::File::parse(&cache).ok()?;
+    elf.section_by_name("__llvm_prf_cnts")?;
+    let symbol = elf
+        .symbols()
+        .find(|s| s.name() == Ok("__llvm_profile_initialize"))?;
+    // Where the binary was loaded: the entry point at run time minus the one it was linked at.
+    // SAFETY: getauxval has no preconditions.
+    let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as u64;
+    let address = entry.checked_sub(elf.entry())?.checked_add(symbol.address())?;
+    usize::try_from(address).ok()
 }

@@ -239,6 +239,7 @@ pub fn init() {
     logs::install();
     if !matches!(role, Ok(launch::role::Role::Worker(_))) {
         exit_on_sigterm();
+        launch::role::block_sigterm(false);
     }
     match role {
         Ok(launch::role::Role::Coordinator) => {}

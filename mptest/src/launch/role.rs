@@ -57,6 +57,9 @@ fn take_role_before_main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // A SIGTERM now (a test that ends right after starting us) waits until this process can
+    // end through `exit`: `init` unblocks it once its SIGTERM thread runs.
+    block_sigterm(true);
     crate::coverage::start_before_main();
     crate::init();
     // `init` runs the role and never returns from it.
@@ -77,6 +80,18 @@ pub(crate) fn inherited_logs() -> Option<std::path::PathBuf> {
 }
 
 static INHERITED_LOGS: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Blocks (or unblocks) SIGTERM for this thread.
+pub(crate) fn block_sigterm(block: bool) {
+    // SAFETY: a sigset built with sigemptyset/sigaddset, and this thread's own mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let how = if block { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
 
 /// Reads the role from the environment and removes mptest's variables from it, so that what a
 /// test starts does not mistake itself for a worker.
