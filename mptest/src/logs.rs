@@ -181,7 +181,7 @@ static FORWARD: Mutex<Option<Box<dyn log::Log>>> = Mutex::new(None);
 /// test's captured output, where it is kept even if this process crashes later. (This process's
 /// own records are printed by the logger itself.)
 fn print_arrived(call: &Call) {
-    if call.pid != std::process::id() {
+    if prints() && call.pid != std::process::id() {
         if let Some(record) = to_record(call) {
             eprintln!("{record}");
         }
@@ -189,6 +189,13 @@ fn print_arrived(call: &Call) {
 }
 
 /// The records in time order (each process's in its own order: a stable sort).
+/// Records are printed only in a worker, whose output is each test's captured output; a test
+/// under libtest, or any program, reads them with `logs()` instead of finding them on its
+/// terminal.
+fn prints() -> bool {
+    crate::launch::role::this_role() == "worker"
+}
+
 fn to_records(calls: Vec<Call>) -> Vec<LogRecord> {
     let mut records: Vec<LogRecord> = calls.iter().filter_map(to_record).collect();
     records.sort_by_key(|r| r.at);
@@ -229,7 +236,7 @@ impl log::Log for Logger {
                 // A record that cannot be sent has nowhere to go; the test goes on.
                 let _ = sink.record(RECORD, args);
             }
-            if sinks.gathering.is_some() {
+            if sinks.gathering.is_some() && prints() {
                 eprintln!(
                     "[{} {}] {} {}: {}",
                     crate::launch::role::this_role(),
