@@ -17,11 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use benches::median;
+use benches::{median, pin};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use mptest::aux::{AuxHandle, AuxResult, Auxiliary};
-use nix::sched::{sched_setaffinity, CpuSet};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 /// Echoes numbers; serves bare channels it is given; "hears" as many messages as asked.
@@ -98,20 +96,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 type Bare = (IpcSender<u64>, IpcReceiver<u64>);
 
 /// Pins every thread of process `pid` (0: this thread) to `cpu`.
-fn pin(pid: u32, cpu: usize) -> Result<(), String> {
-    let mut set = CpuSet::new();
-    set.set(cpu).map_err(|e| e.to_string())?;
-    if pid == 0 {
-        return sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| e.to_string());
-    }
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
-    for task in tasks.flatten() {
-        if let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() {
-            let _ = sched_setaffinity(Pid::from_raw(tid), &set);
-        }
-    }
-    Ok(())
-}
 
 /// Per-call times of the aux and of the bare channels, in alternating rounds.
 fn rtt(aux: &AuxHandle<Echo>, bare: &Bare) -> (Duration, Duration) {

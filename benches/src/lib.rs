@@ -29,6 +29,25 @@ pub fn median(samples: &[Duration]) -> Duration {
         .unwrap_or_default()
 }
 
+/// Pins process `pid` — every thread it has now, and so the threads those start later — to
+/// `cpu`; `pid` 0 pins the calling thread only.
+pub fn pin(pid: u32, cpu: usize) -> Result<(), String> {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(|e| e.to_string())?;
+    if pid == 0 {
+        return sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| e.to_string());
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
+    for task in tasks.flatten() {
+        if let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() {
+            let _ = sched_setaffinity(Pid::from_raw(tid), &set);
+        }
+    }
+    Ok(())
+}
+
 /// The workspace's root directory.
 pub fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -38,3 +38,30 @@ pub(crate) fn recv_timeout<T: Serialize + DeserializeOwned>(
         }
     }
 }
+
+/// How long a round trip's two ends look for the other's message before they sleep.
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
+
+/// `recv`, but for up to `spin` it first looks for the message without sleeping, yielding the
+/// CPU between looks. A message the peer sends within that time — the reply to a call, the next
+/// call of a busy client — is taken without a sleep and a wake-up, which cost about 30 µs when
+/// the peer runs on another CPU; on the same CPU the yield lets the peer run. Past `spin` it
+/// blocks as `recv` does, so an idle connection costs nothing.
+pub(crate) fn recv_spinning<T: Serialize + DeserializeOwned>(
+    rx: &IpcReceiver<T>,
+    spin: Duration,
+) -> Result<T, IpcError> {
+    let started = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return Ok(message),
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::IpcError(err)) if interrupted(&err) => {}
+            Err(TryRecvError::IpcError(err)) => return Err(err),
+        }
+        if started.elapsed() >= spin {
+            return recv(rx);
+        }
+        std::thread::yield_now();
+    }
+}

@@ -201,8 +201,10 @@ fn round_trip<S: Served>(
         IpcError::SerializationError(e) => ProxyError::Malformed(format!("{e:?}")),
         _ => ProxyError::ManagerGone,
     })?;
-    // Blocks until the manager answers; a dead manager closes the channel at once.
-    let reply = crate::ipc_retry::recv(&connection.replies).map_err(gone_or_malformed)?;
+    // Blocks until the manager answers (after a short look without sleeping: most answers come
+    // within microseconds); a dead manager closes the channel at once.
+    let reply = crate::ipc_retry::recv_spinning(&connection.replies, crate::ipc_retry::SPIN)
+        .map_err(gone_or_malformed)?;
     checkin(manager, connection);
     Ok(reply)
 }
