@@ -95,8 +95,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 type Bare = (IpcSender<u64>, IpcReceiver<u64>);
 
-/// Pins every thread of process `pid` (0: this thread) to `cpu`.
-
 /// Per-call times of the aux and of the bare channels, in alternating rounds.
 fn rtt(aux: &AuxHandle<Echo>, bare: &Bare) -> (Duration, Duration) {
     let (mut through_aux, mut through_bare) = (Vec::new(), Vec::new());
