@@ -14,7 +14,8 @@
 //! An uninstrumented binary pays for one look at its section headers; a stripped instrumented
 //! one (no symbol table) cannot be helped, and its role processes write no profile.
 
-use object::{Object, ObjectSymbol};
+use object::read::elf::{FileHeader, Sym};
+use object::{elf, Endianness};
 
 /// In a process that takes its role before `main`: starts the profile runtime if the binary
 /// has one.
@@ -30,18 +31,24 @@ pub(crate) fn start_before_main() {
     }
 }
 
-/// The runtime address of `__llvm_profile_initialize`, if this binary is instrumented.
+/// The runtime address of `__llvm_profile_initialize`, if this binary is instrumented. Reads
+/// the ELF header and section headers only (a few KiB) unless it is: every child pays this.
 fn find_profile_initializer() -> Option<usize> {
     let file = std::fs::File::open(crate::launch::reexec::own_exe()).ok()?;
-    let cache = object::ReadCache::new(file);
-    let elf = object::File::parse(&cache).ok()?;
-    elf.section_by_name("__llvm_prf_cnts")?;
-    let symbol = elf
-        .symbols()
-        .find(|s| s.name() == Ok("__llvm_profile_initialize"))?;
+    let data = &object::ReadCache::new(file);
+    let header = elf::FileHeader64::<Endianness>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let sections = header.sections(endian, data).ok()?;
+    sections.section_by_name(endian, b"__llvm_prf_cnts")?;
+    let symbols = sections.symbols(endian, data, elf::SHT_SYMTAB).ok()?;
+    let symbol = symbols
+        .iter()
+        .find(|s| symbols.symbol_name(endian, s) == Ok(&b"__llvm_profile_initialize"[..]))?;
     // Where the binary was loaded: the entry point at run time minus the one it was linked at.
     // SAFETY: getauxval has no preconditions.
     let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as u64;
-    let address = entry.checked_sub(elf.entry())?.checked_add(symbol.address())?;
+    let address = entry
+        .checked_sub(header.e_entry(endian))?
+        .checked_add(symbol.st_value(endian))?;
     usize::try_from(address).ok()
 }

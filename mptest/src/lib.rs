@@ -145,6 +145,19 @@
 //! [`AuxHandle`](aux::AuxHandle) with pykiso's interface (`lock_it`, `run_command`,
 //! `wait_and_get_report`, `suspend`, `resume`, `stop`, ...). See the [`aux`](mod@aux) module.
 //!
+//! ## Seeing into other processes
+//!
+//! - [`logs()`] / [`logs::wait_for`]: the `log` and `tracing` records of every process of the
+//!   test (worker, children, auxiliaries, manager), with role and pid, gathered in the test and
+//!   printed into its report; `RUST_LOG` filters.
+//! - [`Recorder`]: a call log any process records into without waiting, read in the test
+//!   (`calls`, `calls_named`, `wait_for`) — the body of a test double in another process.
+//! - [`clock`]: one virtual time for all processes of the test — real, accelerated
+//!   (`set_speed`) or manual (`pause`, `advance`) — for code that calls `clock::now()` and
+//!   `clock::sleep()` instead of `std::time`.
+//! - Coverage: every mptest process writes its LLVM profile when it exits, so `cargo llvm-cov`
+//!   counts code that ran only in a child, an auxiliary or the manager.
+//!
 //! ## Known limitations
 //!
 //! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
