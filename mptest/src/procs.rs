@@ -94,7 +94,7 @@ const TERM_GRACE: Duration = Duration::from_millis(500);
 /// names as they were when they were ended ("1234 (sleep 30)"): a process listed as `sh` may
 /// have exec'd `sleep` since.
 pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> {
-    let cmdlines: Vec<Option<String>> = procs.iter().map(|p| cmdline(p.pid)).collect();
+    let cmdlines: Vec<Option<String>> = procs.iter().map(|p| settled_cmdline(p.pid)).collect();
     // The name each had when it died, read from its zombie (which keeps its last `comm`).
     let mut at_death: Vec<Option<String>> = vec![None; procs.len()];
     let mut left: Vec<usize> = (0..procs.len()).collect();
@@ -159,6 +159,24 @@ fn comm_of(cmdline: &str) -> String {
         end -= 1;
     }
     base[..end].to_string()
+}
+
+/// [`cmdline`], for a process that may be in the middle of `exec`: the kernel gives it its new
+/// name before its new arguments, and meanwhile the command line reads empty. Looks again, for
+/// at most 20 ms, while the process lives and has none.
+fn settled_cmdline(pid: i32) -> Option<String> {
+    for _ in 0..20 {
+        if let Some(line) = cmdline(pid) {
+            return Some(line);
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        if matches!(parse_state(&stat), Some('Z' | 'X')) {
+            return None;
+        }
+        // No event marks the end of an exec; it takes microseconds.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
 }
 
 /// `/proc/<pid>/cmdline` with spaces between the arguments, at most 100 characters.
