@@ -150,14 +150,7 @@ fn summary(label: &str, runs: &[(Duration, Duration)]) {
 }
 
 fn main() {
-    mptest::init();
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    if let Err(err) = run() {
-        eprintln!("aux benchmark failed: {err}");
-        std::process::exit(1);
-    }
+    benches::bench_main("aux", run);
 }
 
 fn run() -> Result<(), String> {

@@ -13,6 +13,7 @@
 //!
 //! Targets (issue #8): ≥ 3 × python-can's frames/s, none lost, p99 latency ≤ 2 ms.
 
+use benches::{median_range, now_ns};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,17 +25,6 @@ const RECEIVERS: usize = 4;
 const RUNS: usize = 3;
 const LIMIT: Duration = Duration::from_secs(30);
 const READY: u16 = 0x7ff;
-
-/// CLOCK_MONOTONIC in nanoseconds: comparable between the processes of one machine.
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// What a receiver reports: frames received, when the last came, its latencies (ns, sorted).
 type Report = (u32, u64, Vec<u64>);
@@ -163,16 +153,6 @@ fn pycan_run() -> Result<f64, String> {
         .ok_or_else(|| "no frames_per_s".into())
 }
 
-fn median_range(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (
-        sorted[(sorted.len() - 1) / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
-}
-
 fn run() -> Result<(), String> {
     let (mut ours, mut peer, mut ratios, mut p50s, mut p99s) = (vec![], vec![], vec![], vec![], vec![]);
     for round in 0..RUNS {
@@ -214,12 +194,5 @@ fn run() -> Result<(), String> {
 }
 
 fn main() {
-    mptest::init();
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    if let Err(err) = run() {
-        eprintln!("can benchmark failed: {err}");
-        std::process::exit(1);
-    }
+    benches::bench_main("can", run);
 }

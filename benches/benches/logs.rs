@@ -8,6 +8,7 @@
 //!
 //! Issue #9 asks for the cost per record next to logging to a file, and none lost.
 
+use benches::median_range;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -38,16 +39,6 @@ fn to_file(path: std::path::PathBuf) -> Duration {
     let per = started.elapsed() / RECORDS;
     let _ = std::fs::remove_file(path);
     per
-}
-
-fn median_range(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (
-        sorted[(sorted.len() - 1) / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
 }
 
 fn run() -> Result<(), String> {
@@ -83,12 +74,5 @@ fn run() -> Result<(), String> {
 }
 
 fn main() {
-    mptest::init();
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    if let Err(err) = run() {
-        eprintln!("logs benchmark failed: {err}");
-        std::process::exit(1);
-    }
+    benches::bench_main("logs", run);
 }

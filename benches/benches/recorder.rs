@@ -8,6 +8,7 @@
 //!
 //! Target (issue #9): ≥ 300 000 records/s aggregate, none lost.
 
+use benches::{median_range, now_ns};
 use std::time::{Duration, Instant};
 
 use mptest::{Manager, Recorder, SharedVec};
@@ -17,17 +18,6 @@ const RECORDS: u32 = 100_000;
 /// Proxy round trips are ~100 × slower: fewer of them keep the run short.
 const PUSHES: u32 = 5_000;
 const RUNS: usize = 3;
-
-/// CLOCK_MONOTONIC in ns, the same clock in every process.
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// Waits (pacing, not synchronisation) until the common start, so all processes begin together.
 fn until(start_ns: u64) {
@@ -97,16 +87,6 @@ fn proxy_run(manager: &Manager) -> Result<f64, String> {
     Ok(f64::from(total) / ((end - start) as f64 / 1e9))
 }
 
-fn median_range(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (
-        sorted[(sorted.len() - 1) / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
-}
-
 fn run() -> Result<(), String> {
     let manager = Manager::start().map_err(|e| e.to_string())?;
     let (mut ours, mut theirs, mut ratios) = (vec![], vec![], vec![]);
@@ -136,12 +116,5 @@ fn run() -> Result<(), String> {
 }
 
 fn main() {
-    mptest::init();
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    if let Err(err) = run() {
-        eprintln!("recorder benchmark failed: {err}");
-        std::process::exit(1);
-    }
+    benches::bench_main("recorder", run);
 }

@@ -17,7 +17,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use benches::{pin, workspace};
+use benches::{median_range, pin, workspace};
 use mptest::Manager;
 use serde::{Deserialize, Serialize};
 
@@ -90,16 +90,6 @@ fn syncmanager_run(server_cpu: usize, client_cpu: usize) -> Result<Run, String> 
     Ok((get("median_us")?, get("p99_us")?))
 }
 
-fn median_range(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (
-        sorted[(sorted.len() - 1) / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
-}
-
 fn run() -> Result<(), String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let placements: &[(&str, usize)] = if cpus > 1 {
@@ -157,12 +147,5 @@ fn run() -> Result<(), String> {
 }
 
 fn main() {
-    mptest::init();
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    if let Err(err) = run() {
-        eprintln!("rtt benchmark failed: {err}");
-        std::process::exit(1);
-    }
+    benches::bench_main("rtt", run);
 }

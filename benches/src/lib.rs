@@ -29,6 +29,41 @@ pub fn median(samples: &[Duration]) -> Duration {
         .unwrap_or_default()
 }
 
+/// A benchmark binary's `main`: mptest takes the roles of re-executed processes first, `--list`
+/// (cargo's probe) lists nothing, and a failure is said on stderr with exit code 1.
+pub fn bench_main(name: &str, run: fn() -> Result<(), String>) {
+    mptest::init();
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if let Err(err) = run() {
+        eprintln!("{name} benchmark failed: {err}");
+        std::process::exit(1);
+    }
+}
+
+/// The median, lowest and highest of some figures (the lower middle for an even count).
+pub fn median_range(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match (sorted.first(), sorted.last()) {
+        (Some(&lo), Some(&hi)) => (sorted[(sorted.len() - 1) / 2], lo, hi),
+        _ => (f64::NAN, f64::NAN, f64::NAN),
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine, so a time taken
+/// in one process can be compared with one taken in another.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Pins process `pid` — every thread it has now, and so the threads those start later — to
 /// `cpu`; `pid` 0 pins the calling thread only.
 pub fn pin(pid: u32, cpu: usize) -> Result<(), String> {
