@@ -14,7 +14,7 @@
 //! An uninstrumented binary pays for one look at its section headers; a stripped instrumented
 //! one (no symbol table) cannot be helped, and its role processes write no profile.
 
-use object::read::elf::{FileHeader, Sym};
+use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::{elf, Endianness};
 
 /// In a process that takes its role before `main`: starts the profile runtime if the binary
@@ -40,10 +40,22 @@ fn find_profile_initializer() -> Option<usize> {
     let endian = header.endian().ok()?;
     let sections = header.sections(endian, data).ok()?;
     sections.section_by_name(endian, b"__llvm_prf_cnts")?;
-    let symbols = sections.symbols(endian, data, elf::SHT_SYMTAB).ok()?;
-    let symbol = symbols
-        .iter()
-        .find(|s| symbols.symbol_name(endian, s) == Ok(&b"__llvm_profile_initialize"[..]))?;
+    // The symbol table and its strings, each in one read (looking names up one by one through
+    // the cache would read the file in thousands of small pieces).
+    let (_, symtab) = sections
+        .enumerate()
+        .find(|(_, s)| s.sh_type(endian) == elf::SHT_SYMTAB)?;
+    let strtab = sections
+        .section(object::SectionIndex(symtab.sh_link(endian) as usize))
+        .ok()?;
+    let symbols: &[elf::Sym64<Endianness>] =
+        object::pod::slice_from_all_bytes(symtab.data(endian, data).ok()?).ok()?;
+    let names = strtab.data(endian, data).ok()?;
+    let wanted = b"__llvm_profile_initialize\0";
+    let symbol = symbols.iter().find(|s| {
+        let start = s.st_name(endian) as usize;
+        names.get(start..start + wanted.len()) == Some(&wanted[..])
+    })?;
     // Where the binary was loaded: the entry point at run time minus the one it was linked at.
     // SAFETY: getauxval has no preconditions.
     let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as u64;

@@ -214,9 +214,12 @@ where
     let server_name = server.name().to_string();
     let (args_tx, args_rx) = ipc::channel::<A>().map_err(spawn_err)?;
     let (result_tx, result_rx) = ipc::channel::<ChildResult<R>>().map_err(spawn_err)?;
-    let child = crate::launch::reexec::command("child", &server_name, "child")
-        .spawn()
-        .map_err(spawn_err)?;
+    let child = crate::launch::reexec::spawn_role(&mut crate::launch::reexec::command(
+        "child",
+        &server_name,
+        "child",
+    ))
+    .map_err(spawn_err)?;
     let job = ChildJob {
         trampoline: to_offset(trampoline::<A, R> as Trampoline as usize),
         function: to_offset(f as usize),

@@ -172,11 +172,12 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
     let start_err = |e: std::io::Error| AuxError::Start(e.to_string());
     let server = Bootstrap::<AuxHello>::new().map_err(start_err)?;
     let server_name = server.name().to_string();
-    let spawned = crate::launch::reexec::command("aux", &server_name, &format!("aux {name}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let spawned = crate::launch::reexec::spawn_role(
+        crate::launch::reexec::command("aux", &server_name, &format!("aux {name}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut child = spawned.map_err(start_err)?;
     let starter = Arc::new(Watch {
         name: name.to_string(),

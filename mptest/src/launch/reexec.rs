@@ -97,6 +97,19 @@ pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
     command
 }
 
+/// Starts a child, auxiliary or manager process: [`command`]`.spawn()`, with SIGTERM blocked
+/// in the new process from its first instruction (a process inherits its creator's signal
+/// mask). A SIGTERM that comes before the process can end through `exit` — a test that ends
+/// right after starting it — then waits instead of killing it outright, and the process ends
+/// through `exit`, writing its coverage profile (see `crate::coverage`); the role unblocks it.
+pub(crate) fn spawn_role(command: &mut Command) -> std::io::Result<std::process::Child> {
+    // Only this thread's mask changes, and only for the moment of the spawn.
+    super::role::block_sigterm(true);
+    let spawned = command.spawn();
+    super::role::block_sigterm(false);
+    spawned
+}
+
 /// In a process started by [`command`]: names its main thread — the `comm` that `ps`, `top` and
 /// mptest's reports show — after its title ("worker 2"), not after `/proc/self/exe` ("exe").
 pub(crate) fn name_this_process() {

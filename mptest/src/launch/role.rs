@@ -57,8 +57,9 @@ fn take_role_before_main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    // A SIGTERM now (a test that ends right after starting us) waits until this process can
-    // end through `exit`: `init` unblocks it once its SIGTERM thread runs.
+    // SIGTERM is blocked (by the process that started us, see `reexec::spawn_role`, and again
+    // here for one started otherwise): one that comes now waits until this process can end
+    // through `exit`; `init` unblocks it once its SIGTERM thread runs.
     block_sigterm(true);
     crate::coverage::start_before_main();
     crate::init();

@@ -50,9 +50,9 @@ impl Manager {
         let server = Bootstrap::<ManagerHello>::new().map_err(start_err)?;
         let name = server.name().to_string();
         let secret = crate::capture::new_nonce();
-        let spawned = crate::launch::reexec::command("manager", &name, "manager")
-            .env(SECRET_VAR, &secret)
-            .spawn();
+        let spawned = crate::launch::reexec::spawn_role(
+            crate::launch::reexec::command("manager", &name, "manager").env(SECRET_VAR, &secret),
+        );
         let mut child = spawned.map_err(start_err)?;
         let hello = match server.accept_while(START_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_)))) {
             Accepted::Hello(hello) => hello,
