@@ -26,6 +26,47 @@ pub(crate) enum Color {
     Never,
 }
 
+/// In which order the tests are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Order {
+    /// As declared in the source (file, line).
+    Declared,
+    /// The longest first, by their durations in earlier runs; unknown ones in between.
+    Longest,
+    /// Shuffled (with --seed, repeatably).
+    Random,
+}
+
+/// Which part of the suite this run takes (nextest's meanings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Partition {
+    /// The tests (and groups) whose name hashes to shard `index` of `total` (0-based).
+    Hash { index: u64, total: u64 },
+    /// Every `total`-th test (and group) of the declared order, from `index` (0-based).
+    Slice { index: u64, total: u64 },
+}
+
+fn parse_partition(text: &str) -> Result<Partition, String> {
+    let bad = || format!("{text:?}: expected hash:M/N or slice:M/N, with 1 <= M <= N");
+    let (kind, shard) = text.split_once(':').ok_or_else(bad)?;
+    let (m, n) = shard.split_once('/').ok_or_else(bad)?;
+    let (m, n): (u64, u64) = (m.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if m == 0 || m > n {
+        return Err(bad());
+    }
+    match kind {
+        "hash" => Ok(Partition::Hash {
+            index: m - 1,
+            total: n,
+        }),
+        "slice" => Ok(Partition::Slice {
+            index: m - 1,
+            total: n,
+        }),
+        _ => Err(bad()),
+    }
+}
+
 /// Which tests `ignore` leaves out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RunIgnored {
@@ -96,6 +137,16 @@ struct Args {
     /// Print a SLOW notice for a test each time it has run this long
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
     slow_timeout: Duration,
+    /// The order tests are handed out in [default: longest]
+    #[arg(long, value_enum, value_name = "ORDER")]
+    order: Option<Order>,
+    /// The seed of --order random (the run says which it used)
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Run one shard of the suite: hash:M/N or slice:M/N (a group is never split). Under
+    /// Bazel, TEST_TOTAL_SHARDS and TEST_SHARD_INDEX do the same
+    #[arg(long, value_name = "KIND:M/N", value_parser = parse_partition)]
+    partition: Option<Partition>,
     /// Unstable libtest options; only `unstable-options` is known (and needed by nothing)
     #[arg(short = 'Z', value_name = "FLAG", value_parser = ["unstable-options"])]
     unstable: Vec<String>,
@@ -167,6 +218,9 @@ pub(crate) struct Options {
     pub(crate) report_time: bool,
     pub(crate) timeout: Option<Duration>,
     pub(crate) slow_period: Duration,
+    pub(crate) order: Order,
+    pub(crate) seed: Option<u64>,
+    pub(crate) partition: Option<Partition>,
 }
 
 impl Options {
@@ -226,6 +280,9 @@ impl Options {
             report_time: args.report_time,
             timeout: args.timeout,
             slow_period: args.slow_timeout,
+            order: args.order.unwrap_or(Order::Longest),
+            seed: args.seed,
+            partition: args.partition,
         })
     }
 }
@@ -271,6 +328,21 @@ mod tests {
             Some(Duration::from_secs(90))
         );
         assert_eq!(parse(&["-q", "--no-capture"]).unwrap().format, Format::Terse);
+    }
+
+    #[test]
+    fn reads_order_and_partition() {
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.order, o.seed, o.partition), (Order::Longest, None, None));
+        let o = parse(&["--order", "random", "--seed", "7", "--partition", "hash:2/3"]).unwrap();
+        assert_eq!((o.order, o.seed), (Order::Random, Some(7)));
+        assert_eq!(o.partition, Some(Partition::Hash { index: 1, total: 3 }));
+        let o = parse(&["--partition=slice:1/1", "--order=declared"]).unwrap();
+        assert_eq!(o.partition, Some(Partition::Slice { index: 0, total: 1 }));
+        for bad in ["hash:0/3", "hash:4/3", "slice:1", "mod:1/2", "hash:a/b"] {
+            let err = parse(&["--partition", bad]).unwrap_err().to_string();
+            assert!(err.contains("hash:M/N or slice:M/N"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! in a pool of workers, and reports. It never runs a test itself.
 
 mod nextest_lock;
+mod plan;
 mod schedule;
 mod select;
+mod timings;
 mod worker_process;
 
 use std::io::Write;
@@ -38,7 +40,24 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         return EXIT_OK;
     }
     let started = Instant::now();
-    let selection = select::select(&tests, &options);
+    let bazel = Bazel::from_env();
+    bazel.prepare();
+    let mut selection = select::select(&tests, &options);
+    let mut timings = timings::Timings::load(options.order == crate::cli::Order::Longest);
+    let (order, seed) = plan::plan(
+        &tests,
+        &selection.run,
+        options.partition.or(bazel.partition),
+        options.order,
+        options.seed,
+        &timings.seconds,
+    );
+    if let Some(seed) = seed {
+        eprintln!("mptest: tests in random order: --order random --seed {seed} repeats it");
+    }
+    // What another shard runs counts as filtered out.
+    selection.filtered_out += selection.run.len() - order.len();
+    selection.run = order;
     let serial = selection.run.iter().any(|&i| tests[i].1.serial);
     let _run_lock = match nextest_lock::hold(serial) {
         Ok(lock) => lock,
@@ -77,9 +96,15 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     }
     // Orphans of dead workers come to us, so we can end them.
     procs::become_subreaper();
-    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, reporter.as_mut());
+    let mut tap = DurationTap {
+        inner: reporter.as_mut(),
+        measured: Vec::new(),
+    };
+    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut tap);
     forward_interrupts(scheduler.sender());
     let mut summary = scheduler.run();
+    let names: Vec<&str> = tests.iter().map(|(name, _)| name.as_str()).collect();
+    timings.save(&tap.measured, &names);
     summary.ignored = selection.ignored.len();
     summary.filtered_out = selection.filtered_out;
     summary.duration = started.elapsed();
@@ -88,6 +113,65 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// Passes events on, and keeps each finished test's duration for the timings file.
+struct DurationTap<'r> {
+    inner: &'r mut dyn Reporter,
+    measured: Vec<(String, f64)>,
+}
+
+impl Reporter for DurationTap<'_> {
+    fn report(&mut self, event: &Event<'_>) {
+        if let Event::TestFinished { result } = event {
+            if !matches!(result.outcome, Outcome::Ignored { .. }) {
+                self.measured
+                    .push((result.name.clone(), result.duration.as_secs_f64()));
+            }
+        }
+        self.inner.report(event);
+    }
+}
+
+/// Bazel's test protocol, where Bazel runs this binary: its shard (`TEST_TOTAL_SHARDS`,
+/// `TEST_SHARD_INDEX`), the file that says sharding is understood (`TEST_SHARD_STATUS_FILE`),
+/// and its temporary directory (`TEST_TMPDIR`).
+struct Bazel {
+    partition: Option<crate::cli::Partition>,
+}
+
+impl Bazel {
+    fn from_env() -> Bazel {
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let partition = match (var("TEST_TOTAL_SHARDS"), var("TEST_SHARD_INDEX")) {
+            (Some(total), Some(index)) if total > 0 && index < total => {
+                Some(crate::cli::Partition::Slice { index, total })
+            }
+            _ => None,
+        };
+        Bazel { partition }
+    }
+
+    /// Says sharding is understood, and puts the run's temporary files where Bazel wants them
+    /// (before any process of the run is started, so they all inherit it).
+    fn prepare(&self) {
+        if let Some(status) = std::env::var_os("TEST_SHARD_STATUS_FILE") {
+            if let Err(err) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&status)
+            {
+                eprintln!("mptest: cannot touch TEST_SHARD_STATUS_FILE {status:?}: {err}");
+            }
+        }
+        if let Some(tmp) = std::env::var_os("TEST_TMPDIR") {
+            std::env::set_var("TMPDIR", tmp);
+        }
     }
 }
 
