@@ -284,6 +284,24 @@ mod aux_output {
     }
 }
 
+/// Tests of known, different lengths, declared shortest first.
+mod ordering {
+    use super::*;
+
+    #[mp_test]
+    fn short() {}
+
+    #[mp_test]
+    fn medium() {
+        std::thread::sleep(std::time::Duration::from_millis(100)); // simulated work
+    }
+
+    #[mp_test]
+    fn long() {
+        std::thread::sleep(std::time::Duration::from_millis(300)); // simulated work
+    }
+}
+
 /// Log records from the test's processes, in its report.
 mod logging {
     use super::*;

@@ -565,7 +565,7 @@ fn an_interrupt_ends_every_process_of_the_run() {
 
 #[test]
 fn a_serial_test_runs_alone() {
-    let run = fixture_json(&["serial::", "--test-threads", "2"]);
+    let run = fixture_json(&["serial::", "--test-threads", "2", "--order", "declared"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     // Positions of started / finished events in the stream.
     let events = run.events();
@@ -1022,4 +1022,116 @@ fn log_records_of_every_process_are_in_the_report() {
             "from the test itself"
         ]
     );
+}
+
+/// The order the tests of a JSON run started in.
+fn started(run: &util::Run) -> Vec<String> {
+    run.events()
+        .iter()
+        .filter(|e| e["type"] == "test" && e["event"] == "started")
+        .map(|e| e["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn the_longest_tests_go_first_from_the_second_run_on() {
+    let dir = std::env::temp_dir().join(format!("mptest-order-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let timings = dir.join("timings.json");
+    let timings = timings.to_str().unwrap();
+    let json = [
+        "ordering::",
+        "--test-threads",
+        "1",
+        "--format",
+        "json",
+        "-Z",
+        "unstable-options",
+    ];
+    let declared = ["ordering::short", "ordering::medium", "ordering::long"];
+
+    // First run: nothing known, a notice, declared order.
+    let first = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
+    assert!(
+        first.stderr.contains("no durations of earlier runs yet"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(started(&first), declared);
+    // Second run: the longest first.
+    let second = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
+    assert_eq!(
+        started(&second),
+        ["ordering::long", "ordering::medium", "ordering::short"]
+    );
+    // Asked for, the declared order; and a random one repeats with its seed.
+    let mut args = json.to_vec();
+    args.extend(["--order", "declared"]);
+    assert_eq!(
+        started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)])),
+        declared
+    );
+    let mut args = json.to_vec();
+    args.extend(["--order", "random", "--seed", "42"]);
+    let a = started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)]));
+    let b = started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)]));
+    assert_eq!(a, b);
+    // A corrupt file: a one-line notice, and the run goes on.
+    std::fs::write(timings, "{ not json").unwrap();
+    let corrupt = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
+    assert_eq!(corrupt.code, Some(0), "{}", corrupt.stderr);
+    assert_eq!(
+        corrupt.stderr.matches("ignoring").count(),
+        1,
+        "{}",
+        corrupt.stderr
+    );
+    assert_eq!(started(&corrupt), declared);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shards_together_are_the_suite_each_test_once() {
+    let all = fixture_json(&["pass::", "grouped::"]);
+    let mut whole: Vec<String> = all.tests().keys().cloned().collect();
+    whole.sort();
+    for kind in ["hash", "slice"] {
+        let mut union = Vec::new();
+        for m in 1..=3 {
+            let partition = format!("{kind}:{m}/3");
+            let run = fixture_json(&["pass::", "grouped::", "--partition", &partition]);
+            let names: Vec<String> = run.tests().keys().cloned().collect();
+            let grouped: Vec<&String> = names.iter().filter(|n| n.starts_with("grouped::")).collect();
+            assert!(
+                grouped.is_empty()
+                    || grouped.len() == all.tests().keys().filter(|n| n.starts_with("grouped::")).count(),
+                "{partition}: a group was split: {names:?}"
+            );
+            union.extend(names);
+        }
+        union.sort();
+        assert_eq!(union, whole, "{kind}: the shards together");
+    }
+    // Bazel's protocol: the shard from its variables, and the status file touched.
+    let dir = std::env::temp_dir().join(format!("mptest-bazel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = dir.join("shard-status");
+    let mut union = Vec::new();
+    for index in ["0", "1"] {
+        let run = fixture_env(
+            &["pass::", "--format", "json", "-Z", "unstable-options"],
+            &[
+                ("TEST_TOTAL_SHARDS", "2"),
+                ("TEST_SHARD_INDEX", index),
+                ("TEST_SHARD_STATUS_FILE", status.to_str().unwrap()),
+            ],
+        );
+        union.extend(run.tests().keys().cloned());
+    }
+    assert!(status.exists(), "TEST_SHARD_STATUS_FILE was not touched");
+    union.sort();
+    let mut pass: Vec<String> = fixture_json(&["pass::"]).tests().keys().cloned().collect();
+    pass.sort();
+    assert_eq!(union, pass);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -44,10 +44,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     bazel.prepare();
     let mut selection = select::select(&tests, &options);
     let mut timings = timings::Timings::load(options.order == crate::cli::Order::Longest);
+    let partition = options.partition.or(bazel.partition);
     let (order, seed) = plan::plan(
         &tests,
         &selection.run,
-        options.partition.or(bazel.partition),
+        partition,
         options.order,
         options.seed,
         &timings.seconds,
@@ -55,9 +56,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     if let Some(seed) = seed {
         eprintln!("mptest: tests in random order: --order random --seed {seed} repeats it");
     }
-    // What another shard runs counts as filtered out.
-    selection.filtered_out += selection.run.len() - order.len();
+    let ignored = plan::shard(&tests, &selection.ignored, partition);
+    // What another shard runs or reports counts as filtered out.
+    selection.filtered_out += selection.run.len() - order.len() + selection.ignored.len() - ignored.len();
     selection.run = order;
+    selection.ignored = ignored;
     let serial = selection.run.iter().any(|&i| tests[i].1.serial);
     let _run_lock = match nextest_lock::hold(serial) {
         Ok(lock) => lock,

@@ -56,6 +56,41 @@ fn stable_hash(text: &str) -> u64 {
     })
 }
 
+/// The units of `list` that fall in this run's shard (all of them without a partition).
+fn shard_units(
+    tests: &[(String, &'static TestDef)],
+    list: &[usize],
+    partition: Option<Partition>,
+) -> Vec<Unit> {
+    let units = units(tests, list);
+    match partition {
+        Some(Partition::Hash { index, total }) => units
+            .into_iter()
+            .filter(|u| stable_hash(&u.key) % total == index)
+            .collect(),
+        Some(Partition::Slice { index, total }) => units
+            .into_iter()
+            .enumerate()
+            .filter(|(n, _)| *n as u64 % total == index)
+            .map(|(_, u)| u)
+            .collect(),
+        None => units,
+    }
+}
+
+/// The tests of `list` in this run's shard, in declared order (for the ignored tests, which a
+/// shard reports but does not run).
+pub(crate) fn shard(
+    tests: &[(String, &'static TestDef)],
+    list: &[usize],
+    partition: Option<Partition>,
+) -> Vec<usize> {
+    shard_units(tests, list, partition)
+        .into_iter()
+        .flat_map(|u| u.tests)
+        .collect()
+}
+
 /// The tests this run hands out, in order: its shard of `run`, ordered as asked. `seconds` are
 /// the durations of earlier runs. Returns the order and, for `random`, the seed used.
 pub(crate) fn plan(
@@ -66,19 +101,7 @@ pub(crate) fn plan(
     seed: Option<u64>,
     seconds: &HashMap<String, f64>,
 ) -> (Vec<usize>, Option<u64>) {
-    let mut units = units(tests, run);
-    match partition {
-        Some(Partition::Hash { index, total }) => units.retain(|u| stable_hash(&u.key) % total == index),
-        Some(Partition::Slice { index, total }) => {
-            units = units
-                .into_iter()
-                .enumerate()
-                .filter(|(n, _)| *n as u64 % total == index)
-                .map(|(_, u)| u)
-                .collect()
-        }
-        None => {}
-    }
+    let mut units = shard_units(tests, run, partition);
     let mut used_seed = None;
     match order {
         Order::Declared => {}

@@ -1,5 +1,5 @@
 //! How long each test took in earlier runs: a small JSON file per suite in the target directory
-//! (`<target>/<profile>/mptest-timings/<suite>.json`), read at the start of a run to hand out
+//! (`<target>/<profile>/mptest-timings/<suite>.json`, or `$MPTEST_TIMINGS`), read at the start of a run to hand out
 //! the longest tests first, and written at its end — atomically (a new file renamed over the
 //! old), so a run killed midway leaves the last good one.
 
@@ -116,9 +116,13 @@ fn write_atomically(path: &Path, file: &File) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
+/// `MPTEST_TIMINGS` if set (a file to keep between CI runs, say), else
 /// `<target>/<profile>/mptest-timings/<suite>.json`: this binary is
 /// `<target>/<profile>/deps/<suite>-<hash>` (or `.../examples/...`).
 fn timings_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MPTEST_TIMINGS") {
+        return Some(path.into());
+    }
     let exe = std::fs::read_link("/proc/self/exe")
         .or_else(|_| std::env::current_exe())
         .ok()?;
