@@ -137,6 +137,9 @@ struct Args {
     /// Print a SLOW notice for a test each time it has run this long
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
     slow_timeout: Duration,
+    /// Also write a JUnit XML report to this file (under Bazel: XML_OUTPUT_FILE)
+    #[arg(long, value_name = "PATH")]
+    junit: Option<std::path::PathBuf>,
     /// The order tests are handed out in [default: longest]
     #[arg(long, value_enum, value_name = "ORDER")]
     order: Option<Order>,
@@ -218,6 +221,7 @@ pub(crate) struct Options {
     pub(crate) report_time: bool,
     pub(crate) timeout: Option<Duration>,
     pub(crate) slow_period: Duration,
+    pub(crate) junit: Option<std::path::PathBuf>,
     pub(crate) order: Order,
     pub(crate) seed: Option<u64>,
     pub(crate) partition: Option<Partition>,
@@ -280,6 +284,7 @@ impl Options {
             report_time: args.report_time,
             timeout: args.timeout,
             slow_period: args.slow_timeout,
+            junit: args.junit,
             order: args.order.unwrap_or(Order::Longest),
             seed: args.seed,
             partition: args.partition,

@@ -1135,3 +1135,88 @@ fn shards_together_are_the_suite_each_test_once() {
     assert_eq!(union, pass);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The Python that has python-can and junitparser: `MPTEST_PYCAN_PYTHON`, else the peers' venv.
+fn peers_python() -> std::path::PathBuf {
+    let python = std::env::var_os("MPTEST_PYCAN_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/tmp/peers-venv/bin/python"));
+    assert!(
+        python.exists(),
+        "junitparser is needed: `python3 -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install junitparser` \
+         (bash .ci/run does it), or set MPTEST_PYCAN_PYTHON"
+    );
+    python
+}
+
+#[test]
+fn the_junit_report_is_read_by_an_independent_reader() {
+    let dir = std::env::temp_dir().join(format!("mptest-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let xml = dir.join("report.xml");
+    let run = fixture(&[
+        "pass::",
+        "fail::panics",
+        "crash::aborts",
+        "flaky::",
+        "logging::child_logs",
+        "--junit",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    // junitparser (PyPI), not ours: every case with its result and output.
+    let script = r#"
+import sys
+from junitparser import JUnitXml, Failure, Error, Skipped
+xml = JUnitXml.fromfile(sys.argv[1])
+for suite in xml:
+    print("suite", suite.name, suite.tests)
+    for case in suite:
+        kinds = ",".join(type(r).__name__ + ":" + (r.type or "") for r in case.result) or "passed"
+        flaky = len(case._elem.findall("flakyFailure"))
+        reruns = len(case._elem.findall("rerunFailure"))
+        out = (case.system_out or "").replace("\n", "|")[:300]
+        err = (case.system_err or "").replace("\n", "|")[:300]
+        print(f"case {case.name} {kinds} time={case.time > 0 or case.time == 0} flaky={flaky} reruns={reruns} out={out} err={err}")
+"#;
+    let out = std::process::Command::new(peers_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&xml)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("case {name} ")))
+            .unwrap_or_else(|| panic!("no case {name}:\n{text}"))
+            .to_string()
+    };
+    assert!(text.starts_with("suite fixture "), "{text}");
+    assert!(line("pass::plain").contains(" passed "), "{text}");
+    assert!(line("pass::ignored_plain").contains("Skipped:"), "{text}");
+    assert!(line("fail::panics").contains("Failure:failed"), "{text}");
+    assert!(line("crash::aborts").contains("Error:crashed"), "{text}");
+    let flaky = line("flaky::passes_second_time");
+    assert!(flaky.contains(" passed ") && flaky.contains("flaky=1"), "{flaky}");
+    let always = line("flaky::always_fails");
+    assert!(
+        always.contains("Failure:failed") && always.contains("reruns=1"),
+        "{always}"
+    );
+    let logged = line("logging::child_logs_then_the_test_fails");
+    assert!(
+        logged.contains("err=[child "),
+        "log records in system-err: {logged}"
+    );
+    assert!(
+        line("pass::prints_from_a_child_process").contains("child says hi"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,10 +4,12 @@
 mod events;
 mod human;
 mod json;
+mod junit;
 
 pub use events::{Event, FailureKind, Outcome, Summary, TestResult};
 pub(crate) use human::Human;
 pub(crate) use json::Json;
+pub(crate) use junit::Junit;
 
 /// Receives the events of a run.
 pub trait Reporter {

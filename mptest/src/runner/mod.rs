@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::cli::{Format, Options};
 use crate::procs;
 use crate::registry;
-use crate::reporter::{Event, Human, Json, Outcome, Reporter, TestResult};
+use crate::reporter::{Event, Human, Json, Junit, Outcome, Reporter, TestResult};
 
 pub(crate) use worker_process::WorkerEvent;
 
@@ -70,7 +70,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         }
     };
     let stdout = std::io::stdout();
-    let mut reporter: Box<dyn Reporter> = match options.format {
+    let mut main_reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
         format => Box::new(Human::new(
             stdout.lock(),
@@ -78,6 +78,16 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             options.color,
             options.show_output,
         )),
+    };
+    let junit = options
+        .junit
+        .clone()
+        .or(bazel.xml_output)
+        .map(|path| Junit::new(path, crate::launch::reexec::suite_name()));
+    let mut reporter = Tap {
+        inner: main_reporter.as_mut(),
+        junit,
+        measured: Vec::new(),
     };
     reporter.report(&Event::RunStarted {
         test_count: selection.run.len() + selection.ignored.len(),
@@ -99,15 +109,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     }
     // Orphans of dead workers come to us, so we can end them.
     procs::become_subreaper();
-    let mut tap = DurationTap {
-        inner: reporter.as_mut(),
-        measured: Vec::new(),
-    };
-    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut tap);
+    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter);
     forward_interrupts(scheduler.sender());
     let mut summary = scheduler.run();
     let names: Vec<&str> = tests.iter().map(|(name, _)| name.as_str()).collect();
-    timings.save(&tap.measured, &names);
+    timings.save(&reporter.measured, &names);
     summary.ignored = selection.ignored.len();
     summary.filtered_out = selection.filtered_out;
     summary.duration = started.elapsed();
@@ -119,13 +125,15 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     }
 }
 
-/// Passes events on, and keeps each finished test's duration for the timings file.
-struct DurationTap<'r> {
+/// Passes events on to the output's reporter and the JUnit one, and keeps each finished test's
+/// duration for the timings file.
+struct Tap<'r> {
     inner: &'r mut dyn Reporter,
+    junit: Option<Junit>,
     measured: Vec<(String, f64)>,
 }
 
-impl Reporter for DurationTap<'_> {
+impl Reporter for Tap<'_> {
     fn report(&mut self, event: &Event<'_>) {
         if let Event::TestFinished { result } = event {
             if !matches!(result.outcome, Outcome::Ignored { .. }) {
@@ -134,14 +142,19 @@ impl Reporter for DurationTap<'_> {
             }
         }
         self.inner.report(event);
+        if let Some(junit) = &mut self.junit {
+            junit.report(event);
+        }
     }
 }
 
 /// Bazel's test protocol, where Bazel runs this binary: its shard (`TEST_TOTAL_SHARDS`,
 /// `TEST_SHARD_INDEX`), the file that says sharding is understood (`TEST_SHARD_STATUS_FILE`),
-/// and its temporary directory (`TEST_TMPDIR`).
+/// its temporary directory (`TEST_TMPDIR`) and the JUnit report's path (`XML_OUTPUT_FILE`).
 struct Bazel {
     partition: Option<crate::cli::Partition>,
+    /// Where Bazel wants the JUnit report (`XML_OUTPUT_FILE`).
+    xml_output: Option<std::path::PathBuf>,
 }
 
 impl Bazel {
@@ -157,7 +170,10 @@ impl Bazel {
             }
             _ => None,
         };
-        Bazel { partition }
+        Bazel {
+            partition,
+            xml_output: std::env::var_os("XML_OUTPUT_FILE").map(Into::into),
+        }
     }
 
     /// Says sharding is understood, and puts the run's temporary files where Bazel wants them

@@ -1,0 +1,128 @@
+//! JUnit XML (Jenkins' flavour, through `quick-junit`): one `testsuite` for this binary, a
+//! `testcase` per test with its time; a failure's kind (`failed`, `crashed`, `timed-out`) as
+//! its `type` and its explanation as `message`; `system-out` with the output of every process
+//! of the test and `system-err` with their log records; failed attempts of a retried test as
+//! `flakyFailure` (it passed in the end) or `rerunFailure` (it did not). Written when the run
+//! ends — also an interrupted one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+
+use super::{Event, Outcome, Reporter, TestResult};
+
+/// Collects the run's results and writes them to `path` at its end.
+pub(crate) struct Junit {
+    path: PathBuf,
+    suite: TestSuite,
+    /// Failed attempts of tests still being retried, by name.
+    reruns: HashMap<String, Vec<TestRerun>>,
+}
+
+impl Junit {
+    pub(crate) fn new(path: PathBuf, suite_name: &str) -> Self {
+        Junit {
+            path,
+            suite: TestSuite::new(suite_name),
+            reruns: HashMap::new(),
+        }
+    }
+
+    fn output(result: &TestResult) -> (String, String) {
+        let out = result.output.as_ref().map(|o| o.to_text()).unwrap_or_default();
+        let logs = result.logs.iter().map(|r| format!("{r}\n")).collect();
+        (out, logs)
+    }
+
+    fn failure_kind(outcome: &Outcome) -> NonSuccessKind {
+        match outcome {
+            // The test's assertion failed: a failure. It crashed or hung: an error.
+            Outcome::Failed { .. } => NonSuccessKind::Failure,
+            _ => NonSuccessKind::Error,
+        }
+    }
+
+    fn rerun(result: &TestResult) -> TestRerun {
+        let mut rerun = TestRerun::new(Self::failure_kind(&result.outcome));
+        let (out, logs) = Self::output(result);
+        rerun
+            .set_time(result.duration)
+            .set_type(result.outcome.kind())
+            .set_message(result.outcome.explanation().unwrap_or_default())
+            .set_system_out(out)
+            .set_system_err(logs);
+        rerun
+    }
+
+    fn finished(&mut self, result: &TestResult) {
+        let reruns = self.reruns.remove(&result.name).unwrap_or_default();
+        let status = match &result.outcome {
+            Outcome::Passed | Outcome::Flaky { .. } => TestCaseStatus::Success { flaky_runs: reruns },
+            Outcome::Ignored { reason } => {
+                let mut status = TestCaseStatus::skipped();
+                if let Some(reason) = reason {
+                    status.set_message(reason.as_str());
+                }
+                status
+            }
+            outcome => {
+                let mut status = TestCaseStatus::non_success(Self::failure_kind(outcome));
+                status
+                    .set_type(outcome.kind())
+                    .set_message(outcome.explanation().unwrap_or_default())
+                    .add_reruns(reruns);
+                status
+            }
+        };
+        let mut case = TestCase::new(result.name.as_str(), status);
+        let (out, logs) = Self::output(result);
+        case.set_classname(self.suite.name.as_str())
+            .set_time(result.duration);
+        if !out.is_empty() {
+            case.set_system_out(out);
+        }
+        if !logs.is_empty() {
+            case.set_system_err(logs);
+        }
+        if !result.leftovers.is_empty() {
+            case.add_property(("mptest.leftovers", result.leftovers.join(", ").as_str()));
+        }
+        self.suite.add_test_case(case);
+    }
+
+    fn write(&mut self, duration: std::time::Duration) {
+        let mut report = Report::new("mptest");
+        self.suite.set_time(duration);
+        report.set_time(duration).add_test_suite(self.suite.clone());
+        let written = std::fs::File::create(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|file| {
+                report
+                    .serialize(std::io::BufWriter::new(file))
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(err) = written {
+            eprintln!(
+                "mptest: cannot write the JUnit report {}: {err}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+impl Reporter for Junit {
+    fn report(&mut self, event: &Event<'_>) {
+        match event {
+            Event::TestRetrying { result, .. } => {
+                self.reruns
+                    .entry(result.name.clone())
+                    .or_default()
+                    .push(Self::rerun(result));
+            }
+            Event::TestFinished { result } => self.finished(result),
+            Event::RunFinished { summary } => self.write(summary.duration),
+            _ => {}
+        }
+    }
+}
