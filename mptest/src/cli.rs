@@ -37,6 +37,24 @@ pub(crate) enum Order {
     Random,
 }
 
+/// What a test that passed only on a retry counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FlakyResult {
+    /// A pass (reported as flaky).
+    Pass,
+    /// A failure.
+    Fail,
+}
+
+/// What a test that left processes running counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LeakResult {
+    /// As it ended; the processes are named in a note.
+    Warn,
+    /// A failure.
+    Fail,
+}
+
 /// Which part of the suite this run takes (nextest's meanings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Partition {
@@ -137,6 +155,27 @@ struct Args {
     /// Print a SLOW notice for a test each time it has run this long
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
     slow_timeout: Duration,
+    /// Run a failing test up to N more times (a test's own `retries = N` wins)
+    #[arg(long, value_name = "N", default_value = "0")]
+    retries: u32,
+    /// What a test that passed only on a retry counts as
+    #[arg(long, value_enum, value_name = "RESULT", default_value = "pass")]
+    flaky_result: FlakyResult,
+    /// What a test that left processes running counts as
+    #[arg(long, value_enum, value_name = "RESULT", default_value = "warn")]
+    leak_result: LeakResult,
+    /// Stop handing out tests after the first failure (running ones finish)
+    #[arg(long, overrides_with = "no_fail_fast")]
+    fail_fast: bool,
+    /// Run every test whatever fails (the default)
+    #[arg(long, overrides_with = "fail_fast")]
+    no_fail_fast: bool,
+    /// End the whole run after this long: running tests are ended and reported, the rest do not run
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    run_timeout: Option<Duration>,
+    /// Stop the run once this many workers had to be replaced (their tests crashed)
+    #[arg(long, value_name = "N")]
+    max_worker_restarts: Option<u32>,
     /// Also write a JUnit XML report to this file (under Bazel: XML_OUTPUT_FILE)
     #[arg(long, value_name = "PATH")]
     junit: Option<std::path::PathBuf>,
@@ -222,6 +261,12 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<Duration>,
     pub(crate) slow_period: Duration,
     pub(crate) junit: Option<std::path::PathBuf>,
+    pub(crate) retries: u32,
+    pub(crate) flaky_result: FlakyResult,
+    pub(crate) leak_result: LeakResult,
+    pub(crate) fail_fast: bool,
+    pub(crate) run_timeout: Option<Duration>,
+    pub(crate) max_worker_restarts: Option<u32>,
     pub(crate) order: Order,
     pub(crate) seed: Option<u64>,
     pub(crate) partition: Option<Partition>,
@@ -285,6 +330,12 @@ impl Options {
             timeout: args.timeout,
             slow_period: args.slow_timeout,
             junit: args.junit,
+            retries: args.retries,
+            flaky_result: args.flaky_result,
+            leak_result: args.leak_result,
+            fail_fast: args.fail_fast && !args.no_fail_fast,
+            run_timeout: args.run_timeout,
+            max_worker_restarts: args.max_worker_restarts,
             order: args.order.unwrap_or(Order::Longest),
             seed: args.seed,
             partition: args.partition,

@@ -182,10 +182,23 @@ mod leak {
     #[mp_test]
     fn setsid_daemon() {
         // Double fork with a new session: the classic daemon that escapes its process group.
+        // The test ends once the daemon's `sleep` exists (it says so through a FIFO), so the
+        // leftover is there to be found, not still being forked.
+        let fifo = scratch_dir().join(format!(
+            "daemon-{}",
+            std::env::var("FIXTURE_RUN_ID").unwrap_or_default()
+        ));
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         let status = Command::new("sh")
-            .args(["-c", "setsid sh -c 'sleep 1000 & exit 0' & wait"])
+            .args([
+                "-c",
+                "setsid sh -c 'sleep 1000 & echo up > \"$1\"; exit 0' sh \"$1\" & read up < \"$1\"; wait",
+                "sh",
+            ])
+            .arg(&fifo)
             .status()
             .unwrap();
+        let _ = std::fs::remove_file(&fifo);
         assert!(status.success());
     }
 

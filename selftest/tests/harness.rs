@@ -1220,3 +1220,97 @@ for suite in xml:
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn run_policies_retries_flaky_and_leak_results_fail_fast_and_limits() {
+    // --retries: a failing test runs again (its own `retries` wins where it has one).
+    let run = fixture_json(&["fail::panics", "--exact", "--retries", "2"]);
+    let retried = run
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "retry_started")
+        .count();
+    assert_eq!(retried, 2, "{}", run.stdout);
+    // A crashed attempt is retried too.
+    let run = fixture_json(&["crash::aborts", "--retries", "1"]);
+    assert_eq!(
+        run.events()
+            .iter()
+            .filter(|e| e["event"] == "retry_started")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+
+    // --flaky-result fail: a pass on a retry fails the run.
+    assert_eq!(fixture(&["flaky::passes_second_time"]).code, Some(0));
+    let run = fixture_json(&["flaky::passes_second_time", "--flaky-result", "fail"]);
+    assert_eq!(run.code, Some(101));
+    assert_eq!(run.outcome("flaky::passes_second_time"), "failed");
+    assert!(
+        run.stdout.contains("--flaky-result fail makes that a failure"),
+        "{}",
+        run.stdout
+    );
+
+    // --leak-result fail: a test that leaves a process behind fails.
+    assert_eq!(fixture(&["leak::background_child"]).code, Some(0));
+    let run = fixture_json(&["leak::background_child", "--leak-result", "fail"]);
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    assert_eq!(run.outcome("leak::background_child"), "failed");
+
+    // --fail-fast: nothing new starts after the first failure.
+    let run = fixture(&[
+        "fail::",
+        "pass::",
+        "--fail-fast",
+        "--test-threads",
+        "1",
+        "--order",
+        "declared",
+    ]);
+    assert_eq!(run.code, Some(101));
+    assert!(
+        run.stdout
+            .contains("did not run: --fail-fast stops at the first failure"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("test result: FAILED. 6 passed; 1 failed;"),
+        "{}",
+        run.stdout
+    );
+
+    // --run-timeout: the run ends, the running test is reported, the rest do not run.
+    let run = fixture(&[
+        "hang::",
+        "pass::",
+        "--run-timeout",
+        "1s",
+        "--test-threads",
+        "1",
+        "--timeout",
+        "60",
+        "--order",
+        "declared",
+    ]);
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(20),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stdout.contains("ended by --run-timeout after 1s"),
+        "{}",
+        run.stdout
+    );
+
+    // --max-worker-restarts: crashes past the limit stop the run with a clear message.
+    let run = fixture(&["crash::", "--max-worker-restarts", "1", "--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("--max-worker-restarts 1 stops the run"), "{all}");
+}

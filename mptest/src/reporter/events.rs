@@ -16,6 +16,10 @@ pub enum FailureKind {
     ReturnedError,
     /// `should_panic` was not met: no panic, or a panic without the expected text.
     ShouldPanic,
+    /// It passed, but left processes running, and `--leak-result fail` makes that a failure.
+    LeftProcesses,
+    /// It passed only on a retry, and `--flaky-result fail` makes that a failure.
+    Flaky,
 }
 
 /// How a test ended.

@@ -15,11 +15,11 @@ use nix::sys::signal::Signal;
 
 use super::worker_process::{self, WorkerEvent};
 use crate::capture::{self, CapturedOutput, SharedBuffer};
-use crate::cli::Options;
+use crate::cli::{FlakyResult, LeakResult, Options};
 use crate::procs;
 use crate::protocol::{Report, ToWorker};
 use crate::registry::TestDef;
-use crate::reporter::{Event, Outcome, Reporter, Summary, TestResult};
+use crate::reporter::{Event, FailureKind, Outcome, Reporter, Summary, TestResult};
 
 /// Between SIGTERM and SIGKILL when a test times out.
 const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -118,6 +118,11 @@ pub(crate) struct Scheduler<'a> {
     summary: Summary,
     workers_wanted: usize,
     interrupted: Option<i32>,
+    /// When `--run-timeout` ends the run, and whether it has.
+    run_deadline: Option<Instant>,
+    run_timed_out: bool,
+    /// Workers started so far (the first `workers_wanted` are not restarts).
+    started_workers: usize,
     /// Each test's index in the registry (what a worker is sent), found once for the run.
     registry_index: Vec<u32>,
 }
@@ -157,6 +162,9 @@ impl<'a> Scheduler<'a> {
             summary: Summary::default(),
             workers_wanted: options.threads.min(run.len()).max(1),
             interrupted: None,
+            run_deadline: options.run_timeout.and_then(|t| Instant::now().checked_add(t)),
+            run_timed_out: false,
+            started_workers: 0,
             registry_index,
         }
     }
@@ -174,8 +182,17 @@ impl<'a> Scheduler<'a> {
                     break;
                 }
             }
-            while self.summary.fatal.is_none() && self.interrupted.is_none() && !self.all_done() {
+            while self.summary.fatal.is_none()
+                && self.interrupted.is_none()
+                && !self.run_timed_out
+                && !self.all_done()
+            {
                 self.dispatch();
+                // Dispatching may have found the run cannot go on (no worker could be started):
+                // there may be nothing left to wait for.
+                if self.summary.fatal.is_some() {
+                    break;
+                }
                 self.wait_for_event();
                 self.check_timers();
             }
@@ -192,6 +209,16 @@ impl<'a> Scheduler<'a> {
     }
 
     fn spawn_worker(&mut self) -> bool {
+        let restarts = self.started_workers.saturating_sub(self.workers_wanted);
+        if let Some(max) = self.options.max_worker_restarts {
+            if restarts >= max as usize && self.started_workers >= self.workers_wanted {
+                self.summary.fatal = Some(format!(
+                    "{restarts} worker process(es) died and were replaced; --max-worker-restarts {max} stops the run here"
+                ));
+                return false;
+            }
+        }
+        self.started_workers += 1;
         let id = self.slots.len();
         match worker_process::spawn(id, self.options.capture, self.events_tx.clone()) {
             Ok(worker) => {
@@ -330,6 +357,7 @@ impl<'a> Scheduler<'a> {
     fn next_timer(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        self.run_deadline.into_iter().for_each(&mut consider);
         for slot in &self.slots {
             match &slot.state {
                 State::Busy(r) => {
@@ -594,6 +622,9 @@ impl<'a> Scheduler<'a> {
 
     fn check_timers(&mut self) {
         let now = Instant::now();
+        if self.run_deadline.is_some_and(|d| now >= d) {
+            self.run_timed_out = true;
+        }
         for id in 0..self.slots.len() {
             let pid = self.slots[id].pid;
             match &mut self.slots[id].state {
@@ -643,8 +674,25 @@ impl<'a> Scheduler<'a> {
         logs: Vec<crate::logs::LogRecord>,
     ) {
         let (name, def) = &self.tests[job.test];
-        let attempts = def.retries + 1;
+        // A test's own `retries` wins over `--retries`.
+        let attempts = if def.retries > 0 {
+            def.retries
+        } else {
+            self.options.retries
+        } + 1;
         let outcome = match outcome {
+            Outcome::Passed | Outcome::Flaky { .. }
+                if !leftovers.is_empty() && self.options.leak_result == LeakResult::Fail =>
+            {
+                Outcome::Failed {
+                    message: format!(
+                        "it left {} process(es) running ({}), and --leak-result fail makes that a failure",
+                        leftovers.len(),
+                        leftovers.join(", ")
+                    ),
+                    kind: FailureKind::LeftProcesses,
+                }
+            }
             Outcome::Passed if job.attempt > 1 => Outcome::Flaky {
                 passed_on: job.attempt,
             },
@@ -658,7 +706,11 @@ impl<'a> Scheduler<'a> {
             leftovers,
             logs,
         };
-        if result.outcome.is_failure() && job.attempt < attempts && self.interrupted.is_none() {
+        if result.outcome.is_failure()
+            && job.attempt < attempts
+            && self.interrupted.is_none()
+            && !self.run_timed_out
+        {
             self.reporter.report(&Event::TestRetrying {
                 result: &result,
                 attempt: job.attempt,
@@ -670,6 +722,17 @@ impl<'a> Scheduler<'a> {
             });
             return;
         }
+        let mut result = result;
+        if let Outcome::Flaky { passed_on } = result.outcome {
+            if self.options.flaky_result == FlakyResult::Fail {
+                result.outcome = Outcome::Failed {
+                    message: format!(
+                        "it failed, then passed on attempt {passed_on} of {attempts}; --flaky-result fail makes that a failure"
+                    ),
+                    kind: FailureKind::Flaky,
+                };
+            }
+        }
         if result.outcome.is_success() {
             self.summary.passed += 1;
             if job.attempt > 1 {
@@ -679,14 +742,24 @@ impl<'a> Scheduler<'a> {
             self.summary.failed += 1;
         }
         self.reporter.report(&Event::TestFinished { result: &result });
+        if result.outcome.is_failure() && self.options.fail_fast && !self.pending.is_empty() {
+            let message = format!(
+                "{} test(s) did not run: --fail-fast stops at the first failure ({})",
+                self.pending.len(),
+                result.name
+            );
+            self.pending.clear();
+            self.reporter.report(&Event::Notice { message: &message });
+        }
     }
 
     /// Asks idle workers to exit, waits a bounded time, kills the rest and what they left.
     fn shut_down(&mut self) {
-        let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some();
-        // Tests an interrupt cuts short are reported as such, with their output so far.
-        let cut_short: Vec<(usize, Job, Instant)> = match self.interrupted {
-            Some(_) => self
+        let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some() || self.run_timed_out;
+        // Tests an interrupt or the run's timeout cuts short are reported as such, with their
+        // output so far.
+        let cut_short: Vec<(usize, Job, Instant)> = match self.interrupted.is_some() || self.run_timed_out {
+            true => self
                 .slots
                 .iter()
                 .enumerate()
@@ -695,7 +768,7 @@ impl<'a> Scheduler<'a> {
                     _ => None,
                 })
                 .collect(),
-            None => Vec::new(),
+            false => Vec::new(),
         };
         for slot in &mut self.slots {
             match slot.state {
@@ -745,23 +818,34 @@ impl<'a> Scheduler<'a> {
             );
             self.reporter.report(&Event::Notice { message: &message });
         }
-        if let Some(signal) = self.interrupted {
-            let signal = procs::signal_name(signal);
+        let stopped = match (self.interrupted, self.options.run_timeout) {
+            (Some(signal), _) => Some(format!("interrupted by {}", procs::signal_name(signal))),
+            (None, Some(limit)) if self.run_timed_out => Some(format!(
+                "ended by --run-timeout after {}",
+                humantime::format_duration(limit)
+            )),
+            _ => None,
+        };
+        if let Some(why) = stopped {
+            // A cut-short test is not retried (`interrupted` or the timeout holds).
             for (id, job, started) in cut_short {
                 let output = self.slots[id].buffer.as_ref().map(capture::take_shared);
                 let outcome = Outcome::Crashed {
-                    cause: format!("interrupted by {signal} while it ran; its processes were ended"),
+                    cause: format!("{why} while it ran; its processes were ended"),
                 };
                 self.finish(job, outcome, started.elapsed(), output, Vec::new(), Vec::new());
             }
             if !self.pending.is_empty() {
-                let message = format!(
-                    "{} test(s) did not run: the run was interrupted",
-                    self.pending.len()
-                );
+                let message = format!("{} test(s) did not run: the run was {why}", self.pending.len());
                 self.reporter.report(&Event::Notice { message: &message });
             }
-            self.summary.fatal = Some(format!("interrupted by {signal}"));
+            self.summary.fatal = Some(format!("the run was {why}"));
+        } else if self.summary.fatal.is_some() && !self.pending.is_empty() {
+            let message = format!(
+                "{} test(s) did not run: the run could not go on",
+                self.pending.len()
+            );
+            self.reporter.report(&Event::Notice { message: &message });
         }
     }
 }
