@@ -297,6 +297,16 @@ mod aux_output {
     }
 }
 
+/// A test slow enough to be named among the slowest.
+mod slowest {
+    use super::*;
+
+    #[mp_test]
+    fn a_second_and_more() {
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // simulated work
+    }
+}
+
 /// Tests of known, different lengths, declared shortest first.
 mod ordering {
     use super::*;

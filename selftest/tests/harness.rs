@@ -1314,3 +1314,35 @@ fn run_policies_retries_flaky_and_leak_results_fail_fast_and_limits() {
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(all.contains("--max-worker-restarts 1 stops the run"), "{all}");
 }
+
+#[test]
+fn the_summary_counts_failures_by_kind_and_names_leaks_and_the_slowest() {
+    let run = fixture(&[
+        "fail::",
+        "crash::aborts",
+        "leak::background_child",
+        "slowest::",
+        "pass::plain",
+    ]);
+    let out = &run.stdout;
+    let summary = out
+        .split("\nsummary:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    assert!(
+        summary.contains("1 crashed") && summary.contains("1 panicked") && summary.contains("1 returned Err"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("left processes running: leak::background_child (1)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("slowest: slowest::a_second_and_more (1."),
+        "{summary}"
+    );
+    // libtest's closing line stays as it is, after the summary.
+    assert!(summary.contains("\ntest result: FAILED."), "{summary}");
+    // A clean, quick run prints what libtest prints: no summary.
+    assert!(!fixture(&["pass::"]).stdout.contains("summary:"));
+}

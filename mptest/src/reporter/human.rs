@@ -29,6 +29,10 @@ pub(crate) struct Human<W: Write> {
     flaky: Vec<TestResult>,
     /// Notes that would break terse mode's row of characters; printed after it.
     deferred_notes: Vec<String>,
+    /// Tests that left processes running, with how many.
+    leaked: Vec<(String, usize)>,
+    /// Every finished test's time, for the slowest.
+    times: Vec<(String, std::time::Duration)>,
 }
 
 impl<W: Write> Human<W> {
@@ -45,6 +49,8 @@ impl<W: Write> Human<W> {
             failed_attempts: Vec::new(),
             flaky: Vec::new(),
             deferred_notes: Vec::new(),
+            leaked: Vec::new(),
+            times: Vec::new(),
         }
     }
 
@@ -98,7 +104,11 @@ impl<W: Write> Human<W> {
             format!("test {} ... {}\n", result.name, self.status(&result.outcome))
         };
         let _ = self.out.write_all(line.as_bytes());
+        if !matches!(result.outcome, Outcome::Ignored { .. }) {
+            self.times.push((result.name.clone(), result.duration));
+        }
         if !result.leftovers.is_empty() {
+            self.leaked.push((result.name.clone(), result.leftovers.len()));
             let note = format!(
                 "{} left {} process(es) running, which were ended: {}",
                 result.name,
@@ -237,6 +247,7 @@ impl<W: Write> Human<W> {
         if !failures.is_empty() {
             self.section("failures", &failures);
         }
+        self.run_summary(&failures);
         if let Some(fatal) = &summary.fatal {
             let _ = writeln!(self.out, "\nerror: {fatal}");
         }
@@ -263,6 +274,55 @@ impl<W: Write> Human<W> {
             summary.duration.as_secs_f64()
         );
         let _ = self.out.flush();
+    }
+}
+
+impl<W: Write> Human<W> {
+    /// Beyond libtest's lines, where there is something to say: failures by kind, tests that
+    /// leaked processes, and the slowest tests (when one took a second or more). A clean, quick
+    /// run prints exactly what libtest prints.
+    fn run_summary(&mut self, failures: &[TestResult]) {
+        let mut lines = Vec::new();
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for failure in failures {
+            let kind = match &failure.outcome {
+                Outcome::Failed { kind, .. } => match kind {
+                    crate::reporter::FailureKind::Panicked => "panicked",
+                    crate::reporter::FailureKind::ReturnedError => "returned Err",
+                    crate::reporter::FailureKind::ShouldPanic => "should_panic not met",
+                    crate::reporter::FailureKind::LeftProcesses => "left processes (--leak-result fail)",
+                    crate::reporter::FailureKind::Flaky => "flaky (--flaky-result fail)",
+                },
+                Outcome::Crashed { .. } => "crashed",
+                Outcome::TimedOut { .. } => "timed out",
+                _ => "other",
+            };
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind, 1)),
+            }
+        }
+        if !kinds.is_empty() {
+            let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            lines.push(format!("    failed: {}", by_kind.join(", ")));
+        }
+        if !self.leaked.is_empty() {
+            let leaked: Vec<String> = self.leaked.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+            lines.push(format!("    left processes running: {}", leaked.join(", ")));
+        }
+        self.times.sort_by(|a, b| b.1.cmp(&a.1));
+        if self.times.first().is_some_and(|(_, d)| d.as_secs() >= 1) {
+            let slowest: Vec<String> = self
+                .times
+                .iter()
+                .take(5)
+                .map(|(t, d)| format!("{t} ({:.2}s)", d.as_secs_f64()))
+                .collect();
+            lines.push(format!("    slowest: {}", slowest.join(", ")));
+        }
+        if !lines.is_empty() {
+            let _ = writeln!(self.out, "\nsummary:\n{}", lines.join("\n"));
+        }
     }
 }
 
