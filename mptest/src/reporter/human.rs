@@ -310,7 +310,7 @@ impl<W: Write> Human<W> {
             let leaked: Vec<String> = self.leaked.iter().map(|(t, n)| format!("{t} ({n})")).collect();
             lines.push(format!("    left processes running: {}", leaked.join(", ")));
         }
-        self.times.sort_by(|a, b| b.1.cmp(&a.1));
+        self.times.sort_by_key(|t| std::cmp::Reverse(t.1));
         if self.times.first().is_some_and(|(_, d)| d.as_secs() >= 1) {
             let slowest: Vec<String> = self
                 .times

@@ -461,8 +461,33 @@ impl<'a> Scheduler<'a> {
         }
         let job = running.job;
         slot.state = State::Idle;
+        // --fail-fast stops handing out tests as soon as a final failure is known, before its
+        // output (which the report is paired with) has come.
+        let def = self.tests[job.test].1;
+        let retries = if def.retries > 0 {
+            def.retries
+        } else {
+            self.options.retries
+        };
+        if self.options.fail_fast && report.failure.is_some() && job.attempt > retries {
+            self.stop_handing_out(&self.tests[job.test].0.clone());
+        }
+        let slot = &mut self.slots[id];
         slot.reports.push_back((job, report));
         self.pair_outputs(id);
+    }
+
+    /// `--fail-fast`: the tests not handed out yet will not run.
+    fn stop_handing_out(&mut self, failed: &str) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let message = format!(
+            "{} test(s) did not run: --fail-fast stops at the first failure ({failed})",
+            self.pending.len()
+        );
+        self.pending.clear();
+        self.reporter.report(&Event::Notice { message: &message });
     }
 
     /// Reports the tests whose result and output have both arrived.
@@ -742,14 +767,9 @@ impl<'a> Scheduler<'a> {
             self.summary.failed += 1;
         }
         self.reporter.report(&Event::TestFinished { result: &result });
-        if result.outcome.is_failure() && self.options.fail_fast && !self.pending.is_empty() {
-            let message = format!(
-                "{} test(s) did not run: --fail-fast stops at the first failure ({})",
-                self.pending.len(),
-                result.name
-            );
-            self.pending.clear();
-            self.reporter.report(&Event::Notice { message: &message });
+        if result.outcome.is_failure() && self.options.fail_fast {
+            // Crashes and timeouts have no report: they stop the run here.
+            self.stop_handing_out(&result.name);
         }
     }
 
