@@ -207,7 +207,9 @@ fn list(tests: &[(String, &'static registry::TestDef)], options: &Options) {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP end the run cleanly: workers and what they started are killed.
+/// SIGINT, SIGTERM and SIGHUP end the run cleanly: workers and what they started are killed,
+/// the interrupted tests and the partial report (JUnit too) are written. A second one kills every
+/// process of the run at once and exits.
 fn forward_interrupts(events: std::sync::mpsc::Sender<(usize, WorkerEvent)>) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use std::os::unix::process::ExitStatusExt;
@@ -217,9 +219,22 @@ fn forward_interrupts(events: std::sync::mpsc::Sender<(usize, WorkerEvent)>) {
     let _ = std::thread::Builder::new()
         .name("mptest-signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            let mut signals = signals.forever();
+            if let Some(signal) = signals.next() {
                 let status = std::process::ExitStatus::from_raw(signal);
                 let _ = events.send((schedule::INTERRUPT_SLOT, WorkerEvent::Exited(status)));
+            }
+            // A second one: end every process of the run at once, without the orderly end.
+            if signals.next().is_some() {
+                let me = std::process::id() as i32;
+                for p in procs::descendants(me, &procs::all_processes(), &[]) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p.pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                eprintln!("mptest: interrupted again: every process of the run was killed at once");
+                std::process::exit(EXIT_FAILED);
             }
         });
 }
