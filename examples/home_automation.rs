@@ -214,9 +214,9 @@ fn a_whole_day_in_three_seconds() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(0)
     };
     let hysteresis = heating::HYSTERESIS.as_secs();
-    // Sampling every second of a clock that runs 30 000 times as fast (a manager round trip
-    // takes a virtual second or two), the controller sees a change a few virtual seconds late:
-    // within a minute.
+    // Never before the hysteresis. Late by however long the controller's process waited for a
+    // CPU: at 30 000 times real speed, a 30 ms wait on a busy 2-core machine is 15 virtual
+    // minutes (the exact seconds are the manual-time test's business).
     let expect = [
         hysteresis,
         crossing(6 * HOUR, true) + hysteresis,
@@ -232,8 +232,8 @@ fn a_whole_day_in_three_seconds() -> Result<(), Box<dyn std::error::Error>> {
             actual % 60
         );
         assert!(
-            (expected..expected + 60).contains(&actual),
-            "switch {i} at {actual} s, expected {expected} s (+ less than a minute)"
+            (expected..expected + 900).contains(&actual),
+            "switch {i} at {actual} s, expected {expected} s (+ less than 15 minutes)"
         );
     }
     Ok(())
