@@ -37,6 +37,17 @@ pub(crate) enum Order {
     Random,
 }
 
+/// When to show the live progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressWhen {
+    /// On an interactive terminal, with the pretty format and captured output.
+    Auto,
+    /// Whenever the pretty format is used.
+    Always,
+    /// Never: plain lines only.
+    Never,
+}
+
 /// What a test that passed only on a retry counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FlakyResult {
@@ -155,6 +166,9 @@ struct Args {
     /// Print a SLOW notice for a test each time it has run this long
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
     slow_timeout: Duration,
+    /// The live progress display: on a terminal (auto), always, or never
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    progress: ProgressWhen,
     /// Run a failing test up to N more times (a test's own `retries = N` wins)
     #[arg(long, value_name = "N", default_value = "0")]
     retries: u32,
@@ -261,6 +275,7 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<Duration>,
     pub(crate) slow_period: Duration,
     pub(crate) junit: Option<std::path::PathBuf>,
+    pub(crate) progress: bool,
     pub(crate) retries: u32,
     pub(crate) flaky_result: FlakyResult,
     pub(crate) leak_result: LeakResult,
@@ -309,6 +324,21 @@ impl Options {
             },
         };
         let env_nocapture = std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|v| v != "0");
+        let capture = !(args.nocapture || env_nocapture);
+        let progress = format == Format::Pretty
+            && capture
+            && !args.list
+            && match args.progress {
+                ProgressWhen::Never => false,
+                ProgressWhen::Always => true,
+                ProgressWhen::Auto => {
+                    use std::io::IsTerminal;
+                    std::io::stderr().is_terminal()
+                        && std::env::var("TERM").is_ok_and(|t| t != "dumb")
+                        && std::env::var_os("CI").is_none()
+                        && std::env::var_os("NEXTEST_RUN_ID").is_none()
+                }
+            };
         Ok(Options {
             filters: args.filters,
             exact: args.exact,
@@ -324,12 +354,13 @@ impl Options {
             format,
             color,
             threads,
-            capture: !(args.nocapture || env_nocapture),
+            capture,
             show_output: args.show_output,
             report_time: args.report_time,
             timeout: args.timeout,
             slow_period: args.slow_timeout,
             junit: args.junit,
+            progress,
             retries: args.retries,
             flaky_result: args.flaky_result,
             leak_result: args.leak_result,

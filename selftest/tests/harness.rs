@@ -1446,3 +1446,50 @@ fn an_interrupted_run_writes_its_partial_junit_and_ends_within_seconds() {
         "{left:?}"
     );
 }
+
+/// Runs the fixture in a real pseudo-terminal (util-linux's `script`); what the terminal got.
+fn in_a_terminal(args: &[&str]) -> String {
+    let dirs = util::RunDirs::new();
+    let mut line = env!("CARGO_BIN_EXE_fixture").to_string();
+    for arg in args {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    let mut command = std::process::Command::new("script");
+    dirs.apply(&mut command);
+    command
+        .args(["-qefc", &line, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("CI")
+        .env_remove("NEXTEST_RUN_ID");
+    let out = util::output_within(command, std::time::Duration::from_secs(60));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_shows_live_progress_and_a_pipe_plain_lines() {
+    let screen = in_a_terminal(&[
+        "slowest::a_second_and_more",
+        "pass::plain",
+        "fail::panics",
+        "--exact",
+        "--test-threads",
+        "2",
+    ]);
+    // The bar: done out of all, failures so far; a line per running test with its time.
+    assert!(
+        screen.contains("tests done, 0 failed") || screen.contains("tests done, 1 failed"),
+        "{screen}"
+    );
+    assert!(screen.contains("/3 tests done"), "{screen}");
+    assert!(screen.contains("slowest::a_second_and_more"), "{screen}");
+    assert!(screen.contains("1 failed"), "{screen}");
+    // And libtest's lines, the same as ever.
+    assert!(screen.contains("test pass::plain ... "), "{screen}");
+    assert!(screen.contains("2 passed; 1 failed;"), "{screen}");
+    // Asked not to, or not on a terminal: plain lines only.
+    let plain = in_a_terminal(&["pass::plain", "--progress", "never"]);
+    assert!(!plain.contains("tests done"), "{plain}");
+    assert!(!fixture(&["slowest::"]).stdout.contains("tests done"));
+    assert!(!fixture(&["slowest::"]).stderr.contains("tests done"));
+}

@@ -5,11 +5,13 @@ mod events;
 mod human;
 mod json;
 mod junit;
+mod progress;
 
 pub use events::{Event, FailureKind, Outcome, Summary, TestResult};
 pub(crate) use human::Human;
 pub(crate) use json::Json;
 pub(crate) use junit::Junit;
+pub(crate) use progress::Progress;
 
 /// Receives the events of a run.
 pub trait Reporter {

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::cli::{Format, Options};
 use crate::procs;
 use crate::registry;
-use crate::reporter::{Event, Human, Json, Junit, Outcome, Reporter, TestResult};
+use crate::reporter::{Event, Human, Json, Junit, Outcome, Progress, Reporter, TestResult};
 
 pub(crate) use worker_process::WorkerEvent;
 
@@ -84,8 +84,15 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         .clone()
         .or(bazel.xml_output)
         .map(|path| Junit::new(path, crate::launch::reexec::suite_name()));
+    let mut with_progress;
+    let shown: &mut dyn Reporter = if options.progress {
+        with_progress = Progress::new(main_reporter.as_mut());
+        &mut with_progress
+    } else {
+        main_reporter.as_mut()
+    };
     let mut reporter = Tap {
-        inner: main_reporter.as_mut(),
+        inner: shown,
         junit,
         measured: Vec::new(),
     };
