@@ -20,9 +20,26 @@ fn suite(attribute: &str) -> String {
     code
 }
 
+/// The makespan benchmark's suite: 200 tests of known, uneven lengths — 180 short (5 ms), 17
+/// medium (100 ms) and 3 long (400 ms) — the long ones declared last, the worst place for them.
+fn uneven_suite() -> String {
+    let mut code = String::new();
+    let lengths = std::iter::repeat_n(5, 180)
+        .chain(std::iter::repeat_n(100, 17))
+        .chain(std::iter::repeat_n(400, 3));
+    for (i, ms) in lengths.enumerate() {
+        let _ = writeln!(
+            code,
+            "#[mptest::mp_test] fn t{i:03}_{ms}ms() {{ std::thread::sleep(std::time::Duration::from_millis({ms})); }}"
+        );
+    }
+    code
+}
+
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("libtest_tests.rs"), suite("test")).expect("write the libtest suite");
     std::fs::write(out.join("mptest_tests.rs"), suite("mptest::mp_test")).expect("write the mptest suite");
+    std::fs::write(out.join("uneven_tests.rs"), uneven_suite()).expect("write the uneven suite");
     println!("cargo:rerun-if-changed=build.rs");
 }

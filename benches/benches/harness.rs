@@ -11,7 +11,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use benches::{median, time_command, workspace};
+use benches::{build_suites, median, time_command, workspace};
 
 const THREADS: &str = "2";
 
@@ -27,34 +27,9 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let root = workspace();
-    // Our own target directory: the cargo running this benchmark may hold the lock on the usual one.
     let target = root.join("target/bench-suites");
-    eprintln!("building the suites (release) in {} ...", target.display());
-    let build = Command::new(cargo())
-        .args([
-            "test",
-            "--no-run",
-            "--release",
-            "-p",
-            "benches",
-            "--test",
-            "libtest_suite",
-            "--test",
-            "mptest_suite",
-        ])
-        .args(["--message-format", "json"])
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !build.status.success() {
-        return Err(format!(
-            "building the suites failed:\n{}",
-            String::from_utf8_lossy(&build.stderr)
-        ));
-    }
-    let libtest = executable(&build.stdout, "libtest_suite")?;
-    let mptest = executable(&build.stdout, "mptest_suite")?;
+    let built = build_suites(&["libtest_suite", "mptest_suite"])?;
+    let (libtest, mptest) = (built[0].clone(), built[1].clone());
 
     // nextest without its cargo build step: list the binaries once, then run from that list.
     let binaries = target.join("nextest-binaries.json");
@@ -165,14 +140,4 @@ fn verdict(met: bool) -> &'static str {
     } else {
         "MISSED"
     }
-}
-
-/// The test executable cargo built for target `name`, from its JSON messages.
-fn executable(messages: &[u8], name: &str) -> Result<String, String> {
-    String::from_utf8_lossy(messages)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
-        .find_map(|m| m["executable"].as_str().map(str::to_string))
-        .ok_or_else(|| format!("cargo built no executable for {name}"))
 }

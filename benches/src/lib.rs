@@ -83,6 +83,44 @@ pub fn pin(pid: u32, cpu: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Builds these test targets of the benches crate in release mode, in `target/bench-suites`
+/// (the cargo running a benchmark may hold the lock on the usual target directory); returns
+/// their executables, in the order asked.
+pub fn build_suites(names: &[&str]) -> Result<Vec<String>, String> {
+    let root = workspace();
+    let target = root.join("target/bench-suites");
+    eprintln!("building the suites (release) in {} ...", target.display());
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(["test", "--no-run", "--release", "-p", "benches"]);
+    for name in names {
+        command.args(["--test", name]);
+    }
+    let build = command
+        .args(["--message-format", "json"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !build.status.success() {
+        return Err(format!(
+            "building the suites failed:\n{}",
+            String::from_utf8_lossy(&build.stderr)
+        ));
+    }
+    let messages = String::from_utf8_lossy(&build.stdout);
+    names
+        .iter()
+        .map(|name| {
+            messages
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == *name)
+                .find_map(|m| m["executable"].as_str().map(str::to_string))
+                .ok_or_else(|| format!("cargo built no executable for {name}"))
+        })
+        .collect()
+}
+
 /// The workspace's root directory.
 pub fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
