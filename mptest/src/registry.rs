@@ -98,25 +98,32 @@ pub(crate) fn sorted_tests() -> Vec<(String, &'static TestDef)> {
     tests
 }
 
+/// A plain test's registration, for mptest's own unit tests: `module_path::fn_name`, declared
+/// at `suite.rs:line`.
+#[cfg(test)]
+pub(crate) fn test_def(module_path: &'static str, fn_name: &'static str, line: u32) -> TestDef {
+    TestDef {
+        module_path,
+        fn_name,
+        file: "suite.rs",
+        line,
+        column: 4,
+        run: || Ok(()),
+        timeout: None,
+        ignore: None,
+        should_panic: ShouldPanic::No,
+        retries: 0,
+        group: None,
+        serial: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn def(module_path: &'static str) -> TestDef {
-        TestDef {
-            module_path,
-            fn_name: "f",
-            file: "suite.rs",
-            line: 1,
-            column: 4,
-            run: || Ok(()),
-            timeout: None,
-            ignore: None,
-            should_panic: ShouldPanic::No,
-            retries: 0,
-            group: None,
-            serial: false,
-        }
+        test_def(module_path, "f", 1)
     }
 
     #[test]

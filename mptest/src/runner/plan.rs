@@ -131,22 +131,11 @@ pub(crate) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ShouldPanic;
 
     fn def(fn_name: &'static str, line: u32, group: Option<&'static str>) -> TestDef {
         TestDef {
-            module_path: "suite",
-            fn_name,
-            file: "suite.rs",
-            line,
-            column: 4,
-            run: || Ok(()),
-            timeout: None,
-            ignore: None,
-            should_panic: ShouldPanic::No,
-            retries: 0,
             group,
-            serial: false,
+            ..crate::registry::test_def("suite", fn_name, line)
         }
     }
 

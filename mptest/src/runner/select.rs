@@ -50,22 +50,11 @@ pub(crate) fn listed(tests: &[(String, &TestDef)], options: &Options) -> Vec<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ShouldPanic;
 
     fn def(fn_name: &'static str, ignore: Option<&'static str>) -> TestDef {
         TestDef {
-            module_path: "suite",
-            fn_name,
-            file: "suite.rs",
-            line: 1,
-            column: 4,
-            run: || Ok(()),
-            timeout: None,
             ignore,
-            should_panic: ShouldPanic::No,
-            retries: 0,
-            group: None,
-            serial: false,
+            ..crate::registry::test_def("suite", fn_name, 1)
         }
     }
 
