@@ -7,6 +7,7 @@
 
 mod aux;
 mod entry;
+mod hooks;
 mod shared;
 
 use proc_macro::TokenStream;
@@ -51,4 +52,25 @@ pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn aux(args: TokenStream, item: TokenStream) -> TokenStream {
     aux::aux(args.into(), item.into()).into()
+}
+
+/// Runs this `fn()` in every worker process when it starts, before its first test (nose2's
+/// `startSubprocess`): set up what the worker's tests share. What it prints is reported with
+/// the worker's number; a panic is reported as a failed hook. See `mptest`'s documentation.
+#[proc_macro_attribute]
+pub fn worker_start(args: TokenStream, item: TokenStream) -> TokenStream {
+    hooks::hook(
+        args.into(),
+        item.into(),
+        "WORKER_START",
+        "#[mptest::worker_start]",
+    )
+    .into()
+}
+
+/// Runs this `fn()` in every worker process before it stops, after its last test (nose2's
+/// `stopSubprocess`). What it prints is reported with the worker's number.
+#[proc_macro_attribute]
+pub fn worker_stop(args: TokenStream, item: TokenStream) -> TokenStream {
+    hooks::hook(args.into(), item.into(), "WORKER_STOP", "#[mptest::worker_stop]").into()
 }

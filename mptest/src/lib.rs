@@ -182,6 +182,7 @@ mod cli;
 pub mod clock;
 mod coverage;
 mod error;
+pub mod hooks;
 mod ipc_retry;
 mod launch;
 pub mod logs;
@@ -198,7 +199,7 @@ mod worker;
 
 pub use error::Error;
 pub use logs::{logs, LogRecord};
-pub use mptest_macros::{aux, mp_test, shared};
+pub use mptest_macros::{aux, mp_test, shared, worker_start, worker_stop};
 pub use recorder::{Call, Recorder, RecorderError};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 /// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
@@ -322,6 +323,7 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
+    pub use crate::hooks::{WorkerHook, WORKER_START, WORKER_STOP};
     /// The run's directory, shared by every process of the run (mptest-can's bus sockets).
     pub use crate::launch::endpoint::run_dir;
     pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};

@@ -19,6 +19,8 @@ pub(crate) enum FromWorker {
     Hello { pid: u32, tasks: IpcSender<ToWorker> },
     /// A test ended (its output end marker is already in the pipe).
     Done(Report),
+    /// The worker's start or stop hooks ran.
+    Hooks(crate::hooks::HookReport),
 }
 
 /// How one test ended inside the worker.

@@ -46,6 +46,7 @@ fn serve(boot: Boot) -> Result<(), Error> {
         })
         .map_err(|e| Error::Channel(e.to_string()))?;
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
+    send_hooks("start", &crate::hooks::WORKER_START);
 
     loop {
         match crate::ipc_retry::recv(&tasks) {
@@ -65,9 +66,27 @@ fn serve(boot: Boot) -> Result<(), Error> {
                     return Ok(()); // coordinator gone
                 }
             }
-            Ok(ToWorker::Exit) | Err(IpcError::Disconnected) => return Ok(()),
+            Ok(ToWorker::Exit) => {
+                send_hooks("stop", &crate::hooks::WORKER_STOP);
+                return Ok(());
+            }
+            Err(IpcError::Disconnected) => return Ok(()),
             Err(err) => return Err(Error::Channel(format!("bad message from the coordinator: {err}"))),
         }
+    }
+}
+
+/// Runs one phase's hooks and tells the coordinator what they did.
+fn send_hooks(phase: &str, hooks: &[crate::hooks::WorkerHook]) {
+    let Some(report) = crate::hooks::run(phase, hooks) else {
+        return;
+    };
+    let sender = TO_COORDINATOR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(sender) = sender {
+        let _ = sender.send(FromWorker::Hooks(report));
     }
 }
 

@@ -1493,3 +1493,40 @@ fn a_terminal_shows_live_progress_and_a_pipe_plain_lines() {
     assert!(!fixture(&["slowest::"]).stdout.contains("tests done"));
     assert!(!fixture(&["slowest::"]).stderr.contains("tests done"));
 }
+
+#[test]
+fn worker_hooks_run_at_start_and_stop_and_their_output_is_reported_apart() {
+    let dirs = util::RunDirs::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hooks_fixture"));
+    dirs.apply(&mut command);
+    command.args(["--test-threads", "1", "--show-output"]);
+    let out = util::output_within(command, std::time::Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The start hooks ran before the test, which saw what they set up; one failed, said so.
+    assert!(stdout.contains("worker 1 start hooks failed: "), "{stdout}");
+    assert!(
+        stdout.contains("fails_to_start panicked: no license server"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hook: worker ") && stdout.contains(" ready"),
+        "{stdout}"
+    );
+    // The stop hook's output too.
+    assert!(
+        stdout.contains("worker 1 stop hooks ran; their output:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" stopping"), "{stdout}");
+    // Not in the test's own output.
+    let test_output = stdout
+        .split("---- sees_what_the_start_hook_set_up stdout ----")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no test output shown:\n{stdout}"));
+    let test_output = test_output.split("\n\n").next().unwrap_or_default();
+    assert!(
+        test_output.contains("the test's own output") && !test_output.contains("hook:"),
+        "{test_output}"
+    );
+}

@@ -416,6 +416,7 @@ impl<'a> Scheduler<'a> {
                 }
             }
             WorkerEvent::Done(report) => self.on_done(id, report),
+            WorkerEvent::Hooks(report) => self.report_hooks(id, &report),
             WorkerEvent::Malformed(what) => {
                 self.break_worker(id, format!("the worker sent a malformed message: {what}"))
             }
@@ -435,6 +436,21 @@ impl<'a> Scheduler<'a> {
             WorkerEvent::OutputClosed(rest) => self.on_output_closed(id, rest),
             WorkerEvent::Exited(status) => self.on_exit(id, status),
         }
+    }
+
+    /// A worker's start or stop hooks ran: what they printed and which failed, as a note.
+    fn report_hooks(&mut self, id: usize, report: &crate::hooks::HookReport) {
+        let mut message = format!("worker {} {} hooks", id + 1, report.phase);
+        if report.failed.is_empty() {
+            message.push_str(" ran");
+        } else {
+            message.push_str(&format!(" failed: {}", report.failed.join("; ")));
+        }
+        let output = report.output.trim_end();
+        if !output.is_empty() {
+            message.push_str(&format!("; their output:\n{output}"));
+        }
+        self.reporter.report(&Event::Notice { message: &message });
     }
 
     fn on_done(&mut self, id: usize, report: Report) {
@@ -825,8 +841,16 @@ impl<'a> Scheduler<'a> {
                 Ok((id, WorkerEvent::Exited(_))) if id < self.slots.len() => {
                     self.slots[id].state = State::Dead;
                 }
+                // Stop hooks run as the workers exit.
+                Ok((id, WorkerEvent::Hooks(report))) => self.report_hooks(id, &report),
                 Ok(_) => {}
                 Err(_) => {}
+            }
+        }
+        // A stop hook's report may come after its worker's exit was seen.
+        while let Ok((id, event)) = self.events.try_recv() {
+            if let WorkerEvent::Hooks(report) = event {
+                self.report_hooks(id, &report);
             }
         }
         let strays = self.end_strays();

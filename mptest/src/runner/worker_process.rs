@@ -22,6 +22,8 @@ pub(crate) enum WorkerEvent {
     Connected(IpcSender<ToWorker>),
     /// A test ended.
     Done(Report),
+    /// Its start or stop hooks ran.
+    Hooks(crate::hooks::HookReport),
     /// It sent something that is not a message we know.
     Malformed(String),
     /// Its channel closed.
@@ -138,6 +140,7 @@ fn watch_channel(id: usize, server: Bootstrap<FromWorker>, tx: &Sender<(usize, W
     loop {
         let event = match crate::ipc_retry::recv(&receiver) {
             Ok(FromWorker::Done(report)) => WorkerEvent::Done(report),
+            Ok(FromWorker::Hooks(report)) => WorkerEvent::Hooks(report),
             Ok(FromWorker::Hello { .. }) => WorkerEvent::Malformed("a second hello".into()),
             Err(IpcError::Disconnected) => {
                 send(WorkerEvent::ChannelClosed);

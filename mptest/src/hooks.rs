@@ -1,0 +1,123 @@
+//! Worker lifecycle hooks (nose2's `startSubprocess` / `stopSubprocess`):
+//! [`#[mptest::worker_start]`](macro@crate::worker_start) functions run in each worker process
+//! before its first test, [`#[mptest::worker_stop]`](macro@crate::worker_stop) ones after its
+//! last. What they print is not any test's output: it is captured apart and reported as a note
+//! naming the worker, and a hook that panics is reported as failed (the worker goes on).
+//!
+//! ```
+//! use std::sync::OnceLock;
+//!
+//! static DATABASE: OnceLock<String> = OnceLock::new();
+//!
+//! #[mptest::worker_start]
+//! fn open_the_database() {
+//!     DATABASE.get_or_init(|| "connected".to_string());
+//!     println!("worker {} has its database", std::process::id());
+//! }
+//!
+//! #[mptest::worker_stop]
+//! fn close_the_database() {
+//!     println!("closing");
+//! }
+//! # fn main() {}
+//! ```
+
+use std::io::{Read, Seek, Write};
+use std::os::unix::io::AsRawFd;
+
+use serde::{Deserialize, Serialize};
+
+/// One hook, as the attribute registers it.
+#[doc(hidden)]
+pub struct WorkerHook {
+    /// The function's name.
+    pub name: &'static str,
+    /// Its module.
+    pub module_path: &'static str,
+    /// The function.
+    pub run: fn(),
+}
+
+/// The `#[mptest::worker_start]` functions of the binary.
+#[linkme::distributed_slice]
+#[doc(hidden)]
+pub static WORKER_START: [WorkerHook];
+
+/// The `#[mptest::worker_stop]` functions of the binary.
+#[linkme::distributed_slice]
+#[doc(hidden)]
+pub static WORKER_STOP: [WorkerHook];
+
+/// What a worker's hooks of one phase did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HookReport {
+    /// `start` or `stop`.
+    pub(crate) phase: String,
+    /// What they printed.
+    pub(crate) output: String,
+    /// The hooks that panicked, with their messages.
+    pub(crate) failed: Vec<String>,
+}
+
+/// Runs `hooks` with this process's stdout and stderr sent to a file of their own, so their
+/// output is not a test's; `None` when there are none.
+pub(crate) fn run(phase: &str, hooks: &[WorkerHook]) -> Option<HookReport> {
+    if hooks.is_empty() {
+        return None;
+    }
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let capture = capture_file();
+    // SAFETY: dup/dup2 on our own standard descriptors and a file we hold; restored below.
+    let saved = capture.as_ref().map(|file| unsafe {
+        let saved = (libc::dup(1), libc::dup(2));
+        libc::dup2(file.as_raw_fd(), 1);
+        libc::dup2(file.as_raw_fd(), 2);
+        saved
+    });
+    let mut failed = Vec::new();
+    for hook in hooks {
+        if let Err(panic) = std::panic::catch_unwind(hook.run) {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            failed.push(format!("{}::{} panicked: {message}", hook.module_path, hook.name));
+        }
+    }
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let mut output = String::new();
+    if let (Some(mut file), Some((out, err))) = (capture, saved) {
+        // SAFETY: putting back the descriptors saved above, then closing the copies.
+        unsafe {
+            libc::dup2(out, 1);
+            libc::dup2(err, 2);
+            libc::close(out);
+            libc::close(err);
+        }
+        let _ = file.rewind();
+        let _ = file.read_to_string(&mut output);
+    }
+    Some(HookReport {
+        phase: phase.to_string(),
+        output,
+        failed,
+    })
+}
+
+/// An anonymous file for the hooks' output: made in the run's directory and unlinked at once.
+fn capture_file() -> Option<std::fs::File> {
+    let dir = crate::launch::endpoint::run_dir()?;
+    let path = dir.join(format!("hooks-{}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .ok()?;
+    let _ = std::fs::remove_file(&path);
+    Some(file)
+}
