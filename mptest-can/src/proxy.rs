@@ -4,7 +4,7 @@
 //! - Every frame the proxy receives from the bus goes to every proxy channel.
 //! - A frame sent through one proxy channel goes out on the bus and to every *other* channel,
 //!   not back to its sender (pykiso's rule), marked with the sending channel
-//!   ([`Received::channel`]), so a receiver tells it from a frame that came off the bus.
+//!   ([`Received::channel`](crate::Received::channel)), so a receiver tells it from a frame that came off the bus.
 //! - With a [`TraceConfig`], every frame the proxy receives (`R`) *and* sends (`T`) is written to
 //!   `DIR/NAME.log` in candump's format, in the bus's order, before any channel gets it: the
 //!   trace is complete even if the proxy is killed.
@@ -244,7 +244,7 @@ impl ProxyChannels {
 pub struct ProxyChannel(Node);
 
 impl ProxyChannel {
-    /// This channel's number, as [`Received::channel`] shows it to the others.
+    /// This channel's number, as [`Received::channel`](crate::Received::channel) shows it to the others.
     pub fn channel(&self) -> u16 {
         self.0.id()
     }

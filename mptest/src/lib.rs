@@ -81,6 +81,28 @@
 //! - cargo-nextest works with it: `--list --format terse` and `NAME --exact --nocapture` behave
 //!   as its custom-harness contract asks.
 //!
+//! ## Running at scale
+//!
+//! - **Order**: the longest tests first, by their durations in earlier runs (kept in
+//!   `<target>/<profile>/mptest-timings/<suite>.json`, or the file `MPTEST_TIMINGS` names);
+//!   unknown tests in between. `--order declared|longest|random`, `--seed N`. A group (tests
+//!   with `group = "..."`) runs on one worker in declaration order and is placed by its total.
+//! - **Shards**: `--partition hash:M/N` or `slice:M/N` runs part M of N; under Bazel,
+//!   `TEST_TOTAL_SHARDS`/`TEST_SHARD_INDEX` do it, `TEST_SHARD_STATUS_FILE` is touched,
+//!   `XML_OUTPUT_FILE` gets the JUnit report and `TEST_TMPDIR` the run's temporary files. The
+//!   shards together run the suite once; a group is never split.
+//! - **Policies**: `--retries N` (a test's own `retries` wins; crashes and timeouts are retried
+//!   too), `--flaky-result pass|fail`, `--leak-result warn|fail`, `--fail-fast`,
+//!   `--run-timeout SECS`, `--max-worker-restarts N`.
+//! - **Reports**: `--junit PATH` writes JUnit XML (output of every process in `system-out`, log
+//!   records in `system-err`, retries as `flakyFailure`/`rerunFailure`); on a terminal a live
+//!   display shows progress, failures so far and the running tests (`--progress never` turns it
+//!   off); the summary counts failures by kind and names leaks and the slowest tests.
+//! - **Hooks**: [`macro@worker_start`] / [`macro@worker_stop`] functions run in every worker
+//!   before its first test and after its last (see [`hooks`]).
+//! - **Interruption**: Ctrl-C (SIGINT, SIGTERM, SIGHUP) ends every process of the run, reports
+//!   the tests it cut short and writes the partial reports; a second one kills at once.
+//!
 //! ## Processes of a test: `spawn` and shared state
 //!
 //! [`spawn`] runs a non-capturing closure in a child process and hands its value back; a panic

@@ -27,7 +27,7 @@
 //!   process; without `RUST_LOG`, `info` and above are gathered.
 //! - **Nothing is lost when a process crashes right after logging**: the logger returns only once
 //!   the record is written to its connection to the test's process — in the kernel's socket
-//!   buffer, which outlives the writer (see [`Recorder`](crate::Recorder), which carries them).
+//!   buffer, which outlives the writer (the [`crate::Recorder`] carries them).
 //! - **Your own logger**: the `log` crate takes one logger per process, and mptest's is
 //!   installed first, so `env_logger::try_init()` returns an error (and `init()` panics) in a
 //!   process of mptest's. Keep yours with [`forward_to`]: mptest's logger hands it every record

@@ -110,7 +110,7 @@ pub struct TestResult {
     pub output: Option<CapturedOutput>,
     /// Processes it left running, which were ended ("1234 (sleep)").
     pub leftovers: Vec<String>,
-    /// The `log`/`tracing` records of its processes ([`crate::logs`]); none when its own process
+    /// The `log`/`tracing` records of its processes ([`mod@crate::logs`]); none when its own process
     /// crashed (they are in its output).
     pub logs: Vec<crate::logs::LogRecord>,
 }
