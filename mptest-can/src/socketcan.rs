@@ -178,8 +178,9 @@ pub(crate) fn to_kernel_filter(filter: &CanFilter) -> socketcan::CanFilter {
 }
 
 impl SocketCanBus {
-    /// One `recvmsg`: the frame's bytes, its timestamp, and whether this socket sent it.
-    fn read(&self) -> std::io::Result<(Vec<u8>, Option<SystemTime>, bool)> {
+    /// One `recvmsg`: the frame's bytes (and how many), its timestamp, and whether this socket
+    /// sent it.
+    fn read(&self) -> std::io::Result<([u8; CANFD_MTU], usize, Option<SystemTime>, bool)> {
         let mut frame = [0u8; CANFD_MTU];
         // Room for one cmsg of a timespec.
         let mut control = [0u64; 8];
@@ -211,7 +212,7 @@ impl SocketCanBus {
             }
         }
         let own = header.msg_flags & libc::MSG_CONFIRM != 0;
-        Ok((frame[..n as usize].to_vec(), stamp, own))
+        Ok((frame, n as usize, stamp, own))
     }
 }
 
@@ -264,7 +265,7 @@ impl Bus for SocketCanBus {
                 }
                 return Err(self.io("wait for a frame")(error));
             }
-            let (bytes, stamp, own) = match self.read() {
+            let (bytes, n, stamp, own) = match self.read() {
                 Ok(read) => read,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
@@ -275,7 +276,7 @@ impl Bus for SocketCanBus {
                 }
                 Err(e) => return Err(self.io("receive")(e)),
             };
-            let frame = from_kernel(&bytes).map_err(|reason| BusError::Malformed {
+            let frame = from_kernel(&bytes[..n]).map_err(|reason| BusError::Malformed {
                 bus: self.interface.clone(),
                 reason,
             })?;

@@ -77,13 +77,13 @@ pub(crate) fn run(phase: &str, hooks: &[WorkerHook]) -> Option<HookReport> {
     });
     let mut failed = Vec::new();
     for hook in hooks {
-        if let Err(panic) = std::panic::catch_unwind(hook.run) {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            failed.push(format!("{}::{} panicked: {message}", hook.module_path, hook.name));
+        if std::panic::catch_unwind(hook.run).is_err() {
+            // The worker's panic hook kept the message and place (as for a test's panic).
+            let record = crate::panics::take_last().unwrap_or_default();
+            failed.push(format!(
+                "{}::{} panicked: {} (at {})",
+                hook.module_path, hook.name, record.message, record.location
+            ));
         }
     }
     let _ = std::io::stdout().flush();

@@ -153,9 +153,15 @@ pub fn wait_for(
         .as_ref()
         .ok_or(LogError::NotGathered(crate::launch::role::this_role()))?;
     let mut found = None;
+    // Each wake-up looks only at what arrived since the last one.
+    let mut checked = 0;
     let waited = sink.wait_for(
         |calls| {
-            found = calls.iter().filter_map(to_record).find(|r| matches(r));
+            found = calls[checked.min(calls.len())..]
+                .iter()
+                .filter_map(to_record)
+                .find(|r| matches(r));
+            checked = calls.len();
             found.is_some()
         },
         timeout,

@@ -116,8 +116,11 @@ pub(crate) fn plan(
                     .map(|&i| seconds.get(&tests[i].0).copied().unwrap_or(typical))
                     .sum()
             };
-            // Stable: equal lengths keep the declared order.
-            units.sort_by(|a, b| length(b).total_cmp(&length(a)));
+            // Each unit's length once, not at every comparison. Stable: equal lengths keep the
+            // declared order.
+            let mut measured: Vec<(f64, Unit)> = units.into_iter().map(|u| (length(&u), u)).collect();
+            measured.sort_by(|a, b| b.0.total_cmp(&a.0));
+            units = measured.into_iter().map(|(_, u)| u).collect();
         }
         Order::Random => {
             let seed = seed.unwrap_or_else(|| fastrand::u64(..));

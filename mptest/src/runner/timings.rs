@@ -86,7 +86,8 @@ impl Timings {
     /// keep their earlier durations; tests that no longer exist are dropped.
     pub(crate) fn save(&mut self, measured: &[(String, f64)], existing: &[&str]) {
         let Some(path) = &self.path else { return };
-        self.seconds.retain(|name, _| existing.contains(&name.as_str()));
+        let existing: std::collections::HashSet<&str> = existing.iter().copied().collect();
+        self.seconds.retain(|name, _| existing.contains(name.as_str()));
         for (name, secs) in measured {
             self.seconds.insert(name.clone(), *secs);
         }
