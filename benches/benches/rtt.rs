@@ -17,22 +17,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use benches::{median_range, pin, workspace};
+use benches::{median_range, pin, workspace, Counter, CounterProxy};
 use mptest::Manager;
-use serde::{Deserialize, Serialize};
-
-#[derive(Default, Serialize, Deserialize)]
-pub struct Counter {
-    n: u64,
-}
-
-#[mptest::shared]
-impl Counter {
-    pub fn incr(&mut self, by: u64) -> u64 {
-        self.n += by;
-        self.n
-    }
-}
 
 const CALLS: usize = 10_000;
 const WARMUP: usize = 1_000;

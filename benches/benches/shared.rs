@@ -15,23 +15,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use benches::{median, workspace};
+use benches::{median, workspace, Counter, CounterProxy};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use mptest::Manager;
-use serde::{Deserialize, Serialize};
-
-#[derive(Default, Serialize, Deserialize)]
-pub struct Counter {
-    n: u64,
-}
-
-#[mptest::shared]
-impl Counter {
-    pub fn incr(&mut self, by: u64) -> u64 {
-        self.n += by;
-        self.n
-    }
-}
 
 /// What the measuring client gets: the proxy, the bare channels, and where to send its timings.
 type ClientArgs = (

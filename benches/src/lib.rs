@@ -1,7 +1,23 @@
 //! Helpers shared by the benchmarks: timing commands and summarising samples.
 
 use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+
+/// The counter the round-trip benchmarks call through a proxy (`CounterProxy::incr`).
+#[derive(Default, Serialize, Deserialize)]
+pub struct Counter {
+    n: u64,
+}
+
+#[mptest::shared]
+impl Counter {
+    pub fn incr(&mut self, by: u64) -> u64 {
+        self.n += by;
+        self.n
+    }
+}
 
 /// Runs a command to completion with its output discarded; returns its wall time, or an error
 /// naming the command if it failed.
