@@ -36,10 +36,26 @@ fn uneven_suite() -> String {
     code
 }
 
+/// The scale benchmark's suite: 10 000 trivial tests.
+fn trivial_suite(attribute: &str) -> String {
+    let mut code = String::new();
+    for i in 0..10_000 {
+        let _ = writeln!(
+            code,
+            "#[{attribute}] fn trivial_{i:05}() {{ assert!(std::hint::black_box({i}) < 10_000); }}"
+        );
+    }
+    code
+}
+
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("libtest_tests.rs"), suite("test")).expect("write the libtest suite");
     std::fs::write(out.join("mptest_tests.rs"), suite("mptest::mp_test")).expect("write the mptest suite");
     std::fs::write(out.join("uneven_tests.rs"), uneven_suite()).expect("write the uneven suite");
+    std::fs::write(out.join("libtest_10k_tests.rs"), trivial_suite("test"))
+        .expect("write the 10k libtest suite");
+    std::fs::write(out.join("mptest_10k_tests.rs"), trivial_suite("mptest::mp_test"))
+        .expect("write the 10k mptest suite");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -11,7 +11,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use benches::{build_suites, median, time_command, workspace};
+use benches::{build_suites, median, time_command, verdict, workspace};
 
 const THREADS: &str = "2";
 
@@ -132,12 +132,4 @@ fn cargo() -> String {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }

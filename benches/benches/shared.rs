@@ -15,7 +15,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use benches::{median, workspace, Counter, CounterProxy};
+use benches::{median, verdict, workspace, Counter, CounterProxy};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use mptest::Manager;
 
@@ -195,14 +195,6 @@ fn run() -> Result<(), String> {
         })
     );
     Ok(())
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 /// Runs `../shared/peers/syncmanager_rtt.py` and reads its JSON line.

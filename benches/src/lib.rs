@@ -145,6 +145,15 @@ pub fn workspace() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// `met` or `MISSED`, for a target line.
+pub fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,12 +211,7 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
             "#[mp_test] functions cannot be `async`; start a runtime inside the test",
         ));
     }
-    if !sig.inputs.is_empty() {
-        return Err(Error::new(
-            sig.inputs.span(),
-            "#[mp_test] functions take no arguments",
-        ));
-    }
+    crate::fixture::fixture_params(func, "#[mp_test]")?;
     if !sig.generics.params.is_empty() {
         return Err(Error::new(
             sig.generics.span(),
@@ -274,7 +269,10 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     // reports a `should_panic` test that did not panic.
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let column = quote_spanned!(ident.span()=> ::core::column!());
-    let call = quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident()));
+    // Parameters name fixtures (checked by `check_signature`).
+    let fixtures = crate::fixture::fixture_params(func, "#[mp_test]").unwrap_or_default();
+    let call =
+        quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident(#(&#fixtures),*)));
     let span = Span::call_site();
     let harness_check = format!(
         "`{fn_name}` is an #[mp_test], but this target runs under libtest's harness, which never \
@@ -303,13 +301,17 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
             file: ::core::file!(),
             line: #line,
             column: #column,
-            run: || #call,
+            run: || {
+                #(let #fixtures = #private::for_test::<#fixtures>()?;)*
+                #call
+            },
             timeout: #timeout,
             ignore: #ignore,
             should_panic: #should_panic,
             retries: #retries,
             group: #group,
             serial: #serial,
+            fixtures: &[#(<#fixtures as #private::FixtureName>::decl),*],
         };
     }
 }

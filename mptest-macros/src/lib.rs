@@ -7,6 +7,7 @@
 
 mod aux;
 mod entry;
+mod fixture;
 mod hooks;
 mod shared;
 
@@ -52,6 +53,14 @@ pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn aux(args: TokenStream, item: TokenStream) -> TokenStream {
     aux::aux(args.into(), item.into()).into()
+}
+
+/// Declares a fixture: `fn name(other_fixture: &U, ...) -> T` (or `-> Result<T, E>`) becomes
+/// a `static name: mptest::Fixture<T>`; a test taking `name: &T` gets its value. Options:
+/// `scope = "worker"` (the default), `"group"` or `"run"`. See `mptest::fixtures`.
+#[proc_macro_attribute]
+pub fn fixture(args: TokenStream, item: TokenStream) -> TokenStream {
+    fixture::fixture(args.into(), item.into()).into()
 }
 
 /// Runs this `fn()` in every worker process when it starts, before its first test (nose2's

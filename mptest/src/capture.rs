@@ -213,6 +213,56 @@ pub(crate) fn read_pipe(
     emit(Piece::Closed(out));
 }
 
+/// Runs `f` with this process's stdout and stderr sent to a file of their own; returns what it
+/// gave and what was written meanwhile (by any thread: the process's descriptors are swapped).
+/// Worker hooks and fixtures' setups and teardowns run so, apart from any test's output.
+pub(crate) fn capture_std<R>(f: impl FnOnce() -> R) -> (R, String) {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::io::AsRawFd;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let capture = capture_file();
+    // SAFETY: dup/dup2 on our own standard descriptors and a file we hold; restored below.
+    let saved = capture.as_ref().map(|file| unsafe {
+        let saved = (libc::dup(1), libc::dup(2));
+        libc::dup2(file.as_raw_fd(), 1);
+        libc::dup2(file.as_raw_fd(), 2);
+        saved
+    });
+    let result = f();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let mut output = String::new();
+    if let (Some(mut file), Some((out, err))) = (capture, saved) {
+        // SAFETY: putting back the descriptors saved above, then closing the copies.
+        unsafe {
+            libc::dup2(out, 1);
+            libc::dup2(err, 2);
+            libc::close(out);
+            libc::close(err);
+        }
+        let _ = file.rewind();
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        output = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    (result, output)
+}
+
+/// An anonymous file for captured output: made in the run's directory and unlinked at once.
+fn capture_file() -> Option<std::fs::File> {
+    let dir = crate::launch::endpoint::run_dir()?;
+    let path = dir.join(format!("capture-{}-{}", std::process::id(), new_nonce()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ok()?;
+    let _ = std::fs::remove_file(&path);
+    Some(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,9 +22,6 @@
 //! # fn main() {}
 //! ```
 
-use std::io::{Read, Seek, Write};
-use std::os::unix::io::AsRawFd;
-
 use serde::{Deserialize, Serialize};
 
 /// One hook, as the attribute registers it.
@@ -65,59 +62,23 @@ pub(crate) fn run(phase: &str, hooks: &[WorkerHook]) -> Option<HookReport> {
     if hooks.is_empty() {
         return None;
     }
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    let capture = capture_file();
-    // SAFETY: dup/dup2 on our own standard descriptors and a file we hold; restored below.
-    let saved = capture.as_ref().map(|file| unsafe {
-        let saved = (libc::dup(1), libc::dup(2));
-        libc::dup2(file.as_raw_fd(), 1);
-        libc::dup2(file.as_raw_fd(), 2);
-        saved
+    let (failed, output) = crate::capture::capture_std(|| {
+        let mut failed = Vec::new();
+        for hook in hooks {
+            if std::panic::catch_unwind(hook.run).is_err() {
+                // The worker's panic hook kept the message and place (as for a test's panic).
+                let record = crate::panics::take_last().unwrap_or_default();
+                failed.push(format!(
+                    "{}::{} panicked: {} (at {})",
+                    hook.module_path, hook.name, record.message, record.location
+                ));
+            }
+        }
+        failed
     });
-    let mut failed = Vec::new();
-    for hook in hooks {
-        if std::panic::catch_unwind(hook.run).is_err() {
-            // The worker's panic hook kept the message and place (as for a test's panic).
-            let record = crate::panics::take_last().unwrap_or_default();
-            failed.push(format!(
-                "{}::{} panicked: {} (at {})",
-                hook.module_path, hook.name, record.message, record.location
-            ));
-        }
-    }
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    let mut output = String::new();
-    if let (Some(mut file), Some((out, err))) = (capture, saved) {
-        // SAFETY: putting back the descriptors saved above, then closing the copies.
-        unsafe {
-            libc::dup2(out, 1);
-            libc::dup2(err, 2);
-            libc::close(out);
-            libc::close(err);
-        }
-        let _ = file.rewind();
-        let _ = file.read_to_string(&mut output);
-    }
     Some(HookReport {
         phase: phase.to_string(),
         output,
         failed,
     })
-}
-
-/// An anonymous file for the hooks' output: made in the run's directory and unlinked at once.
-fn capture_file() -> Option<std::fs::File> {
-    let dir = crate::launch::endpoint::run_dir()?;
-    let path = dir.join(format!("hooks-{}", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .ok()?;
-    let _ = std::fs::remove_file(&path);
-    Some(file)
 }

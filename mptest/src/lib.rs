@@ -98,10 +98,32 @@
 //!   records in `system-err`, retries as `flakyFailure`/`rerunFailure`); on a terminal a live
 //!   display shows progress, failures so far and the running tests (`--progress never` turns it
 //!   off); the summary counts failures by kind and names leaks and the slowest tests.
+//! - **Fixtures**: [`#[mptest::fixture]`](macro@fixture) on `fn name(...) -> T` makes a value
+//!   that tests ask for by naming it as a parameter (`fn t(name: &T)`), set up once per worker
+//!   (`scope = "worker"`, the default), per group (`"group"`) or for the whole run (`"run"`: in
+//!   a process of its own, a copy to every worker), torn down (dropped) when the scope ends —
+//!   run fixtures after their last test, whatever happened, also on Ctrl-C. A failed setup
+//!   fails the tests needing it with its error and output. See [`fixtures`].
+//!
+//! ```no_run
+//! use mptest::prelude::*;
+//!
+//! #[mptest::fixture] // once per worker process; dropped when it ends
+//! fn database() -> std::collections::HashMap<String, u32> {
+//!     std::collections::HashMap::from([("answer".to_string(), 42)])
+//! }
+//!
+//! #[mp_test]
+//! fn reads_the_database(database: &std::collections::HashMap<String, u32>) {
+//!     assert_eq!(database["answer"], 42);
+//! }
+//! # fn main() {}
+//! ```
 //! - **Hooks**: [`macro@worker_start`] / [`macro@worker_stop`] functions run in every worker
 //!   before its first test and after its last (see [`hooks`]).
 //! - **Interruption**: Ctrl-C (SIGINT, SIGTERM, SIGHUP) ends every process of the run, reports
-//!   the tests it cut short and writes the partial reports; a second one kills at once.
+//!   the tests it cut short, tears the run's fixtures down and writes the partial reports; a
+//!   second one kills at once.
 //!
 //! ## Processes of a test: `spawn` and shared state
 //!
@@ -204,6 +226,7 @@ mod cli;
 pub mod clock;
 mod coverage;
 mod error;
+pub mod fixtures;
 pub mod hooks;
 mod ipc_retry;
 mod launch;
@@ -220,8 +243,9 @@ mod spawn;
 mod worker;
 
 pub use error::Error;
+pub use fixtures::{Fixture, FixtureError, FixtureName};
 pub use logs::{logs, LogRecord};
-pub use mptest_macros::{aux, mp_test, shared, worker_start, worker_stop};
+pub use mptest_macros::{aux, fixture, mp_test, shared, worker_start, worker_stop};
 pub use recorder::{Call, Recorder, RecorderError};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 /// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
@@ -273,13 +297,17 @@ pub fn init() {
     }
     launch::reexec::name_this_process();
     logs::install();
-    if !matches!(role, Ok(launch::role::Role::Worker(_))) {
+    if !matches!(
+        role,
+        Ok(launch::role::Role::Worker(_) | launch::role::Role::FixtureHost(_))
+    ) {
         exit_on_sigterm();
         launch::role::block_sigterm(false);
     }
     match role {
         Ok(launch::role::Role::Coordinator) => {}
         Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
+        Ok(launch::role::Role::FixtureHost(boot)) => fixtures::run_host(boot),
         Ok(launch::role::Role::Child(boot)) => spawn::run_child(boot),
         Ok(launch::role::Role::Manager(boot)) => shared::run_manager(boot),
         Ok(launch::role::Role::Aux(boot)) => aux::run_aux(boot),
@@ -345,6 +373,7 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
+    pub use crate::fixtures::{for_fixture, for_test, FixtureDecl, FixtureName, Scope, FIXTURES};
     pub use crate::hooks::{WorkerHook, WORKER_START, WORKER_STOP};
     /// The run's directory, shared by every process of the run (mptest-can's bus sockets).
     pub use crate::launch::endpoint::run_dir;

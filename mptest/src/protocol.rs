@@ -21,6 +21,14 @@ pub(crate) enum FromWorker {
     Done(Report),
     /// The worker's start or stop hooks ran.
     Hooks(crate::hooks::HookReport),
+    /// A test needs this run fixture: the coordinator passes the request on to the fixture
+    /// host, which answers on `reply` (a `HostReply<T>`).
+    NeedFixture {
+        key: String,
+        reply: ipc_channel::ipc::OpaqueIpcSender,
+    },
+    /// Worker or group fixtures were torn down.
+    Fixtures(Vec<crate::fixtures::FixtureEvent>),
 }
 
 /// How one test ended inside the worker.
@@ -34,4 +42,6 @@ pub(crate) struct Report {
     pub(crate) leftovers: Vec<String>,
     /// The `log`/`tracing` records of every process of the test.
     pub(crate) logs: Vec<crate::logs::LogRecord>,
+    /// Fixtures the test set up (or had the fixture host set up).
+    pub(crate) fixtures: Vec<crate::fixtures::FixtureEvent>,
 }

@@ -57,6 +57,8 @@ pub struct TestDef {
     pub group: Option<&'static str>,
     /// `serial`: runs while no other test runs.
     pub serial: bool,
+    /// The fixtures its parameters name.
+    pub fixtures: &'static [fn() -> &'static crate::fixtures::FixtureDecl],
 }
 
 impl TestDef {
@@ -115,6 +117,7 @@ pub(crate) fn test_def(module_path: &'static str, fn_name: &'static str, line: u
         retries: 0,
         group: None,
         serial: false,
+        fixtures: &[],
     }
 }
 

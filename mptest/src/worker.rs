@@ -53,11 +53,7 @@ fn serve(boot: Boot) -> Result<(), Error> {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);
                 end_of_test(boot.sentinel.as_deref());
-                let sender = TO_COORDINATOR
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                let Some(sender) = sender else {
+                let Some(sender) = coordinator() else {
                     // The channel was closed (a fault hook): stay, as a wedged worker would,
                     // until the coordinator notices and ends us.
                     continue;
@@ -67,6 +63,7 @@ fn serve(boot: Boot) -> Result<(), Error> {
                 }
             }
             Ok(ToWorker::Exit) => {
+                send_fixtures(crate::fixtures::tear_down(|_| true));
                 send_hooks("stop", &crate::hooks::WORKER_STOP);
                 return Ok(());
             }
@@ -76,23 +73,45 @@ fn serve(boot: Boot) -> Result<(), Error> {
     }
 }
 
+/// The channel to the coordinator (`None` once a fault hook closed it).
+fn coordinator() -> Option<IpcSender<FromWorker>> {
+    TO_COORDINATOR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// Tells the coordinator which fixtures were torn down, and how.
+fn send_fixtures(events: Vec<crate::fixtures::FixtureEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Some(sender) = coordinator() {
+        let _ = sender.send(FromWorker::Fixtures(events));
+    }
+}
+
+/// Asks the coordinator for a run fixture; the fixture host answers on `reply`.
+pub(crate) fn ask_for_fixture(key: String, reply: ipc_channel::ipc::OpaqueIpcSender) -> Result<(), String> {
+    let sender = coordinator().ok_or("this worker has no channel to the coordinator")?;
+    sender
+        .send(FromWorker::NeedFixture { key, reply })
+        .map_err(|e| format!("cannot ask the coordinator: {e}"))
+}
+
 /// Runs one phase's hooks and tells the coordinator what they did.
 fn send_hooks(phase: &str, hooks: &[crate::hooks::WorkerHook]) {
     let Some(report) = crate::hooks::run(phase, hooks) else {
         return;
     };
-    let sender = TO_COORDINATOR
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    if let Some(sender) = sender {
+    if let Some(sender) = coordinator() {
         let _ = sender.send(FromWorker::Hooks(report));
     }
 }
 
 /// A worker must not outlive its coordinator: ask the kernel to kill it when the parent goes,
 /// then check the parent did not go before we asked.
-fn die_with_parent(parent: i32) -> Result<(), Error> {
+pub(crate) fn die_with_parent(parent: i32) -> Result<(), Error> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     if nix::unistd::getppid().as_raw() != parent {
@@ -110,7 +129,10 @@ fn run_test(index: u32, name: &str) -> Report {
     crate::launch::reexec::set_current_test(name);
     crate::clock::reset_for_test();
     crate::logs::begin_test();
-    let failure = match find_test(index, name) {
+    let def = find_test(index, name);
+    // The group's worker moved on: the last group's fixtures go (reported apart from this test).
+    send_fixtures(crate::fixtures::begin_test(def.and_then(|d| d.group)));
+    let failure = match def {
         Some(def) => execute(def, name).err(),
         None => Some((
             FailureKind::Panicked,
@@ -122,6 +144,7 @@ fn run_test(index: u32, name: &str) -> Report {
     let leftovers = procs::end_leftovers();
     // After the leftovers are gone: whatever they logged before is in (and printed).
     let logs = crate::logs::end_test();
+    let fixtures = crate::fixtures::take_events();
     crate::launch::reexec::set_current_test("");
     if !leftovers.is_empty() {
         eprintln!(
@@ -136,6 +159,7 @@ fn run_test(index: u32, name: &str) -> Report {
         duration_ns,
         leftovers,
         logs,
+        fixtures,
     }
 }
 
@@ -156,6 +180,10 @@ fn execute(def: &'static TestDef, name: &str) -> Result<(), (FailureKind, String
         .map_err(|e| panicked(format!("could not start the test's thread: {e}")))?
         .join()
         .map_err(|_| panicked("the test's thread panicked outside the test".to_string()))?;
+    // A fixture it needs could not be set up: that is why it failed, whatever it expected.
+    if let Some(message) = crate::fixtures::take_test_failure() {
+        return Err((FailureKind::Fixture, message));
+    }
     let crate::panics::PanicRecord { message, location } = panic.unwrap_or_default();
     match (def.should_panic, result) {
         (ShouldPanic::No, Ok(result)) => result.map_err(|err| (FailureKind::ReturnedError, err)),

@@ -1354,26 +1354,14 @@ fn interruptible(
     extra: &[&str],
     stderr: std::process::Stdio,
 ) -> (util::KillOnDrop, std::sync::mpsc::Receiver<String>) {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fixture"));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fixture"));
     dirs.apply(&mut command);
-    let mut coordinator = util::KillOnDrop(
+    let (coordinator, lines) = util::spawn_with_lines(
         command
             .args(["interrupt::", "--nocapture"])
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap(),
+            .stderr(stderr),
     );
-    let stdout = coordinator.0.stdout.take().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
     loop {
         let line = lines
             .recv_timeout(std::time::Duration::from_secs(30))

@@ -81,6 +81,7 @@ fn the_readme_works_word_for_word() {
     let manifest = format!(
         "[package]\nname = \"usercrate\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n{toml}\n\
          [[test]]\nname = \"shared_state\"\nharness = false\n\n\
+         [[test]]\nname = \"fixtures\"\nharness = false\n\n\
          [[test]]\nname = \"forgot_harness_false\"\n"
     );
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
@@ -99,6 +100,12 @@ fn the_readme_works_word_for_word() {
          child.join().unwrap();\n    assert_eq!(t.target()?, 21.5);\n    Ok(())\n}}\n\nmptest::main!();\n"
     );
     std::fs::write(crate_dir.join("tests/shared_state.rs"), shared_suite).unwrap();
+    // The README's fixtures snippet, as it stands.
+    let fixtures = rust
+        .iter()
+        .find(|b| b.contains("// tests/fixtures.rs"))
+        .expect("the fixtures snippet");
+    std::fs::write(crate_dir.join("tests/fixtures.rs"), fixtures).unwrap();
     std::fs::write(
         crate_dir.join("tests/forgot_harness_false.rs"),
         "use mptest::prelude::*;\n\n#[mp_test]\nfn lost() {}\n\nmptest::main!();\n",
@@ -108,7 +115,15 @@ fn the_readme_works_word_for_word() {
     let all = cargo(
         &dirs,
         &crate_dir,
-        &["test", "--test", "system", "--test", "shared_state"],
+        &[
+            "test",
+            "--test",
+            "system",
+            "--test",
+            "shared_state",
+            "--test",
+            "fixtures",
+        ],
     );
     let all_text = text(&all);
     assert!(all.status.success(), "{all_text}");
@@ -117,6 +132,7 @@ fn the_readme_works_word_for_word() {
         all_text.contains("test thermostat_is_shared ... ok"),
         "{all_text}"
     );
+    assert!(all_text.contains("test connects ... ok"), "{all_text}");
 
     // The README's --exact example names a test that exists.
     let exact = cargo(

@@ -31,6 +31,8 @@ pub(crate) enum Role {
     Manager(Boot),
     /// Started by `mptest::aux::start`: runs one auxiliary.
     Aux(Boot),
+    /// Started by the coordinator when a test needs a run fixture: holds the run's fixtures.
+    FixtureHost(Boot),
 }
 
 /// What a re-exec'd process needs to reach the process that started it.
@@ -102,9 +104,10 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
     // Single-threaded here, as below: the variable is for this process, not what it starts.
     std::env::remove_var(crate::logs::LOGS_VAR);
     let _ = INHERITED_LOGS.set(logs);
-    if let Some(name @ ("worker" | "child" | "manager" | "aux")) = role.as_deref() {
+    if let Some(name @ ("worker" | "child" | "manager" | "aux" | "fixtures")) = role.as_deref() {
         let _ = THIS_ROLE.set(match name {
             "worker" => "worker",
+            "fixtures" => "fixtures",
             "child" => "child",
             "manager" => "manager",
             _ => "aux",
@@ -119,7 +122,7 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
     let [_, server, parent, sentinel] = vars;
     match role.as_deref() {
         None => Ok(Role::Coordinator),
-        Some(name @ ("worker" | "child" | "manager" | "aux")) => {
+        Some(name @ ("worker" | "child" | "manager" | "aux" | "fixtures")) => {
             let server = server
                 .ok_or_else(|| Error::BadRole(format!("{ROLE_VAR}={name} but {BOOTSTRAP_VAR} is not set")))?;
             let parent = parent.and_then(|p| p.parse().ok()).ok_or_else(|| {
@@ -147,6 +150,7 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
                 "worker" => Role::Worker(boot),
                 "child" => Role::Child(boot),
                 "aux" => Role::Aux(boot),
+                "fixtures" => Role::FixtureHost(boot),
                 _ => Role::Manager(boot),
             })
         }

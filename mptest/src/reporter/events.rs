@@ -20,6 +20,23 @@ pub enum FailureKind {
     LeftProcesses,
     /// It passed only on a retry, and `--flaky-result fail` makes that a failure.
     Flaky,
+    /// A fixture it needs could not be set up.
+    Fixture,
+}
+
+impl FailureKind {
+    /// A short word for machine readers: `panicked`, `returned_error`, `should_panic`,
+    /// `left_processes`, `flaky`, `fixture`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Panicked => "panicked",
+            FailureKind::ReturnedError => "returned_error",
+            FailureKind::ShouldPanic => "should_panic",
+            FailureKind::LeftProcesses => "left_processes",
+            FailureKind::Flaky => "flaky",
+            FailureKind::Fixture => "fixture",
+        }
+    }
 }
 
 /// How a test ended.
@@ -132,12 +149,18 @@ pub struct Summary {
     pub duration: Duration,
     /// A problem that ended the run early, if any.
     pub fatal: Option<String>,
+    /// Fixture teardowns that failed.
+    pub teardown_failures: usize,
+    /// CPU time (user + system) the coordinator itself used, not its workers.
+    pub coordinator_cpu: Duration,
+    /// The coordinator's peak resident memory, in KiB.
+    pub coordinator_max_rss_kib: u64,
 }
 
 impl Summary {
     /// True when every selected test passed and nothing ended the run early.
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.fatal.is_none()
+        self.failed == 0 && self.fatal.is_none() && self.teardown_failures == 0
     }
 }
 
@@ -177,6 +200,13 @@ pub enum Event<'a> {
     TestFinished {
         /// How.
         result: &'a TestResult,
+    },
+    /// A fixture was set up or torn down.
+    Fixture {
+        /// What happened.
+        event: &'a crate::fixtures::FixtureEvent,
+        /// Where: `worker 2`, `the fixture host`.
+        process: &'a str,
     },
     /// Something worth saying that belongs to no test.
     Notice {

@@ -251,6 +251,13 @@ impl<W: Write> Human<W> {
         if let Some(fatal) = &summary.fatal {
             let _ = writeln!(self.out, "\nerror: {fatal}");
         }
+        if summary.teardown_failures > 0 {
+            let _ = writeln!(
+                self.out,
+                "\nerror: {} fixture teardown(s) failed (see the notes above)",
+                summary.teardown_failures
+            );
+        }
         let verdict = if summary.ok() {
             self.paint(GREEN, "ok")
         } else {
@@ -292,6 +299,7 @@ impl<W: Write> Human<W> {
                     crate::reporter::FailureKind::ShouldPanic => "should_panic not met",
                     crate::reporter::FailureKind::LeftProcesses => "left processes (--leak-result fail)",
                     crate::reporter::FailureKind::Flaky => "flaky (--flaky-result fail)",
+                    crate::reporter::FailureKind::Fixture => "fixture setup failed",
                 },
                 Outcome::Crashed { .. } => "crashed",
                 Outcome::TimedOut { .. } => "timed out",
@@ -324,6 +332,29 @@ impl<W: Write> Human<W> {
             let _ = writeln!(self.out, "\nsummary:\n{}", lines.join("\n"));
         }
     }
+}
+
+/// What to say about a fixture's teardown: its failure, or its output; nothing when it went
+/// quietly.
+fn fixture_note(event: &crate::fixtures::FixtureEvent, process: &str) -> Option<String> {
+    let output = event.output.trim_end();
+    let mut text = match &event.failure {
+        Some(failure) => format!(
+            "fixture `{}` ({} scope, in {process}): teardown FAILED: {failure}",
+            event.fixture,
+            event.scope.as_str()
+        ),
+        None if output.is_empty() => return None,
+        None => format!(
+            "fixture `{}` ({} scope, in {process}) torn down",
+            event.fixture,
+            event.scope.as_str()
+        ),
+    };
+    if !output.is_empty() {
+        text.push_str(&format!("; its output:\n{output}"));
+    }
+    Some(text)
 }
 
 /// "60 seconds", "1 second", or "200ms" below a second.
@@ -366,6 +397,15 @@ impl<W: Write> Reporter for Human<W> {
             }
             Event::TestFinished { result } => self.finished(result),
             Event::Notice { message } => self.note(message.to_string()),
+            Event::Fixture { event, process } => {
+                // A setup shows in its test's output (and a failed one fails the tests); a
+                // teardown has no test, so it is said here when there is something to say.
+                if event.phase == crate::fixtures::Phase::Teardown {
+                    if let Some(text) = fixture_note(event, process) {
+                        self.note(text);
+                    }
+                }
+            }
             Event::RunFinished { summary } => self.closing(summary),
         }
     }

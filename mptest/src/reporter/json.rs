@@ -89,6 +89,9 @@ impl<W: Write> Json<W> {
         if let Some(text) = result.outcome.explanation() {
             v["mptest"]["message"] = json!(text);
         }
+        if let Outcome::Failed { kind, .. } = &result.outcome {
+            v["mptest"]["failure_kind"] = json!(kind.as_str());
+        }
         if !result.logs.is_empty() {
             v["mptest"]["logs"] = json!(result
                 .logs
@@ -142,6 +145,21 @@ impl<W: Write> Reporter for Json<W> {
             }
             Event::TestFinished { result } => self.test_event(result),
             Event::Notice { message } => json!({ "type": "mptest", "event": "notice", "message": message }),
+            Event::Fixture { event, process } => json!({
+                "type": "mptest",
+                "event": "fixture",
+                "fixture": event.fixture,
+                "scope": event.scope.as_str(),
+                "phase": match event.phase {
+                    crate::fixtures::Phase::Setup => "setup",
+                    crate::fixtures::Phase::Teardown => "teardown",
+                },
+                "process": process,
+                "ok": event.failure.is_none(),
+                "message": event.failure,
+                "output": event.output,
+                "exec_time": event.duration_ns as f64 / 1e9,
+            }),
             Event::RunFinished { summary } => {
                 let mut v = json!({
                     "type": "suite",
@@ -156,7 +174,14 @@ impl<W: Write> Reporter for Json<W> {
                 if let Some(fatal) = &summary.fatal {
                     v["message"] = json!(fatal);
                 }
-                v["mptest"] = json!({ "flaky": summary.flaky });
+                v["mptest"] = json!({
+                    "flaky": summary.flaky,
+                    "teardown_failures": summary.teardown_failures,
+                    "coordinator": {
+                        "cpu_s": summary.coordinator_cpu.as_secs_f64(),
+                        "max_rss_kib": summary.coordinator_max_rss_kib,
+                    },
+                });
                 v
             }
         };

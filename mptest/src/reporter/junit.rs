@@ -91,6 +91,34 @@ impl Junit {
         self.suite.add_test_case(case);
     }
 
+    /// A fixture's setup or teardown, as a test case of its own (`fixture::setup::<name>`),
+    /// so a report reader sees when and where it ran, what it printed and whether it failed.
+    fn fixture(&mut self, event: &crate::fixtures::FixtureEvent, process: &str) {
+        let phase = match event.phase {
+            crate::fixtures::Phase::Setup => "setup",
+            crate::fixtures::Phase::Teardown => "teardown",
+        };
+        let status = match &event.failure {
+            None => TestCaseStatus::success(),
+            Some(failure) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status
+                    .set_type(format!("fixture-{phase}"))
+                    .set_message(failure.as_str());
+                status
+            }
+        };
+        let mut case = TestCase::new(format!("fixture::{phase}::{}", event.fixture), status);
+        case.set_classname(format!("{}::fixtures", self.suite.name.as_str()))
+            .set_time(std::time::Duration::from_nanos(event.duration_ns))
+            .add_property(("mptest.fixture.scope", event.scope.as_str()))
+            .add_property(("mptest.fixture.process", process));
+        if !event.output.is_empty() {
+            case.set_system_out(event.output.as_str());
+        }
+        self.suite.add_test_case(case);
+    }
+
     fn write(&mut self, duration: std::time::Duration) {
         let mut report = Report::new("mptest");
         self.suite.set_time(duration);
@@ -121,6 +149,7 @@ impl Reporter for Junit {
                     .push(Self::rerun(result));
             }
             Event::TestFinished { result } => self.finished(result),
+            Event::Fixture { event, process } => self.fixture(event, process),
             Event::RunFinished { summary } => self.write(summary.duration),
             _ => {}
         }

@@ -1,6 +1,7 @@
 //! The coordinator: the process `cargo test` starts. It lists and filters the tests, runs them
 //! in a pool of workers, and reports. It never runs a test itself.
 
+mod fixture_host;
 mod nextest_lock;
 mod plan;
 mod schedule;
@@ -124,6 +125,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     summary.ignored = selection.ignored.len();
     summary.filtered_out = selection.filtered_out;
     summary.duration = started.elapsed();
+    (summary.coordinator_cpu, summary.coordinator_max_rss_kib) = own_usage();
     reporter.report(&Event::RunFinished { summary: &summary });
     if summary.ok() {
         EXIT_OK
@@ -152,6 +154,23 @@ impl Reporter for Tap<'_> {
         if let Some(junit) = &mut self.junit {
             junit.report(event);
         }
+    }
+}
+
+/// This process's CPU time and peak resident memory (KiB), its children's not counted.
+fn own_usage() -> (std::time::Duration, u64) {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
+        Ok(usage) => {
+            let micros = |t: nix::sys::time::TimeVal| {
+                std::time::Duration::from_secs(t.tv_sec().max(0) as u64)
+                    + std::time::Duration::from_micros(t.tv_usec().max(0) as u64)
+            };
+            (
+                micros(usage.user_time()) + micros(usage.system_time()),
+                usage.max_rss().max(0) as u64,
+            )
+        }
+        Err(_) => (std::time::Duration::ZERO, 0),
     }
 }
 

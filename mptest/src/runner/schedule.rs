@@ -10,12 +10,14 @@ use std::process::ExitStatus;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::IpcSender;
+use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
 use nix::sys::signal::Signal;
 
+use super::fixture_host::{self, HOST_SLOT};
 use super::worker_process::{self, WorkerEvent};
 use crate::capture::{self, CapturedOutput, SharedBuffer};
 use crate::cli::{FlakyResult, LeakResult, Options};
+use crate::fixtures::{FixtureEvent, ToHost};
 use crate::procs;
 use crate::protocol::{Report, ToWorker};
 use crate::registry::TestDef;
@@ -29,6 +31,10 @@ const CHANNEL_CLOSE_GRACE: Duration = Duration::from_millis(500);
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// How long idle workers get to exit at the end before they are killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the fixture host gets to tear the run's fixtures down at the end before it is
+/// killed.
+const HOST_GRACE: Duration = Duration::from_secs(30);
 
 /// Sent on the event channel by the signal thread.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
@@ -87,6 +93,31 @@ impl State {
     }
 }
 
+/// The fixture host: started when a test first needs a run fixture.
+enum Host {
+    NotStarted,
+    /// Started; requests wait for its hello.
+    Starting {
+        pid: i32,
+        queued: Vec<(String, OpaqueIpcSender)>,
+    },
+    Ready {
+        pid: i32,
+        tasks: IpcSender<ToHost>,
+    },
+    /// It exited (or could not start): why. Requests are refused with it.
+    Gone(String),
+}
+
+impl Host {
+    fn pid(&self) -> Option<i32> {
+        match self {
+            Host::Starting { pid, .. } | Host::Ready { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+}
+
 struct Slot {
     pid: i32,
     state: State,
@@ -125,6 +156,11 @@ pub(crate) struct Scheduler<'a> {
     started_workers: usize,
     /// Each test's index in the registry (what a worker is sent), found once for the run.
     registry_index: Vec<u32>,
+    host: Host,
+    /// The run fixtures each test needs (by key), directly or not.
+    run_fixtures: Vec<Vec<String>>,
+    /// How many tests still to finish need each run fixture: at zero it is torn down.
+    run_fixture_users: HashMap<String, usize>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -149,7 +185,20 @@ impl<'a> Scheduler<'a> {
                     .unwrap_or(u32::MAX)
             })
             .collect();
+        let run_fixtures: Vec<Vec<String>> = tests
+            .iter()
+            .map(|(_, def)| crate::fixtures::run_fixtures_of(def.fixtures))
+            .collect();
+        let mut run_fixture_users = HashMap::new();
+        for &test in run {
+            for key in &run_fixtures[test] {
+                *run_fixture_users.entry(key.clone()).or_insert(0) += 1;
+            }
+        }
         Scheduler {
+            host: Host::NotStarted,
+            run_fixtures,
+            run_fixture_users,
             tests,
             options,
             reporter,
@@ -404,6 +453,10 @@ impl<'a> Scheduler<'a> {
             }
             return;
         }
+        if id == HOST_SLOT {
+            self.on_host_event(event);
+            return;
+        }
         if id >= self.slots.len() {
             return;
         }
@@ -417,6 +470,9 @@ impl<'a> Scheduler<'a> {
             }
             WorkerEvent::Done(report) => self.on_done(id, report),
             WorkerEvent::Hooks(report) => self.report_hooks(id, &report),
+            WorkerEvent::NeedFixture { key, reply } => self.need_fixture(key, reply),
+            WorkerEvent::Fixtures(events) => self.report_fixtures(&format!("worker {}", id + 1), &events),
+            WorkerEvent::HostConnected(_) => {}
             WorkerEvent::Malformed(what) => {
                 self.break_worker(id, format!("the worker sent a malformed message: {what}"))
             }
@@ -435,6 +491,166 @@ impl<'a> Scheduler<'a> {
             }
             WorkerEvent::OutputClosed(rest) => self.on_output_closed(id, rest),
             WorkerEvent::Exited(status) => self.on_exit(id, status),
+        }
+    }
+
+    /// A worker asks for a run fixture: pass the request on to the fixture host, started first
+    /// if this is the first.
+    fn need_fixture(&mut self, key: String, reply: OpaqueIpcSender) {
+        if matches!(self.host, Host::NotStarted) {
+            self.host = match fixture_host::spawn(self.events_tx.clone()) {
+                Ok(pid) => Host::Starting {
+                    pid,
+                    queued: Vec::new(),
+                },
+                Err(err) => Host::Gone(format!("the fixture host could not be started: {err}")),
+            };
+        }
+        match &mut self.host {
+            Host::Starting { queued, .. } => queued.push((key, reply)),
+            Host::Ready { tasks, .. } => {
+                if let Err(err) = tasks.send(ToHost::Get {
+                    key: key.clone(),
+                    reply,
+                }) {
+                    // The reply sender went with the failed message: the worker sees its
+                    // channel close and says the host did not answer; its exit event will come.
+                    let message =
+                        format!("could not pass a request for fixture `{key}` to the fixture host: {err}");
+                    self.reporter.report(&Event::Notice { message: &message });
+                }
+            }
+            Host::Gone(why) => crate::fixtures::refuse(reply, &key, why),
+            Host::NotStarted => {}
+        }
+    }
+
+    fn on_host_event(&mut self, event: WorkerEvent) {
+        match event {
+            WorkerEvent::HostConnected(tasks) => {
+                if let Host::Starting { pid, queued } = std::mem::replace(&mut self.host, Host::NotStarted) {
+                    for (key, reply) in queued {
+                        let _ = tasks.send(ToHost::Get { key, reply });
+                    }
+                    // Fixtures whose tests all ended while the host started.
+                    let done: Vec<String> = self
+                        .run_fixture_users
+                        .iter()
+                        .filter(|(_, n)| **n == 0)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    if !done.is_empty() {
+                        let _ = tasks.send(ToHost::TearDown { keys: done });
+                    }
+                    self.host = Host::Ready { pid, tasks };
+                }
+            }
+            WorkerEvent::Fixtures(events) => self.report_fixtures("the fixture host", &events),
+            WorkerEvent::Malformed(what) => {
+                if let Some(pid) = self.host.pid() {
+                    procs::signal_group(pid, Signal::SIGKILL);
+                }
+                let message = format!("the fixture host was ended: it sent a malformed message: {what}");
+                self.reporter.report(&Event::Notice { message: &message });
+            }
+            WorkerEvent::Exited(status) => {
+                if let Some(pid) = self.host.pid() {
+                    procs::signal_group(pid, Signal::SIGKILL);
+                }
+                let why = format!("the fixture host {}", describe_exit(status));
+                if let Host::Starting { queued, .. } = &mut self.host {
+                    for (key, reply) in queued.drain(..) {
+                        crate::fixtures::refuse(reply, &key, &why);
+                    }
+                }
+                if !status.success() {
+                    self.reporter.report(&Event::Notice { message: &why });
+                }
+                self.host = Host::Gone(why);
+            }
+            _ => {}
+        }
+    }
+
+    /// Fixtures set up or torn down in `process`: reported; a failed teardown fails the run.
+    fn report_fixtures(&mut self, process: &str, events: &[FixtureEvent]) {
+        for event in events {
+            if event.phase == crate::fixtures::Phase::Teardown && event.failure.is_some() {
+                self.summary.teardown_failures += 1;
+            }
+            self.reporter.report(&Event::Fixture { event, process });
+        }
+    }
+
+    /// A test is over for good: the run fixtures no other test needs are torn down.
+    fn release_run_fixtures(&mut self, test: usize) {
+        let mut done = Vec::new();
+        for key in &self.run_fixtures[test] {
+            if let Some(n) = self.run_fixture_users.get_mut(key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    done.push(key.clone());
+                }
+            }
+        }
+        if let (false, Host::Ready { tasks, .. }) = (done.is_empty(), &self.host) {
+            let _ = tasks.send(ToHost::TearDown { keys: done });
+        }
+    }
+
+    /// Ends the fixture host: it tears down what is left and exits, within [`HOST_GRACE`].
+    fn shut_down_host(&mut self) {
+        let pid = match &self.host {
+            Host::Ready { pid, tasks } => {
+                let _ = tasks.send(ToHost::Exit);
+                *pid
+            }
+            Host::Starting { pid, .. } => {
+                procs::signal_group(*pid, Signal::SIGKILL);
+                *pid
+            }
+            _ => return,
+        };
+        let deadline = Instant::now() + HOST_GRACE;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(wait) {
+                Ok((HOST_SLOT, WorkerEvent::Exited(status))) => {
+                    if !status.success() {
+                        let message = format!("the fixture host {}", describe_exit(status));
+                        self.reporter.report(&Event::Notice { message: &message });
+                    }
+                    break;
+                }
+                Ok((id, event)) => self.handle_late(id, event),
+                Err(_) => {
+                    let message = format!(
+                        "the fixture host did not end within {} of the end of the run; it was killed",
+                        humantime::format_duration(HOST_GRACE)
+                    );
+                    self.reporter.report(&Event::Notice { message: &message });
+                    break;
+                }
+            }
+        }
+        // What its fixtures started goes with it.
+        procs::signal_group(pid, Signal::SIGKILL);
+        self.host = Host::Gone("the run is over".into());
+    }
+
+    /// An event after the tests: reports still worth making (hooks, fixtures); requests refused.
+    fn handle_late(&mut self, id: usize, event: WorkerEvent) {
+        if id == HOST_SLOT {
+            self.on_host_event(event);
+            return;
+        }
+        match event {
+            WorkerEvent::Hooks(report) if id < self.slots.len() => self.report_hooks(id, &report),
+            WorkerEvent::Fixtures(events) => self.report_fixtures(&format!("worker {}", id + 1), &events),
+            WorkerEvent::NeedFixture { key, reply } => {
+                crate::fixtures::refuse(reply, &key, "the run is over")
+            }
+            _ => {}
         }
     }
 
@@ -520,6 +736,7 @@ impl<'a> Scheduler<'a> {
             let Some((job, report)) = slot.reports.pop_front() else {
                 return;
             };
+            self.report_fixtures(&format!("worker {}", id + 1), &report.fixtures);
             let outcome = match report.failure {
                 None => Outcome::Passed,
                 Some((kind, message)) => Outcome::Failed { message, kind },
@@ -656,6 +873,7 @@ impl<'a> Scheduler<'a> {
             .iter()
             .filter(|s| !s.state.has_exited())
             .map(|s| s.pid)
+            .chain(self.host.pid())
             .collect();
         let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
         procs::end_processes(&strays, Duration::from_secs(2))
@@ -783,6 +1001,7 @@ impl<'a> Scheduler<'a> {
             self.summary.failed += 1;
         }
         self.reporter.report(&Event::TestFinished { result: &result });
+        self.release_run_fixtures(job.test);
         if result.outcome.is_failure() && self.options.fail_fast {
             // Crashes and timeouts have no report: they stop the run here.
             self.stop_handing_out(&result.name);
@@ -841,18 +1060,17 @@ impl<'a> Scheduler<'a> {
                 Ok((id, WorkerEvent::Exited(_))) if id < self.slots.len() => {
                     self.slots[id].state = State::Dead;
                 }
-                // Stop hooks run as the workers exit.
-                Ok((id, WorkerEvent::Hooks(report))) => self.report_hooks(id, &report),
-                Ok(_) => {}
+                // Stop hooks and fixture teardowns run as the workers exit.
+                Ok((id, event)) => self.handle_late(id, event),
                 Err(_) => {}
             }
         }
         // A stop hook's report may come after its worker's exit was seen.
         while let Ok((id, event)) = self.events.try_recv() {
-            if let WorkerEvent::Hooks(report) = event {
-                self.report_hooks(id, &report);
-            }
+            self.handle_late(id, event);
         }
+        // After the workers, whatever ended them: the run's fixtures are torn down last.
+        self.shut_down_host();
         let strays = self.end_strays();
         if !strays.is_empty() {
             let message = format!(

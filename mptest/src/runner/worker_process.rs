@@ -24,6 +24,15 @@ pub(crate) enum WorkerEvent {
     Done(Report),
     /// Its start or stop hooks ran.
     Hooks(crate::hooks::HookReport),
+    /// A test of it needs a run fixture: pass the request on to the fixture host.
+    NeedFixture {
+        key: String,
+        reply: ipc_channel::ipc::OpaqueIpcSender,
+    },
+    /// Fixtures were torn down (in a worker, or in the fixture host).
+    Fixtures(Vec<crate::fixtures::FixtureEvent>),
+    /// The fixture host connected and said where to send requests.
+    HostConnected(IpcSender<crate::fixtures::ToHost>),
     /// It sent something that is not a message we know.
     Malformed(String),
     /// Its channel closed.
@@ -141,6 +150,8 @@ fn watch_channel(id: usize, server: Bootstrap<FromWorker>, tx: &Sender<(usize, W
         let event = match crate::ipc_retry::recv(&receiver) {
             Ok(FromWorker::Done(report)) => WorkerEvent::Done(report),
             Ok(FromWorker::Hooks(report)) => WorkerEvent::Hooks(report),
+            Ok(FromWorker::NeedFixture { key, reply }) => WorkerEvent::NeedFixture { key, reply },
+            Ok(FromWorker::Fixtures(events)) => WorkerEvent::Fixtures(events),
             Ok(FromWorker::Hello { .. }) => WorkerEvent::Malformed("a second hello".into()),
             Err(IpcError::Disconnected) => {
                 send(WorkerEvent::ChannelClosed);

@@ -198,3 +198,17 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Starts `command` with its stdout piped; its lines arrive on the receiver as they are written.
+pub fn spawn_with_lines(command: &mut Command) -> (KillOnDrop, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = KillOnDrop(command.stdout(Stdio::piped()).spawn().unwrap());
+    let stdout = child.0.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    (child, lines)
+}
