@@ -60,8 +60,13 @@
 //! ## What the harness does
 //!
 //! - The coordinator (the process `cargo test` starts) lists and filters the tests and starts
-//!   `--test-threads` workers (default: the available parallelism). Each idle worker is handed
-//!   the next test over ipc-channel.
+//!   `--test-threads` workers (default: the available parallelism). Each worker is handed the
+//!   next test over ipc-channel — and, while many are left, the one after it too, so it goes
+//!   on without waiting for the coordinator (that one counts as not run if the worker dies).
+//!   A worker runs its tests one after another on its main thread, not on a thread each as
+//!   libtest does: a panic is reported under the test's name all the same, but
+//!   `std::thread::current().name()` is not the test's, and thread-locals live on from one
+//!   test to the next.
 //! - Everything written to stdout and stderr while a test runs — by the worker and by any
 //!   process the test starts — is captured at the file-descriptor level into that test's report.
 //!   It is shown for failed tests, for passed ones with `--show-output`, and streamed live with
@@ -206,7 +211,8 @@
 //!
 //! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
 //!   worker's process group are still ended by a timeout).
-//! - A worker runs one test at a time; threads a test leaves running keep running in that
+//! - A worker runs one test at a time, on its main thread (thread-locals are shared by the
+//!   tests of a worker, as statics are); threads a test leaves running keep running in that
 //!   worker, and what they print lands in a later test's output.
 //! - Output written after a test returns by a thread it left running belongs to the next test.
 //! - `spawn`, `SharedValue::update` and the ready-made types' servers locate functions by their

@@ -6,6 +6,14 @@ use std::sync::Once;
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<PanicRecord>> = const { RefCell::new(None) };
+    /// The test this thread runs (a worker runs its tests on one thread, not one each).
+    static RUNNING_TEST: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Marks this thread as running `test` (or nothing): its panics are reported under the test's
+/// name, as libtest's thread per test would have them.
+pub(crate) fn set_running_test(test: Option<&str>) {
+    RUNNING_TEST.with(|t| *t.borrow_mut() = test.map(str::to_string));
 }
 
 /// A panic's message and where it happened.
@@ -29,10 +37,33 @@ pub(crate) fn install_hook() {
                 },
             };
             let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+            let test = RUNNING_TEST.with(|t| t.borrow().clone());
+            match test {
+                // libtest's words, with the test's name where the thread's would be.
+                Some(test) => print_as_libtest(&test, &location, &message),
+                None => default_hook(info),
+            }
             LAST_PANIC.with(|last| *last.borrow_mut() = Some(PanicRecord { message, location }));
-            default_hook(info);
         }));
     });
+}
+
+/// What std's hook prints, for a thread named after `test`: the message, then a backtrace as
+/// `RUST_BACKTRACE` asks (`0` or unset: a note saying how to get one).
+fn print_as_libtest(test: &str, location: &str, message: &str) {
+    use std::io::Write;
+    let backtrace = std::env::var("RUST_BACKTRACE").unwrap_or_default();
+    let mut text = format!("\nthread '{test}' panicked at {location}:\n{message}\n");
+    match backtrace.as_str() {
+        "" | "0" => {
+            text.push_str("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n")
+        }
+        _ => text.push_str(&format!(
+            "stack backtrace:\n{}\n",
+            std::backtrace::Backtrace::force_capture()
+        )),
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Takes the last panic recorded on this thread.

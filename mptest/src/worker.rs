@@ -55,8 +55,11 @@ fn serve(boot: Boot) -> Result<(), Error> {
                 end_of_test(boot.sentinel.as_deref());
                 let Some(sender) = coordinator() else {
                     // The channel was closed (a fault hook): stay, as a wedged worker would,
-                    // until the coordinator notices and ends us.
-                    continue;
+                    // until the coordinator notices and ends us — running no more tests (one
+                    // may be waiting, handed out ahead).
+                    loop {
+                        std::thread::park();
+                    }
                 };
                 if sender.send(FromWorker::Done(report)).is_err() {
                     return Ok(()); // coordinator gone
@@ -169,17 +172,16 @@ fn find_test(index: u32, name: &str) -> Option<&'static TestDef> {
 }
 
 /// `Ok` when the test met its expectation, else how it failed and the message.
+///
+/// The test runs on this thread, not on one of its own as under libtest: starting a thread per
+/// test is most of what a trivial test costs. Its panics are reported under its name (see
+/// `panics::set_running_test`); `thread::current().name()` is the worker's.
 fn execute(def: &'static TestDef, name: &str) -> Result<(), (FailureKind, String)> {
     let panicked = |message: String| (FailureKind::Panicked, message);
-    let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(def.run));
-        let panic = crate::panics::take_last();
-        (result, panic)
-    });
-    let (result, panic) = thread
-        .map_err(|e| panicked(format!("could not start the test's thread: {e}")))?
-        .join()
-        .map_err(|_| panicked("the test's thread panicked outside the test".to_string()))?;
+    crate::panics::set_running_test(Some(name));
+    let result = panic::catch_unwind(AssertUnwindSafe(def.run));
+    crate::panics::set_running_test(None);
+    let panic = crate::panics::take_last();
     // A fixture it needs could not be set up: that is why it failed, whatever it expected.
     if let Some(message) = crate::fixtures::take_test_failure() {
         return Err((FailureKind::Fixture, message));

@@ -131,6 +131,10 @@ struct Slot {
     closed_rest: Option<CapturedOutput>,
     /// Processes found after the worker died, named in the report of the test it ran.
     strays: Vec<String>,
+    /// The test handed out ahead, while this worker runs another: it starts the moment the
+    /// running one ends, without a round trip to us. Not started until that one's `Done`
+    /// comes, so a crash is always the running test's; this one goes back to the queue.
+    next: Option<Job>,
 }
 
 /// Runs the selected tests; returns the run's counts.
@@ -280,6 +284,7 @@ impl<'a> Scheduler<'a> {
                     outputs: VecDeque::new(),
                     closed_rest: None,
                     strays: Vec::new(),
+                    next: None,
                 });
                 true
             }
@@ -330,55 +335,78 @@ impl<'a> Scheduler<'a> {
             if !matches!(self.slots[id].state, State::Idle) {
                 continue;
             }
-            let Some(pos) = self.next_job_for(id) else {
-                continue;
-            };
-            let Some(job) = self.pending.remove(pos) else {
-                continue;
-            };
-            let (name, def) = &self.tests[job.test];
-            let message = ToWorker::Run {
-                index: self.registry_index[job.test],
-                name: name.clone(),
-            };
-            let sent = self.slots[id]
-                .tasks
-                .as_ref()
-                .is_some_and(|t| t.send(message).is_ok());
-            if !sent {
-                // The worker is going away; its exit event will come. Keep the job.
-                self.pending.push_front(job);
-                self.slots[id].state = State::Exiting;
-                continue;
+            if let Some(job) = self.hand_out(id) {
+                self.start_running(id, job);
             }
-            if let Some(group) = def.group {
-                self.group_owner.insert(group, id);
-                if let Some(lost_in) = self.group_lost.remove(group) {
-                    let message = format!(
-                        "group \"{group}\": its worker process died in {lost_in}; the group's other \
-                         tests go on in a new worker process ({}), without what the old one held",
-                        self.slots[id].pid
-                    );
-                    self.reporter.report(&Event::Notice { message: &message });
-                }
+        }
+        // Workers busy with a test get their next one ahead, while there is more work than
+        // workers (near the end, a test waiting behind a long one would leave a worker idle).
+        for id in 0..self.slots.len() {
+            let ahead = match &self.slots[id].state {
+                State::Busy(r) => r.ending.is_none() && self.slots[id].next.is_none(),
+                _ => false,
+            };
+            if ahead && !self.options.fail_fast && self.pending.len() > self.workers_wanted {
+                self.slots[id].next = self.hand_out(id);
             }
-            let now = Instant::now();
-            let timeout = def.timeout.or(self.options.timeout);
-            self.slots[id].state = State::Busy(Running {
-                job,
-                started: now,
-                // A deadline past what an Instant can hold is no deadline.
-                deadline: timeout.and_then(|t| now.checked_add(t)),
-                timeout,
-                next_slow: now.checked_add(self.options.slow_period),
-                ending: None,
-            });
-            self.reporter.report(&Event::TestStarted {
-                name,
-                attempt: job.attempt,
-            });
         }
         self.keep_workers();
+    }
+
+    /// Takes the next job worker `id` may run and sends it; `None` when there is none for it
+    /// (or the worker is going away).
+    fn hand_out(&mut self, id: usize) -> Option<Job> {
+        let pos = self.next_job_for(id)?;
+        let job = self.pending.remove(pos)?;
+        let (name, def) = &self.tests[job.test];
+        let message = ToWorker::Run {
+            index: self.registry_index[job.test],
+            name: name.clone(),
+        };
+        let sent = self.slots[id]
+            .tasks
+            .as_ref()
+            .is_some_and(|t| t.send(message).is_ok());
+        if !sent {
+            // The worker is going away; its exit event will come. Keep the job.
+            self.pending.push_front(job);
+            if matches!(self.slots[id].state, State::Idle) {
+                self.slots[id].state = State::Exiting;
+            }
+            return None;
+        }
+        if let Some(group) = def.group {
+            self.group_owner.insert(group, id);
+            if let Some(lost_in) = self.group_lost.remove(group) {
+                let message = format!(
+                    "group \"{group}\": its worker process died in {lost_in}; the group's other \
+                     tests go on in a new worker process ({}), without what the old one held",
+                    self.slots[id].pid
+                );
+                self.reporter.report(&Event::Notice { message: &message });
+            }
+        }
+        Some(job)
+    }
+
+    /// Worker `id` starts `job` now: its timers start.
+    fn start_running(&mut self, id: usize, job: Job) {
+        let (name, def) = &self.tests[job.test];
+        let now = Instant::now();
+        let timeout = def.timeout.or(self.options.timeout);
+        self.slots[id].state = State::Busy(Running {
+            job,
+            started: now,
+            // A deadline past what an Instant can hold is no deadline.
+            deadline: timeout.and_then(|t| now.checked_add(t)),
+            timeout,
+            next_slow: now.checked_add(self.options.slow_period),
+            ending: None,
+        });
+        self.reporter.report(&Event::TestStarted {
+            name,
+            attempt: job.attempt,
+        });
     }
 
     /// Replaces dead workers while there is work for them; ends idle ones when there is none.
@@ -693,6 +721,10 @@ impl<'a> Scheduler<'a> {
         }
         let job = running.job;
         slot.state = State::Idle;
+        // The test handed out ahead starts now, in the worker as here.
+        if let Some(next) = slot.next.take() {
+            self.start_running(id, next);
+        }
         // --fail-fast stops handing out tests as soon as a final failure is known, before its
         // output (which the report is paired with) has come.
         let def = self.tests[job.test].1;
@@ -769,6 +801,10 @@ impl<'a> Scheduler<'a> {
         // Whatever is left in its process group goes with it.
         procs::signal_group(pid, Signal::SIGKILL);
         let now = Instant::now();
+        // The test handed out ahead never started: back to the front of the queue.
+        if let Some(next) = self.slots[id].next.take() {
+            self.pending.push_front(next);
+        }
         let previous = std::mem::replace(&mut self.slots[id].state, State::Dead);
         let next = match previous {
             State::Busy(running) => {
@@ -1011,6 +1047,12 @@ impl<'a> Scheduler<'a> {
     /// Asks idle workers to exit, waits a bounded time, kills the rest and what they left.
     fn shut_down(&mut self) {
         let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some() || self.run_timed_out;
+        // Tests handed out ahead never started: they did not run.
+        for slot in &mut self.slots {
+            if let Some(next) = slot.next.take() {
+                self.pending.push_front(next);
+            }
+        }
         // Tests an interrupt or the run's timeout cuts short are reported as such, with their
         // output so far.
         let cut_short: Vec<(usize, Job, Instant)> = match self.interrupted.is_some() || self.run_timed_out {
