@@ -20,6 +20,16 @@
 //! in which the hub took them), and a node that only sends should say so with
 //! [`VirtualBus::attach_sender`] — a node that receives but never reads holds the bus up once its
 //! queue is full, and its senders get [`BusError::SendTimeout`] after 10 s.
+//!
+//! Where it must differ from the kernel: `send` returns once the frame is on its way to the hub,
+//! not once it is on the bus — frames that *different* handles send back to back may be ordered
+//! either way (one handle's frames keep their order; wait until a frame is received before
+//! sending the next from another handle where the order matters); and a frame's timestamp is
+//! the hub's, the same for every node. What each node receives — frames, order, own messages
+//! as [`Direction::Tx`](crate::Direction) with receive-own on and not at all without, id
+//! filters incl. inverted ones, error frames past id filters but not past the error filter —
+//! is the kernel's: `mptest-can/tests/kernel_vm.rs` runs one scenario on both (vcan in a
+//! virtual machine) and compares.
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
