@@ -307,17 +307,21 @@ impl<'a> Scheduler<'a> {
             .iter()
             .filter(|s| matches!(s.state, State::Busy(_)))
             .count();
-        let serial_running = self.slots.iter().any(|s| match &s.state {
-            State::Busy(r) => self.tests[r.job.test].1.serial,
-            _ => false,
+        // A test counts until it is reported (its result can wait for its output): a serial
+        // test starts after every earlier result is out, and nothing starts before its own is.
+        let serial = |job: &Job| self.tests[job.test].1.serial;
+        let serial_running = self.slots.iter().any(|s| {
+            matches!(&s.state, State::Busy(r) if serial(&r.job))
+                || s.reports.iter().any(|(job, _)| serial(job))
         });
         if serial_running {
             return None;
         }
+        let unreported = self.slots.iter().any(|s| !s.reports.is_empty());
         for (pos, job) in self.pending.iter().enumerate() {
             let def = self.tests[job.test].1;
             if def.serial {
-                return (busy == 0).then_some(pos);
+                return (busy == 0 && !unreported).then_some(pos);
             }
             if let Some(group) = def.group {
                 match self.group_owner.get(group) {
