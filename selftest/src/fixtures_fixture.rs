@@ -160,6 +160,36 @@ fn lab() -> PanicsOnDrop {
     PanicsOnDrop
 }
 
+// ---- one setup for two threads asking at once ----
+
+/// 0: idle, 1: the setup has started, 2: it may finish.
+static GATE: (std::sync::Mutex<u8>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+static GATED_SETUPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn gate_wait(until: u8) -> std::sync::MutexGuard<'static, u8> {
+    let (lock, changed) = &GATE;
+    let (guard, waited) = changed
+        .wait_timeout_while(lock.lock().unwrap(), std::time::Duration::from_secs(10), |s| {
+            *s != until
+        })
+        .unwrap();
+    assert!(!waited.timed_out(), "the gate never reached {until}");
+    guard
+}
+
+fn gate_set(state: u8) {
+    *GATE.0.lock().unwrap() = state;
+    GATE.1.notify_all();
+}
+
+#[fixture]
+fn gated() -> u32 {
+    gate_set(1);
+    drop(gate_wait(2));
+    GATED_SETUPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
 // ---- tests ----
 
 mod worker {
@@ -257,6 +287,24 @@ mod failing {
     #[mp_test]
     fn uses_the_lab(lab: &PanicsOnDrop) {
         let _ = lab;
+    }
+}
+
+mod concurrent {
+    use super::*;
+    use mptest::FixtureName;
+
+    #[mp_test(timeout = "30s")]
+    fn two_threads_asking_at_once_share_one_setup() {
+        let get = || <gated as FixtureName>::fixture().get().map(|v| *v);
+        let first = std::thread::spawn(get);
+        drop(gate_wait(1));
+        // The setup is under way in the first thread: the second waits for it, then shares it.
+        let second = std::thread::spawn(get);
+        gate_set(2);
+        assert_eq!(first.join().unwrap(), Ok(1));
+        assert_eq!(second.join().unwrap(), Ok(1));
+        assert_eq!(GATED_SETUPS.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
 

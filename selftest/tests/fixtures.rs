@@ -72,6 +72,7 @@ fn fixtures_are_set_up_once_per_scope_shared_and_torn_down_in_reverse_order() {
         "group::a",
         "group::b",
         "failing::uses_the_lab",
+        "concurrent::two_threads_asking_at_once_share_one_setup",
     ] {
         assert_eq!(test(name)["event"], "ok", "{name}: {stdout}");
     }
