@@ -171,7 +171,8 @@ fn fixtures_are_set_up_once_per_scope_shared_and_torn_down_in_reverse_order() {
     assert_eq!(end["mptest"]["teardown_failures"], 1, "{end}");
 
     // In JUnit too: a case per setup and teardown, the failed teardown an error.
-    let xml = std::fs::read_to_string(&xml).unwrap();
+    let xml_path = xml;
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
     assert!(xml.contains(r#"<testcase name="fixture::setup::fixtures_fixture::server" classname="fixtures_fixture::fixtures""#), "{xml}");
     let lab_case = xml
         .split("<testcase ")
@@ -182,6 +183,31 @@ fn fixtures_are_set_up_once_per_scope_shared_and_torn_down_in_reverse_order() {
         "{lab_case}"
     );
     assert!(lab_case.contains("cleaning up the lab"), "{lab_case}");
+    // And as an independent reader (junitparser, PyPI) sees it.
+    let script = r#"
+import sys
+from junitparser import JUnitXml
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        if case.name.startswith("fixture::"):
+            kinds = ",".join(type(r).__name__ for r in case.result) or "passed"
+            print(case.name, kinds)
+"#;
+    let read = Command::new(util::peers_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&xml_path)
+        .output()
+        .unwrap();
+    let read = String::from_utf8_lossy(&read.stdout);
+    for line in [
+        "fixture::setup::fixtures_fixture::server passed",
+        "fixture::teardown::fixtures_fixture::server passed",
+        "fixture::setup::fixtures_fixture::broken Error",
+        "fixture::teardown::fixtures_fixture::lab Error",
+    ] {
+        assert!(read.lines().any(|l| l == line), "{line:?} not in:\n{read}");
+    }
 }
 
 #[test]

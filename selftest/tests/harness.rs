@@ -1136,19 +1136,6 @@ fn shards_together_are_the_suite_each_test_once() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The Python that has python-can and junitparser: `MPTEST_PYCAN_PYTHON`, else the peers' venv.
-fn peers_python() -> std::path::PathBuf {
-    let python = std::env::var_os("MPTEST_PYCAN_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("/tmp/peers-venv/bin/python"));
-    assert!(
-        python.exists(),
-        "junitparser is needed: `python3 -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install junitparser` \
-         (bash .ci/run does it), or set MPTEST_PYCAN_PYTHON"
-    );
-    python
-}
-
 #[test]
 fn the_junit_report_is_read_by_an_independent_reader() {
     let dir = std::env::temp_dir().join(format!("mptest-junit-{}", std::process::id()));
@@ -1179,7 +1166,7 @@ for suite in xml:
         err = (case.system_err or "").replace("\n", "|")[:300]
         print(f"case {case.name} {kinds} time={case.time > 0 or case.time == 0} flaky={flaky} reruns={reruns} out={out} err={err}")
 "#;
-    let out = std::process::Command::new(peers_python())
+    let out = std::process::Command::new(util::peers_python())
         .arg("-c")
         .arg(script)
         .arg(&xml)

@@ -212,3 +212,16 @@ pub fn spawn_with_lines(command: &mut Command) -> (KillOnDrop, std::sync::mpsc::
     });
     (child, lines)
 }
+
+/// The Python that has python-can and junitparser: `MPTEST_PYCAN_PYTHON`, else the peers' venv.
+pub fn peers_python() -> std::path::PathBuf {
+    let python = std::env::var_os("MPTEST_PYCAN_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/tmp/peers-venv/bin/python"));
+    assert!(
+        python.exists(),
+        "junitparser is needed: `python3 -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install junitparser` \
+         (bash .ci/run does it), or set MPTEST_PYCAN_PYTHON"
+    );
+    python
+}
