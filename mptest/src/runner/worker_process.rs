@@ -4,7 +4,9 @@
 use std::os::unix::process::CommandExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use ipc_channel::ipc::IpcSender;
 use ipc_channel::IpcError;
@@ -83,20 +85,28 @@ pub(crate) fn spawn(
     drop(command);
     let pid = child.id() as i32;
 
+    let reading = Arc::new(ChannelReading::default());
     let tx = events.clone();
+    let channel = reading.clone();
     spawn_thread("mptest-worker-exit", move || {
         // Blocks until the worker ends; a kill from the scheduler makes sure it does.
         let event = match child.wait() {
             Ok(status) => WorkerEvent::Exited(status),
             Err(_) => WorkerEvent::Malformed("could not wait for the worker process".into()),
         };
+        // What the worker sent before it died comes first: a test it finished just before the
+        // next one (handed out ahead) crashed it is reported as done, not as crashed.
+        channel.wait_until_read();
         let _ = tx.send((id, event));
     })?;
 
     let tx = events.clone();
     // ipc-channel's accept has no timeout: if the worker dies before connecting, this thread
     // stays blocked, and the scheduler learns of the death from the exit thread instead.
-    spawn_thread("mptest-worker-channel", move || watch_channel(id, server, &tx))?;
+    spawn_thread("mptest-worker-channel", move || {
+        watch_channel(id, server, &tx, &reading);
+        reading.set(Reading::Finished);
+    })?;
 
     let buffer = match pipe {
         Some(reader) => {
@@ -126,10 +136,53 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Err
         .map_err(Error::WorkerSpawn)
 }
 
-fn watch_channel(id: usize, server: Bootstrap<FromWorker>, tx: &Sender<(usize, WorkerEvent)>) {
+/// How far the channel thread has read a worker's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Reading {
+    /// The worker has not connected (it may never: then there is nothing to wait for).
+    #[default]
+    NotConnected,
+    Connected,
+    /// To its end (or the thread gave up on it).
+    Finished,
+}
+
+/// Lets the exit thread wait until the channel thread has passed on everything a dead worker
+/// sent.
+#[derive(Default)]
+struct ChannelReading {
+    state: Mutex<Reading>,
+    changed: Condvar,
+}
+
+/// How long a dead worker's channel may take to reach its end (its process is gone, so the
+/// socket's end is near; something it forked could hold it open).
+const CHANNEL_DRAIN: Duration = Duration::from_secs(2);
+
+impl ChannelReading {
+    fn set(&self, reading: Reading) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = reading;
+        self.changed.notify_all();
+    }
+
+    fn wait_until_read(&self) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .changed
+            .wait_timeout_while(state, CHANNEL_DRAIN, |r| *r == Reading::Connected);
+    }
+}
+
+fn watch_channel(
+    id: usize,
+    server: Bootstrap<FromWorker>,
+    tx: &Sender<(usize, WorkerEvent)>,
+    reading: &ChannelReading,
+) {
     let send = |event| tx.send((id, event)).is_ok();
     let receiver = match server.accept() {
         Ok((receiver, FromWorker::Hello { tasks, .. })) => {
+            reading.set(Reading::Connected);
             if !send(WorkerEvent::Connected(tasks)) {
                 return;
             }
