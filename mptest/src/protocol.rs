@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) enum ToWorker {
     /// Run this test (its index in the registry, and its name to check the index against).
     Run { index: u32, name: String },
+    /// The group of the tests this worker ran last has no more tests: tear its fixtures down.
+    EndGroup,
     /// No more work: exit.
     Exit,
 }

@@ -65,6 +65,7 @@ fn serve(boot: Boot) -> Result<(), Error> {
                     return Ok(()); // coordinator gone
                 }
             }
+            Ok(ToWorker::EndGroup) => send_fixtures(crate::fixtures::begin_test(None)),
             Ok(ToWorker::Exit) => {
                 send_fixtures(crate::fixtures::tear_down(|_| true));
                 send_hooks("stop", &crate::hooks::WORKER_STOP);

@@ -630,6 +630,30 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// The test's group has nothing left to run: its worker tears the group's fixtures down
+    /// now, not when it next gets a test of another group.
+    fn end_group_if_done(&mut self, test: usize) {
+        let Some(group) = self.tests[test].1.group else {
+            return;
+        };
+        let in_group = |job: &Job| self.tests[job.test].1.group == Some(group);
+        let left = self.pending.iter().any(in_group)
+            || self.slots.iter().any(|s| {
+                matches!(&s.state, State::Busy(r) if in_group(&r.job))
+                    || s.next.as_ref().is_some_and(in_group)
+            });
+        if left {
+            return;
+        }
+        if let Some(&owner) = self.group_owner.get(group) {
+            if self.is_live(owner) {
+                if let Some(tasks) = &self.slots[owner].tasks {
+                    let _ = tasks.send(ToWorker::EndGroup);
+                }
+            }
+        }
+    }
+
     /// Ends the fixture host: it tears down what is left and exits, within [`HOST_GRACE`].
     fn shut_down_host(&mut self) {
         let pid = match &self.host {
@@ -1042,6 +1066,7 @@ impl<'a> Scheduler<'a> {
         }
         self.reporter.report(&Event::TestFinished { result: &result });
         self.release_run_fixtures(job.test);
+        self.end_group_if_done(job.test);
         if result.outcome.is_failure() && self.options.fail_fast {
             // Crashes and timeouts have no report: they stop the run here.
             self.stop_handing_out(&result.name);
