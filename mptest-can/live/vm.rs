@@ -182,31 +182,17 @@ fn kernel(cache: &Path) -> Result<(PathBuf, PathBuf), VmError> {
     if let Some(found) = find(&unpacked) {
         return Ok(found);
     }
-    // linux-image-amd64 is a metapackage: the image is the package it depends on.
-    let depends = run_bounded(
-        "kernel",
-        Command::new("apt-cache").args(["depends", "linux-image-amd64"]),
-    )?;
-    let package = depends
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| p.starts_with("linux-image-"))
-        .ok_or_else(|| {
-            fail(
-                "kernel",
-                format!("no kernel image among linux-image-amd64's dependencies:\n{depends}"),
-            )
-        })?
-        .to_string();
     let download = cache.join(format!("download-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&download);
     std::fs::create_dir_all(&download).map_err(|e| fail("kernel", e.to_string()))?;
-    run_bounded(
-        "kernel",
-        Command::new("apt-get")
-            .args(["download", &package])
-            .current_dir(&download),
-    )?;
+    let package = match download_kernel(&download) {
+        Ok(package) => package,
+        // Package lists older than the archive name a kernel it no longer has: refresh them once.
+        Err(first) => {
+            run_bounded("kernel", Command::new("apt-get").args(["update", "-qq"])).map_err(|_| first)?;
+            download_kernel(&download)?
+        }
+    };
     let deb = std::fs::read_dir(&download)
         .map_err(|e| fail("kernel", e.to_string()))?
         .flatten()
@@ -239,6 +225,33 @@ fn kernel(cache: &Path) -> Result<(PathBuf, PathBuf), VmError> {
         let _ = std::fs::remove_dir_all(&slim);
     }
     find(&unpacked).ok_or_else(|| fail("kernel", format!("{package} has no vmlinuz or no vcan module")))
+}
+
+/// Downloads the kernel image package that `linux-image-amd64` (a metapackage) depends on into
+/// `dir`; returns its name.
+fn download_kernel(dir: &Path) -> Result<String, VmError> {
+    let depends = run_bounded(
+        "kernel",
+        Command::new("apt-cache").args(["depends", "linux-image-amd64"]),
+    )?;
+    let package = depends
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|p| p.starts_with("linux-image-"))
+        .ok_or_else(|| {
+            fail(
+                "kernel",
+                format!("no kernel image among linux-image-amd64's dependencies:\n{depends}"),
+            )
+        })?
+        .to_string();
+    run_bounded(
+        "kernel",
+        Command::new("apt-get")
+            .args(["download", &package])
+            .current_dir(dir),
+    )?;
+    Ok(package)
 }
 
 /// The shared libraries `binary` loads (as `ldd` names them): absolute paths.
