@@ -325,8 +325,6 @@ fn initramfs(cache: &Path, live: &Path, modules: &Path, tests: &str) -> Result<P
     for dir in ["bin", "proc", "sys", "dev", "tmp", "modules"] {
         std::fs::create_dir_all(root.join(dir)).map_err(|e| fail("initramfs", e.to_string()))?;
     }
-    let busybox = which("busybox")?;
-    put(&root, &busybox, Path::new("/bin/busybox"))?;
     for applet in ["sh", "mount", "insmod", "ip", "echo", "poweroff", "cat", "ls"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
             .map_err(|e| fail("initramfs", e.to_string()))?;
@@ -336,7 +334,11 @@ fn initramfs(cache: &Path, live: &Path, modules: &Path, tests: &str) -> Result<P
         let name = from.file_name().unwrap_or_default().to_owned();
         put(&root, &from, &Path::new("/modules").join(name))?;
     }
-    let mut binaries = vec![(live.to_path_buf(), PathBuf::from("/socketcan-live"))];
+    // busybox-static's has no libraries; a dynamic busybox gets its own like the rest.
+    let mut binaries = vec![
+        (which("busybox")?, PathBuf::from("/bin/busybox")),
+        (live.to_path_buf(), PathBuf::from("/socketcan-live")),
+    ];
     for tool in ["candump", "canplayer"] {
         binaries.push((which(tool)?, PathBuf::from("/bin").join(tool)));
     }
