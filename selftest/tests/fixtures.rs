@@ -251,10 +251,7 @@ fn an_interrupted_run_still_tears_down_its_run_fixtures_and_leaves_nothing_runni
     let after = log_lines(&dirs);
     assert_eq!(count(&after, "teardown", "server"), 1, "{after:?}");
     assert_eq!(after[position(&after, "teardown", "server")].2, host);
-    assert!(
-        !util::alive(host) || is_zombie(host),
-        "the fixture host {host} outlived the run"
-    );
+    assert!(!util::running(host), "the fixture host {host} outlived the run");
     let rest: Vec<String> = lines.try_iter().collect();
     assert!(
         rest.iter().any(|l| l.contains("interrupted by SIGINT")),
@@ -272,15 +269,8 @@ fn an_interrupted_run_still_tears_down_its_run_fixtures_and_leaves_nothing_runni
             std::fs::read_to_string(format!("/proc/{pid}/environ"))
                 .map(|env| env.contains(&dirs.tmp.to_string_lossy().into_owned()))
                 .unwrap_or(false)
-                && !is_zombie(*pid)
+                && util::running(*pid)
         })
         .collect();
     assert!(left.is_empty(), "processes of the run left running: {left:?}");
-}
-
-/// A zombie has ended; it only waits for its parent to read its status.
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-        .unwrap_or(true)
 }

@@ -155,6 +155,18 @@ pub fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// True while a process with this pid exists and has not exited (a zombie has: only its
+/// reaping is left).
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with(['Z', 'X'])
+    })
+}
+
 /// Runs `cmd` to its end, at most `limit`; kills it and fails past that.
 pub fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output {
     cmd.stdin(Stdio::null())
