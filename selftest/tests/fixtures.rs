@@ -252,7 +252,11 @@ fn an_interrupted_run_still_tears_down_its_run_fixtures_and_leaves_nothing_runni
     assert_eq!(count(&after, "teardown", "server"), 1, "{after:?}");
     assert_eq!(after[position(&after, "teardown", "server")].2, host);
     assert!(!util::running(host), "the fixture host {host} outlived the run");
-    let rest: Vec<String> = lines.try_iter().collect();
+    // The rest of its output, to the pipe's end (the reader thread may still be passing it on).
+    let mut rest = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(10)) {
+        rest.push(line);
+    }
     assert!(
         rest.iter().any(|l| l.contains("interrupted by SIGINT")),
         "{rest:?}"
