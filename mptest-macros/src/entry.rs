@@ -212,10 +212,16 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
         ));
     }
     crate::fixture::fixture_params(func, "#[mp_test]")?;
-    if !sig.generics.params.is_empty() {
+    // Lifetime parameters are fine (libtest takes `fn t<'a>()`); types and consts are not.
+    let only_lifetimes = sig
+        .generics
+        .params
+        .iter()
+        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    if !only_lifetimes || sig.generics.where_clause.is_some() {
         return Err(Error::new(
             sig.generics.span(),
-            "#[mp_test] functions cannot be generic",
+            "#[mp_test] functions cannot be generic over types or constants",
         ));
     }
     if let Some(unsafety) = &sig.unsafety {
@@ -284,8 +290,9 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
 
         // Under libtest's harness (a target without `harness = false`) mptest's tests would
         // silently not run: each one stands there as a libtest test that fails and says why.
-        // Without the harness, rustc drops `#[test]` items.
-        #[test]
+        // Without the harness, rustc drops `#[test]` items. (The built-in attribute by its full
+        // path: `use mptest::test;` makes a plain `#[test]` this very macro.)
+        #[::core::prelude::v1::test]
         #[allow(non_snake_case)]
         fn #libtest_guard() {
             ::core::panic!(#harness_check);

@@ -63,10 +63,10 @@
 //!   `--test-threads` workers (default: the available parallelism). Each worker is handed the
 //!   next test over ipc-channel — and, while many are left, the one after it too, so it goes
 //!   on without waiting for the coordinator (that one counts as not run if the worker dies).
-//!   A worker runs its tests one after another on its main thread, not on a thread each as
-//!   libtest does: a panic is reported under the test's name all the same, but
-//!   `std::thread::current().name()` is not the test's, and thread-locals live on from one
-//!   test to the next.
+//!   A worker runs its tests one after another, each on a thread of its own named after it,
+//!   as libtest does: `std::thread::current().name()` is the test's name, `RUST_MIN_STACK`
+//!   sets its stack, its thread-locals are dropped when it ends, and `should_panic` is judged
+//!   from the payload that unwound out of it.
 //! - Everything written to stdout and stderr while a test runs — by the worker and by any
 //!   process the test starts — is captured at the file-descriptor level into that test's report.
 //!   It is shown for failed tests, for passed ones with `--show-output`, and streamed live with
@@ -207,14 +207,27 @@
 //! - Coverage: every mptest process writes its LLVM profile when it exits, so `cargo llvm-cov`
 //!   counts code that ran only in a child, an auxiliary or the manager.
 //!
+//! ## Differences from libtest
+//!
+//! A test means what it means under libtest — its own thread named after it, `should_panic`
+//! judged from the payload, `env::args()` the binary's — except where processes differ:
+//!
+//! - **Statics** are shared by the tests of one worker process, not by all tests of the run.
+//! - **A process a test leaves running** is ended when the test ends (its report names it);
+//!   keep one across tests in a worker fixture (`#[mptest::fixture]`).
+//! - **stdin** is `/dev/null`: workers are not in the terminal's foreground process group, where
+//!   a read would stop them.
+//! - **mptest's `log` logger** comes into a test's process when the test first starts a process
+//!   of mptest's or reads [`logs()`]; a test may install its own before (see [`logs`]).
+//! - **Plain `#[test]`s** in a `harness = false` target are compiled out by rustc unless
+//!   `use mptest::test;` makes them mptest's.
+//! - Threads a test leaves running keep running in that worker; what they print after the
+//!   test returned lands in a later test's output.
+//!
 //! ## Known limitations
 //!
 //! - Unix only; leftover detection and subreaping are Linux-only (elsewhere, leftovers in the
 //!   worker's process group are still ended by a timeout).
-//! - A worker runs one test at a time, on its main thread (thread-locals are shared by the
-//!   tests of a worker, as statics are); threads a test leaves running keep running in that
-//!   worker, and what they print lands in a later test's output.
-//! - Output written after a test returns by a thread it left running belongs to the next test.
 //! - `spawn`, `SharedValue::update` and the ready-made types' servers locate functions by their
 //!   offset in the binary: every process of a run must be this same binary (it is: all are
 //!   re-executions of it).
@@ -251,6 +264,22 @@ mod worker;
 pub use error::Error;
 pub use fixtures::{Fixture, FixtureError, FixtureName};
 pub use logs::{logs, LogRecord};
+/// `#[mp_test]` under libtest's name: after `use mptest::test;` every `#[test]` in the module —
+/// also the ones a macro such as `quickcheck!` writes where it is called — is an mptest test
+/// (the import shadows the built-in attribute, as `test-log` does). The way to migrate a suite:
+///
+/// ```no_run
+/// use mptest::test;
+///
+/// #[test]
+/// #[should_panic(expected = "overflow")]
+/// fn overflows() {
+///     panic!("overflow in the counter");
+/// }
+///
+/// mptest::main!();
+/// ```
+pub use mptest_macros::mp_test as test;
 pub use mptest_macros::{aux, fixture, mp_test, shared, worker_start, worker_stop};
 pub use recorder::{Call, Recorder, RecorderError};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -302,7 +331,10 @@ pub fn init() {
         return;
     }
     launch::reexec::name_this_process();
-    logs::install();
+    // A worker runs the user's tests, which may install a logger of their own (see `logs`).
+    if !matches!(role, Ok(launch::role::Role::Worker(_))) {
+        logs::install();
+    }
     if !matches!(
         role,
         Ok(launch::role::Role::Worker(_) | launch::role::Role::FixtureHost(_))
@@ -359,8 +391,9 @@ macro_rules! main {
     () => {
         // Under libtest's harness (rustc `--test`; cargo sets `cfg(test)` either way) this
         // `#[test]` is compiled, and its body is a compile error; without the harness, rustc
-        // drops `#[test]` items before looking at them.
-        #[test]
+        // drops `#[test]` items before looking at them. (By its full path: after
+        // `use mptest::test;` a plain `#[test]` is `#[mp_test]`.)
+        #[::core::prelude::v1::test]
         fn mptest_main_needs_harness_false() {
             ::core::compile_error!(
                 "mptest::main!() needs a target without libtest's harness: add `harness = false` \

@@ -28,11 +28,17 @@
 //! - **Nothing is lost when a process crashes right after logging**: the logger returns only once
 //!   the record is written to its connection to the test's process — in the kernel's socket
 //!   buffer, which outlives the writer (the [`crate::Recorder`] carries them).
-//! - **Your own logger**: the `log` crate takes one logger per process, and mptest's is
-//!   installed first, so `env_logger::try_init()` returns an error (and `init()` panics) in a
-//!   process of mptest's. Keep yours with [`forward_to`]: mptest's logger hands it every record
-//!   too. A logger installed before mptest's (a custom `main`) keeps the process's records;
-//!   mptest says so once on stderr.
+//! - **Your own logger**: the `log` crate takes one logger per process. In the test's own
+//!   process (a worker), mptest installs none until the test needs it — when the test first
+//!   starts a process of mptest's (`spawn`, an auxiliary, a manager) or reads [`logs()`] /
+//!   [`wait_for`] — so a test that calls `env_logger::init()` before that keeps its logger, as
+//!   under libtest, and its own records go there (the other processes' records are still
+//!   gathered and printed). Once mptest's logger is in a worker it stays for the worker's later
+//!   tests (the `log` crate has no way back), where `env_logger::init()` then panics as it does
+//!   under libtest after another test installed one; `try_init()` is the safe spelling. In the
+//!   processes mptest starts, its logger comes first; keep yours there with [`forward_to`]:
+//!   mptest's logger hands it every record too. A logger installed before mptest's keeps the
+//!   process's records; mptest says so once on stderr.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -101,8 +107,9 @@ struct Sinks {
     sending: Option<Recorder>,
 }
 
+static SINKS: OnceLock<Sinks> = OnceLock::new();
+
 fn sinks() -> &'static Sinks {
-    static SINKS: OnceLock<Sinks> = OnceLock::new();
     SINKS.get_or_init(|| {
         let inherited = crate::launch::role::inherited_logs().map(Recorder::at);
         match inherited {
@@ -122,7 +129,9 @@ fn sinks() -> &'static Sinks {
 }
 
 /// The path a process started from here is told to send its records to.
+/// In a worker, this is where mptest's logger comes in: the test starts a process of mptest's.
 pub(crate) fn path_for_children() -> Option<std::path::PathBuf> {
+    install();
     sinks().sending.as_ref().map(|r| r.path().to_path_buf())
 }
 
@@ -286,19 +295,19 @@ pub(crate) fn install() {
     });
 }
 
-/// At the start of a test, in the worker: the records of the last test are gone.
+/// At the start of a test, in the worker: the records of the last test are gone. (mptest's
+/// logger is not installed here: a test may install its own, as under libtest.)
 pub(crate) fn begin_test() {
-    install();
-    if let Some(sink) = &sinks().gathering {
+    if let Some(sink) = SINKS.get().and_then(|s| s.gathering.as_ref()) {
         sink.take();
     }
 }
 
 /// At the end of a test, in the worker: its records, taken.
 pub(crate) fn end_test() -> Vec<LogRecord> {
-    sinks()
-        .gathering
-        .as_ref()
+    SINKS
+        .get()
+        .and_then(|s| s.gathering.as_ref())
         .map(|sink| to_records(sink.take()))
         .unwrap_or_default()
 }

@@ -174,37 +174,100 @@ fn find_test(index: u32, name: &str) -> Option<&'static TestDef> {
 
 /// `Ok` when the test met its expectation, else how it failed and the message.
 ///
-/// The test runs on this thread, not on one of its own as under libtest: starting a thread per
-/// test is most of what a trivial test costs. Its panics are reported under its name (see
-/// `panics::set_running_test`); `thread::current().name()` is the worker's.
+/// As under libtest, the test runs on a thread of its own, named after it, with std's stack
+/// size (`RUST_MIN_STACK`); its thread-locals are dropped when it ends. The outcome is judged
+/// from the payload that unwound out of the test function (libtest's `calc_result`), whatever
+/// the panic hook saw or whoever replaced it.
 fn execute(def: &'static TestDef, name: &str) -> Result<(), (FailureKind, String)> {
-    let panicked = |message: String| (FailureKind::Panicked, message);
-    crate::panics::set_running_test(Some(name));
-    let result = panic::catch_unwind(AssertUnwindSafe(def.run));
-    crate::panics::set_running_test(None);
+    let spawned = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || run_and_judge(def));
+    let outcome = match spawned {
+        Ok(thread) => thread.join(),
+        // No thread to be had: in place, as libtest does then.
+        Err(_) => Ok(run_and_judge(def)),
+    };
+    match outcome {
+        Ok(outcome) => outcome,
+        // Only a thread-local's destructor can panic here, after the outcome was made.
+        Err(_) => Err((
+            FailureKind::Panicked,
+            "panicked after reporting success".to_string(),
+        )),
+    }
+}
+
+fn run_and_judge(def: &'static TestDef) -> Result<(), (FailureKind, String)> {
+    let result = panic::catch_unwind(AssertUnwindSafe(|| __rust_begin_short_backtrace(def.run)));
     let panic = crate::panics::take_last();
     // A fixture it needs could not be set up: that is why it failed, whatever it expected.
     if let Some(message) = crate::fixtures::take_test_failure() {
         return Err((FailureKind::Fixture, message));
     }
-    let crate::panics::PanicRecord { message, location } = panic.unwrap_or_default();
-    match (def.should_panic, result) {
-        (ShouldPanic::No, Ok(result)) => result.map_err(|err| (FailureKind::ReturnedError, err)),
-        (ShouldPanic::No, Err(_)) => Err(panicked(format!("panicked at {location}:\n{message}"))),
-        (ShouldPanic::Yes, Err(_)) => Ok(()),
-        (ShouldPanic::WithMessage(expected), Err(_)) if message.contains(expected) => Ok(()),
-        (ShouldPanic::WithMessage(expected), Err(_)) => Err((
+    let place = format!("{}:{}:{}", def.file, def.line, def.column);
+    judge(def.should_panic, &place, result, panic)
+}
+
+/// libtest's judgement of a test's raw result (its `calc_result`), in its words. `panic` is
+/// what the panic hook recorded on the test's thread, for where the panic happened.
+fn judge(
+    should_panic: ShouldPanic,
+    place: &str,
+    result: std::thread::Result<Result<(), String>>,
+    panic: Option<crate::panics::PanicRecord>,
+) -> Result<(), (FailureKind, String)> {
+    let payload = match result {
+        Ok(Ok(())) => None,
+        // (`should_panic` tests return `()`: the macro refuses anything else.)
+        Ok(Err(err)) => return Err((FailureKind::ReturnedError, err)),
+        Err(payload) => Some(payload),
+    };
+    match (should_panic, payload) {
+        (ShouldPanic::No, None) | (ShouldPanic::Yes, Some(_)) => Ok(()),
+        (ShouldPanic::No, Some(payload)) => {
+            let message = crate::panics::payload_text(&*payload);
+            Err((
+                FailureKind::Panicked,
+                match panic {
+                    Some(record) if !record.location.is_empty() => {
+                        format!("panicked at {}:\n{message}", record.location)
+                    }
+                    _ => format!("panicked:\n{message}"),
+                },
+            ))
+        }
+        (ShouldPanic::WithMessage(expected), Some(payload)) => {
+            match crate::panics::payload_str(&*payload) {
+                Some(text) if text.contains(expected) => Ok(()),
+                Some(text) => Err((
+                    FailureKind::ShouldPanic,
+                    format!(
+                        "panic did not contain expected string\n      panic message: {text:?}\n expected substring: {expected:?}"
+                    ),
+                )),
+                None => Err((
+                    FailureKind::ShouldPanic,
+                    format!(
+                        "expected panic with string value,\n found non-string value: `{:?}`\n     expected substring: {expected:?}",
+                        (*payload).type_id()
+                    ),
+                )),
+            }
+        }
+        (ShouldPanic::Yes | ShouldPanic::WithMessage(_), None) => Err((
             FailureKind::ShouldPanic,
-            format!(
-                "panic did not contain expected string\n      panic message: {message:?}\n expected substring: {expected:?}"
-            ),
-        )),
-        // As libtest words it, with where the test is.
-        (_, Ok(_)) => Err((
-            FailureKind::ShouldPanic,
-            format!("test did not panic as expected at {}:{}:{}", def.file, def.line, def.column),
+            format!("test did not panic as expected at {place}"),
         )),
     }
+}
+
+/// The frame std's `RUST_BACKTRACE=1` backtrace stops at (it looks for this name, as libtest
+/// names its own): the frames printed are the test's, not mptest's.
+#[inline(never)]
+fn __rust_begin_short_backtrace<T, F: FnOnce() -> T>(f: F) -> T {
+    let result = f();
+    // Keeps this frame from being a tail call.
+    std::hint::black_box(result)
 }
 
 /// Marks the end of this test's output in the pipe the coordinator reads.

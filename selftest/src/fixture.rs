@@ -344,6 +344,9 @@ mod logging {
 
     #[mp_test]
     fn the_test_process_crashes_right_after_logging() {
+        // mptest's logger comes into a worker when its test first asks for it (or starts a
+        // process of mptest's); before, a test may install its own, as under libtest.
+        assert!(mptest::logs().is_empty());
         log::error!(target: "fixture::test", "last words of the worker");
         std::process::abort();
     }
@@ -381,6 +384,18 @@ mod twin {
     #[should_panic(expected = "this text")]
     fn panics_with_other_text() {
         panic!("other")
+    }
+
+    #[mp_test]
+    #[should_panic(expected = "this text")]
+    fn panics_with_a_string_payload_without_the_text() {
+        std::panic::resume_unwind(Box::new(String::from("other")))
+    }
+
+    #[mp_test]
+    #[should_panic(expected = "this text")]
+    fn panics_with_a_payload_that_is_not_text() {
+        std::panic::resume_unwind(Box::new(42u32))
     }
 
     #[mp_test]

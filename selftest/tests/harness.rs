@@ -523,14 +523,22 @@ fn an_interrupt_ends_every_process_of_the_run() {
         }
     };
     assert!(announced.iter().all(|&p| alive(p)));
-    // Every process of the run says in `ps` what it is (argv[0]) and as `comm` what role.
-    let cmdline = |pid: u32| {
+    // Every process of the run says in `ps` what it is (argv[0]) and as `comm` what role; a
+    // worker has the coordinator's arguments, as a test under libtest sees them.
+    let args = |pid: u32| {
         let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        String::from_utf8_lossy(raw.split(|&b| b == 0).next().unwrap()).into_owned()
+        raw.split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
     };
+    let cmdline = |pid: u32| args(pid)[0].clone();
     let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     let test = "interrupt::announces_then_waits";
-    assert_eq!(cmdline(announced[0]), "fixture: worker 1");
+    assert_eq!(
+        args(announced[0]),
+        [env!("CARGO_BIN_EXE_fixture"), "interrupt::", "--nocapture"]
+    );
     assert_eq!(comm(announced[0]), "worker 1\n");
     assert_eq!(cmdline(roles[0]), format!("fixture: child of {test}"));
     assert_eq!(comm(roles[0]), "child of interr\n");

@@ -44,6 +44,9 @@ impl Noisy {
 
 #[mp_test(timeout = "60s")]
 fn records_of_every_kind_of_process_arrive_with_role_and_pid() {
+    // Asking for the records brings mptest's logger into the test's process (until then a test
+    // may install its own, as under libtest).
+    assert!(mptest::logs().is_empty());
     log::info!(target: "test", "in the test");
     let child = mptest::spawn((), |()| {
         log::error!(target: "child", "in a child");

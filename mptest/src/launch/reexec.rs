@@ -67,9 +67,15 @@ pub(crate) fn suite_name() -> &'static str {
     })
 }
 
+/// The title of a process started by [`command`], when its arguments cannot carry it.
+const TITLE_VAR: &str = "MPTEST_TITLE";
+
 /// A command that starts this binary as `role`, told to connect to the one-shot server
-/// `server`. `ps` shows it as `SUITE: TITLE` — "system: worker 2"; for a child or a manager the
-/// title names the test it serves ("system: child of net::reconnects").
+/// `server`. `ps` shows it as `SUITE: TITLE` — "system: child of net::reconnects" — and its
+/// `comm` as the title ("worker 2", "child of net::re"). A worker is the exception: the tests it
+/// runs see `std::env::args()` as under libtest (a test may re-run its binary through
+/// `args().next()`), so it gets the coordinator's own arguments and only its `comm` says
+/// "worker 2".
 pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
     use std::os::unix::process::CommandExt;
     let test = current_test();
@@ -78,8 +84,16 @@ pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
         _ => title.to_string(),
     };
     let mut command = Command::new(own_exe());
+    if role_name == "worker" {
+        let mut args = std::env::args_os();
+        if let Some(arg0) = args.next() {
+            command.arg0(arg0);
+        }
+        command.args(args).env(TITLE_VAR, title);
+    } else {
+        command.arg0(format!("{}: {title}", suite_name()));
+    }
     command
-        .arg0(format!("{}: {title}", suite_name()))
         .env(role::ROLE_VAR, role_name)
         .env(role::BOOTSTRAP_VAR, server)
         .env(role::PARENT_VAR, std::process::id().to_string());
@@ -113,10 +127,13 @@ pub(crate) fn spawn_role(command: &mut Command) -> std::io::Result<std::process:
 /// In a process started by [`command`]: names its main thread — the `comm` that `ps`, `top` and
 /// mptest's reports show — after its title ("worker 2"), not after `/proc/self/exe` ("exe").
 pub(crate) fn name_this_process() {
-    let Some(arg0) = std::env::args_os().next() else {
+    let from_env = std::env::var(TITLE_VAR).ok();
+    // Single-threaded here (the role is being taken): the title is this process's alone.
+    std::env::remove_var(TITLE_VAR);
+    let Some(arg0) = from_env.or_else(|| Some(std::env::args_os().next()?.to_string_lossy().into_owned()))
+    else {
         return;
     };
-    let arg0 = arg0.to_string_lossy();
     let title = arg0.split_once(": ").map_or(&*arg0, |(_, title)| title);
     // The kernel keeps 15 bytes; cut on a character boundary so the name stays valid UTF-8.
     let mut end = title.len().min(15);

@@ -32,6 +32,18 @@ mod twin {
     }
 
     #[test]
+    #[should_panic(expected = "this text")]
+    fn panics_with_a_string_payload_without_the_text() {
+        std::panic::resume_unwind(Box::new(String::from("other")))
+    }
+
+    #[test]
+    #[should_panic(expected = "this text")]
+    fn panics_with_a_payload_that_is_not_text() {
+        std::panic::resume_unwind(Box::new(42u32))
+    }
+
+    #[test]
     #[should_panic]
     fn does_not_panic() {}
 }
