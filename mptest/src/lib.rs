@@ -89,7 +89,7 @@
 //! ## Running at scale
 //!
 //! - **Order**: the longest tests first, by their durations in earlier runs (kept in
-//!   `<target>/<profile>/mptest-timings/<suite>.json`, or the file `MPTEST_TIMINGS` names);
+//!   `<target>/<profile>/mptest-timings/<suite>.txt`, or the file `MPTEST_TIMINGS` names);
 //!   unknown tests in between. `--order declared|longest|random`, `--seed N`. A group (tests
 //!   with `group = "..."`) runs on one worker in declaration order and is placed by its total.
 //! - **Shards**: `--partition hash:M/N` or `slice:M/N` runs part M of N; under Bazel,
@@ -286,6 +286,8 @@ pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 /// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
 /// that travel (or put `#[mptest::shared]` on their definition, which derives it for you).
 pub use serde;
+/// The serde values a [`Recorder`] keeps as each call's arguments ([`Call::args`]).
+pub use serde_value;
 pub use shared::{
     Manager, ProxyError, SharedBarrier, SharedEvent, SharedLock, SharedLockGuard, SharedMap, SharedQueue,
     SharedValue, SharedVec,

@@ -49,6 +49,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
+use serde_value::Value;
+
+mod wire;
+use wire::Line;
 
 /// How long `record` waits for room before [`RecorderError::Timeout`].
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,8 +62,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Call {
     /// What was called.
     pub name: String,
-    /// Its arguments, as a serde value.
-    pub args: serde_json::Value,
+    /// Its arguments, as a serde value ([`mptest::serde_value::Value`](crate::serde_value::Value);
+    /// [`args_as`](Self::args_as) reads them as a type of yours).
+    pub args: Value,
     /// The role of the process that recorded it: `worker` (the test itself), `child`, `aux`,
     /// `manager`, or `main`.
     pub role: String,
@@ -72,8 +77,8 @@ pub struct Call {
 
 impl Call {
     /// The arguments as a type of yours.
-    pub fn args_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.args)
+    pub fn args_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_value::DeserializerError> {
+        self.args.clone().deserialize_into()
     }
 }
 
@@ -94,7 +99,7 @@ pub enum RecorderError {
         name: String,
         /// Why.
         #[source]
-        source: serde_json::Error,
+        source: serde_value::SerializerError,
     },
     /// The recorder did not take the entry in time, or `wait_for`'s condition did not hold.
     #[error("{0}")]
@@ -179,16 +184,6 @@ impl Drop for Owner {
     }
 }
 
-/// What a process writes per entry: one JSON line.
-#[derive(Serialize, Deserialize)]
-struct Line<'a> {
-    name: std::borrow::Cow<'a, str>,
-    args: serde_json::Value,
-    role: std::borrow::Cow<'a, str>,
-    pid: u32,
-    at_ns: u64,
-}
-
 impl Recorder {
     /// A new, empty recorder, read in this process.
     pub fn new() -> Result<Recorder, RecorderError> {
@@ -235,22 +230,18 @@ impl Recorder {
     /// is on its way — written to the recorder's connection, where it survives this process's
     /// crash — without waiting for the recorder to answer.
     pub fn record<A: Serialize>(&self, name: &str, args: A) -> Result<(), RecorderError> {
-        let args = serde_json::to_value(args).map_err(|source| RecorderError::Args {
+        let args = serde_value::to_value(args).map_err(|source| RecorderError::Args {
             name: name.to_string(),
             source,
         })?;
         let line = Line {
             name: name.into(),
-            args,
+            args: args.into(),
             role: crate::launch::role::this_role().into(),
             pid: std::process::id(),
             at_ns: crate::clock::now().since_start().as_nanos() as u64,
         };
-        let mut bytes = serde_json::to_vec(&line).map_err(|source| RecorderError::Args {
-            name: name.to_string(),
-            source,
-        })?;
-        bytes.push(b'\n');
+        let bytes = line.encode().map_err(std::io::Error::other)?;
         let link = self.link.get_or_init(|| link_for(&self.path)).clone();
         let mut stream = link.lock();
         if stream.is_none() {
@@ -447,18 +438,18 @@ impl Collector {
     }
 }
 
-/// Moves the whole lines of a connection into `calls`. A line that is no entry costs its
-/// connection (said on stderr, in the test's output), never the entries before it.
+/// Moves the whole entries of a connection into `calls`. Bytes that are no entry cost their
+/// connection (said on stderr, in the test's output), never the entries before them.
 fn take_lines(connection: &mut Connection, calls: &mut Vec<Call>, hook: Option<fn(&Call)>) {
     let mut start = 0;
-    while let Some(end) = memchr::memchr(b'\n', &connection.partial[start..]) {
-        let line = &connection.partial[start..start + end];
+    while let Some(end) = memchr::memchr(0, &connection.partial[start..]) {
+        let frame = &mut connection.partial[start..start + end];
         start += end + 1;
-        match serde_json::from_slice::<Line>(line) {
+        match Line::decode(frame) {
             Ok(line) => {
                 let call = Call {
                     name: line.name.into_owned(),
-                    args: line.args,
+                    args: line.args.into(),
                     role: line.role.into_owned(),
                     pid: line.pid,
                     at: UNIX_EPOCH + Duration::from_nanos(line.at_ns),

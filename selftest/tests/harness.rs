@@ -1054,7 +1054,7 @@ fn started(run: &util::Run) -> Vec<String> {
 fn the_longest_tests_go_first_from_the_second_run_on() {
     let dir = std::env::temp_dir().join(format!("mptest-order-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let timings = dir.join("timings.json");
+    let timings = dir.join("timings.txt");
     let timings = timings.to_str().unwrap();
     let json = [
         "ordering::",

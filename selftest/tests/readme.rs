@@ -59,6 +59,33 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// Code that compiles under libtest and must compile the same in a target linking mptest and
+/// mptest-can (serde_json's `impl PartialEq<Value> for u8` once broke the first).
+const INFERENCE: &str = r#"
+use mptest::test;
+use mptest_can as _; // loaded, so its graph's impls are visible here
+
+#[test]
+fn byte_slices_compare_with_a_vec_whose_type_is_inferred() {
+    let s = b"abc";
+    let mut v = Vec::new();
+    v.extend(s.iter());
+    assert_eq!(&s[..], &v[..]);
+}
+
+#[test]
+fn results_of_parse_are_inferred_from_their_use() {
+    let (n, b, x, i, c) = (7u32, true, 1.5f64, -3i64, 'c');
+    assert_eq!(n, "7".parse().unwrap());
+    assert_eq!(b, "true".parse().unwrap());
+    assert_eq!(x, "1.5".parse().unwrap());
+    assert!(i == "-3".parse().unwrap());
+    assert_eq!(c, "c".parse().unwrap());
+}
+
+mptest::main!();
+"#;
+
 #[test]
 fn the_readme_works_word_for_word() {
     let dirs = util::RunDirs::new();
@@ -82,7 +109,10 @@ fn the_readme_works_word_for_word() {
         "[package]\nname = \"usercrate\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n{toml}\n\
          [[test]]\nname = \"shared_state\"\nharness = false\n\n\
          [[test]]\nname = \"fixtures\"\nharness = false\n\n\
-         [[test]]\nname = \"forgot_harness_false\"\n"
+         [[test]]\nname = \"forgot_harness_false\"\n\n\
+         [[test]]\nname = \"inference\"\nharness = false\n\n\
+         [dev-dependencies.mptest-can]\npath = {:?}\n",
+        workspace().join("mptest-can").display().to_string()
     );
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
     let rust = readme_blocks("rust");
@@ -106,6 +136,9 @@ fn the_readme_works_word_for_word() {
         .find(|b| b.contains("// tests/fixtures.rs"))
         .expect("the fixtures snippet");
     std::fs::write(crate_dir.join("tests/fixtures.rs"), fixtures).unwrap();
+    // Linking mptest and mptest-can changes no type inference in the user's code: no crate of
+    // their graphs adds trait impls on std types that inference would have to choose between.
+    std::fs::write(crate_dir.join("tests/inference.rs"), INFERENCE).unwrap();
     std::fs::write(
         crate_dir.join("tests/forgot_harness_false.rs"),
         "use mptest::prelude::*;\n\n#[mp_test]\nfn lost() {}\n\nmptest::main!();\n",
@@ -123,6 +156,8 @@ fn the_readme_works_word_for_word() {
             "shared_state",
             "--test",
             "fixtures",
+            "--test",
+            "inference",
         ],
     );
     let all_text = text(&all);
@@ -133,6 +168,10 @@ fn the_readme_works_word_for_word() {
         "{all_text}"
     );
     assert!(all_text.contains("test connects ... ok"), "{all_text}");
+    assert!(
+        all_text.contains("test results_of_parse_are_inferred_from_their_use ... ok"),
+        "{all_text}"
+    );
 
     // The README's --exact example names a test that exists.
     let exact = cargo(

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use serde_json::{json, Value};
+use super::json_text::Json as Value;
 
 use super::{Event, FailureKind, Outcome, Reporter, TestResult};
 
@@ -36,17 +36,25 @@ impl<W: Write> Json<W> {
     fn test_event(&self, result: &TestResult) -> Value {
         let mut v = match &result.outcome {
             Outcome::Ignored { reason } => {
-                let mut v = json!({ "type": "test", "name": result.name, "event": "ignored" });
+                let mut v = Value::object([
+                    ("type", "test".into()),
+                    ("name", result.name.as_str().into()),
+                    ("event", "ignored".into()),
+                ]);
                 if let Some(reason) = reason {
-                    v["message"] = json!(reason);
+                    v.set("message", reason.as_str());
                 }
                 v
             }
             outcome => {
                 let event = if outcome.is_success() { "ok" } else { "failed" };
-                let mut v = json!({ "type": "test", "name": result.name, "event": event });
+                let mut v = Value::object([
+                    ("type", "test".into()),
+                    ("name", result.name.as_str().into()),
+                    ("event", event.into()),
+                ]);
                 if self.report_time {
-                    v["exec_time"] = json!(result.duration.as_secs_f64());
+                    v.set("exec_time", result.duration.as_secs_f64());
                 }
                 let mut stdout = result.output.as_ref().map(|o| o.to_text()).unwrap_or_default();
                 // libtest's `message` is the reason a `should_panic` test failed; a panic or an
@@ -57,7 +65,7 @@ impl<W: Write> Json<W> {
                     Outcome::Failed {
                         kind: FailureKind::ShouldPanic,
                         message,
-                    } => v["message"] = json!(message),
+                    } => v.set("message", message),
                     Outcome::Failed {
                         kind: FailureKind::Panicked,
                         ..
@@ -69,50 +77,59 @@ impl<W: Write> Json<W> {
                                 stdout.push('\n');
                             }
                             if !matches!(outcome, Outcome::Failed { .. }) {
-                                v["message"] = json!(text);
+                                v.set("message", text);
                             }
                         }
                     }
                 }
                 // As libtest: a passed test's output only with --show-output.
                 if !stdout.is_empty() && (!outcome.is_success() || self.show_output) {
-                    v["stdout"] = json!(stdout);
+                    v.set("stdout", stdout);
                 }
                 v
             }
         };
-        v["mptest"] = json!({
-            "outcome": result.outcome.kind(),
-            "leftovers": result.leftovers,
-            "exec_time": result.duration.as_secs_f64(),
-        });
+        let mut mptest = Value::object([
+            ("outcome", result.outcome.kind().into()),
+            ("leftovers", result.leftovers.clone().into()),
+            ("exec_time", result.duration.as_secs_f64().into()),
+        ]);
         if let Some(text) = result.outcome.explanation() {
-            v["mptest"]["message"] = json!(text);
+            mptest.set("message", text);
         }
         if let Outcome::Failed { kind, .. } = &result.outcome {
-            v["mptest"]["failure_kind"] = json!(kind.as_str());
+            mptest.set("failure_kind", kind.as_str());
         }
         if !result.logs.is_empty() {
-            v["mptest"]["logs"] = json!(result
+            let logs = result
                 .logs
                 .iter()
-                .map(|r| json!({
-                    "level": r.level.as_str(),
-                    "target": r.target,
-                    "message": r.message,
-                    "role": r.role,
-                    "pid": r.pid,
-                    "at": r.at.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
-                }))
-                .collect::<Vec<_>>());
+                .map(|r| {
+                    Value::object([
+                        ("level", r.level.as_str().into()),
+                        ("target", r.target.as_str().into()),
+                        ("message", r.message.as_str().into()),
+                        ("role", r.role.as_str().into()),
+                        ("pid", r.pid.into()),
+                        (
+                            "at",
+                            r.at.duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0.0, |d| d.as_secs_f64())
+                                .into(),
+                        ),
+                    ])
+                })
+                .collect::<Vec<_>>();
+            mptest.set("logs", logs);
         }
         if let Outcome::Flaky { passed_on } = result.outcome {
-            v["mptest"]["passed_on_attempt"] = json!(passed_on);
+            mptest.set("passed_on_attempt", passed_on);
         }
         if let Some(out) = &result.output {
-            v["mptest"]["output_bytes"] = json!(out.total_bytes());
-            v["mptest"]["output_cut_bytes"] = json!(out.cut_bytes());
+            mptest.set("output_bytes", out.total_bytes());
+            mptest.set("output_cut_bytes", out.cut_bytes());
         }
+        v.set("mptest", mptest);
         v
     }
 }
@@ -120,68 +137,91 @@ impl<W: Write> Json<W> {
 impl<W: Write> Reporter for Json<W> {
     fn report(&mut self, event: &Event<'_>) {
         let value = match event {
-            Event::RunStarted { test_count } => {
-                json!({ "type": "suite", "event": "started", "test_count": test_count })
-            }
-            Event::TestStarted { name, attempt: 1 } => {
-                json!({ "type": "test", "event": "started", "name": name })
-            }
+            Event::RunStarted { test_count } => Value::object([
+                ("type", "suite".into()),
+                ("event", "started".into()),
+                ("test_count", (*test_count).into()),
+            ]),
+            Event::TestStarted { name, attempt: 1 } => Value::object([
+                ("type", "test".into()),
+                ("event", "started".into()),
+                ("name", (*name).into()),
+            ]),
             // libtest starts a test once; a retry is mptest's.
-            Event::TestStarted { name, attempt } => {
-                json!({ "type": "mptest", "event": "retry_started", "name": name, "attempt": attempt })
-            }
+            Event::TestStarted { name, attempt } => Value::object([
+                ("type", "mptest".into()),
+                ("event", "retry_started".into()),
+                ("name", (*name).into()),
+                ("attempt", (*attempt).into()),
+            ]),
             // libtest's event for a test past its 60 s warning.
-            Event::TestSlow { name, .. } => json!({ "type": "test", "event": "timeout", "name": name }),
+            Event::TestSlow { name, .. } => Value::object([
+                ("type", "test".into()),
+                ("event", "timeout".into()),
+                ("name", (*name).into()),
+            ]),
             Event::TestRetrying { result, attempt, of } => {
                 let mut v = self.test_event(result);
-                v["type"] = json!("mptest");
-                v["event"] = json!("attempt_failed");
-                v["attempt"] = json!(attempt);
-                v["of"] = json!(of);
+                v.set("type", "mptest");
+                v.set("event", "attempt_failed");
+                v.set("attempt", *attempt);
+                v.set("of", *of);
                 if let Some(text) = result.outcome.explanation() {
-                    v["message"] = json!(text);
+                    v.set("message", text);
                 }
                 v
             }
             Event::TestFinished { result } => self.test_event(result),
-            Event::Notice { message } => json!({ "type": "mptest", "event": "notice", "message": message }),
-            Event::Fixture { event, process } => json!({
-                "type": "mptest",
-                "event": "fixture",
-                "fixture": event.fixture,
-                "scope": event.scope.as_str(),
-                "phase": match event.phase {
-                    crate::fixtures::Phase::Setup => "setup",
-                    crate::fixtures::Phase::Teardown => "teardown",
-                },
-                "process": process,
-                "ok": event.failure.is_none(),
-                "message": event.failure,
-                "output": event.output,
-                "exec_time": event.duration_ns as f64 / 1e9,
-            }),
+            Event::Notice { message } => Value::object([
+                ("type", "mptest".into()),
+                ("event", "notice".into()),
+                ("message", (*message).into()),
+            ]),
+            Event::Fixture { event, process } => Value::object([
+                ("type", "mptest".into()),
+                ("event", "fixture".into()),
+                ("fixture", event.fixture.as_str().into()),
+                ("scope", event.scope.as_str().into()),
+                (
+                    "phase",
+                    match event.phase {
+                        crate::fixtures::Phase::Setup => "setup",
+                        crate::fixtures::Phase::Teardown => "teardown",
+                    }
+                    .into(),
+                ),
+                ("process", (*process).into()),
+                ("ok", event.failure.is_none().into()),
+                ("message", event.failure.clone().into()),
+                ("output", event.output.as_str().into()),
+                ("exec_time", (event.duration_ns as f64 / 1e9).into()),
+            ]),
             Event::RunFinished { summary } => {
-                let mut v = json!({
-                    "type": "suite",
-                    "event": if summary.ok() { "ok" } else { "failed" },
-                    "passed": summary.passed,
-                    "failed": summary.failed,
-                    "ignored": summary.ignored,
-                    "measured": 0,
-                    "filtered_out": summary.filtered_out,
-                    "exec_time": summary.duration.as_secs_f64(),
-                });
+                let mut v = Value::object([
+                    ("type", "suite".into()),
+                    ("event", if summary.ok() { "ok" } else { "failed" }.into()),
+                    ("passed", summary.passed.into()),
+                    ("failed", summary.failed.into()),
+                    ("ignored", summary.ignored.into()),
+                    ("measured", 0u32.into()),
+                    ("filtered_out", summary.filtered_out.into()),
+                    ("exec_time", summary.duration.as_secs_f64().into()),
+                ]);
                 if let Some(fatal) = &summary.fatal {
-                    v["message"] = json!(fatal);
+                    v.set("message", fatal);
                 }
-                v["mptest"] = json!({
-                    "flaky": summary.flaky,
-                    "teardown_failures": summary.teardown_failures,
-                    "coordinator": {
-                        "cpu_s": summary.coordinator_cpu.as_secs_f64(),
-                        "max_rss_kib": summary.coordinator_max_rss_kib,
-                    },
-                });
+                let coordinator = Value::object([
+                    ("cpu_s", summary.coordinator_cpu.as_secs_f64().into()),
+                    ("max_rss_kib", summary.coordinator_max_rss_kib.into()),
+                ]);
+                v.set(
+                    "mptest",
+                    Value::object([
+                        ("flaky", summary.flaky.into()),
+                        ("teardown_failures", summary.teardown_failures.into()),
+                        ("coordinator", coordinator),
+                    ]),
+                );
                 v
             }
         };

@@ -4,6 +4,7 @@
 mod events;
 mod human;
 mod json;
+mod json_text;
 mod junit;
 mod progress;
 

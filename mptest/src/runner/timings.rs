@@ -1,21 +1,41 @@
-//! How long each test took in earlier runs: a small JSON file per suite in the target directory
-//! (`<target>/<profile>/mptest-timings/<suite>.json`, or `$MPTEST_TIMINGS`), read at the start of a run to hand out
-//! the longest tests first, and written at its end — atomically (a new file renamed over the
-//! old), so a run killed midway leaves the last good one.
+//! How long each test took in earlier runs: a small text file per suite in the target directory
+//! (`<target>/<profile>/mptest-timings/<suite>.txt`, or `$MPTEST_TIMINGS`), read at the start of
+//! a run to hand out the longest tests first, and written at its end — atomically (a new file
+//! renamed over the old), so a run killed midway leaves the last good one.
+//!
+//! The format: a first line `mptest-timings 2`, then one line per test, its seconds and its name
+//! separated by a tab (a test's name is a Rust path: no tab, no line break).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+/// The file's first line; a file with another is ignored (and rewritten).
+const HEADER: &str = "mptest-timings 2";
 
-/// The file's format; another version is ignored.
-const VERSION: u32 = 1;
+/// The file's text for these durations.
+fn to_text(seconds: &HashMap<String, f64>) -> String {
+    let mut lines: Vec<String> = seconds.iter().map(|(name, s)| format!("{s}\t{name}\n")).collect();
+    lines.sort();
+    format!("{HEADER}\n{}", lines.concat())
+}
 
-#[derive(Serialize, Deserialize)]
-struct File {
-    version: u32,
-    /// Seconds, by test name.
-    tests: HashMap<String, f64>,
+/// The durations in a file's text, or what is wrong with it.
+fn from_text(text: &str) -> Result<HashMap<String, f64>, String> {
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(HEADER) => {}
+        Some(other) => return Err(format!("its first line is {other:?}, not {HEADER:?}")),
+        None => return Err("it is empty".into()),
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let parsed = line
+                .split_once('\t')
+                .and_then(|(s, name)| Some((name.to_string(), s.parse::<f64>().ok()?)));
+            parsed.ok_or_else(|| format!("line {} is not SECONDS<tab>NAME: {line:?}", i + 2))
+        })
+        .collect()
 }
 
 /// The durations of earlier runs, and where they are kept.
@@ -42,17 +62,9 @@ impl Timings {
                 eprintln!("{text}");
             }
         };
-        let seconds = match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<File>(&bytes) {
-                Ok(file) if file.version == VERSION => file.tests,
-                Ok(file) => {
-                    notice(format!(
-                        "mptest: ignoring {} (format {}, not {VERSION}); it will be rewritten",
-                        path.display(),
-                        file.version
-                    ));
-                    HashMap::new()
-                }
+        let seconds = match std::fs::read_to_string(&path) {
+            Ok(text) => match from_text(&text) {
+                Ok(seconds) => seconds,
                 Err(err) => {
                     notice(format!(
                         "mptest: ignoring {} ({err}); it will be rewritten",
@@ -91,18 +103,13 @@ impl Timings {
         for (name, secs) in measured {
             self.seconds.insert(name.clone(), *secs);
         }
-        let file = File {
-            version: VERSION,
-            tests: std::mem::take(&mut self.seconds),
-        };
-        if let Err(err) = write_atomically(path, &file) {
+        if let Err(err) = write_atomically(path, &to_text(&self.seconds)) {
             eprintln!("mptest: cannot write {} ({err})", path.display());
         }
-        self.seconds = file.tests;
     }
 }
 
-fn write_atomically(path: &Path, file: &File) -> std::io::Result<()> {
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(
@@ -110,15 +117,12 @@ fn write_atomically(path: &Path, file: &File) -> std::io::Result<()> {
         std::process::id(),
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
-    std::fs::write(
-        &temporary,
-        serde_json::to_vec(file).map_err(std::io::Error::other)?,
-    )?;
+    std::fs::write(&temporary, text)?;
     std::fs::rename(&temporary, path)
 }
 
 /// `MPTEST_TIMINGS` if set (a file to keep between CI runs, say), else
-/// `<target>/<profile>/mptest-timings/<suite>.json`: this binary is
+/// `<target>/<profile>/mptest-timings/<suite>.txt`: this binary is
 /// `<target>/<profile>/deps/<suite>-<hash>` (or `.../examples/...`).
 fn timings_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("MPTEST_TIMINGS") {
@@ -131,7 +135,7 @@ fn timings_path() -> Option<PathBuf> {
     Some(
         profile
             .join("mptest-timings")
-            .join(format!("{}.json", crate::launch::reexec::suite_name())),
+            .join(format!("{}.txt", crate::launch::reexec::suite_name())),
     )
 }
 
@@ -142,17 +146,26 @@ mod tests {
     #[test]
     fn a_file_round_trips_and_bad_ones_are_ignored() {
         let dir = std::env::temp_dir().join(format!("mptest-timings-test-{}", std::process::id()));
-        let path = dir.join("suite.json");
+        let path = dir.join("suite.txt");
         let mut timings = Timings {
             path: Some(path.clone()),
             seconds: HashMap::from([("gone".to_string(), 9.0), ("kept".to_string(), 2.0)]),
         };
         timings.save(&[("new".to_string(), 1.5)], &["kept", "new"]);
-        let file: File = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "mptest-timings 2\n1.5\tnew\n2\tkept\n");
         assert_eq!(
-            file.tests,
+            from_text(&text).unwrap(),
             HashMap::from([("kept".to_string(), 2.0), ("new".to_string(), 1.5)])
         );
+        for bad in [
+            "",
+            "{ \"version\": 1 }",
+            "mptest-timings 2\nslow\n",
+            "mptest-timings 2\nx\tname\n",
+        ] {
+            assert!(from_text(bad).is_err(), "{bad:?}");
+        }
         assert!(
             std::fs::read_dir(&dir).unwrap().count() == 1,
             "no temporary file left"
