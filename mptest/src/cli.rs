@@ -13,6 +13,8 @@ pub(crate) enum Format {
     Terse,
     /// libtest's JSON events, one a line.
     Json,
+    /// A JUnit XML report on stdout, as libtest's `--format junit`.
+    Junit,
 }
 
 /// When to color the output.
@@ -35,6 +37,9 @@ pub(crate) enum Order {
     Longest,
     /// Shuffled (with --seed, repeatably).
     Random,
+    /// libtest's `--shuffle`: its very shuffle, so a seed orders the tests as libtest would.
+    #[value(skip)]
+    Shuffle,
 }
 
 /// When to show the live progress display.
@@ -206,9 +211,32 @@ struct Args {
     /// Unstable libtest options; only `unstable-options` is known (and needed by nothing)
     #[arg(short = 'Z', value_name = "FLAG", value_parser = ["unstable-options"])]
     unstable: Vec<String>,
-    /// Accepted for libtest compatibility (cargo passes it to some targets); no effect
-    #[arg(long, hide = true)]
+    /// Run the tests (with --bench: tests too; cargo passes it to some targets)
+    #[arg(long)]
     test: bool,
+    /// Run benchmarks instead of tests: a test binary has none, so every test is reported as
+    /// ignored, as libtest does
+    #[arg(long)]
+    bench: bool,
+    /// Run the tests in libtest's random order (the run says its seed; also RUST_TEST_SHUFFLE=1)
+    #[arg(long)]
+    shuffle: bool,
+    /// Run the tests in libtest's random order for this seed (also RUST_TEST_SHUFFLE_SEED)
+    #[arg(long, value_name = "SEED")]
+    shuffle_seed: Option<u64>,
+    /// Write libtest's log of results to this file (deprecated in libtest too)
+    #[arg(long, value_name = "PATH")]
+    logfile: Option<std::path::PathBuf>,
+    /// Leave out the tests marked should_panic
+    #[arg(long)]
+    exclude_should_panic: bool,
+    /// Fail a test that took longer than its critical time: RUST_TEST_TIME_UNIT,
+    /// RUST_TEST_TIME_INTEGRATION (WARN_MS,CRITICAL_MS; libtest's defaults 50,100 and 500,1000)
+    #[arg(long)]
+    ensure_time: bool,
+    /// Accepted as libtest does under panic=abort; tests always run in worker processes here
+    #[arg(long)]
+    force_run_in_process: bool,
 }
 
 /// `RUST_TEST_THREADS`, checked on its own so that a bad value is blamed on it, not on the flag.
@@ -242,6 +270,16 @@ fn usage_error(err: clap::Error, command: &mut clap::Command) -> clap::Error {
         _ => {}
     }
     command.error(ErrorKind::UnknownArgument, message)
+}
+
+/// `RUST_TEST_SHUFFLE_SEED`, checked on its own so that a bad value is blamed on it.
+fn shuffle_seed_from_env() -> Option<Result<u64, String>> {
+    let value = std::env::var("RUST_TEST_SHUFFLE_SEED").ok()?;
+    Some(
+        value
+            .parse()
+            .map_err(|_| format!("RUST_TEST_SHUFFLE_SEED is `{value}`, should be a number")),
+    )
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -285,6 +323,12 @@ pub(crate) struct Options {
     pub(crate) order: Order,
     pub(crate) seed: Option<u64>,
     pub(crate) partition: Option<Partition>,
+    /// `--bench` without `--test`: every test is reported as ignored.
+    pub(crate) bench_only: bool,
+    pub(crate) logfile: Option<std::path::PathBuf>,
+    pub(crate) exclude_should_panic: bool,
+    /// `--ensure-time`: the limits a passed test must keep.
+    pub(crate) ensure_time: Option<crate::runner::time_limits::TimeLimits>,
 }
 
 impl Options {
@@ -325,6 +369,25 @@ impl Options {
         };
         let env_nocapture = std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|v| v != "0");
         let capture = !(args.nocapture || env_nocapture);
+        let shuffle_seed = match (args.shuffle_seed, shuffle_seed_from_env()) {
+            (Some(seed), _) => Some(seed),
+            (None, Some(Ok(seed))) => Some(seed),
+            (None, Some(Err(message))) => {
+                return Err(command.error(clap::error::ErrorKind::InvalidValue, message))
+            }
+            (None, None) if args.shuffle || std::env::var("RUST_TEST_SHUFFLE").is_ok_and(|v| v != "0") => {
+                Some(fastrand::u64(..))
+            }
+            (None, None) => None,
+        };
+        let ensure_time = if args.ensure_time {
+            match crate::runner::time_limits::TimeLimits::from_env() {
+                Ok(limits) => Some(limits),
+                Err(message) => return Err(command.error(clap::error::ErrorKind::InvalidValue, message)),
+            }
+        } else {
+            None
+        };
         let progress = format == Format::Pretty
             && capture
             && !args.list
@@ -367,9 +430,16 @@ impl Options {
             fail_fast: args.fail_fast && !args.no_fail_fast,
             run_timeout: args.run_timeout,
             max_worker_restarts: args.max_worker_restarts,
-            order: args.order.unwrap_or(Order::Longest),
-            seed: args.seed,
+            order: match (shuffle_seed, args.order) {
+                (Some(_), _) => Order::Shuffle,
+                (None, order) => order.unwrap_or(Order::Longest),
+            },
+            seed: shuffle_seed.or(args.seed),
             partition: args.partition,
+            bench_only: args.bench && !args.test,
+            logfile: args.logfile,
+            exclude_should_panic: args.exclude_should_panic,
+            ensure_time,
         })
     }
 }
@@ -430,6 +500,28 @@ mod tests {
             let err = parse(&["--partition", bad]).unwrap_err().to_string();
             assert!(err.contains("hash:M/N or slice:M/N"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn takes_every_flag_of_libtest() {
+        let o = parse(&[
+            "--shuffle-seed",
+            "7",
+            "--logfile",
+            "log",
+            "--exclude-should-panic",
+        ])
+        .unwrap();
+        assert_eq!((o.order, o.seed), (Order::Shuffle, Some(7)));
+        assert_eq!(o.logfile.as_deref(), Some(std::path::Path::new("log")));
+        assert!(o.exclude_should_panic);
+        let o = parse(&["--shuffle", "--force-run-in-process", "--format", "junit"]).unwrap();
+        assert!(o.order == Order::Shuffle && o.seed.is_some() && o.format == Format::Junit);
+        assert!(parse(&["--bench"]).unwrap().bench_only);
+        assert!(!parse(&["--bench", "--test"]).unwrap().bench_only);
+        assert!(!parse(&[]).unwrap().bench_only);
+        assert!(parse(&["--ensure-time"]).unwrap().ensure_time.is_some());
+        assert!(parse(&["--shuffle-seed", "x"]).is_err());
     }
 
     #[test]

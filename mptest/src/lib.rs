@@ -79,9 +79,14 @@
 //! - Nothing outlives the run: processes a test leaves behind — even ones that `setsid` and
 //!   double-fork — are found (workers are child subreapers on Linux), ended, and named in the
 //!   test's report.
-//! - The command line is libtest's: filters, `--exact`, `--skip`, `--ignored`,
-//!   `--include-ignored`, `--list`, `--format pretty|terse|json`, `-q`, `--color`,
-//!   `--test-threads` / `-j`, `--nocapture`, `--show-output`, `-Z unstable-options`. Exit code 0
+//! - The command line is libtest's, every flag of it: filters, `--exact`, `--skip`,
+//!   `--ignored`, `--include-ignored`, `--list`, `--format pretty|terse|json|junit`, `-q`,
+//!   `--color`, `--test-threads` / `-j`, `--nocapture`, `--show-output`, `--report-time`,
+//!   `--shuffle` / `--shuffle-seed N` (libtest's own shuffle: a seed orders the suite as libtest
+//!   does), `--logfile PATH` (libtest's log), `--exclude-should-panic`, `--ensure-time`
+//!   (`RUST_TEST_TIME_UNIT` / `_INTEGRATION`), `--bench` (a test binary has no benchmarks: every
+//!   test is reported ignored), `--force-run-in-process` (accepted: tests always run in worker
+//!   processes), `-Z unstable-options` (libtest's unstable flags need no `-Z` here). Exit code 0
 //!   when all selected tests pass, 101 otherwise, 2 on a usage error.
 //! - cargo-nextest works with it: `--list --format terse` and `NAME --exact --nocapture` behave
 //!   as its custom-harness contract asks.

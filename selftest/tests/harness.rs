@@ -769,19 +769,7 @@ fn json_events_match_libtests_field_by_field() {
     use std::process::Command;
 
     let dirs = util::RunDirs::new();
-    let binary = dirs.scratch.join("twin");
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/twin/twin.rs");
-    let built = Command::new("rustc")
-        .args(["--edition", "2021", "--test", "-o"])
-        .arg(&binary)
-        .arg(source)
-        .output()
-        .expect("run rustc");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let binary = util::libtest_twin(&dirs);
     let mut libtest = Command::new(&binary);
     libtest
         .args([

@@ -22,11 +22,14 @@ pub enum FailureKind {
     Flaky,
     /// A fixture it needs could not be set up.
     Fixture,
+    /// It passed, but took longer than its critical time, and `--ensure-time` makes that a
+    /// failure.
+    TimeLimit,
 }
 
 impl FailureKind {
     /// A short word for machine readers: `panicked`, `returned_error`, `should_panic`,
-    /// `left_processes`, `flaky`, `fixture`.
+    /// `left_processes`, `flaky`, `fixture`, `time_limit`.
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Panicked => "panicked",
@@ -35,6 +38,7 @@ impl FailureKind {
             FailureKind::LeftProcesses => "left_processes",
             FailureKind::Flaky => "flaky",
             FailureKind::Fixture => "fixture",
+            FailureKind::TimeLimit => "time_limit",
         }
     }
 }

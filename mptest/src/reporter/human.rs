@@ -72,6 +72,10 @@ impl<W: Write> Human<W> {
                     self.paint(GREEN, "ok")
                 )
             }
+            Outcome::Failed {
+                kind: FailureKind::TimeLimit,
+                ..
+            } => format!("{} (time limit exceeded)", self.paint(RED, "FAILED")),
             Outcome::Failed { .. } => self.paint(RED, "FAILED"),
             Outcome::Crashed { cause } => format!("{} (crashed: {cause})", self.paint(RED, "FAILED")),
             Outcome::TimedOut { after } => format!(
@@ -300,6 +304,7 @@ impl<W: Write> Human<W> {
                     crate::reporter::FailureKind::LeftProcesses => "left processes (--leak-result fail)",
                     crate::reporter::FailureKind::Flaky => "flaky (--flaky-result fail)",
                     crate::reporter::FailureKind::Fixture => "fixture setup failed",
+                    crate::reporter::FailureKind::TimeLimit => "time limit exceeded (--ensure-time)",
                 },
                 Outcome::Crashed { .. } => "crashed",
                 Outcome::TimedOut { .. } => "timed out",

@@ -6,22 +6,24 @@
 //! ends — also an interrupted one.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::{Event, Outcome, Reporter, TestResult};
 
-/// Collects the run's results and writes them to `path` at its end.
+/// Collects the run's results and writes them to `path` (stdout when `None`: libtest's
+/// `--format junit`) at its end.
 pub(crate) struct Junit {
-    path: PathBuf,
+    path: Option<PathBuf>,
     suite: TestSuite,
     /// Failed attempts of tests still being retried, by name.
     reruns: HashMap<String, Vec<TestRerun>>,
 }
 
 impl Junit {
-    pub(crate) fn new(path: PathBuf, suite_name: &str) -> Self {
+    pub(crate) fn new(path: Option<PathBuf>, suite_name: &str) -> Self {
         Junit {
             path,
             suite: TestSuite::new(suite_name),
@@ -123,18 +125,27 @@ impl Junit {
         let mut report = Report::new("mptest");
         self.suite.set_time(duration);
         report.set_time(duration).add_test_suite(self.suite.clone());
-        let written = std::fs::File::create(&self.path)
-            .map_err(|e| e.to_string())
-            .and_then(|file| {
-                report
-                    .serialize(std::io::BufWriter::new(file))
-                    .map_err(|e| e.to_string())
-            });
+        let written = match &self.path {
+            Some(path) => std::fs::File::create(path)
+                .map_err(|e| e.to_string())
+                .and_then(|file| {
+                    report
+                        .serialize(std::io::BufWriter::new(file))
+                        .map_err(|e| e.to_string())
+                }),
+            None => {
+                let mut out = std::io::stdout().lock();
+                report.serialize(&mut out).map_err(|e| e.to_string()).map(|()| {
+                    let _ = writeln!(out);
+                })
+            }
+        };
         if let Err(err) = written {
-            eprintln!(
-                "mptest: cannot write the JUnit report {}: {err}",
-                self.path.display()
-            );
+            let place = self
+                .path
+                .as_ref()
+                .map_or("to stdout".into(), |p| p.display().to_string());
+            eprintln!("mptest: cannot write the JUnit report {place}: {err}");
         }
     }
 }

@@ -6,12 +6,14 @@ mod human;
 mod json;
 mod json_text;
 mod junit;
+mod logfile;
 mod progress;
 
 pub use events::{Event, FailureKind, Outcome, Summary, TestResult};
 pub(crate) use human::Human;
 pub(crate) use json::Json;
 pub(crate) use junit::Junit;
+pub(crate) use logfile::Logfile;
 pub(crate) use progress::Progress;
 
 /// Receives the events of a run.

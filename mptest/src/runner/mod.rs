@@ -6,6 +6,7 @@ mod nextest_lock;
 mod plan;
 mod schedule;
 mod select;
+pub(crate) mod time_limits;
 mod timings;
 mod worker_process;
 
@@ -15,7 +16,7 @@ use std::time::Instant;
 use crate::cli::{Format, Options};
 use crate::procs;
 use crate::registry;
-use crate::reporter::{Event, Human, Json, Junit, Outcome, Progress, Reporter, TestResult};
+use crate::reporter::{Event, Human, Json, Junit, Logfile, Outcome, Progress, Reporter, TestResult};
 
 pub(crate) use worker_process::WorkerEvent;
 
@@ -49,13 +50,20 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let (order, seed) = plan::plan(
         &tests,
         &selection.run,
+        &selection.ignored,
         partition,
         options.order,
         options.seed,
         &timings.seconds,
     );
-    if let Some(seed) = seed {
-        eprintln!("mptest: tests in random order: --order random --seed {seed} repeats it");
+    match (seed, options.order) {
+        (Some(seed), crate::cli::Order::Shuffle) => {
+            eprintln!("mptest: tests in libtest's random order: --shuffle-seed {seed} repeats it")
+        }
+        (Some(seed), _) => {
+            eprintln!("mptest: tests in random order: --order random --seed {seed} repeats it")
+        }
+        (None, _) => {}
     }
     let ignored = plan::shard(&tests, &selection.ignored, partition);
     // What another shard runs or reports counts as filtered out.
@@ -73,6 +81,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let stdout = std::io::stdout();
     let mut main_reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
+        Format::Junit => Box::new(Junit::new(None, crate::launch::reexec::suite_name())),
         format => Box::new(Human::new(
             stdout.lock(),
             format == Format::Terse,
@@ -80,11 +89,26 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             options.show_output,
         )),
     };
-    let junit = options
-        .junit
-        .clone()
-        .or(bazel.xml_output)
-        .map(|path| Junit::new(path, crate::launch::reexec::suite_name()));
+    let mut files: Vec<Box<dyn Reporter>> = Vec::new();
+    if let Some(path) = options.junit.clone().or(bazel.xml_output) {
+        files.push(Box::new(Junit::new(
+            Some(path),
+            crate::launch::reexec::suite_name(),
+        )));
+    }
+    if let Some(path) = &options.logfile {
+        eprintln!("warning: `--logfile` is deprecated");
+        match std::fs::File::create(path) {
+            Ok(file) => files.push(Box::new(Logfile::new(
+                std::io::BufWriter::new(file),
+                options.report_time,
+            ))),
+            Err(err) => {
+                eprintln!("mptest: cannot create the log file {}: {err}", path.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
     let mut with_progress;
     let shown: &mut dyn Reporter = if options.progress {
         with_progress = Progress::new(main_reporter.as_mut());
@@ -94,7 +118,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     };
     let mut reporter = Tap {
         inner: shown,
-        junit,
+        files,
         measured: Vec::new(),
     };
     reporter.report(&Event::RunStarted {
@@ -134,11 +158,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     }
 }
 
-/// Passes events on to the output's reporter and the JUnit one, and keeps each finished test's
-/// duration for the timings file.
+/// Passes events on to the output's reporter and the files' ones (JUnit, `--logfile`), and
+/// keeps each finished test's duration for the timings file.
 struct Tap<'r> {
     inner: &'r mut dyn Reporter,
-    junit: Option<Junit>,
+    files: Vec<Box<dyn Reporter>>,
     measured: Vec<(String, f64)>,
 }
 
@@ -151,8 +175,8 @@ impl Reporter for Tap<'_> {
             }
         }
         self.inner.report(event);
-        if let Some(junit) = &mut self.junit {
-            junit.report(event);
+        for file in &mut self.files {
+            file.report(event);
         }
     }
 }

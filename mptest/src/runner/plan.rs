@@ -92,10 +92,12 @@ pub(crate) fn shard(
 }
 
 /// The tests this run hands out, in order: its shard of `run`, ordered as asked. `seconds` are
-/// the durations of earlier runs. Returns the order and, for `random`, the seed used.
+/// the durations of earlier runs; `ignored` (reported, not run) take part in libtest's shuffle.
+/// Returns the order and, for `random` and `shuffle`, the seed used.
 pub(crate) fn plan(
     tests: &[(String, &'static TestDef)],
     run: &[usize],
+    ignored: &[usize],
     partition: Option<Partition>,
     order: Order,
     seed: Option<u64>,
@@ -127,8 +129,78 @@ pub(crate) fn plan(
             fastrand::Rng::with_seed(seed).shuffle(&mut units);
             used_seed = Some(seed);
         }
+        Order::Shuffle => {
+            // libtest shuffles every test it reports, ignored ones too, in name order.
+            let mut all: Vec<usize> = run.iter().chain(ignored).copied().collect();
+            all.sort_unstable();
+            let mut every = shard_units(tests, &all, partition);
+            every.sort_by_key(|u| u.tests[0]);
+            let seed = seed.unwrap_or_else(|| fastrand::u64(..));
+            let names: Vec<&str> = every.iter().map(|u| u.key.as_str()).collect();
+            let order = libtest_shuffle::order(seed, &names);
+            let mut slots: Vec<Option<Unit>> = every.into_iter().map(Some).collect();
+            let runs: std::collections::HashSet<usize> = run.iter().copied().collect();
+            units = order
+                .into_iter()
+                .filter_map(|i| slots[i].take())
+                .map(|mut u| {
+                    u.tests.retain(|t| runs.contains(t));
+                    u
+                })
+                .filter(|u| !u.tests.is_empty())
+                .collect();
+            used_seed = Some(seed);
+        }
     }
     (units.into_iter().flat_map(|u| u.tests).collect(), used_seed)
+}
+
+/// libtest's shuffle (its `helpers/shuffle.rs`), step for step, so that `--shuffle-seed N`
+/// orders a suite as libtest orders the same suite.
+mod libtest_shuffle {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    /// libtest's `TestName`, whose hash seeds its shuffle: the same shape gives the same hash.
+    /// libtest hashes its tests' names as `AlignedTestName(name, PadNone)` (a test's padding).
+    #[derive(Hash)]
+    #[allow(dead_code)] // only the last variant is made; the others give the enum its shape
+    #[allow(clippy::enum_variant_names)] // libtest's names
+    enum TestName<'a> {
+        StaticTestName(&'a str),
+        DynTestName(String),
+        AlignedTestName(std::borrow::Cow<'a, str>, NamePadding),
+    }
+
+    #[derive(Hash)]
+    #[allow(dead_code)]
+    enum NamePadding {
+        PadNone,
+        PadOnRight,
+    }
+
+    fn calculate_hash<T: Hash>(t: &T) -> u64 {
+        let mut s = DefaultHasher::new();
+        t.hash(&mut s);
+        s.finish()
+    }
+
+    /// The order libtest runs tests named `names` (in name order) in for `seed`: indices.
+    pub(super) fn order(seed: u64, names: &[&str]) -> Vec<usize> {
+        let test_names: Vec<TestName> = names
+            .iter()
+            .map(|n| TestName::AlignedTestName(std::borrow::Cow::Borrowed(n), NamePadding::PadNone))
+            .collect();
+        let test_names: Vec<&TestName> = test_names.iter().collect();
+        let extra = calculate_hash(&test_names);
+        let mut state = seed;
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        for i in 0..order.len() {
+            state = calculate_hash(&(state, extra));
+            let idx = i + (state % (order.len() - i) as u64) as usize;
+            order.swap(i, idx);
+        }
+        order
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +238,7 @@ mod tests {
         let secs = |pairs: &[(&str, f64)]| -> HashMap<String, f64> {
             pairs.iter().map(|(n, s)| (n.to_string(), *s)).collect()
         };
-        let (order, _) = plan(&tests, &all, None, Order::Declared, None, &HashMap::new());
+        let (order, _) = plan(&tests, &all, &[], None, Order::Declared, None, &HashMap::new());
         assert_eq!(
             names(&tests, &order),
             ["a", "b", "d", "c", "e"],
@@ -175,7 +247,7 @@ mod tests {
         // The group b+d (1 + 1.5 = 2.5 s) runs as one unit, in declared order; e is unknown and
         // counts as the median (1.5 s).
         let known = secs(&[("a", 0.5), ("b", 1.0), ("c", 3.0), ("d", 1.5)]);
-        let (order, _) = plan(&tests, &all, None, Order::Longest, None, &known);
+        let (order, _) = plan(&tests, &all, &[], None, Order::Longest, None, &known);
         assert_eq!(names(&tests, &order), ["c", "b", "d", "e", "a"]);
     }
 
@@ -183,8 +255,8 @@ mod tests {
     fn random_is_repeatable_by_its_seed() {
         let tests = suite();
         let all: Vec<usize> = (0..tests.len()).collect();
-        let (first, seed) = plan(&tests, &all, None, Order::Random, None, &HashMap::new());
-        let (again, _) = plan(&tests, &all, None, Order::Random, seed, &HashMap::new());
+        let (first, seed) = plan(&tests, &all, &[], None, Order::Random, None, &HashMap::new());
+        let (again, _) = plan(&tests, &all, &[], None, Order::Random, seed, &HashMap::new());
         assert_eq!(first, again);
         let b = first.iter().position(|&i| tests[i].0 == "b").unwrap();
         assert_eq!(tests[first[b + 1]].0, "d", "a group stays together, in order");
@@ -206,6 +278,7 @@ mod tests {
                     let (shard, _) = plan(
                         &tests,
                         &all,
+                        &[],
                         Some(partition),
                         Order::Declared,
                         None,

@@ -1016,6 +1016,17 @@ impl<'a> Scheduler<'a> {
                     kind: FailureKind::LeftProcesses,
                 }
             }
+            Outcome::Passed | Outcome::Flaky { .. }
+                if let Some(message) = self
+                    .options
+                    .ensure_time
+                    .and_then(|limits| limits.exceeded(def.file, duration)) =>
+            {
+                Outcome::Failed {
+                    message,
+                    kind: FailureKind::TimeLimit,
+                }
+            }
             Outcome::Passed if job.attempt > 1 => Outcome::Flaky {
                 passed_on: job.attempt,
             },

@@ -29,10 +29,15 @@ pub(crate) fn select(tests: &[(String, &TestDef)], options: &Options) -> Selecti
         let wanted = (options.filters.is_empty()
             || options.filters.iter().any(|f| matches(name, f, options.exact)))
             && !options.skip.iter().any(|s| matches(name, s, options.exact));
+        let wanted =
+            wanted && !(options.exclude_should_panic && def.should_panic != crate::registry::ShouldPanic::No);
         let ignored = def.ignore.is_some();
         match (wanted, ignored, options.run_ignored) {
             (false, _, _) | (true, false, RunIgnored::Only) => selection.filtered_out += 1,
             (true, true, RunIgnored::No) => selection.ignored.push(i),
+            // `--bench` runs benchmarks, and a test binary has none: libtest reports every test
+            // it would have run as ignored.
+            (true, _, _) if options.bench_only => selection.ignored.push(i),
             (true, _, _) => selection.run.push(i),
         }
     }
@@ -56,6 +61,18 @@ mod tests {
             ignore,
             ..crate::registry::test_def("suite", fn_name, 1)
         }
+    }
+
+    #[test]
+    fn exclude_should_panic_filters_them_out() {
+        let panics = TestDef {
+            should_panic: crate::registry::ShouldPanic::Yes,
+            ..crate::registry::test_def("suite", "panics", 1)
+        };
+        let plain = def("plain", None);
+        let tests = vec![(panics.name(), &panics), (plain.name(), &plain)];
+        let s = select(&tests, &opts(&["--exclude-should-panic"]));
+        assert_eq!((s.run, s.filtered_out), (vec![1], 1));
     }
 
     fn opts(args: &[&str]) -> Options {
@@ -84,6 +101,8 @@ mod tests {
         let s = select(&tests, &opts(&["nothing-matches"]));
         assert_eq!((s.run.len(), s.filtered_out), (0, 4));
         assert_eq!(listed(&tests, &opts(&["--ignored"])), [1]);
+        let s = select(&tests, &opts(&["--bench", "net"]));
+        assert_eq!((s.run, s.ignored, s.filtered_out), (vec![], vec![0, 1, 3], 1));
         assert_eq!(listed(&tests, &opts(&[])), [0, 1, 2, 3]);
     }
 }

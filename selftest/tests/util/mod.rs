@@ -237,3 +237,40 @@ pub fn peers_python() -> std::path::PathBuf {
     );
     python
 }
+
+/// `tests/twin/twin.rs` compiled under libtest's harness (`rustc --test`) into `dirs`: libtest's
+/// twin of the fixture's `twin` module, to hold mptest's behaviour against.
+pub fn libtest_twin(dirs: &RunDirs) -> std::path::PathBuf {
+    let binary = dirs.scratch.join("twin");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/twin/twin.rs");
+    let built = Command::new("rustc")
+        .args(["--edition", "2021", "--test", "-o"])
+        .arg(&binary)
+        .arg(source)
+        .output()
+        .expect("run rustc");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    binary
+}
+
+/// Runs libtest's twin with these arguments (its unstable options allowed, as on nightly).
+pub fn libtest_twin_run(binary: &std::path::Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(binary);
+    cmd.args(args)
+        // libtest's unstable options need this on a stable toolchain.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_TEST_THREADS");
+    let started = Instant::now();
+    let out = output_within(cmd, RUN_LIMIT);
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}

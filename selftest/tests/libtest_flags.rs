@@ -1,0 +1,206 @@
+//! Every flag of the current stable libtest, held against libtest itself: the fixture's `twin`
+//! module under mptest and `tests/twin/twin.rs` under libtest's harness have the same tests.
+
+mod util;
+
+/// The `test NAME ... RESULT` lines, in order, without what differs by harness (libtest's
+/// ` - should panic` mark; the fixture's other tests are filtered out by `twin::`).
+fn test_lines(run: &util::Run) -> Vec<String> {
+    run.stdout
+        .lines()
+        .filter(|l| l.starts_with("test twin::"))
+        .map(|l| l.replace(" - should panic", ""))
+        .collect()
+}
+
+/// The closing line's counts, without the time.
+fn counts(run: &util::Run) -> String {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("test result:"))
+        .unwrap_or_else(|| panic!("no closing line:\n{}\n{}", run.stdout, run.stderr));
+    line.split("; finished").next().unwrap().to_string()
+}
+
+#[test]
+fn shuffle_seed_orders_the_tests_as_libtest_does() {
+    let dirs = util::RunDirs::new();
+    let libtest = util::libtest_twin(&dirs);
+    for seed in ["7", "1234"] {
+        let args = ["twin::", "--shuffle-seed", seed, "--test-threads", "1"];
+        let theirs = util::libtest_twin_run(&libtest, &[&["-Z", "unstable-options"][..], &args].concat());
+        let ours = util::fixture(&args);
+        // mptest reports ignored tests first, libtest at their turn: the others in order.
+        let run = |r: &util::Run| -> Vec<String> {
+            test_lines(r)
+                .into_iter()
+                .filter(|l| !l.contains("... ignored"))
+                .collect()
+        };
+        assert_eq!(run(&theirs), run(&ours), "seed {seed}\n{}", ours.stderr);
+        assert!(
+            ours.stderr.contains(&format!("--shuffle-seed {seed} repeats it")),
+            "{}",
+            ours.stderr
+        );
+    }
+    // Without a seed: random, and the run says which seed repeats it.
+    let ours = util::fixture(&["twin::", "--shuffle"]);
+    assert!(ours.stderr.contains("--shuffle-seed "), "{}", ours.stderr);
+    let theirs = util::libtest_twin_run(&libtest, &["-Z", "unstable-options", "twin::", "--shuffle"]);
+    assert!(theirs.stdout.contains("(shuffle seed: "), "{}", theirs.stdout);
+    assert_eq!(without_filtered(&theirs), without_filtered(&ours));
+}
+
+/// The closing line's counts but for what the `twin::` filter left out (the fixture has more
+/// tests than libtest's twin).
+fn without_filtered(run: &util::Run) -> String {
+    let counts = counts(run);
+    let filtered = counts
+        .split("; ")
+        .find_map(|part| part.strip_suffix(" filtered out"))
+        .unwrap()
+        .to_string();
+    counts.replace(&format!("{filtered} filtered out"), "N filtered out")
+}
+
+#[test]
+fn exclude_should_panic_bench_and_force_run_in_process_as_libtest() {
+    let dirs = util::RunDirs::new();
+    let libtest = util::libtest_twin(&dirs);
+    let unstable = ["-Z", "unstable-options"];
+    for flags in [
+        &["--exclude-should-panic"][..],
+        &["--bench"],
+        &["--bench", "--test"],
+        &["--force-run-in-process"],
+    ] {
+        let args = [&["twin::", "--test-threads", "1"][..], flags].concat();
+        let theirs = util::libtest_twin_run(&libtest, &[&unstable[..], &args].concat());
+        let ours = util::fixture(&args);
+        let sorted = |run: &util::Run| {
+            let mut lines = test_lines(run);
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&theirs), sorted(&ours), "{flags:?}\n{}", ours.stderr);
+        assert_eq!(without_filtered(&theirs), without_filtered(&ours), "{flags:?}");
+    }
+}
+
+#[test]
+fn logfile_writes_libtests_log() {
+    let dirs = util::RunDirs::new();
+    let libtest = util::libtest_twin(&dirs);
+    let (theirs_log, ours_log) = (dirs.scratch.join("libtest.log"), dirs.scratch.join("mptest.log"));
+    let theirs = util::libtest_twin_run(&libtest, &["twin::", "--logfile", theirs_log.to_str().unwrap()]);
+    let ours = util::fixture(&["twin::", "--logfile", ours_log.to_str().unwrap()]);
+    assert!(
+        ours.stderr.contains("warning: `--logfile` is deprecated"),
+        "{}",
+        ours.stderr
+    );
+    let lines = |path: &std::path::Path, run: &util::Run| {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), run.stderr));
+        // Where a `should_panic` test that did not panic is differs: the files differ.
+        let mut lines: Vec<String> = text
+            .lines()
+            .map(|l| match l.split_once(" at /") {
+                Some((before, _)) if l.contains("did not panic") => before.to_string(),
+                _ => match l.split_once(" at selftest/") {
+                    Some((before, _)) => before.to_string(),
+                    None => l.to_string(),
+                },
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let theirs = lines(&theirs_log, &theirs);
+    assert_eq!(theirs, lines(&ours_log, &ours));
+    assert!(theirs.contains(&"ok twin::passes".to_string()), "{theirs:?}");
+}
+
+#[test]
+fn format_junit_writes_a_junit_report_to_stdout() {
+    let dirs = util::RunDirs::new();
+    let libtest = util::libtest_twin(&dirs);
+    // Tests whose failure messages are one line: libtest's JUnit writer panics on the others.
+    let tests = [
+        "twin::passes",
+        "twin::fails",
+        "twin::returns_err",
+        "twin::ignored",
+        "twin::does_not_panic",
+    ];
+    let theirs = util::libtest_twin_run(
+        &libtest,
+        &[
+            &["-Z", "unstable-options", "--format", "junit", "--exact"][..],
+            &tests,
+        ]
+        .concat(),
+    );
+    let ours = util::fixture(&[&["--format", "junit", "--exact"][..], &tests].concat());
+    for run in [&theirs, &ours] {
+        let xml = run.stdout.trim();
+        assert!(
+            xml.starts_with("<?xml") && xml.ends_with("</testsuites>"),
+            "{xml}"
+        );
+        assert!(xml.contains("passes") && xml.contains("does_not_panic"), "{xml}");
+    }
+    // What a JUnit reader makes of both: the suite's counts.
+    let counts = |xml: &str| {
+        let suite = &xml[xml.find("<testsuite ").expect("a testsuite")..];
+        let suite = &suite[..suite.find('>').unwrap()];
+        let attribute = |name: &str| {
+            let at = suite
+                .find(&format!(" {name}=\""))
+                .unwrap_or_else(|| panic!("{name}: {suite}"));
+            let value = &suite[at + name.len() + 3..];
+            value[..value.find('"').unwrap()].to_string()
+        };
+        ["tests", "failures", "errors", "skipped"].map(attribute)
+    };
+    assert_eq!(
+        counts(&theirs.stdout),
+        counts(&ours.stdout),
+        "{}\n{}",
+        theirs.stdout,
+        ours.stdout
+    );
+    assert_eq!(counts(&ours.stdout), ["5", "3", "0", "1"]);
+}
+
+#[test]
+fn ensure_time_fails_a_passed_test_past_its_critical_time() {
+    // The fixture's tests are in `src/`: unit tests, whose limits RUST_TEST_TIME_UNIT sets.
+    let ours = util::fixture_env(
+        &["twin::passes", "--exact", "--ensure-time"],
+        &[("RUST_TEST_TIME_UNIT", "0,0")],
+    );
+    assert!(
+        ours.stdout
+            .contains("test twin::passes ... FAILED (time limit exceeded)"),
+        "{}",
+        ours.stdout
+    );
+    assert!(ours.stdout.contains("RUST_TEST_TIME_UNIT"), "{}", ours.stdout);
+    let ours = util::fixture_env(&["twin::passes", "--exact", "--ensure-time"], &[]);
+    assert!(
+        ours.stdout.contains("test twin::passes ... ok"),
+        "{}",
+        ours.stdout
+    );
+    let bad = util::fixture_env(&["--ensure-time"], &[("RUST_TEST_TIME_UNIT", "1")]);
+    assert_eq!(bad.code, Some(2));
+    assert!(
+        bad.stderr
+            .contains("RUST_TEST_TIME_UNIT expected to have 2 numbers"),
+        "{}",
+        bad.stderr
+    );
+}
