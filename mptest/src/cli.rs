@@ -168,7 +168,7 @@ struct Args {
     /// Default timeout for every test, in seconds or as "1m 30s" [default: none]
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     timeout: Option<Duration>,
-    /// Print a SLOW notice for a test each time it has run this long
+    /// Say "has been running for over ..." of a test each time it has run this long
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
     slow_timeout: Duration,
     /// The live progress display: on a terminal (auto), always, or never

@@ -75,7 +75,8 @@
 //! - A crash (signal, abort, `process::exit` inside a test) is reported as such, naming the
 //!   signal or exit code; the worker is replaced. A timeout (`timeout = ...` or `--timeout SECS`)
 //!   ends the worker's whole process group: SIGTERM, one second of grace, then SIGKILL. A test
-//!   still running after 60 s (`--slow-timeout`) gets a SLOW notice, again every 60 s.
+//!   still running after 60 s (`--slow-timeout`) gets libtest's "has been running for over 60
+//!   seconds" notice, again every 60 s.
 //! - Nothing outlives the run: processes a test leaves behind — even ones that `setsid` and
 //!   double-fork — are found (workers are child subreapers on Linux), ended, and named in the
 //!   test's report.

@@ -381,7 +381,7 @@ fn slow_tests_get_a_notice() {
     assert_eq!(run.code, Some(0));
     assert!(
         run.stdout
-            .contains("test slow::half_second has been running for over 200ms (SLOW)"),
+            .contains("test slow::half_second has been running for over 200ms\n"),
         "{}",
         run.stdout
     );
@@ -1055,13 +1055,9 @@ fn the_longest_tests_go_first_from_the_second_run_on() {
     ];
     let declared = ["ordering::short", "ordering::medium", "ordering::long"];
 
-    // First run: nothing known, a notice, declared order.
+    // First run: nothing known, nothing said, declared order.
     let first = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
-    assert!(
-        first.stderr.contains("no durations of earlier runs yet"),
-        "{}",
-        first.stderr
-    );
+    assert!(!first.stderr.contains("mptest:"), "{}", first.stderr);
     assert_eq!(started(&first), declared);
     // Second run: the longest first.
     let second = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);

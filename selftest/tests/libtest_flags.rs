@@ -204,3 +204,76 @@ fn ensure_time_fails_a_passed_test_past_its_critical_time() {
         bad.stderr
     );
 }
+
+/// The lines a run prints, comparable across the two binaries: thread ids, source places,
+/// times and the count of tests the `twin::` filter left out of the fixture's larger suite
+/// taken out; mptest's own `summary:` block (failures by kind) left out.
+fn comparable_lines(run: &util::Run) -> Vec<String> {
+    let text = run.stdout.clone() + &run.stderr;
+    let mut lines = Vec::new();
+    let mut in_summary = false;
+    for line in text.lines() {
+        if line == "summary:" {
+            in_summary = true;
+            continue;
+        }
+        if in_summary {
+            in_summary = !line.is_empty();
+            continue;
+        }
+        let mut line = line.to_string();
+        if let Some(at) = line.find(" panicked at ") {
+            line.truncate(at);
+        }
+        for cut in [" at /", " at selftest/", "; finished in "] {
+            if let Some(at) = line.find(cut) {
+                line.truncate(at);
+            }
+        }
+        if let Some(at) = line.find(" (") {
+            if line.starts_with("thread '") {
+                line.truncate(at);
+            }
+        }
+        if line.starts_with("test result:") {
+            line = without_filtered(run);
+        }
+        lines.push(line);
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn pretty_and_terse_output_are_libtests_line_for_line() {
+    let dirs = util::RunDirs::new();
+    let libtest = util::libtest_twin(&dirs);
+    for format in [&["--test-threads", "1"][..], &["-q", "--test-threads", "1"]] {
+        let args = [&["twin::"][..], format].concat();
+        let theirs = util::libtest_twin_run(&libtest, &args);
+        let ours = util::fixture(&args);
+        let (mut theirs, mut ours) = (comparable_lines(&theirs), comparable_lines(&ours));
+        if format.contains(&"-q") {
+            // Terse rows hold the same characters; where a row breaks depends on the order,
+            // in which mptest reports ignored tests first.
+            let row = |lines: &mut Vec<String>| {
+                let rows: Vec<String> = lines
+                    .iter()
+                    .filter(|l| {
+                        !l.is_empty() && l.split(' ').next().unwrap().chars().all(|c| ".iF".contains(c))
+                    })
+                    .cloned()
+                    .collect();
+                lines.retain(|l| !rows.contains(l));
+                let mut chars: Vec<char> = rows
+                    .iter()
+                    .flat_map(|r| r.split(' ').next().unwrap().chars())
+                    .collect();
+                chars.sort();
+                chars
+            };
+            assert_eq!(row(&mut theirs), row(&mut ours), "terse rows");
+        }
+        assert_eq!(theirs, ours, "{format:?}");
+    }
+}

@@ -10,7 +10,7 @@ const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-/// Terse mode wraps its line of characters every so many tests, like libtest.
+/// Terse mode wraps its row of characters as libtest's does (its `QUIET_MODE_MAX_COLUMN`).
 const TERSE_WIDTH: usize = 88;
 
 /// The pretty and terse reporter.
@@ -21,6 +21,12 @@ pub(crate) struct Human<W: Write> {
     show_output: bool,
     test_count: usize,
     done: usize,
+    /// Characters in terse mode's current row.
+    column: usize,
+    /// Tests libtest marks ` - should panic` (should_panic, not ignored).
+    should_panic: std::collections::HashSet<String>,
+    /// The seed of libtest's shuffle, said in the `running N tests` line as libtest says it.
+    shuffle_seed: Option<u64>,
     failures: Vec<TestResult>,
     successes_with_output: Vec<TestResult>,
     /// Failed attempts of retried tests, with their attempt number and the attempts allowed.
@@ -44,6 +50,9 @@ impl<W: Write> Human<W> {
             show_output,
             test_count: 0,
             done: 0,
+            column: 0,
+            should_panic: Default::default(),
+            shuffle_seed: None,
             failures: Vec::new(),
             successes_with_output: Vec::new(),
             failed_attempts: Vec::new(),
@@ -52,6 +61,18 @@ impl<W: Write> Human<W> {
             leaked: Vec::new(),
             times: Vec::new(),
         }
+    }
+
+    /// What libtest adds to the lines it prints: ` - should panic` after these tests' names, and
+    /// the shuffle's seed.
+    pub(crate) fn with_libtest_marks(
+        mut self,
+        should_panic: std::collections::HashSet<String>,
+        shuffle_seed: Option<u64>,
+    ) -> Self {
+        self.should_panic = should_panic;
+        self.shuffle_seed = shuffle_seed;
+        self
     }
 
     fn paint(&self, color: &str, text: &str) -> String {
@@ -96,16 +117,42 @@ impl<W: Write> Human<W> {
         }
     }
 
+    /// Terse mode's ` done/total` at the end of a row.
+    fn end_terse_row(&mut self) -> String {
+        self.column = 0;
+        format!(" {}/{}\n", self.done, self.test_count)
+    }
+
     fn finished(&mut self, result: &TestResult) {
-        self.done += 1;
-        let line = if self.terse {
+        let line = if self.terse && result.outcome.is_failure() {
+            // libtest names a failure on a line of its own, after the row so far.
+            let row = if self.column != 0 {
+                self.end_terse_row()
+            } else {
+                String::new()
+            };
+            self.done += 1;
+            format!("{row}{} --- {}\n", result.name, self.paint(RED, "FAILED"))
+        } else if self.terse {
+            self.done += 1;
+            self.column += 1;
             let mut s = self.terse_char(&result.outcome);
-            if self.done.is_multiple_of(TERSE_WIDTH) {
-                s.push_str(&format!(" {}/{}\n", self.done, self.test_count));
+            if self.column % TERSE_WIDTH == TERSE_WIDTH - 1 {
+                s.push_str(&self.end_terse_row());
             }
             s
         } else {
-            format!("test {} ... {}\n", result.name, self.status(&result.outcome))
+            self.done += 1;
+            let mode = if self.should_panic.contains(&result.name) {
+                " - should panic"
+            } else {
+                ""
+            };
+            format!(
+                "test {}{mode} ... {}\n",
+                result.name,
+                self.status(&result.outcome)
+            )
         };
         let _ = self.out.write_all(line.as_bytes());
         if !matches!(result.outcome, Outcome::Ignored { .. }) {
@@ -162,6 +209,14 @@ impl<W: Write> Human<W> {
                 kind: FailureKind::Panicked,
                 ..
             } => {}
+            // libtest's words for a `should_panic` not met: a note, and no blank line after.
+            Outcome::Failed {
+                kind: FailureKind::ShouldPanic,
+                message,
+            } => {
+                let _ = writeln!(self.out, "note: {message}");
+                return;
+            }
             outcome => {
                 if let Some(text) = outcome.explanation() {
                     let _ = writeln!(self.out, "{text}");
@@ -230,10 +285,13 @@ impl<W: Write> Human<W> {
     }
 
     fn closing(&mut self, summary: &Summary) {
-        if self.terse && !self.done.is_multiple_of(TERSE_WIDTH) {
+        // libtest ends an unfinished row with the closing line's own line break; notes kept
+        // from terse mode's row need one of their own.
+        let notes = std::mem::take(&mut self.deferred_notes);
+        if self.terse && self.column != 0 && !notes.is_empty() {
             let _ = writeln!(self.out);
         }
-        for note in std::mem::take(&mut self.deferred_notes) {
+        for note in notes {
             let _ = writeln!(self.out, "note: {note}");
         }
         let mut successes = std::mem::take(&mut self.successes_with_output);
@@ -251,7 +309,10 @@ impl<W: Write> Human<W> {
         if !failures.is_empty() {
             self.section("failures", &failures);
         }
-        self.run_summary(&failures);
+        // What mptest adds stays out of terse mode's few lines.
+        if !self.terse {
+            self.run_summary(&failures);
+        }
         if let Some(fatal) = &summary.fatal {
             let _ = writeln!(self.out, "\nerror: {fatal}");
         }
@@ -378,13 +439,17 @@ impl<W: Write> Reporter for Human<W> {
             Event::RunStarted { test_count } => {
                 self.test_count = *test_count;
                 let plural = if *test_count == 1 { "" } else { "s" };
-                let _ = writeln!(self.out, "\nrunning {test_count} test{plural}");
+                let seed = match self.shuffle_seed {
+                    Some(seed) => format!(" (shuffle seed: {seed})"),
+                    None => String::new(),
+                };
+                let _ = writeln!(self.out, "\nrunning {test_count} test{plural}{seed}");
             }
             Event::TestStarted { .. } => {}
             Event::TestSlow { name, elapsed } => {
                 let _ = writeln!(
                     self.out,
-                    "test {name} has been running for over {} (SLOW)",
+                    "test {name} has been running for over {}",
                     seconds(*elapsed)
                 );
             }

@@ -82,12 +82,25 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let mut main_reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
         Format::Junit => Box::new(Junit::new(None, crate::launch::reexec::suite_name())),
-        format => Box::new(Human::new(
-            stdout.lock(),
-            format == Format::Terse,
-            options.color,
-            options.show_output,
-        )),
+        format => {
+            let should_panic = tests
+                .iter()
+                .filter(|(_, def)| {
+                    def.should_panic != crate::registry::ShouldPanic::No && def.ignore.is_none()
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            let shuffle_seed = seed.filter(|_| options.order == crate::cli::Order::Shuffle);
+            Box::new(
+                Human::new(
+                    stdout.lock(),
+                    format == Format::Terse,
+                    options.color,
+                    options.show_output,
+                )
+                .with_libtest_marks(should_panic, shuffle_seed),
+            )
+        }
     };
     let mut files: Vec<Box<dyn Reporter>> = Vec::new();
     if let Some(path) = options.junit.clone().or(bazel.xml_output) {

@@ -48,7 +48,8 @@ pub(crate) struct Timings {
 
 impl Timings {
     /// Reads this suite's file. A missing, corrupt or outdated file gives no durations and (when
-    /// `tell`, as for `--order longest`) a one-line notice on stderr; the run goes on, unknown
+    /// `tell`, as for `--order longest`, and the file is there but unreadable) a one-line notice
+    /// on stderr; the run goes on, unknown
     /// tests in between. Under cargo-nextest, which runs one test per process, there is no file.
     pub(crate) fn load(tell: bool) -> Timings {
         if std::env::var_os("NEXTEST_RUN_ID").is_some() {
@@ -73,13 +74,8 @@ impl Timings {
                     HashMap::new()
                 }
             },
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                notice(format!(
-                    "mptest: no durations of earlier runs yet ({}); this run records them",
-                    path.display()
-                ));
-                HashMap::new()
-            }
+            // The first run: nothing to say (a clean run prints what libtest prints).
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
             Err(err) => {
                 notice(format!(
                     "mptest: cannot read {} ({err}); ignoring it",
