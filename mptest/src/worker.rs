@@ -20,6 +20,10 @@ use crate::reporter::FailureKind;
 /// tests can reach it.
 static TO_COORDINATOR: Mutex<Option<IpcSender<FromWorker>>> = Mutex::new(None);
 
+/// What earlier tests of this worker left running (and mptest ended), by test: said in the
+/// output of a later test that fails, which may have counted on those processes.
+static EARLIER_LEFTOVERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// Runs the worker until the coordinator says stop or goes away; never returns.
 pub(crate) fn run(boot: Boot) -> ! {
     match serve(boot) {
@@ -33,6 +37,8 @@ pub(crate) fn run(boot: Boot) -> ! {
 
 fn serve(boot: Boot) -> Result<(), Error> {
     die_with_parent(boot.parent)?;
+    // From here on this is the worker; its parent leads the process group (see `anchor`).
+    crate::launch::anchor::split()?;
     procs::become_subreaper();
     crate::panics::install_hook();
 
@@ -150,13 +156,26 @@ fn run_test(index: u32, name: &str) -> Report {
     let logs = crate::logs::end_test();
     let fixtures = crate::fixtures::take_events();
     crate::launch::reexec::set_current_test("");
+    let mut earlier = EARLIER_LEFTOVERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if failure.is_some() && !earlier.is_empty() {
+        // A process kept (in a static, say) for later tests is gone: say so where it matters.
+        eprintln!(
+            "note: earlier tests of this worker process left processes running, which mptest \
+             ended when those tests ended ({}); a later test that uses them finds them gone \
+             (ECHILD). Keep a process across tests in a worker fixture (#[mptest::fixture]).",
+            earlier.join("; ")
+        );
+    }
     if !leftovers.is_empty() {
         eprintln!(
-            "mptest: the test left {} process(es) running; ended them: {}",
+            "mptest: the test left {} process(es) running; ended them: {} (a process that is \
+             to outlive the test belongs in a worker fixture, #[mptest::fixture])",
             leftovers.len(),
             leftovers.join(", ")
         );
+        earlier.push(format!("{name}: {}", leftovers.join(", ")));
     }
+    drop(earlier);
     Report {
         index,
         failure,

@@ -209,6 +209,25 @@ mod leak {
     }
 }
 
+/// A child kept in a static for a later test: mptest ends it with the test that started it,
+/// and the later test's failure says so.
+mod kept {
+    use super::*;
+
+    static KEPT: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+
+    #[mp_test(group = "kept")]
+    fn a_starts_a_child_for_later() {
+        *KEPT.lock().unwrap() = Some(Command::new("sleep").arg("1000").spawn().unwrap());
+    }
+
+    #[mp_test(group = "kept")]
+    fn b_waits_for_the_kept_child() {
+        let mut child = KEPT.lock().unwrap().take().expect("the first test's child");
+        child.wait().expect("the kept child");
+    }
+}
+
 mod spawned {
     use super::*;
 

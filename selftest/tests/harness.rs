@@ -194,6 +194,20 @@ fn leftover_processes_are_ended_and_named() {
 }
 
 #[test]
+fn a_later_test_that_counted_on_an_ended_leftover_says_why_it_is_gone() {
+    let run = fixture_json(&["kept::"]);
+    assert_eq!(run.outcome("kept::a_starts_a_child_for_later"), "passed");
+    assert_eq!(run.outcome("kept::b_waits_for_the_kept_child"), "failed");
+    let out = run.field("kept::b_waits_for_the_kept_child", "stdout");
+    assert!(
+        out.contains("note: earlier tests of this worker process left processes running")
+            && out.contains("kept::a_starts_a_child_for_later: ")
+            && out.contains("Keep a process across tests in a worker fixture"),
+        "{out}"
+    );
+}
+
+#[test]
 fn huge_output_keeps_head_and_tail_and_says_what_was_cut() {
     let run = fixture_json(&["output::"]);
     let out = run.field("output::huge", "stdout");

@@ -8,6 +8,7 @@
 //! - [`endpoint`]: the one-shot sockets new processes connect to, kept in one run directory
 //!   that is gone when the run is.
 
+pub(crate) mod anchor;
 pub(crate) mod endpoint;
 pub(crate) mod reexec;
 pub(crate) mod role;

@@ -128,6 +128,13 @@ mod world {
     }
 
     #[test]
+    fn a_test_may_start_a_session_of_its_own() {
+        // SAFETY: setsid has no preconditions; it fails (EPERM) in a process group's leader.
+        let session = unsafe { libc::setsid() };
+        assert!(session > 0, "setsid: {}", std::io::Error::last_os_error());
+    }
+
+    #[test]
     fn keeps_a_guard_in_a_thread_local() {
         struct Guard;
         impl Drop for Guard {
