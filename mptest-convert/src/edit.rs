@@ -1,0 +1,436 @@
+//! The edits: of a Rust source file (which lines are code, where tests are, what to insert)
+//! and of Cargo.toml (sections found by their headers, lines added or changed in place).
+
+use std::path::{Path, PathBuf};
+
+const IMPORT: &str = "use mptest::test;";
+const MAIN: &str = "mptest::main!();";
+
+/// What became of a target's root file.
+pub(crate) enum Conversion {
+    /// No `#[test]` in it.
+    NoTests,
+    /// It starts with `#![cfg(PREDICATE)]` on something other than features.
+    Gated(String),
+    /// The new source, and the features its `#![cfg(feature = ..)]` asked for.
+    Converted { source: String, features: Vec<String> },
+}
+
+/// A target's root file as an mptest target.
+pub(crate) fn convert_source(source: &str) -> Conversion {
+    if !source.contains("#[test]") {
+        return Conversion::NoTests;
+    }
+    let mut lines: Vec<String> = source.lines().map(str::to_string).collect();
+    let mut features = Vec::new();
+    let header = header_end(&lines);
+    for line in &mut lines[..header] {
+        if let Some(predicate) = line
+            .trim()
+            .strip_prefix("#![cfg(")
+            .and_then(|l| l.strip_suffix(")]"))
+        {
+            match features_of(predicate) {
+                Some(mut wanted) => {
+                    features.append(&mut wanted);
+                    line.clear();
+                }
+                None => return Conversion::Gated(predicate.to_string()),
+            }
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let mut text = import_in_modules(&text);
+    if has_own_tests(&text) && !direct_text(&text).contains(IMPORT) {
+        text = insert_after_header(&text, IMPORT);
+    }
+    if !text.contains(MAIN) {
+        text.push_str(&format!("\n{MAIN}\n"));
+    }
+    Conversion::Converted {
+        source: text,
+        features,
+    }
+}
+
+/// A module file of a target, with the import where it holds tests; `None` if nothing changes.
+pub(crate) fn convert_module(source: &str) -> Option<String> {
+    if !source.contains("#[test]") {
+        return None;
+    }
+    let mut text = import_in_modules(source);
+    if has_own_tests(&text) && !direct_text(&text).contains(IMPORT) {
+        text = insert_after_header(&text, IMPORT);
+    }
+    (text != source).then_some(text)
+}
+
+/// `feature = "a"` or `all(feature = "a", feature = "b")`: the features; else `None`.
+fn features_of(predicate: &str) -> Option<Vec<String>> {
+    let inner = predicate
+        .strip_prefix("all(")
+        .and_then(|p| p.strip_suffix(')'))
+        .unwrap_or(predicate);
+    inner
+        .split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let value = part
+                .trim()
+                .strip_prefix("feature")?
+                .trim()
+                .strip_prefix('=')?
+                .trim();
+            Some(value.strip_prefix('"')?.strip_suffix('"')?.to_string())
+        })
+        .collect()
+}
+
+/// The number of leading lines that are inner attributes, inner docs, comments or blank.
+fn header_end(lines: &[String]) -> usize {
+    let mut end = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.starts_with("#![") || t.starts_with("//!") {
+            end = i + 1;
+        } else if !(t.is_empty() || t.starts_with("//")) {
+            break;
+        }
+    }
+    end
+}
+
+fn insert_after_header(text: &str, line: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = header_end(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>());
+    let mut out: Vec<String> = lines[..end].iter().map(|l| l.to_string()).collect();
+    if end > 0 {
+        out.push(String::new());
+    }
+    out.push(line.to_string());
+    if lines.get(end).is_some_and(|l| !l.trim().is_empty()) {
+        out.push(String::new());
+    }
+    out.extend(lines[end..].iter().map(|l| l.to_string()));
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    joined
+}
+
+/// For each byte of `text`: is it code (not in a comment, a string or a character literal)?
+fn code_mask(text: &str) -> Vec<bool> {
+    let bytes = text.as_bytes();
+    let mut mask = vec![true; bytes.len()];
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let skip = if rest.starts_with(b"//") {
+            rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())
+        } else if rest.starts_with(b"/*") {
+            rest.windows(2)
+                .position(|w| w == b"*/")
+                .map_or(rest.len(), |p| p + 2)
+        } else if rest.starts_with(b"r#") || rest.starts_with(b"r\"") {
+            let hashes = rest[1..].iter().take_while(|&&b| b == b'#').count();
+            let close: Vec<u8> = std::iter::once(b'"')
+                .chain(std::iter::repeat_n(b'#', hashes))
+                .collect();
+            let open = 1 + hashes + 1;
+            if rest.get(open - 1) == Some(&b'"') {
+                rest[open..]
+                    .windows(close.len())
+                    .position(|w| w == close)
+                    .map_or(rest.len(), |p| open + p + close.len())
+            } else {
+                1
+            }
+        } else if rest[0] == b'"' {
+            let mut j = 1;
+            while j < rest.len() && rest[j] != b'"' {
+                j += if rest[j] == b'\\' { 2 } else { 1 };
+            }
+            (j + 1).min(rest.len())
+        } else if rest[0] == b'\'' {
+            // A character literal ('x', '\n', '{'), not a lifetime ('a).
+            match (rest.get(1), rest.get(2), rest.get(3)) {
+                (Some(b'\\'), _, _) => rest.iter().skip(2).position(|&b| b == b'\'').map_or(1, |p| p + 3),
+                (Some(_), Some(b'\''), _) => 3,
+                _ => 1,
+            }
+        } else {
+            1
+        };
+        if skip > 1 || rest[0] == b'"' {
+            for m in &mut mask[i..(i + skip).min(bytes.len())] {
+                *m = false;
+            }
+        }
+        i += skip;
+    }
+    mask
+}
+
+/// The inline modules of `text`: (index of the line `mod name {`, byte range of its body).
+fn inline_modules(text: &str) -> Vec<(usize, std::ops::Range<usize>)> {
+    let mask = code_mask(text);
+    let bytes = text.as_bytes();
+    let mut modules = Vec::new();
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let t = line.trim();
+        let declares = t.ends_with('{') && {
+            let head = t.trim_end_matches('{').trim();
+            let head = head
+                .strip_prefix("pub(crate) ")
+                .or_else(|| head.strip_prefix("pub "))
+                .unwrap_or(head);
+            head.strip_prefix("mod ")
+                .is_some_and(|name| name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        };
+        if declares
+            && mask
+                .get(offset + line.find("mod").unwrap_or(0))
+                .copied()
+                .unwrap_or(false)
+        {
+            let open = offset + line.rfind('{').unwrap_or(0);
+            let mut depth = 0usize;
+            let mut end = bytes.len();
+            for (j, &b) in bytes.iter().enumerate().skip(open) {
+                if !mask[j] {
+                    continue;
+                }
+                match b {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = j;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            modules.push((index, open + 1..end));
+        }
+        offset += line.len();
+    }
+    modules
+}
+
+/// `text` without the bodies of its inline modules (what is the file's own scope).
+fn direct_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    for (_, body) in inline_modules(text) {
+        if body.start < at {
+            continue; // nested in one already cut
+        }
+        out.push_str(&text[at..body.start]);
+        at = body.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Whether `#[test]` stands in this scope (a test, or a macro that writes tests) — in code.
+fn has_own_tests(text: &str) -> bool {
+    let direct = direct_text(text);
+    let mask = code_mask(&direct);
+    direct.match_indices("#[test]").any(|(i, _)| mask[i])
+}
+
+/// Adds the import to every inline module whose own scope has `#[test]`s.
+fn import_in_modules(text: &str) -> String {
+    let modules = inline_modules(text);
+    let mut wanted = Vec::new();
+    for (line, body) in &modules {
+        let body_text = &text[body.clone()];
+        if has_own_tests(body_text) && !direct_text(body_text).contains(IMPORT) {
+            wanted.push(*line);
+        }
+    }
+    let mut out = String::new();
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        out.push_str(line);
+        if wanted.contains(&index) {
+            let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+            out.push_str(&format!("{indent}    {IMPORT}\n"));
+        }
+    }
+    out
+}
+
+/// Cargo.toml as text, changed line by line.
+pub(crate) struct Manifest {
+    lines: Vec<String>,
+}
+
+impl Manifest {
+    pub(crate) fn new(text: String) -> Manifest {
+        Manifest {
+            lines: text.lines().map(str::to_string).collect(),
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
+        let mut text = self.lines.join("\n");
+        text.push('\n');
+        text
+    }
+
+    /// The line ranges of the sections with this header (`[[test]]`, `[package]`).
+    fn sections(&self, header: &str) -> Vec<std::ops::Range<usize>> {
+        let mut found = Vec::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            if line.trim() == header {
+                let end = (i + 1..self.lines.len())
+                    .find(|&j| self.lines[j].trim_start().starts_with('['))
+                    .unwrap_or(self.lines.len());
+                found.push(i..end);
+            }
+        }
+        found
+    }
+
+    /// A `key = "value"` of a section.
+    fn value(&self, section: &std::ops::Range<usize>, key: &str) -> Option<String> {
+        self.lines[section.clone()].iter().find_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+        })
+    }
+
+    /// The `[[test]]` targets: name and path, if given.
+    pub(crate) fn declared_tests(&self) -> Vec<(String, Option<PathBuf>)> {
+        self.sections("[[test]]")
+            .iter()
+            .filter_map(|s| Some((self.value(s, "name")?, self.value(s, "path").map(PathBuf::from))))
+            .collect()
+    }
+
+    /// Whether cargo finds targets in `tests/` by itself.
+    pub(crate) fn autotests(&self) -> bool {
+        self.sections("[package]")
+            .first()
+            .and_then(|s| self.value(s, "autotests"))
+            .is_none_or(|v| v != "false")
+    }
+
+    /// Makes the target `name` a `harness = false` one (with these required features).
+    pub(crate) fn harness_false(&mut self, name: &str, path: &Path, features: &[String]) {
+        let section = self
+            .sections("[[test]]")
+            .into_iter()
+            .find(|s| self.value(s, "name").as_deref() == Some(name));
+        let features_line = (!features.is_empty()).then(|| format!("required-features = {features:?}"));
+        match section {
+            Some(section) => {
+                let mut add = Vec::new();
+                match (section.clone()).find(|&i| {
+                    self.lines[i]
+                        .split('=')
+                        .next()
+                        .is_some_and(|k| k.trim() == "harness")
+                }) {
+                    Some(i) => self.lines[i] = "harness = false".into(),
+                    None => add.push("harness = false".to_string()),
+                }
+                if self.value(&section, "required-features").is_none() {
+                    add.extend(features_line);
+                }
+                let at = section.start + 1;
+                for (n, line) in add.into_iter().enumerate() {
+                    self.lines.insert(at + n, line);
+                }
+            }
+            None => {
+                self.lines.push(String::new());
+                self.lines.push("[[test]]".into());
+                self.lines.push(format!("name = {name:?}"));
+                self.lines
+                    .push(format!("path = {:?}", path.display().to_string()));
+                self.lines.push("harness = false".into());
+                self.lines.extend(features_line);
+            }
+        }
+    }
+
+    /// Adds `dependency` (a `mptest = ...` line) to `[dev-dependencies]`, unless mptest is there.
+    pub(crate) fn dev_dependency(&mut self, dependency: &str) {
+        match self.sections("[dev-dependencies]").first() {
+            Some(section) if self.value(section, "mptest").is_some() => {}
+            Some(section) => self.lines.insert(section.start + 1, dependency.to_string()),
+            None if self.sections("[dev-dependencies.mptest]").is_empty() => {
+                self.lines.push(String::new());
+                self.lines.push("[dev-dependencies]".into());
+                self.lines.push(dependency.to_string());
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn converted(source: &str) -> (String, Vec<String>) {
+        match convert_source(source) {
+            Conversion::Converted { source, features } => (source, features),
+            Conversion::NoTests => panic!("no tests"),
+            Conversion::Gated(p) => panic!("gated on {p}"),
+        }
+    }
+
+    #[test]
+    fn imports_where_tests_stand_and_ends_with_main() {
+        let source = "//! Docs.\n#![allow(dead_code)]\n\nuse std::fmt;\n\n#[test]\nfn a() { let _ = \"mod x {\"; }\n\nmod inner {\n    use super::*;\n    #[test]\n    fn b() {}\n}\n\nmod helpers {\n    pub fn h() -> char { '{' }\n}\n";
+        let (out, features) = converted(source);
+        assert!(features.is_empty());
+        assert_eq!(
+            out,
+            "//! Docs.\n#![allow(dead_code)]\n\nuse mptest::test;\n\nuse std::fmt;\n\n#[test]\nfn a() { let _ = \"mod x {\"; }\n\nmod inner {\n    use mptest::test;\n    use super::*;\n    #[test]\n    fn b() {}\n}\n\nmod helpers {\n    pub fn h() -> char { '{' }\n}\n\nmptest::main!();\n"
+        );
+    }
+
+    #[test]
+    fn no_import_where_no_test_stands() {
+        let (out, _) = converted("mod only {\n    #[test]\n    fn t() {}\n}\n");
+        assert_eq!(
+            out,
+            "mod only {\n    use mptest::test;\n    #[test]\n    fn t() {}\n}\n\nmptest::main!();\n"
+        );
+    }
+
+    #[test]
+    fn a_feature_gate_becomes_required_features() {
+        let (out, features) =
+            converted("#![cfg(all(feature = \"a\", feature = \"b\"))]\n#[test]\nfn t() {}\n");
+        assert_eq!(features, ["a", "b"]);
+        assert!(!out.contains("#![cfg"), "{out}");
+        assert!(
+            matches!(convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n"), Conversion::Gated(p) if p == "unix")
+        );
+        assert!(matches!(convert_source("fn helper() {}\n"), Conversion::NoTests));
+    }
+
+    #[test]
+    fn the_manifest_gets_targets_and_the_dependency() {
+        let mut m = Manifest::new(
+            "[package]\nname = \"x\"\n\n[dev-dependencies]\nserde = \"1\"\n\n[[test]]\nname = \"a\"\nharness = true\n".into(),
+        );
+        assert_eq!(m.declared_tests(), [("a".to_string(), None)]);
+        assert!(m.autotests());
+        m.harness_false("a", Path::new("tests/a.rs"), &[]);
+        m.harness_false("b", Path::new("tests/b.rs"), &["f".to_string()]);
+        m.dev_dependency("mptest = \"0.1\"");
+        m.dev_dependency("mptest = \"0.1\"");
+        assert_eq!(
+            m.text(),
+            "[package]\nname = \"x\"\n\n[dev-dependencies]\nmptest = \"0.1\"\nserde = \"1\"\n\n[[test]]\nname = \"a\"\nharness = false\n\n[[test]]\nname = \"b\"\npath = \"tests/b.rs\"\nharness = false\nrequired-features = [\"f\"]\n"
+        );
+    }
+}

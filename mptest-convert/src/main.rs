@@ -1,0 +1,222 @@
+//! `mptest-convert [CRATE_DIR] [--mptest-path PATH | --mptest-version VERSION] [--dry-run]`
+//!
+//! Turns a crate's integration tests (`tests/*.rs`, `tests/*/main.rs`, `[[test]]` targets) from
+//! libtest's `#[test]`s into mptest targets, the way the README's migration section describes:
+//!
+//! - `use mptest::test;` at the top of each target file and in each inline `mod` that holds
+//!   `#[test]`s (a glob `use super::*;` would make `test` ambiguous), so every `#[test]` —
+//!   also those a macro such as `quickcheck!` writes — is an mptest test;
+//! - `mptest::main!();` at the end of each target's root file;
+//! - a `[[test]]` section with `harness = false` per target in Cargo.toml (or `harness = false`
+//!   added to the section that is there), and mptest in `[dev-dependencies]`;
+//! - a file that starts with `#![cfg(feature = "x")]` (or `all(feature = .., ..)`) would have
+//!   `mptest::main!()` compiled out with everything else (E0601): the line goes, and the target
+//!   gets `required-features = ["x"]`. A file gated on anything else is left under libtest,
+//!   and the tool says so.
+//!
+//! It prints what it did and what it left alone; `--dry-run` changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod edit;
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mptest-convert: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// What to do, from the command line.
+struct Options {
+    dir: PathBuf,
+    dependency: String,
+    dry_run: bool,
+}
+
+fn parse(args: Vec<String>) -> Result<Options, String> {
+    let mut options = Options {
+        dir: PathBuf::from("."),
+        dependency: r#"mptest = "0.1""#.to_string(),
+        dry_run: false,
+    };
+    let mut args = args.into_iter();
+    let mut dir_given = false;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--mptest-path" => {
+                let path = args.next().ok_or("--mptest-path needs a path")?;
+                options.dependency = format!("mptest = {{ path = {path:?} }}");
+            }
+            "--mptest-version" => {
+                let version = args.next().ok_or("--mptest-version needs a version")?;
+                options.dependency = format!("mptest = {version:?}");
+            }
+            "--dry-run" => options.dry_run = true,
+            "-h" | "--help" => {
+                return Err("usage: mptest-convert [CRATE_DIR] [--mptest-path PATH | --mptest-version VERSION] [--dry-run]".into())
+            }
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag:?} (see --help)")),
+            dir if !dir_given => {
+                options.dir = PathBuf::from(dir);
+                dir_given = true;
+            }
+            extra => return Err(format!("one crate directory at a time; {extra:?} is a second")),
+        }
+    }
+    Ok(options)
+}
+
+fn run(args: Vec<String>) -> Result<String, String> {
+    let options = parse(args)?;
+    let manifest_path = options.dir.join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+    let mut manifest = edit::Manifest::new(manifest);
+    let mut report = String::new();
+    for target in targets(&options.dir, &manifest)? {
+        let file = options.dir.join(&target.path);
+        let source =
+            std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        match edit::convert_source(&source) {
+            edit::Conversion::NoTests => {
+                report.push_str(&format!(
+                    "{}: no #[test] in it; left as it is\n",
+                    target.path.display()
+                ));
+            }
+            edit::Conversion::Gated(predicate) => report.push_str(&format!(
+                "{}: starts with #![cfg({predicate})], which would compile out mptest::main!() \
+                 where it is false; left under libtest\n",
+                target.path.display()
+            )),
+            edit::Conversion::Converted { source, features } => {
+                if !options.dry_run {
+                    std::fs::write(&file, source)
+                        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                }
+                manifest.harness_false(&target.name, &target.path, &features);
+                let features = if features.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (required-features = {features:?})")
+                };
+                report.push_str(&format!(
+                    "{}: converted; target {} has harness = false{features}\n",
+                    target.path.display(),
+                    target.name
+                ));
+            }
+        }
+        // Modules of the target in files of their own, with tests of their own.
+        for module in module_files(&options.dir, &target.path) {
+            let path = options.dir.join(&module);
+            let Ok(source) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if let Some(converted) = edit::convert_module(&source) {
+                if !options.dry_run {
+                    std::fs::write(&path, converted)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                }
+                report.push_str(&format!(
+                    "{}: `use mptest::test;` added (a module with #[test]s)\n",
+                    module.display()
+                ));
+            }
+        }
+    }
+    manifest.dev_dependency(&options.dependency);
+    if !options.dry_run {
+        std::fs::write(&manifest_path, manifest.text())
+            .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+    }
+    report.push_str(&format!(
+        "Cargo.toml: {}\nnote: a harness = false target runs only mptest's tests: a #[test] where `use mptest::test;` is not in scope would be compiled out without a word.\n",
+        if options.dry_run { "unchanged (--dry-run)" } else { "updated" }
+    ));
+    Ok(report)
+}
+
+/// An integration-test target: its name and its root file, relative to the crate.
+struct Target {
+    name: String,
+    path: PathBuf,
+}
+
+/// `[[test]]` targets with a path, then the ones cargo finds in `tests/` by itself.
+fn targets(dir: &Path, manifest: &edit::Manifest) -> Result<Vec<Target>, String> {
+    let mut targets: Vec<Target> = manifest
+        .declared_tests()
+        .into_iter()
+        .map(|(name, path)| Target {
+            path: path.unwrap_or_else(|| PathBuf::from(format!("tests/{name}.rs"))),
+            name,
+        })
+        .collect();
+    if manifest.autotests() {
+        let tests = dir.join("tests");
+        let mut found = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&tests) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_file() && name.ends_with(".rs") {
+                    found.push((
+                        name.trim_end_matches(".rs").to_string(),
+                        PathBuf::from("tests").join(&name),
+                    ));
+                } else if path.join("main.rs").is_file() {
+                    found.push((name.clone(), PathBuf::from("tests").join(&name).join("main.rs")));
+                }
+            }
+        }
+        found.sort();
+        for (name, path) in found {
+            if !targets.iter().any(|t| t.name == name || t.path == path) {
+                targets.push(Target { name, path });
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Files in the target's folder tree that are its modules: `tests/common/mod.rs` beside a
+/// `tests/x.rs`, `tests/it/net.rs` beside a `tests/it/main.rs` (under `tests/`, a folder with a
+/// `main.rs` is a target of its own, and the `.rs` files beside `tests/x.rs` are targets too).
+fn module_files(dir: &Path, root: &Path) -> Vec<PathBuf> {
+    let Some(folder) = root.parent() else {
+        return Vec::new();
+    };
+    let top = folder == Path::new("tests");
+    let mut found = Vec::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(dir.join(&current)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let relative = current.join(entry.file_name());
+            let full = dir.join(&relative);
+            if full.is_dir() {
+                if !(top && current == folder && full.join("main.rs").is_file()) {
+                    stack.push(relative);
+                }
+            } else if relative.extension().is_some_and(|e| e == "rs")
+                && relative != root
+                && !(top && current == folder)
+            {
+                found.push(relative);
+            }
+        }
+    }
+    found.sort();
+    found
+}

@@ -1,0 +1,193 @@
+//! The converter on a crate of libtest tests: every test has the same outcome under mptest
+//! after the conversion as under libtest before it, macro-written tests included; a
+//! feature-gated file gets `required-features`; a file gated otherwise stays under libtest.
+//!
+//! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
+//! mptest's dependencies are built once for both (the `cargo test` running us holds the lock
+//! on the main build directory).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
+
+const FILES: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n",
+    ),
+    ("src/lib.rs", "pub fn double(n: u32) -> u32 { n * 2 }\n"),
+    (
+        "tests/basic.rs",
+        r#"//! A suite as crates have them.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+
+// As quickcheck! does: a macro that writes #[test]s where it is called.
+macro_rules! props {
+    ($($name:ident: $e:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            assert!($e);
+        }
+    )*};
+}
+
+props! {
+    prop_holds: sample::double(2) == 4;
+    prop_fails: sample::double(2) == 5;
+}
+
+#[test]
+fn passes() {}
+
+#[test]
+fn fails() {
+    assert_eq!(1, 2);
+}
+
+#[test]
+#[should_panic(expected = "boom")]
+fn panics() {
+    std::panic::resume_unwind(Box::new("boom"));
+}
+
+#[test]
+#[ignore]
+fn ignored() {}
+
+#[test]
+fn named_thread() {
+    assert_eq!(std::thread::current().name(), Some("named_thread"));
+}
+
+mod inner {
+    use super::*;
+
+    #[test]
+    fn nested() {
+        assert_eq!(Cell::new(3).get(), 3);
+    }
+}
+"#,
+    ),
+    ("tests/gated.rs", "#![cfg(feature = \"slow\")]\n\n#[test]\nfn slow_one() {}\n"),
+    ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
+    ("tests/common/mod.rs", "pub fn helper() -> u32 { 1 }\n"),
+    ("tests/it/main.rs", "mod net;\n\n#[test]\nfn in_main() {}\n"),
+    ("tests/it/net.rs", "#[test]\nfn connects() {}\n\n#[test]\nfn refuses() {\n    panic!(\"refused\");\n}\n"),
+];
+
+fn cargo_test(dir: &Path, args: &[&str]) -> (String, Vec<String>) {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().join("nextest-selftest");
+    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--all-features", "--no-fail-fast"])
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_TEST_THREADS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    if child.wait_timeout(Duration::from_secs(600)).unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("cargo test did not end within 10 minutes");
+    }
+    let text = out.join().unwrap() + &err.join().unwrap();
+    let mut results: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.contains(" ... "))
+        .map(|l| l.replace(" - should panic", ""))
+        .collect();
+    results.sort();
+    (text, results)
+}
+
+fn convert(dir: &Path) -> String {
+    let mptest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("mptest");
+    let out = Command::new(env!("CARGO_BIN_EXE_mptest-convert"))
+        .arg(dir)
+        .args(["--mptest-path", mptest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn every_test_has_libtests_outcome_after_the_conversion() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("mptest-convert-{}", std::process::id()));
+    for (path, text) in FILES {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let all = ["--", "--test-threads", "1"];
+    let (before_text, before) = cargo_test(&dir, &all);
+    assert!(
+        before.contains(&"test prop_fails ... FAILED".to_string()),
+        "{before_text}"
+    );
+    assert_eq!(before.len(), 13, "{before_text}");
+
+    let report = convert(&dir);
+    assert!(
+        report.contains("tests/basic.rs: converted; target basic has harness = false"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "tests/gated.rs: converted; target gated has harness = false (required-features = [\"slow\"])"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("tests/unix_only.rs: starts with #![cfg(unix)]"),
+        "{report}"
+    );
+    assert!(
+        report.contains("tests/it/net.rs: `use mptest::test;` added"),
+        "{report}"
+    );
+    let basic = std::fs::read_to_string(dir.join("tests/basic.rs")).unwrap();
+    assert!(
+        basic.contains("\nuse mptest::test;\n") && basic.ends_with("mptest::main!();\n"),
+        "{basic}"
+    );
+
+    let (after_text, after) = cargo_test(&dir, &all);
+    assert_eq!(before, after, "{after_text}");
+    // Under mptest now: its own flags are taken (libtest would refuse `--order`).
+    for target in ["basic", "it", "gated"] {
+        let (text, ran) = cargo_test(&dir, &["--test", target, "--", "--order", "declared"]);
+        assert!(
+            !ran.is_empty() && text.contains("test result: "),
+            "{target}: {text}"
+        );
+        assert!(!text.contains("Unrecognized option"), "{target}: {text}");
+    }
+    // Converting again changes nothing.
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    convert(&dir);
+    assert_eq!(std::fs::read_to_string(dir.join("Cargo.toml")).unwrap(), manifest);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tests/basic.rs")).unwrap(),
+        basic
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
