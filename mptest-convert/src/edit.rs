@@ -16,9 +16,10 @@ pub(crate) enum Conversion {
     Converted { source: String, features: Vec<String> },
 }
 
-/// A target's root file as an mptest target.
-pub(crate) fn convert_source(source: &str) -> Conversion {
-    if !source.contains("#[test]") {
+/// A target's root file as an mptest target; `modules_have_tests` when files of its modules
+/// hold `#[test]`s (its own file may hold none).
+pub(crate) fn convert_source(source: &str, modules_have_tests: bool) -> Conversion {
+    if !source.contains("#[test]") && !modules_have_tests {
         return Conversion::NoTests;
     }
     let mut lines: Vec<String> = source.lines().map(str::to_string).collect();
@@ -87,12 +88,19 @@ fn features_of(predicate: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-/// The number of leading lines that are inner attributes, inner docs, comments or blank.
+/// The number of leading lines that are inner attributes (also over several lines), inner
+/// docs, comments or blank.
 fn header_end(lines: &[String]) -> usize {
     let mut end = 0;
+    // Brackets still open in an inner attribute that goes on to the next line.
+    let mut open = 0i32;
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
-        if t.starts_with("#![") || t.starts_with("//!") {
+        if open > 0 || t.starts_with("#![") {
+            let code = t.split("//").next().unwrap_or_default();
+            open += code.matches('[').count() as i32 - code.matches(']').count() as i32;
+            end = i + 1;
+        } else if t.starts_with("//!") {
             end = i + 1;
         } else if !(t.is_empty() || t.starts_with("//")) {
             break;
@@ -242,22 +250,43 @@ fn has_own_tests(text: &str) -> bool {
     direct.match_indices("#[test]").any(|(i, _)| mask[i])
 }
 
-/// Adds the import to every inline module whose own scope has `#[test]`s.
+/// Whether this scope calls a macro (`name!(`, `name! {`), which may write `#[test]`s here —
+/// and a `use super::*;` that makes `test` ambiguous, as `bytes`' test macros do.
+fn calls_macros(text: &str) -> bool {
+    let direct = direct_text(text);
+    let mask = code_mask(&direct);
+    let bytes = direct.as_bytes();
+    direct.match_indices('!').any(|(i, _)| {
+        mask[i]
+            && i > 0
+            && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')
+            && direct[i + 1..].trim_start().starts_with(['(', '{', '['])
+            && !direct[..i].ends_with("macro_rules")
+    })
+}
+
+/// Adds the import to every inline module whose own scope has `#[test]`s, and — allowed to go
+/// unused — to every one that calls a macro, which may write tests there.
 fn import_in_modules(text: &str) -> String {
     let modules = inline_modules(text);
     let mut wanted = Vec::new();
     for (line, body) in &modules {
         let body_text = &text[body.clone()];
-        if has_own_tests(body_text) && !direct_text(body_text).contains(IMPORT) {
-            wanted.push(*line);
+        if direct_text(body_text).contains(IMPORT) {
+            continue;
+        }
+        if has_own_tests(body_text) {
+            wanted.push((*line, IMPORT.to_string()));
+        } else if calls_macros(body_text) {
+            wanted.push((*line, format!("#[allow(unused_imports)] {IMPORT}")));
         }
     }
     let mut out = String::new();
     for (index, line) in text.split_inclusive('\n').enumerate() {
         out.push_str(line);
-        if wanted.contains(&index) {
+        if let Some((_, import)) = wanted.iter().find(|(i, _)| *i == index) {
             let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
-            out.push_str(&format!("{indent}    {IMPORT}\n"));
+            out.push_str(&format!("{indent}    {import}\n"));
         }
     }
     out
@@ -378,7 +407,7 @@ mod tests {
     use super::*;
 
     fn converted(source: &str) -> (String, Vec<String>) {
-        match convert_source(source) {
+        match convert_source(source, false) {
             Conversion::Converted { source, features } => (source, features),
             Conversion::NoTests => panic!("no tests"),
             Conversion::Gated(p) => panic!("gated on {p}"),
@@ -406,15 +435,43 @@ mod tests {
     }
 
     #[test]
+    fn a_module_whose_tests_a_macro_writes_gets_the_import_allowed_unused() {
+        let (out, _) = converted(
+            "macro_rules! tests {\n    () => {\n        use super::*;\n        #[test]\n        fn t() {}\n    };\n}\n\nmod a {\n    tests!();\n}\n\nmod plain {\n    fn f() -> Vec<u8> { vec![1] }\n}\n",
+        );
+        assert!(
+            out.contains("mod a {\n    #[allow(unused_imports)] use mptest::test;\n    tests!();"),
+            "{out}"
+        );
+        assert!(
+            out.contains("mod plain {\n    #[allow(unused_imports)] use mptest::test;\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_inner_attribute_over_several_lines_stays_whole() {
+        let (out, _) =
+            converted("#![allow(\n    clippy::a, // why\n    clippy::b\n)]\n\n#[test]\nfn t() {}\n");
+        assert!(
+            out.starts_with("#![allow(\n    clippy::a, // why\n    clippy::b\n)]\n\nuse mptest::test;\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn a_feature_gate_becomes_required_features() {
         let (out, features) =
             converted("#![cfg(all(feature = \"a\", feature = \"b\"))]\n#[test]\nfn t() {}\n");
         assert_eq!(features, ["a", "b"]);
         assert!(!out.contains("#![cfg"), "{out}");
         assert!(
-            matches!(convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n"), Conversion::Gated(p) if p == "unix")
+            matches!(convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n", false), Conversion::Gated(p) if p == "unix")
         );
-        assert!(matches!(convert_source("fn helper() {}\n"), Conversion::NoTests));
+        assert!(matches!(
+            convert_source("fn helper() {}\n", false),
+            Conversion::NoTests
+        ));
     }
 
     #[test]

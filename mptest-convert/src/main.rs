@@ -85,7 +85,13 @@ fn run(args: Vec<String>) -> Result<String, String> {
         let file = options.dir.join(&target.path);
         let source =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        match edit::convert_source(&source) {
+        // Modules of the target in files of their own (its tests may all be there).
+        let modules: Vec<(PathBuf, String)> = module_files(&options.dir, &target.path)
+            .into_iter()
+            .filter_map(|m| Some((m.clone(), std::fs::read_to_string(options.dir.join(&m)).ok()?)))
+            .collect();
+        let modules_have_tests = modules.iter().any(|(_, text)| text.contains("#[test]"));
+        match edit::convert_source(&source, modules_have_tests) {
             edit::Conversion::NoTests => {
                 report.push_str(&format!(
                     "{}: no #[test] in it; left as it is\n",
@@ -113,23 +119,19 @@ fn run(args: Vec<String>) -> Result<String, String> {
                     target.path.display(),
                     target.name
                 ));
-            }
-        }
-        // Modules of the target in files of their own, with tests of their own.
-        for module in module_files(&options.dir, &target.path) {
-            let path = options.dir.join(&module);
-            let Ok(source) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            if let Some(converted) = edit::convert_module(&source) {
-                if !options.dry_run {
-                    std::fs::write(&path, converted)
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                for (module, source) in &modules {
+                    if let Some(converted) = edit::convert_module(source) {
+                        let path = options.dir.join(module);
+                        if !options.dry_run {
+                            std::fs::write(&path, converted)
+                                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        }
+                        report.push_str(&format!(
+                            "{}: `use mptest::test;` added (a module with #[test]s)\n",
+                            module.display()
+                        ));
+                    }
                 }
-                report.push_str(&format!(
-                    "{}: `use mptest::test;` added (a module with #[test]s)\n",
-                    module.display()
-                ));
             }
         }
     }
