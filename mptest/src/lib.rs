@@ -46,6 +46,11 @@
 //! `cargo nextest run`. libtest's own `#[ignore]` and `#[should_panic(expected = "...")]`,
 //! written next to `#[mp_test]`, mean what they mean under libtest.
 //!
+//! **An existing libtest suite** keeps its `#[test]`s: [`use mptest::test;`](macro@test) in a
+//! module makes each of them an mptest test (also those a macro writes there), and
+//! `mptest::main!();` ends the file. The `mptest-convert` tool of this repository does it for a
+//! crate's integration tests, `Cargo.toml` included.
+//!
 //! ## Options of `#[mp_test]`
 //!
 //! | option | meaning |

@@ -247,8 +247,10 @@ fn judge(
             let message = crate::panics::payload_text(&*payload);
             Err((
                 FailureKind::Panicked,
+                // The hook's record says where, if it is of this very panic (not of one the
+                // test caught before another payload unwound out of it).
                 match panic {
-                    Some(record) if !record.location.is_empty() => {
+                    Some(record) if !record.location.is_empty() && record.message == message => {
                         format!("panicked at {}:\n{message}", record.location)
                     }
                     _ => format!("panicked:\n{message}"),

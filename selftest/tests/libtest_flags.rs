@@ -273,6 +273,10 @@ fn pretty_and_terse_output_are_libtests_line_for_line() {
                 chars
             };
             assert_eq!(row(&mut theirs), row(&mut ours), "terse rows");
+            // Whether a blank line follows the last row depends on the order too (a failure's
+            // line ends its row; a row of characters ends with the next line's break).
+            theirs.retain(|l| !l.is_empty());
+            ours.retain(|l| !l.is_empty());
         }
         assert_eq!(theirs, ours, "{format:?}");
     }

@@ -8,6 +8,9 @@
 //! code, or the same signal), which is what the coordinator sees of it. The anchor ignores
 //! SIGTERM and SIGINT (the worker handles them), dies on SIGKILL like the rest of the group,
 //! and the worker dies with it (parent-death signal). Never returns in the anchor.
+//!
+//! Coverage: LLVM's profile runtime names the profile when the process starts, so the worker
+//! writes its profile under the anchor's pid (`%p`); the anchor itself writes none (`_exit`).
 
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
