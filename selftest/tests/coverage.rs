@@ -90,7 +90,10 @@ fn every_process_leaves_a_profile_and_a_childs_code_is_covered() {
         .current_dir(workspace())
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTFLAGS", "-C instrument-coverage")
-        .env("CARGO_PROFILE_DEV_DEBUG", "0"));
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        // Instrumented build scripts and proc-macros write profiles too: into the target
+        // directory, not into rustc's working directory (the repository).
+        .env("LLVM_PROFILE_FILE", target.join("build-profiles/%p-%m.profraw")));
     let binary = target.join("debug/coverage_fixture");
 
     let dir = target.join("profiles");
