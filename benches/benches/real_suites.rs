@@ -7,7 +7,8 @@
 //! cargo bench -p benches --bench real_suites     # MPTEST_BENCH_ROUNDS=N to change the rounds
 //! ```
 //!
-//! Everything is built and run under `target/real-suites/` (debug, as `cargo test` builds).
+//! Everything is built (debug, as `cargo test` builds; `--all-features`, so that feature-gated
+//! targets run too) and run under `target/real-suites/`.
 //! Targets (issue #16): the same outcome for every test; ≤ 1.3 × libtest per crate.
 
 use std::collections::BTreeMap;
@@ -88,7 +89,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
 fn build(dir: &Path, target_dir: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
     let out = checked(
         cargo()
-            .args(["test", "--no-run", "--tests", "--message-format", "json"])
+            .args(["test", "--no-run", "--tests", "--all-features", "--message-format", "json"])
             .current_dir(dir)
             .env("CARGO_TARGET_DIR", target_dir)
             .stderr(Stdio::inherit()),
