@@ -89,7 +89,14 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
 fn build(dir: &Path, target_dir: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
     let out = checked(
         cargo()
-            .args(["test", "--no-run", "--tests", "--all-features", "--message-format", "json"])
+            .args([
+                "test",
+                "--no-run",
+                "--tests",
+                "--all-features",
+                "--message-format",
+                "json",
+            ])
             .current_dir(dir)
             .env("CARGO_TARGET_DIR", target_dir)
             .stderr(Stdio::inherit()),
