@@ -60,7 +60,7 @@ fn note(kind: &str, pid: u32) {
 fn every_kind_of_process() {
     // A worker's profile is named after the process it was forked from, the leader of its
     // process group (LLVM names the file when that process starts): its parent.
-    note("worker", nix_parent());
+    note("worker", std::os::unix::process::parent_id());
     let child = mptest::spawn(20u32, |x: u32| (only_in_a_child(x), std::process::id()));
     let (value, child_pid) = child.join().unwrap();
     assert_eq!(value, 41);
@@ -86,11 +86,4 @@ fn leaves_a_child_running() {
 
 fn main() -> ! {
     mptest::run()
-}
-
-/// This process's parent's pid.
-fn nix_parent() -> u32 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after_name = stat.rsplit(')').next().unwrap();
-    after_name.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

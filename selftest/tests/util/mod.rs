@@ -24,6 +24,16 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a run that started at `started` gave.
+    pub fn of(out: &std::process::Output, started: Instant) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
     /// The JSON events (for `--format json` runs), by test name, with the suite events apart.
     pub fn tests(&self) -> BTreeMap<String, Value> {
         self.events()
@@ -123,12 +133,7 @@ pub fn fixture_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
     let started = Instant::now();
     let out = output_within(cmd, RUN_LIMIT);
-    let run = Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    };
+    let run = Run::of(&out, started);
     let left = dirs.left_in_tmp();
     assert!(
         left.is_empty(),
@@ -266,11 +271,5 @@ pub fn libtest_twin_run(binary: &std::path::Path, args: &[&str]) -> Run {
         .env("RUST_BACKTRACE", "0")
         .env_remove("RUST_TEST_THREADS");
     let started = Instant::now();
-    let out = output_within(cmd, RUN_LIMIT);
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
+    Run::of(&output_within(cmd, RUN_LIMIT), started)
 }
