@@ -72,6 +72,20 @@ impl SocketCanBus {
         })
     }
 
+    /// Why `interface` cannot be opened here, or `None` when it can: for tests that need a
+    /// live bus, `#[mp_test(ignore_if = ..)]` with a function that calls this.
+    ///
+    /// ```
+    /// fn no_vcan0() -> Option<String> {
+    ///     mptest_can::SocketCanBus::unavailable("vcan0")
+    /// }
+    /// // #[mp_test(ignore_if = no_vcan0)] fn talks_to_the_ecu() { .. }
+    /// # let _ = no_vcan0();
+    /// ```
+    pub fn unavailable(interface: &str) -> Option<String> {
+        SocketCanBus::open(interface).err().map(|e| e.to_string())
+    }
+
     fn io(&self, doing: &'static str) -> impl FnOnce(std::io::Error) -> BusError + '_ {
         move |source| BusError::Io {
             bus: self.interface.clone(),

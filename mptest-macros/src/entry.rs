@@ -10,6 +10,7 @@ use syn::{parse::Parser, Error, ItemFn, LitInt, LitStr, ReturnType};
 struct Options {
     timeout_nanos: Option<u64>,
     ignore: Option<String>,
+    ignore_if: Option<syn::Path>,
     should_panic: Option<Option<String>>,
     retries: u32,
     group: Option<String>,
@@ -88,6 +89,13 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
                 String::new()
             };
             options.ignore = Some(reason);
+        } else if path.is_ident("ignore_if") {
+            options.ignore_if = Some(meta.value()?.parse::<syn::Path>().map_err(|err| {
+                Error::new(
+                    err.span(),
+                    "`ignore_if` names a function `fn() -> Option<String>`, like `ignore_if = no_can`",
+                )
+            })?);
         } else if path.is_ident("should_panic") {
             let expected = if meta.input.peek(syn::Token![=]) {
                 Some(meta.value()?.parse::<LitStr>()?.value())
@@ -112,7 +120,7 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             options.serial = true;
         } else {
             return Err(meta.error(
-                "unknown mp_test option; expected one of: timeout, ignore, should_panic, retries, group, serial",
+                "unknown mp_test option; expected one of: timeout, ignore, ignore_if, should_panic, retries, group, serial",
             ));
         }
         Ok(())
@@ -255,6 +263,14 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         Some(reason) => quote!(::core::option::Option::Some(#reason)),
         None => quote!(::core::option::Option::None),
     };
+    // A function of the wrong type is reported at its name.
+    let ignore_if = match &options.ignore_if {
+        Some(check) => quote_spanned!(check.span()=> ::core::option::Option::Some({
+            let check: fn() -> ::core::option::Option<::std::string::String> = #check;
+            check
+        })),
+        None => quote!(::core::option::Option::None),
+    };
     let should_panic = match &options.should_panic {
         None => quote!(#private::ShouldPanic::No),
         Some(None) => quote!(#private::ShouldPanic::Yes),
@@ -314,6 +330,7 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
             },
             timeout: #timeout,
             ignore: #ignore,
+            ignore_if: #ignore_if,
             should_panic: #should_panic,
             retries: #retries,
             group: #group,

@@ -5,6 +5,8 @@
 //! the file keeps type-checking and IDEs keep working.
 #![deny(missing_docs)]
 
+// `aux` is a reserved file name on Windows.
+#[path = "auxiliary.rs"]
 mod aux;
 mod entry;
 mod fixture;

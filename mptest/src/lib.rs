@@ -57,6 +57,7 @@
 //! |---|---|
 //! | `timeout = "5s"` | a [humantime](https://docs.rs/humantime) duration; past it the test's processes are ended and it is reported as timed out |
 //! | `ignore`, `ignore = "why"` | not run unless `--ignored` or `--include-ignored` |
+//! | `ignore_if = path` | ignored as above when `path()` — a `fn() -> Option<String>` the coordinator calls as the run starts — returns `Some(why)`: for tests that need something the machine may lack |
 //! | `should_panic`, `should_panic = "substring"` | passes only if it panics (with that text in the message) |
 //! | `retries = N` | a failing test runs up to N more times; passing on a retry is reported as flaky |
 //! | `group = "name"` | the tests of a group run one after another in the same worker process |

@@ -49,6 +49,9 @@ pub struct TestDef {
     pub timeout: Option<Duration>,
     /// `ignore` / `ignore = "why"`: `Some(reason)`, the reason possibly empty.
     pub ignore: Option<&'static str>,
+    /// `ignore_if = path`: ignored when `path()` returns `Some(reason)` (asked in the
+    /// coordinator when the run starts).
+    pub ignore_if: Option<fn() -> Option<String>>,
     /// `should_panic`.
     pub should_panic: ShouldPanic,
     /// `retries = N`: how many more times a failing test is run.
@@ -67,6 +70,16 @@ impl TestDef {
         match self.module_path.split_once("::") {
             Some((_crate, rest)) => format!("{rest}::{}", self.fn_name),
             None => self.fn_name.to_string(),
+        }
+    }
+
+    /// Why the test is ignored in this run, if it is: its `ignore` reason (possibly empty), else
+    /// what its `ignore_if` function says now.
+    pub(crate) fn ignored_because(&self) -> Option<String> {
+        match (self.ignore, self.ignore_if) {
+            (Some(reason), _) => Some(reason.to_string()),
+            (None, Some(check)) => check(),
+            (None, None) => None,
         }
     }
 }
@@ -113,6 +126,7 @@ pub(crate) fn test_def(module_path: &'static str, fn_name: &'static str, line: u
         run: || Ok(()),
         timeout: None,
         ignore: None,
+        ignore_if: None,
         should_panic: ShouldPanic::No,
         retries: 0,
         group: None,

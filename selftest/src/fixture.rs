@@ -55,6 +55,27 @@ mod pass {
     fn with_generous_timeout() {}
 }
 
+/// `ignore_if`: ignored unless the environment has what the test needs, decided when the run
+/// starts.
+mod decided_at_run_time {
+    use super::*;
+
+    fn lab_missing() -> Option<String> {
+        std::env::var_os("FIXTURE_LAB")
+            .is_none()
+            .then(|| "FIXTURE_LAB is not set".to_string())
+    }
+
+    #[mp_test(ignore_if = lab_missing)]
+    fn needs_the_lab() {
+        assert_eq!(
+            std::env::var("FIXTURE_LAB").as_deref(),
+            Ok("here"),
+            "ran without the lab"
+        );
+    }
+}
+
 mod fail {
     use super::*;
 

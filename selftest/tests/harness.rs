@@ -6,6 +6,37 @@ mod util;
 use util::{alive, fixture, fixture_env, fixture_json};
 
 #[test]
+fn ignore_if_decides_when_the_run_starts_and_include_ignored_runs_the_test_anyway() {
+    let json = [
+        "--format",
+        "json",
+        "-Z",
+        "unstable-options",
+        "decided_at_run_time::",
+    ];
+    let name = "decided_at_run_time::needs_the_lab";
+    let without = fixture(&json);
+    assert_eq!(without.outcome(name), "ignored", "{}", without.stdout);
+    assert_eq!(without.field(name, "message"), "FIXTURE_LAB is not set");
+    assert_eq!(without.code, Some(0));
+    let with = fixture_env(&json, &[("FIXTURE_LAB", "here")]);
+    assert_eq!(with.outcome(name), "passed", "{}", with.stdout);
+    // Asked to, it runs where it would be ignored (and finds no lab).
+    let forced = fixture(&[&json[..], &["--include-ignored"]].concat());
+    assert_eq!(forced.outcome(name), "failed", "{}", forced.stdout);
+    assert!(forced.stdout.contains("ran without the lab"), "{}", forced.stdout);
+    // The pretty format says why, as for `ignore = "why"`.
+    let pretty = fixture(&["decided_at_run_time::"]);
+    assert!(
+        pretty
+            .stdout
+            .contains("test decided_at_run_time::needs_the_lab ... ignored, FIXTURE_LAB is not set\n"),
+        "{}",
+        pretty.stdout
+    );
+}
+
+#[test]
 fn passing_tests_pass_and_the_run_exits_zero() {
     let run = fixture_json(&["pass::"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);

@@ -86,7 +86,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             let should_panic = tests
                 .iter()
                 .filter(|(_, def)| {
-                    def.should_panic != crate::registry::ShouldPanic::No && def.ignore.is_none()
+                    def.should_panic != crate::registry::ShouldPanic::No && def.ignored_because().is_none()
                 })
                 .map(|(name, _)| name.clone())
                 .collect();
@@ -139,7 +139,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     });
     for &i in &selection.ignored {
         let (name, def) = &tests[i];
-        let reason = def.ignore.filter(|r| !r.is_empty()).map(str::to_string);
+        let reason = def.ignored_because().filter(|r| !r.is_empty());
         let result = TestResult {
             name: name.clone(),
             outcome: Outcome::Ignored { reason },

@@ -31,7 +31,7 @@ pub(crate) fn select(tests: &[(String, &TestDef)], options: &Options) -> Selecti
             && !options.skip.iter().any(|s| matches(name, s, options.exact));
         let wanted =
             wanted && !(options.exclude_should_panic && def.should_panic != crate::registry::ShouldPanic::No);
-        let ignored = def.ignore.is_some();
+        let ignored = def.ignored_because().is_some();
         match (wanted, ignored, options.run_ignored) {
             (false, _, _) | (true, false, RunIgnored::Only) => selection.filtered_out += 1,
             (true, true, RunIgnored::No) => selection.ignored.push(i),

@@ -18,6 +18,16 @@ fn with_reasons() {
     panic!("boom")
 }
 
+fn no_hardware() -> Option<String> {
+    Some("no hardware here".into())
+}
+
+#[mp_test(ignore_if = no_hardware)]
+fn decided_at_run_time() {}
+
+#[mp_test(ignore_if = self::no_hardware, timeout = "5s")]
+fn by_path() {}
+
 #[mp_test(should_panic(expected = "boom"))]
 fn libtest_spelling() {
     panic!("boom")

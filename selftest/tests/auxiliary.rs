@@ -298,7 +298,7 @@ fn a_panicking_command_fails_only_that_command() {
             message, location, ..
         } => {
             assert_eq!(message, "the device's command panicked");
-            assert!(location.contains("aux.rs"), "{location}");
+            assert!(location.contains("auxiliary.rs"), "{location}");
         }
         other => panic!("{other:?}"),
     }
