@@ -36,6 +36,75 @@ fn ignore_if_decides_when_the_run_starts_and_include_ignored_runs_the_test_anywa
     );
 }
 
+/// A directory `len` bytes long (made), under this test's temporary directory.
+fn long_dir(len: usize) -> std::path::PathBuf {
+    let mut dir = std::env::temp_dir().join(format!("mptest-long-{}", std::process::id()));
+    while dir.as_os_str().len() < len {
+        let room = len - dir.as_os_str().len() - 1;
+        dir.push("d".repeat(room.clamp(1, 50)));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_200_character_tmpdir_works_for_workers_children_auxes_and_managers() {
+    let long = long_dir(200);
+    assert_eq!(long.as_os_str().len(), 200);
+    let run = fixture_env(
+        &[
+            "pass::",
+            "spawned::child_output_is_captured",
+            "aux_output::is_in_the_report",
+            "refusal::is_reported",
+            "--test-threads",
+            "2",
+            "--format",
+            "json",
+            "-Z",
+            "unstable-options",
+        ],
+        &[("TMPDIR", long.to_str().unwrap())],
+    );
+    assert_eq!(
+        run.outcome("pass::plain"),
+        "passed",
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(
+        run.outcome("aux_output::is_in_the_report"),
+        "passed",
+        "{}",
+        run.stdout
+    );
+    // These two fail on purpose, after their child and their manager answered.
+    assert!(
+        run.field("spawned::child_output_is_captured", "stdout")
+            .contains("fail with 6"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.field("refusal::is_reported", "stdout")
+            .contains("client saw:"),
+        "{}",
+        run.stdout
+    );
+    let end = run.suite_end();
+    assert_eq!(
+        (end["passed"].as_u64(), end["failed"].as_u64()),
+        (Some(7), Some(2)),
+        "{}",
+        run.stdout
+    );
+    let left: Vec<_> = std::fs::read_dir(&long).unwrap().collect();
+    assert!(left.is_empty(), "left in the long TMPDIR: {left:?}");
+    std::fs::remove_dir_all(std::env::temp_dir().join(format!("mptest-long-{}", std::process::id())))
+        .unwrap();
+}
+
 #[test]
 fn passing_tests_pass_and_the_run_exits_zero() {
     let run = fixture_json(&["pass::"]);
@@ -476,6 +545,28 @@ fn a_worker_that_cannot_start_ends_the_run_with_a_clear_error() {
         "restarted in a loop? {:?}",
         run.elapsed
     );
+    // The JUnit report says the run was not whole: each test that did not run is an error.
+    let dir = std::env::temp_dir().join(format!("mptest-not-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let xml = dir.join("report.xml");
+    let junit = fixture_env(
+        &["pass::", "--junit", xml.to_str().unwrap()],
+        &[("FIXTURE_BROKEN_START", "1")],
+    );
+    assert_eq!(junit.code, Some(101));
+    let report = std::fs::read_to_string(&xml).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for name in ["pass::plain", "pass::result_ok", "pass::with_generous_timeout"] {
+        let case = report
+            .split("<testcase ")
+            .find(|case| case.contains(&format!("name=\"{name}\"")))
+            .unwrap_or_else(|| panic!("{name} is not in the report:\n{report}"));
+        assert!(
+            case.contains("<error ") && case.contains("type=\"not-run\"") && case.contains("did not run: "),
+            "{case}"
+        );
+    }
+    assert!(report.contains("errors=\"6\""), "{report}");
 }
 
 #[test]
@@ -1158,19 +1249,43 @@ fn shards_together_are_the_suite_each_test_once() {
         union.sort();
         assert_eq!(union, whole, "{kind}: the shards together");
     }
-    // Bazel's protocol: the shard from its variables, and the status file touched.
+    // Bazel's protocol: the shard from its variables, and the status file touched; its
+    // `TEST_TMPDIR` as long as Bazel's (130 to 142 characters).
     let dir = std::env::temp_dir().join(format!("mptest-bazel-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let status = dir.join("shard-status");
+    let bazel_tmp = dir.join(format!(
+        "_bazel_user/{}/execroot/__main__/_tmp/{}",
+        "a".repeat(32),
+        "b".repeat(52)
+    ));
+    std::fs::create_dir_all(&bazel_tmp).unwrap();
+    assert!(bazel_tmp.as_os_str().len() >= 140, "{}", bazel_tmp.display());
     let mut union = Vec::new();
     for index in ["0", "1"] {
         let run = fixture_env(
-            &["pass::", "--format", "json", "-Z", "unstable-options"],
+            &[
+                "pass::",
+                "--format",
+                "json",
+                "-Z",
+                "unstable-options",
+                "--test-threads",
+                "2",
+            ],
             &[
                 ("TEST_TOTAL_SHARDS", "2"),
                 ("TEST_SHARD_INDEX", index),
                 ("TEST_SHARD_STATUS_FILE", status.to_str().unwrap()),
+                ("TEST_TMPDIR", bazel_tmp.to_str().unwrap()),
             ],
+        );
+        assert_eq!(
+            run.suite_end()["failed"].as_u64(),
+            Some(0),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
         );
         union.extend(run.tests().keys().cloned());
     }

@@ -8,6 +8,14 @@
 //! under its new name), removed as soon as its peer has connected or is known dead, and the
 //! whole run directory is removed when the process that made it exits. A run directory whose
 //! maker died without cleaning up (SIGKILL) is removed by the next one made.
+//!
+//! A socket's path has room for [`SOCKET_PATH_MAX`] bytes, and ipc-channel cuts a longer one
+//! without a word (two servers then collide). When `$TMPDIR` is too long for the paths made
+//! under it (Bazel's `TEST_TMPDIR` is 130 characters and more), the run directory is made in a
+//! short directory of this user's instead (`$XDG_RUNTIME_DIR`, else `/tmp`), and tempfile's
+//! default directory — where ipc-channel makes its servers — is pointed at it, in this process
+//! and in every process that inherits the run directory. A path that would still be cut is an
+//! error that says so.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +42,37 @@ pub fn run_dir() -> Option<&'static Path> {
 
 fn inherited_run_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os(RUN_DIR_VAR)?);
-    dir.is_dir().then_some(dir)
+    if !dir.is_dir() {
+        return None;
+    }
+    if dir.parent() != Some(std::env::temp_dir().as_path()) {
+        // The maker moved it out of a too long `$TMPDIR`: ipc-channel's servers go there too.
+        let _ = tempfile::env::override_temp_dir(&dir);
+    }
+    Some(dir)
+}
+
+/// The longest socket path the platform takes (`sun_path` less its closing NUL).
+pub(crate) const SOCKET_PATH_MAX: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+
+/// What the longest socket path adds to its run directory's parent:
+/// `/mptest-<pid>-<8 hex>/<pid>-<n>/socket` (ipc-channel's `.tmpXXXXXX` is shorter than
+/// `<pid>-<n>`), with room for 10-digit pids and counters.
+const SOCKET_PATH_TAIL: usize = "/mptest-".len() + 10 + 1 + 8 + 1 + 10 + 1 + 10 + "/socket".len();
+
+/// Where to make the run directory: `$TMPDIR`, or a short directory of this user's when the
+/// socket paths under `$TMPDIR` could be cut.
+fn run_dir_parent() -> Option<PathBuf> {
+    let fits = |dir: &Path| dir.as_os_str().len() + SOCKET_PATH_TAIL <= SOCKET_PATH_MAX;
+    let tmp = std::env::temp_dir();
+    if fits(&tmp) {
+        return Some(tmp);
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    runtime
+        .into_iter()
+        .chain([PathBuf::from("/tmp")])
+        .find(|dir| fits(dir) && dir.is_dir())
 }
 
 /// The run directory this process made, and its pid (a fork has another one).
@@ -42,7 +80,7 @@ static MADE: OnceLock<(u32, PathBuf)> = OnceLock::new();
 
 fn make_run_dir() -> Option<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
-    let tmp = std::env::temp_dir();
+    let tmp = run_dir_parent()?;
     remove_stale_run_dirs(&tmp);
     let pid = std::process::id();
     let dir = tmp.join(format!(
@@ -50,6 +88,9 @@ fn make_run_dir() -> Option<PathBuf> {
         &crate::capture::new_nonce()[..8]
     ));
     std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+    if tmp != std::env::temp_dir() {
+        let _ = tempfile::env::override_temp_dir(&dir);
+    }
     MADE.get_or_init(|| (pid, dir.clone()));
     // SAFETY: registering a plain `extern "C" fn` with atexit has no preconditions.
     unsafe {
@@ -110,7 +151,20 @@ impl<T> Drop for Bootstrap<T> {
 impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
     pub(crate) fn new() -> std::io::Result<Bootstrap<T>> {
         use std::os::unix::fs::PermissionsExt;
+        // Before the server exists: in a too long `$TMPDIR`, tempfile's directory moves first.
+        let run_dir = run_dir();
         let (server, name) = IpcOneShotServer::<T>::new()?;
+        if name.len() > SOCKET_PATH_MAX {
+            // ipc-channel bound a cut path: another server may have the same one.
+            remove(&name);
+            return Err(std::io::Error::other(format!(
+                "the socket path {name:?} is {} bytes, and a socket path has room for {SOCKET_PATH_MAX}: \
+                 the temporary directory ({}) is too long, and no short one ($XDG_RUNTIME_DIR, /tmp) \
+                 can be used instead; set TMPDIR to a shorter directory",
+                name.len(),
+                std::env::temp_dir().display()
+            )));
+        }
         let socket = PathBuf::from(&name);
         let server = Some(server);
         let Some(made) = socket.parent() else {
@@ -118,7 +172,7 @@ impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
         };
         std::fs::set_permissions(made, std::fs::Permissions::from_mode(0o700))?;
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        if let Some(run_dir) = run_dir() {
+        if let Some(run_dir) = run_dir {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let moved = run_dir.join(format!("{}-{n}", std::process::id()));
             if std::fs::rename(made, &moved).is_ok() {

@@ -153,6 +153,9 @@ pub struct Summary {
     pub duration: Duration,
     /// A problem that ended the run early, if any.
     pub fatal: Option<String>,
+    /// The tests that did not run because of it (an interruption, a worker that could not be
+    /// started), by name.
+    pub not_run: Vec<String>,
     /// Fixture teardowns that failed.
     pub teardown_failures: usize,
     /// CPU time (user + system) the coordinator itself used, not its workers.

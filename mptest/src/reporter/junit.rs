@@ -121,6 +121,21 @@ impl Junit {
         self.suite.add_test_case(case);
     }
 
+    /// Tests the run never got to (interrupted, or no worker could be started): errors, so a
+    /// report reader sees the run was not whole and which tests it lacks.
+    fn not_run(&mut self, summary: &super::Summary) {
+        let why = summary.fatal.as_deref().unwrap_or("the run ended early");
+        for name in &summary.not_run {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status
+                .set_type("not-run")
+                .set_message(format!("did not run: {why}"));
+            let mut case = TestCase::new(name.as_str(), status);
+            case.set_classname(self.suite.name.as_str());
+            self.suite.add_test_case(case);
+        }
+    }
+
     fn write(&mut self, duration: std::time::Duration) {
         let mut report = Report::new("mptest");
         self.suite.set_time(duration);
@@ -161,7 +176,10 @@ impl Reporter for Junit {
             }
             Event::TestFinished { result } => self.finished(result),
             Event::Fixture { event, process } => self.fixture(event, process),
-            Event::RunFinished { summary } => self.write(summary.duration),
+            Event::RunFinished { summary } => {
+                self.not_run(summary);
+                self.write(summary.duration)
+            }
             _ => {}
         }
     }

@@ -1184,13 +1184,25 @@ impl<'a> Scheduler<'a> {
                 self.reporter.report(&Event::Notice { message: &message });
             }
             self.summary.fatal = Some(format!("the run was {why}"));
+            self.summary.not_run = self.pending_names();
         } else if self.summary.fatal.is_some() && !self.pending.is_empty() {
+            self.summary.not_run = self.pending_names();
             let message = format!(
                 "{} test(s) did not run: the run could not go on",
                 self.pending.len()
             );
             self.reporter.report(&Event::Notice { message: &message });
         }
+    }
+}
+
+impl Scheduler<'_> {
+    /// The names of the tests still waiting, in their order.
+    fn pending_names(&self) -> Vec<String> {
+        self.pending
+            .iter()
+            .map(|job| self.tests[job.test].0.clone())
+            .collect()
     }
 }
 
