@@ -524,7 +524,7 @@ fn slots_in(page: &Shared, state: u32) -> impl Iterator<Item = &Sleeper> {
     })
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
@@ -539,7 +539,7 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE on a u32 in shared memory we hold mapped.
     unsafe {
@@ -548,7 +548,7 @@ fn futex_wake(word: &AtomicU32) {
 }
 
 /// Elsewhere: no futex across processes; sleepers look again every millisecond.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(target_os = "linux", not(mptest_portable))))]
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let step = Duration::from_millis(1);
     if word.load(Ordering::Acquire) == expected {
@@ -556,7 +556,7 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(target_os = "linux", not(mptest_portable))))]
 fn futex_wake(_: &AtomicU32) {}
 
 /// Before each test, in the worker: real time again (a test's clock does not leak into the

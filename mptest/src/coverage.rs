@@ -12,9 +12,12 @@
 //! unless it is killed with SIGKILL (a test's timeout, a leftover that ignores SIGTERM).
 //!
 //! An uninstrumented binary pays for one look at its section headers; a stripped instrumented
-//! one (no symbol table) cannot be helped, and its role processes write no profile.
+//! one (no symbol table) cannot be helped, and its role processes write no profile. The lookup
+//! is Linux's (ELF, `getauxval`); elsewhere those processes write no profile (workers do).
 
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
 use object::read::elf::{FileHeader, SectionHeader, Sym};
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
 use object::{elf, Endianness};
 
 /// In a process that takes its role before `main`: starts the profile runtime if the binary
@@ -31,8 +34,15 @@ pub(crate) fn start_before_main() {
     }
 }
 
+/// Elsewhere there is no lookup (see the module's documentation).
+#[cfg(not(all(target_os = "linux", not(mptest_portable))))]
+fn find_profile_initializer() -> Option<usize> {
+    None
+}
+
 /// The runtime address of `__llvm_profile_initialize`, if this binary is instrumented. Reads
 /// the ELF header and section headers only (a few KiB) unless it is: every child pays this.
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
 fn find_profile_initializer() -> Option<usize> {
     let file = std::fs::File::open(crate::launch::reexec::own_exe()).ok()?;
     let data = &object::ReadCache::new(file);

@@ -3,6 +3,8 @@
 //! Workers are child subreapers on Linux, so a process a test forgot — even one that called
 //! `setsid` and double-forked — ends up as a child of its worker instead of `init`, where the
 //! worker finds it and ends it. The coordinator is a subreaper too, for what a dead worker leaves.
+//! Where there is no subreaper (and no `/proc`; see [`crate::platform`]), the table comes from
+//! `ps`, and a leftover whose parent exited is found by the worker's process group.
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +13,12 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-/// One process, as `/proc/<pid>/stat` describes it.
+/// One process, as `/proc/<pid>/stat` (or `ps`) describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProcInfo {
     pub(crate) pid: i32,
     pub(crate) ppid: i32,
+    pub(crate) pgid: i32,
     pub(crate) comm: String,
 }
 
@@ -29,7 +32,39 @@ pub(crate) fn parse_stat(line: &str) -> Option<ProcInfo> {
     let mut rest = line[close + 1..].split_whitespace();
     let _state = rest.next()?;
     let ppid = rest.next()?.parse().ok()?;
-    Some(ProcInfo { pid, ppid, comm })
+    let pgid = rest.next()?.parse().ok()?;
+    Some(ProcInfo { pid, ppid, pgid, comm })
+}
+
+/// Parses `ps -A -o pid=,ppid=,pgid=,comm=` output (the command is last and may hold spaces).
+pub(crate) fn parse_ps(text: &str) -> Vec<ProcInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let pid = fields.next()?.parse().ok()?;
+            let ppid = fields.next()?.parse().ok()?;
+            let pgid = fields.next()?.parse().ok()?;
+            let comm = fields.collect::<Vec<_>>().join(" ");
+            // macOS's `comm` is the program's path: keep its file name, as Linux's.
+            let comm = comm.rsplit('/').next().unwrap_or_default().to_string();
+            Some(ProcInfo { pid, ppid, pgid, comm })
+        })
+        .collect()
+}
+
+/// `ps` with these arguments: its output as text (`None` if it could not run) and its pid
+/// (it lists itself, a child of ours).
+fn ps(args: &[&str]) -> Option<(String, i32)> {
+    let child = std::process::Command::new("ps")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let pid = child.id() as i32;
+    let out = child.wait_with_output().ok()?;
+    Some((String::from_utf8_lossy(&out.stdout).into_owned(), pid))
 }
 
 /// The state letter of a `/proc/<pid>/stat` line (R, S, D, Z, ...).
@@ -41,8 +76,14 @@ pub(crate) fn parse_state(line: &str) -> Option<char> {
         .next()
 }
 
-/// Every process visible in `/proc` (none where there is no `/proc`).
+/// Every process visible in `/proc`, or that `ps` lists where this build does not read `/proc`.
 pub(crate) fn all_processes() -> Vec<ProcInfo> {
+    if !crate::platform::LINUX {
+        let Some((text, ps_pid)) = ps(&["-A", "-o", "pid=,ppid=,pgid=,comm="]) else {
+            return Vec::new();
+        };
+        return parse_ps(&text).into_iter().filter(|p| p.pid != ps_pid).collect();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -75,7 +116,7 @@ pub(crate) fn descendants(root: i32, procs: &[ProcInfo], stop_at: &[i32]) -> Vec
 
 /// Makes this process a child subreaper (Linux only; elsewhere orphans go to init).
 pub(crate) fn become_subreaper() {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(target_os = "linux", not(mptest_portable)))]
     let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
@@ -104,18 +145,12 @@ pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> 
         }
         let deadline = Instant::now() + wait;
         while !left.is_empty() && Instant::now() < deadline {
-            left.retain(|&i| {
-                let pid = procs[i].pid;
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                    return false; // gone (reaped by its parent)
-                };
-                if !matches!(parse_state(&stat), Some('Z' | 'X')) {
-                    return true; // not dead yet
+            left.retain(|&i| match life(procs[i].pid) {
+                Life::Running => true,
+                Life::Dead(comm) => {
+                    at_death[i] = comm;
+                    false
                 }
-                at_death[i] = parse_stat(&stat).map(|p| p.comm);
-                // Reap it if it is ours; a stranger's zombie is its parent's to reap.
-                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-                false
             });
             if !left.is_empty() {
                 // A signalled process takes a moment to exit; there is no portable event to
@@ -133,6 +168,35 @@ pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> 
         .zip(at_death)
         .map(|((p, cmdline), comm)| format!("{} ({})", p.pid, final_name(p, cmdline, comm)))
         .collect()
+}
+
+/// Whether a process still runs.
+enum Life {
+    Running,
+    /// Exited (reaped here if it was our child), with the name it died with where known.
+    Dead(Option<String>),
+}
+
+fn life(pid: i32) -> Life {
+    let reap = || waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    if !crate::platform::LINUX {
+        // No zombie's state to read: our own child is reaped once it exited; another's is
+        // gone when its parent (init, for an orphan) has reaped it.
+        return match reap() {
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => Life::Dead(None),
+            _ if kill(Pid::from_raw(pid), None).is_err() => Life::Dead(None),
+            _ => Life::Running,
+        };
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Life::Dead(None); // gone (reaped by its parent)
+    };
+    if !matches!(parse_state(&stat), Some('Z' | 'X')) {
+        return Life::Running;
+    }
+    // Reap it if it is ours; a stranger's zombie is its parent's to reap.
+    let _ = reap();
+    Life::Dead(parse_stat(&stat).map(|p| p.comm))
 }
 
 /// The best name for a process that was ended: its command line if it still ran that
@@ -169,6 +233,9 @@ fn settled_cmdline(pid: i32) -> Option<String> {
         if let Some(line) = cmdline(pid) {
             return Some(line);
         }
+        if !crate::platform::LINUX {
+            return None;
+        }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         if matches!(parse_state(&stat), Some('Z' | 'X')) {
             return None;
@@ -179,15 +246,20 @@ fn settled_cmdline(pid: i32) -> Option<String> {
     None
 }
 
-/// `/proc/<pid>/cmdline` with spaces between the arguments, at most 100 characters.
+/// `/proc/<pid>/cmdline` (or `ps -o args=`) with spaces between the arguments, at most 100
+/// characters.
 fn cmdline(pid: i32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let line = args.join(" ");
+    let line = if crate::platform::LINUX {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<String> = raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        args.join(" ")
+    } else {
+        ps(&["-o", "args=", "-p", &pid.to_string()])?.0.trim().to_string()
+    };
     if line.is_empty() {
         return None;
     }
@@ -207,7 +279,12 @@ pub(crate) fn end_leftovers() -> Vec<String> {
         if !has_children() {
             break;
         }
-        let left = descendants(me, &all_processes(), &[]);
+        let procs = all_processes();
+        let mut left = descendants(me, &procs, &[]);
+        if !crate::platform::LINUX {
+            // No subreaper: what lost its parent is found in our process group.
+            left.extend(group_strays(me, &procs, &left));
+        }
         if left.is_empty() {
             // Only zombies raced us; reaped by has_children next round.
             continue;
@@ -215,6 +292,33 @@ pub(crate) fn end_leftovers() -> Vec<String> {
         named.extend(end_processes(&left, Duration::from_secs(2)));
     }
     named
+}
+
+/// The processes of our process group that are neither us, nor our parent (the anchor that
+/// leads the group), nor already in `found`.
+fn group_strays(me: i32, procs: &[ProcInfo], found: &[ProcInfo]) -> Vec<ProcInfo> {
+    let group = nix::unistd::getpgrp().as_raw();
+    let parent = nix::unistd::getppid().as_raw();
+    procs
+        .iter()
+        .filter(|p| p.pgid == group && p.pid != me && p.pid != parent && p.pid != group)
+        .filter(|p| !found.iter().any(|f| f.pid == p.pid))
+        .cloned()
+        .collect()
+}
+
+/// In a worker about to exit, where there is no subreaper: ends what its tests left in its
+/// process group whose parent exited (a test's `has_children` cannot see those). Names them.
+pub(crate) fn end_group_strays() -> Vec<String> {
+    if crate::platform::LINUX {
+        return Vec::new();
+    }
+    let me = std::process::id() as i32;
+    let strays = group_strays(me, &all_processes(), &[]);
+    if strays.is_empty() {
+        return Vec::new();
+    }
+    end_processes(&strays, Duration::from_secs(2))
 }
 
 /// Reaps exited children and tells whether any child is left.
@@ -263,12 +367,13 @@ mod tests {
 
     #[test]
     fn parses_stat_lines_with_awkward_names() {
-        let p = parse_stat("4242 (my (odd) prog) S 17 4242 4242 0 -1").unwrap();
+        let p = parse_stat("4242 (my (odd) prog) S 17 4240 4242 0 -1").unwrap();
         assert_eq!(
             p,
             ProcInfo {
                 pid: 4242,
                 ppid: 17,
+                pgid: 4240,
                 comm: "my (odd) prog".into()
             }
         );
@@ -280,12 +385,25 @@ mod tests {
         let p = |pid, ppid| ProcInfo {
             pid,
             ppid,
+            pgid: pid,
             comm: format!("p{pid}"),
         };
         let procs = [p(10, 1), p(11, 10), p(12, 11), p(13, 10), p(14, 13), p(20, 1)];
         let mut got: Vec<i32> = descendants(10, &procs, &[13]).iter().map(|p| p.pid).collect();
         got.sort();
         assert_eq!(got, [11, 12]);
+    }
+
+    #[test]
+    fn parses_ps_tables_of_linux_and_macos() {
+        let table = "    1     0     1 init\n  417     1   417 /usr/sbin/my daemon\n garbage\n";
+        assert_eq!(
+            parse_ps(table),
+            [
+                ProcInfo { pid: 1, ppid: 0, pgid: 1, comm: "init".into() },
+                ProcInfo { pid: 417, ppid: 1, pgid: 417, comm: "my daemon".into() },
+            ]
+        );
     }
 
     #[test]
@@ -321,6 +439,7 @@ mod tests {
         let listed = ProcInfo {
             pid,
             ppid: std::process::id() as i32,
+            pgid: 1,
             comm: "sh".into(),
         };
         let exec_done = Instant::now() + Duration::from_secs(10);
@@ -336,6 +455,7 @@ mod tests {
         let listed = ProcInfo {
             pid: 1,
             ppid: 0,
+            pgid: 1,
             comm: "sh".into(),
         };
         assert_eq!(

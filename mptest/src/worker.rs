@@ -38,7 +38,7 @@ pub(crate) fn run(boot: Boot) -> ! {
 fn serve(boot: Boot) -> Result<(), Error> {
     die_with_parent(boot.parent)?;
     // From here on this is the worker; its parent leads the process group (see `anchor`).
-    crate::launch::anchor::split()?;
+    crate::launch::anchor::split(boot.parent)?;
     procs::become_subreaper();
     crate::panics::install_hook();
 
@@ -74,6 +74,14 @@ fn serve(boot: Boot) -> Result<(), Error> {
             Ok(ToWorker::EndGroup) => send_fixtures(crate::fixtures::begin_test(None)),
             Ok(ToWorker::Exit) => {
                 send_fixtures(crate::fixtures::tear_down(|_| true));
+                let strays = procs::end_group_strays();
+                if !strays.is_empty() {
+                    eprintln!(
+                        "mptest: this worker's tests left processes whose parent had exited; \
+                         ended them: {}",
+                        strays.join(", ")
+                    );
+                }
                 send_hooks("stop", &crate::hooks::WORKER_STOP);
                 return Ok(());
             }
@@ -119,11 +127,10 @@ fn send_hooks(phase: &str, hooks: &[crate::hooks::WorkerHook]) {
     }
 }
 
-/// A worker must not outlive its coordinator: ask the kernel to kill it when the parent goes,
-/// then check the parent did not go before we asked.
+/// A worker must not outlive its coordinator: this process becomes the anchor (`split`), which
+/// watches the coordinator and ends the whole process group when it goes. Here: check that the
+/// coordinator is our parent.
 pub(crate) fn die_with_parent(parent: i32) -> Result<(), Error> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     if nix::unistd::getppid().as_raw() != parent {
         return Err(Error::BadRole(format!(
             "this worker's parent is not the coordinator (pid {parent}) that {} names",

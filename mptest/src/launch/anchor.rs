@@ -7,7 +7,8 @@
 //! as the group's *anchor*: it waits for the worker and ends as the worker ended (the same exit
 //! code, or the same signal), which is what the coordinator sees of it. The anchor ignores
 //! SIGTERM and SIGINT (the worker handles them), dies on SIGKILL like the rest of the group,
-//! and the worker dies with it (parent-death signal). Never returns in the anchor.
+//! and the worker dies with it (parent-death signal). When the coordinator dies, the anchor
+//! ends the whole group (see [`crate::platform::watch_parent`]). Never returns in the anchor.
 //!
 //! Coverage: LLVM's profile runtime names the profile when the process starts, so the worker
 //! writes its profile under the anchor's pid (`%p`); the anchor itself writes none (`_exit`).
@@ -20,21 +21,19 @@ use crate::error::Error;
 
 /// Splits this process into the anchor (which never returns from here) and the worker (which
 /// returns). Call it first thing in the worker, while it has no other thread.
-pub(crate) fn split() -> Result<(), Error> {
+pub(crate) fn split(coordinator: i32) -> Result<(), Error> {
     // SAFETY: called before the worker starts any thread; the parent only waits and exits,
     // the child goes on as a whole process.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             let anchor = nix::unistd::getppid();
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-            if nix::unistd::getppid() != anchor {
+            if !crate::platform::die_with_parent(anchor.as_raw()) {
                 // The anchor died before the notice was set: nothing is left to wait for us.
                 std::process::exit(crate::EXIT_USAGE);
             }
             Ok(())
         }
-        Ok(ForkResult::Parent { child }) => anchor(child),
+        Ok(ForkResult::Parent { child }) => anchor(child, coordinator),
         Err(err) => Err(Error::BadRole(format!(
             "cannot fork the worker from its process group's leader: {err}"
         ))),
@@ -42,7 +41,13 @@ pub(crate) fn split() -> Result<(), Error> {
 }
 
 /// The anchor's life: wait for the worker, then end as it did.
-fn anchor(worker: Pid) -> ! {
+fn anchor(worker: Pid, coordinator: i32) -> ! {
+    // When the coordinator goes — also by SIGKILL, when nothing of it can end the run — the
+    // whole group goes: the worker and every process its test left in the group. (A thread of
+    // the anchor's own, started now: the fork took none along.)
+    if !crate::platform::watch_parent(coordinator, true) {
+        let _ = nix::sys::signal::kill(worker, Signal::SIGKILL);
+    }
     // SAFETY: dispositions of this process's own signals; no handler code runs.
     unsafe {
         let _ = signal(Signal::SIGTERM, SigHandler::SigIgn);

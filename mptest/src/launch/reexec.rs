@@ -9,9 +9,8 @@ use crate::launch::role;
 /// The executable to re-exec: the kernel's link to this very binary where there is one, so a
 /// rebuilt or moved file does not matter.
 pub(crate) fn own_exe() -> PathBuf {
-    let proc_exe = std::path::Path::new("/proc/self/exe");
-    if proc_exe.exists() {
-        return proc_exe.to_path_buf();
+    if let Some(proc_exe) = crate::platform::proc_path("self/exe").filter(|p| p.exists()) {
+        return proc_exe;
     }
     std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into())
 }
@@ -140,8 +139,9 @@ pub(crate) fn name_this_process() {
     while !title.is_char_boundary(end) {
         end -= 1;
     }
+    // Linux only: other systems have no way to rename a running process's command.
+    #[cfg(target_os = "linux")]
     if let Ok(name) = std::ffi::CString::new(&title[..end]) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
         let _ = nix::sys::prctl::set_name(&name);
     }
 }

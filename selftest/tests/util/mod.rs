@@ -273,3 +273,34 @@ pub fn libtest_twin_run(binary: &std::path::Path, args: &[&str]) -> Run {
     let started = Instant::now();
     Run::of(&output_within(cmd, RUN_LIMIT), started)
 }
+
+/// Waits until process `pid` (not necessarily our child) has ended — exited, a zombie or gone —
+/// at most `limit`: an event (a pidfd turns readable when the process ends), not a poll.
+#[allow(dead_code)]
+pub fn wait_ended(pid: u32, limit: std::time::Duration) -> bool {
+    // SAFETY: pidfd_open(2) takes a pid and flags; the descriptor is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if fd < 0 {
+        return !running(pid); // already gone (ESRCH)
+    }
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let deadline = Instant::now() + limit;
+    let ended = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // SAFETY: one pollfd that lives across the call.
+        let n = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n > 0
+            || left.is_zero()
+            || (n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+        {
+            break n > 0;
+        }
+    };
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    ended || !running(pid)
+}

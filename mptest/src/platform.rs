@@ -1,0 +1,54 @@
+//! Which of Linux's facilities this build uses, and the portable ways used elsewhere.
+//!
+//! | needs | Linux | elsewhere (and Linux built with `--cfg mptest_portable`) |
+//! |---|---|---|
+//! | the process table | `/proc` | `ps -A -o pid=,ppid=,pgid=,comm=` (POSIX), read only when a test left a child |
+//! | leftovers that double-forked | the worker is a child subreaper | the worker's process group (found when the worker ends) |
+//! | a worker dies with its anchor | `PR_SET_PDEATHSIG` | a thread that looks at `getppid()` every 50 ms (the anchor, children, auxes and managers use it everywhere) |
+//! | clock wake-ups across processes | futex on the shared page | a look every millisecond |
+//! | coverage of children, auxes, managers | the profile runtime found in the ELF symbol table | not written (workers' coverage is) |
+//!
+//! `--cfg mptest_portable` exists so the fallbacks run on the machines that build mptest:
+//! `.ci/run` runs the harness, spawn, manager and aux self-tests once with it.
+
+/// Linux's own facilities are used.
+pub(crate) const LINUX: bool = cfg!(all(target_os = "linux", not(mptest_portable)));
+
+/// `/proc/self/exe`, `/proc/<pid>/...`: `path` under `/proc` where this build reads `/proc`.
+pub(crate) fn proc_path(path: &str) -> Option<std::path::PathBuf> {
+    LINUX.then(|| std::path::Path::new("/proc").join(path))
+}
+
+/// Ends this process (SIGKILL, as the parent-death signal would) when its parent is gone:
+/// Linux's `PR_SET_PDEATHSIG` where there is one, else [`watch_parent`]. `parent` is the pid
+/// this process's parent had; false if it is already gone.
+pub(crate) fn die_with_parent(parent: i32) -> bool {
+    #[cfg(all(target_os = "linux", not(mptest_portable)))]
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    #[cfg(not(all(target_os = "linux", not(mptest_portable))))]
+    if !watch_parent(parent, false) {
+        return false;
+    }
+    nix::unistd::getppid().as_raw() == parent
+}
+
+/// Ends this process — or its whole process group, with `group` — with SIGKILL once its parent
+/// is gone, on every system: a thread looks at the parent pid every 50 ms (no portable event
+/// tells a child its parent died, and Linux's parent-death signal follows the parent *thread*,
+/// which for a process a test starts is the test's thread). False if no thread could be
+/// started.
+pub(crate) fn watch_parent(parent: i32, group: bool) -> bool {
+    let target = if group { 0 } else { std::process::id() as i32 };
+    std::thread::Builder::new()
+        .name("mptest-parent".into())
+        .spawn(move || loop {
+            if nix::unistd::getppid().as_raw() != parent {
+                // SAFETY: kill(2) with our own pid or group (0); no memory involved.
+                unsafe {
+                    libc::kill(target, libc::SIGKILL);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        })
+        .is_ok()
+}

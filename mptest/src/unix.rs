@@ -1,0 +1,201 @@
+// The whole crate, for Unix (included by lib.rs, whose documentation it is).
+
+// `aux` is a reserved file name on Windows; the folder is `auxiliary/`.
+#[path = "auxiliary/mod.rs"]
+pub mod aux;
+pub mod capture;
+mod cli;
+pub mod clock;
+mod coverage;
+mod error;
+pub mod fixtures;
+pub mod hooks;
+mod ipc_retry;
+mod launch;
+pub mod logs;
+mod panics;
+mod platform;
+mod procs;
+mod protocol;
+mod recorder;
+pub mod registry;
+pub mod reporter;
+mod runner;
+pub mod shared;
+mod spawn;
+mod worker;
+
+pub use error::Error;
+pub use fixtures::{Fixture, FixtureError, FixtureName};
+pub use logs::{logs, LogRecord};
+/// `#[mp_test]` under libtest's name: after `use mptest::test;` every `#[test]` in the module —
+/// also the ones a macro such as `quickcheck!` writes where it is called — is an mptest test
+/// (the import shadows the built-in attribute, as `test-log` does). The way to migrate a suite:
+///
+/// ```no_run
+/// use mptest::test;
+///
+/// #[test]
+/// #[should_panic(expected = "overflow")]
+/// fn overflows() {
+///     panic!("overflow in the counter");
+/// }
+///
+/// mptest::main!();
+/// ```
+pub use mptest_macros::mp_test as test;
+pub use mptest_macros::{aux, fixture, mp_test, shared, worker_start, worker_stop};
+pub use recorder::{Call, Recorder, RecorderError};
+pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+/// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
+/// that travel (or put `#[mptest::shared]` on their definition, which derives it for you).
+pub use serde;
+/// The serde values a [`Recorder`] keeps as each call's arguments ([`Call::args`]).
+pub use serde_value;
+pub use shared::{
+    Manager, ProxyError, SharedBarrier, SharedEvent, SharedLock, SharedLockGuard, SharedMap, SharedQueue,
+    SharedValue, SharedVec,
+};
+pub use spawn::{spawn, ChildError, ChildHandle};
+
+// Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too.
+extern crate self as mptest;
+
+/// What a test file needs: `use mptest::prelude::*;`.
+pub mod prelude {
+    pub use crate::{mp_test, Manager, ProxyError};
+}
+
+/// The entry point of a `harness = false` test target: decides this process's role (the
+/// first thing it does), then runs as the coordinator or as a worker. Never returns.
+///
+/// [`main!`] writes a `main` that calls this; call it yourself from a `main` of your own when
+/// something must happen first.
+pub fn run() -> ! {
+    init();
+    let code = runner::run(std::env::args().skip(1).collect());
+    std::process::exit(code)
+}
+
+/// Takes this process's role if mptest started it in one (worker, child, manager): runs that
+/// role and never returns. In any other process it returns at once.
+///
+/// [`run`] calls it first. A child of [`spawn`] and a manager take their role by themselves,
+/// before `main` (so `spawn` and [`Manager`] work from ordinary `#[test]` functions, doctests
+/// and any binary); calling `init` first thing in a `main` of your own costs nothing and keeps
+/// working where constructors do not run.
+///
+/// ```no_run
+/// // First thing in `main`:
+/// mptest::init();
+/// let doubled = mptest::spawn(21, |n: u32| n * 2).join().unwrap();
+/// assert_eq!(doubled, 42);
+/// ```
+pub fn init() {
+    let role = launch::role::take_from_env();
+    if matches!(role, Ok(launch::role::Role::Coordinator)) {
+        return;
+    }
+    launch::reexec::name_this_process();
+    // A worker runs the user's tests, which may install a logger of their own (see `logs`).
+    if !matches!(role, Ok(launch::role::Role::Worker(_))) {
+        logs::install();
+    }
+    if !matches!(
+        role,
+        Ok(launch::role::Role::Worker(_) | launch::role::Role::FixtureHost(_))
+    ) {
+        exit_on_sigterm();
+        launch::role::block_sigterm(false);
+        // A child, an aux or a manager goes with the process that started it (a worker, a
+        // test under libtest, another of them), also when that one is SIGKILLed.
+        if role.is_ok() {
+            platform::watch_parent(nix::unistd::getppid().as_raw(), false);
+        }
+    }
+    match role {
+        Ok(launch::role::Role::Coordinator) => {}
+        Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
+        Ok(launch::role::Role::FixtureHost(boot)) => fixtures::run_host(boot),
+        Ok(launch::role::Role::Child(boot)) => spawn::run_child(boot),
+        Ok(launch::role::Role::Manager(boot)) => shared::run_manager(boot),
+        Ok(launch::role::Role::Aux(boot)) => aux::run_aux(boot),
+        Err(err) => {
+            eprintln!("mptest: {err}");
+            std::process::exit(EXIT_USAGE)
+        }
+    }
+}
+
+/// In a child, an auxiliary or a manager: SIGTERM (what ends a test's leftover processes) ends
+/// the process through `exit`, so its atexit work — the coverage profile of a
+/// `-C instrument-coverage` build above all — is done. A signal thread calls `exit`, not the
+/// handler: `exit` is not async-signal-safe.
+fn exit_on_sigterm() {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGTERM]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("mptest-sigterm".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                std::process::exit(128 + libc::SIGTERM);
+            }
+        });
+}
+
+/// Writes the `main` of a `harness = false` test target.
+///
+/// ```no_run
+/// use mptest::prelude::*;
+///
+/// #[mp_test]
+/// fn works() {}
+///
+/// mptest::main!();
+/// ```
+///
+/// In a target that still has libtest's harness (no `harness = false`), it is a compile error
+/// that says so: libtest would run none of the `#[mp_test]`s and report success.
+#[macro_export]
+macro_rules! main {
+    () => {
+        // Under libtest's harness (rustc `--test`; cargo sets `cfg(test)` either way) this
+        // `#[test]` is compiled, and its body is a compile error; without the harness, rustc
+        // drops `#[test]` items before looking at them. (By its full path: after
+        // `use mptest::test;` a plain `#[test]` is `#[mp_test]`.)
+        #[::core::prelude::v1::test]
+        fn mptest_main_needs_harness_false() {
+            ::core::compile_error!(
+                "mptest::main!() needs a target without libtest's harness: add `harness = false` \
+                 to this target's [[test]] section in Cargo.toml (libtest would run none of its \
+                 #[mp_test]s)"
+            );
+        }
+
+        fn main() {
+            $crate::run()
+        }
+    };
+}
+
+/// Used by the macros' expansions. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
+    pub use crate::fixtures::{for_fixture, for_test, FixtureDecl, FixtureName, Scope, FIXTURES};
+    pub use crate::hooks::{WorkerHook, WORKER_START, WORKER_STOP};
+    /// The run's directory, shared by every process of the run (mptest-can's bus sockets).
+    pub use crate::launch::endpoint::run_dir;
+    pub use crate::registry::{linkme, IntoTestResult, ShouldPanic, TestDef, TESTS};
+    pub use crate::shared::{
+        serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
+    };
+    pub use crate::worker::fault;
+    pub use serde;
+
+    /// Fault injection on a manager connection, for mptest's own tests.
+    pub mod manager_fault {
+        pub use crate::shared::fault::send_garbage;
+    }
+}
