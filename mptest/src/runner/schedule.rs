@@ -1003,6 +1003,14 @@ impl<'a> Scheduler<'a> {
         } else {
             self.options.retries
         } + 1;
+        // `--ensure-time`: past its critical time, a test that passed fails.
+        let over_time = match outcome {
+            Outcome::Passed | Outcome::Flaky { .. } => self
+                .options
+                .ensure_time
+                .and_then(|limits| limits.exceeded(def.file, duration)),
+            _ => None,
+        };
         let outcome = match outcome {
             Outcome::Passed | Outcome::Flaky { .. }
                 if !leftovers.is_empty() && self.options.leak_result == LeakResult::Fail =>
@@ -1016,17 +1024,10 @@ impl<'a> Scheduler<'a> {
                     kind: FailureKind::LeftProcesses,
                 }
             }
-            Outcome::Passed | Outcome::Flaky { .. }
-                if let Some(message) = self
-                    .options
-                    .ensure_time
-                    .and_then(|limits| limits.exceeded(def.file, duration)) =>
-            {
-                Outcome::Failed {
-                    message,
-                    kind: FailureKind::TimeLimit,
-                }
-            }
+            Outcome::Passed | Outcome::Flaky { .. } if over_time.is_some() => Outcome::Failed {
+                message: over_time.unwrap_or_default(),
+                kind: FailureKind::TimeLimit,
+            },
             Outcome::Passed if job.attempt > 1 => Outcome::Flaky {
                 passed_on: job.attempt,
             },
