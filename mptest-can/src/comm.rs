@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use mptest::__private::sync::RwLock;
 use mptest::aux::{AuxResult, Auxiliary};
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::bus::{Bus, CanFilter, Received};

@@ -27,8 +27,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mptest::__private::sync::Mutex;
 use mptest::aux::{AuxError, AuxHandle, AuxResult, Auxiliary};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::bus::{Bus, BusError};

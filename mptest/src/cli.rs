@@ -262,14 +262,40 @@ fn usage_error(err: clap::Error, command: &mut clap::Command) -> clap::Error {
         _ => return err.format(command),
     };
     let mut message = format!("unknown option '{arg}' for this test binary");
-    match err.get(ContextKind::SuggestedArg) {
-        Some(ContextValue::String(similar)) => message.push_str(&format!("; did you mean '{similar}'?")),
-        Some(ContextValue::Strings(similar)) if !similar.is_empty() => {
-            message.push_str(&format!("; did you mean '{}'?", similar[0]))
-        }
-        _ => {}
+    if let Some(similar) = similar_flag(&arg, command) {
+        message.push_str(&format!("; did you mean '{similar}'?"));
     }
     command.error(ErrorKind::UnknownArgument, message)
+}
+
+/// The long flag nearest to `arg` — at most one edit in three letters away — if there is one.
+/// (Rather than clap's `suggestions` feature: one crate less in every user's build.)
+fn similar_flag(arg: &str, command: &clap::Command) -> Option<String> {
+    let typed = arg.trim_start_matches('-');
+    let typed = typed.split_once('=').map_or(typed, |(name, _)| name);
+    command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .map(|long| (edit_distance(typed, long), long))
+        .filter(|&(distance, long)| distance <= (long.len() / 3).max(1))
+        .min()
+        .map(|(_, long)| format!("--{long}"))
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of characters.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// `RUST_TEST_SHUFFLE_SEED`, checked on its own so that a bad value is blamed on it.
@@ -446,6 +472,14 @@ impl Options {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(super::edit_distance("formt", "format"), 1);
+        assert_eq!(super::edit_distance("nocaptrue", "nocapture"), 2);
+        assert_eq!(super::edit_distance("", "abc"), 3);
+        assert_eq!(super::edit_distance("same", "same"), 0);
+    }
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Options, clap::Error> {

@@ -43,7 +43,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::recorder::{Call, Recorder};

@@ -22,7 +22,10 @@ pub mod registry;
 pub mod reporter;
 mod runner;
 pub mod shared;
+mod signals;
 mod spawn;
+#[doc(hidden)]
+pub mod sync;
 mod worker;
 
 pub use error::Error;
@@ -132,13 +135,13 @@ pub fn init() {
 /// `-C instrument-coverage` build above all — is done. A signal thread calls `exit`, not the
 /// handler: `exit` is not async-signal-safe.
 fn exit_on_sigterm() {
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGTERM]) else {
+    let Ok(mut signals) = signals::listen(&[libc::SIGTERM]) else {
         return;
     };
     let _ = std::thread::Builder::new()
         .name("mptest-sigterm".into())
         .spawn(move || {
-            if signals.forever().next().is_some() {
+            if signals.next().is_some() {
                 std::process::exit(128 + libc::SIGTERM);
             }
         });
@@ -192,6 +195,8 @@ pub mod __private {
         serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
     };
     pub use crate::worker::fault;
+    /// Locks without poisoning, for mptest-can.
+    pub use crate::sync;
     pub use serde;
 
     /// Fault injection on a manager connection, for mptest's own tests.

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use parking_lot::{Condvar, Mutex};
+use mptest::__private::sync::{Condvar, Mutex};
 
 use crate::bus::{Bus, Direction, Filters, Received};
 use crate::frame::CanFrame;

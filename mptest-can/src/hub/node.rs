@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use mptest::__private::sync::Mutex;
 
 use super::wire::{self, Down, Inbox, Up};
 use crate::bus::{Bus, BusError, CanFilter, Filters, Received};

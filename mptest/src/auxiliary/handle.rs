@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender, OpaqueIpcSender};
 use ipc_channel::{IpcError, TryRecvError};
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::wire::{AuxHello, Connect, JobWire, Reply, Request};

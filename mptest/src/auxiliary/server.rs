@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::IpcError;
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use super::wire::{AuxHello, Connect, JobWire, Reply, Request};
 use super::{Auxiliary, MESSAGE_CAPACITY};

@@ -48,8 +48,16 @@ pub(crate) struct Boot {
 // SAFETY (of running before main): this reads and removes environment variables while the
 // process is single-threaded, and only then starts a role, which uses std as `main` would;
 // std's own constructor (arguments, at priority 99) has run by `early` (101).
-#[ctor::ctor(unsafe, priority = early)]
-fn take_role_before_main() {
+//
+// A constructor without the `ctor` crate: a pointer in the section the loader calls before
+// `main` — `.init_array.00101` on ELF (after std's own at 00099), `__mod_init_func` on Apple's
+// Mach-O (std needs no constructor there). `#[used]` keeps it through the link.
+#[used]
+#[cfg_attr(not(target_vendor = "apple"), link_section = ".init_array.00101")]
+#[cfg_attr(target_vendor = "apple", link_section = "__DATA,__mod_init_func")]
+static TAKE_ROLE_BEFORE_MAIN: extern "C" fn() = take_role_before_main;
+
+extern "C" fn take_role_before_main() {
     match std::env::var(ROLE_VAR).as_deref() {
         Ok("child" | "manager" | "aux") => {}
         _ => return,

@@ -1,15 +1,18 @@
-//! JUnit XML (Jenkins' flavour, through `quick-junit`): one `testsuite` for this binary, a
-//! `testcase` per test with its time; a failure's kind (`failed`, `crashed`, `timed-out`) as
-//! its `type` and its explanation as `message`; `system-out` with the output of every process
-//! of the test and `system-err` with their log records; failed attempts of a retried test as
-//! `flakyFailure` (it passed in the end) or `rerunFailure` (it did not). Written when the run
-//! ends — also an interrupted one.
+//! JUnit XML (Jenkins' flavour): one `testsuite` for this binary, a `testcase` per test with its
+//! time; a failure's kind (`failed`, `crashed`, `timed-out`) as its `type` and its explanation
+//! as `message`; `system-out` with the output of every process of the test and `system-err`
+//! with their log records; failed attempts of a retried test as `flakyFailure` (it passed in
+//! the end) or `rerunFailure` (it did not); tests a cut-short run never got to as errors of
+//! type `not-run`. Written when the run ends — also an interrupted one.
+//!
+//! Written here, not with quick-junit: an XML writer for these few elements is short, and
+//! quick-junit brought ten crates (chrono, uuid, indexmap, quick-xml, ...) into every user's build.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
-
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+use std::time::Duration;
 
 use super::{Event, Outcome, Reporter, TestResult};
 
@@ -17,16 +20,38 @@ use super::{Event, Outcome, Reporter, TestResult};
 /// `--format junit`) at its end.
 pub(crate) struct Junit {
     path: Option<PathBuf>,
-    suite: TestSuite,
-    /// Failed attempts of tests still being retried, by name.
-    reruns: HashMap<String, Vec<TestRerun>>,
+    suite_name: String,
+    /// The `<testcase>` elements so far, as text.
+    cases: String,
+    counts: Counts,
+    /// Failed attempts of tests still being retried, by name (their elements, as text).
+    reruns: HashMap<String, Vec<Attempt>>,
+}
+
+#[derive(Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+/// A failed attempt of a test that was retried.
+struct Attempt {
+    kind: &'static str,
+    message: String,
+    time: Duration,
+    out: String,
+    logs: String,
 }
 
 impl Junit {
     pub(crate) fn new(path: Option<PathBuf>, suite_name: &str) -> Self {
         Junit {
             path,
-            suite: TestSuite::new(suite_name),
+            suite_name: suite_name.to_string(),
+            cases: String::new(),
+            counts: Counts::default(),
             reruns: HashMap::new(),
         }
     }
@@ -37,60 +62,62 @@ impl Junit {
         (out, logs)
     }
 
-    fn failure_kind(outcome: &Outcome) -> NonSuccessKind {
+    /// The test's assertion failed: a failure. It crashed, hung or did not run: an error.
+    fn failure_element(outcome: &Outcome) -> &'static str {
         match outcome {
-            // The test's assertion failed: a failure. It crashed or hung: an error.
-            Outcome::Failed { .. } => NonSuccessKind::Failure,
-            _ => NonSuccessKind::Error,
+            Outcome::Failed { .. } => "failure",
+            _ => "error",
         }
-    }
-
-    fn rerun(result: &TestResult) -> TestRerun {
-        let mut rerun = TestRerun::new(Self::failure_kind(&result.outcome));
-        let (out, logs) = Self::output(result);
-        rerun
-            .set_time(result.duration)
-            .set_type(result.outcome.kind())
-            .set_message(result.outcome.explanation().unwrap_or_default())
-            .set_system_out(out)
-            .set_system_err(logs);
-        rerun
     }
 
     fn finished(&mut self, result: &TestResult) {
         let reruns = self.reruns.remove(&result.name).unwrap_or_default();
-        let status = match &result.outcome {
-            Outcome::Passed | Outcome::Flaky { .. } => TestCaseStatus::Success { flaky_runs: reruns },
+        let mut body = String::new();
+        if !result.leftovers.is_empty() {
+            body.push_str("<properties>");
+            element(&mut body, "property", &[("name", "mptest.leftovers"), ("value", &result.leftovers.join(", "))], None);
+            body.push_str("</properties>");
+        }
+        let rerun_element = match &result.outcome {
+            Outcome::Passed | Outcome::Flaky { .. } => "flakyFailure",
             Outcome::Ignored { reason } => {
-                let mut status = TestCaseStatus::skipped();
-                if let Some(reason) = reason {
-                    status.set_message(reason.as_str());
-                }
-                status
+                self.counts.skipped += 1;
+                let message = reason.as_deref().map(|r| ("message", r));
+                element(&mut body, "skipped", message.as_slice(), None);
+                "rerunFailure"
             }
             outcome => {
-                let mut status = TestCaseStatus::non_success(Self::failure_kind(outcome));
-                status
-                    .set_type(outcome.kind())
-                    .set_message(outcome.explanation().unwrap_or_default())
-                    .add_reruns(reruns);
-                status
+                let name = Self::failure_element(outcome);
+                match name {
+                    "failure" => self.counts.failures += 1,
+                    _ => self.counts.errors += 1,
+                }
+                let message = outcome.explanation().unwrap_or_default();
+                element(&mut body, name, &[("message", &message), ("type", outcome.kind())], None);
+                "rerunFailure"
             }
         };
-        let mut case = TestCase::new(result.name.as_str(), status);
+        for attempt in &reruns {
+            let mut inner = String::new();
+            element(&mut inner, "system-out", &[], Some(&attempt.out));
+            element(&mut inner, "system-err", &[], Some(&attempt.logs));
+            let time = seconds(attempt.time);
+            element_raw(
+                &mut body,
+                rerun_element,
+                &[("message", &attempt.message), ("type", attempt.kind), ("time", &time)],
+                &inner,
+            );
+        }
         let (out, logs) = Self::output(result);
-        case.set_classname(self.suite.name.as_str())
-            .set_time(result.duration);
         if !out.is_empty() {
-            case.set_system_out(out);
+            element(&mut body, "system-out", &[], Some(&out));
         }
         if !logs.is_empty() {
-            case.set_system_err(logs);
+            element(&mut body, "system-err", &[], Some(&logs));
         }
-        if !result.leftovers.is_empty() {
-            case.add_property(("mptest.leftovers", result.leftovers.join(", ").as_str()));
-        }
-        self.suite.add_test_case(case);
+        let suite = self.suite_name.clone();
+        self.case(&result.name, &suite, result.duration, &body);
     }
 
     /// A fixture's setup or teardown, as a test case of its own (`fixture::setup::<name>`),
@@ -100,59 +127,77 @@ impl Junit {
             crate::fixtures::Phase::Setup => "setup",
             crate::fixtures::Phase::Teardown => "teardown",
         };
-        let status = match &event.failure {
-            None => TestCaseStatus::success(),
-            Some(failure) => {
-                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                status
-                    .set_type(format!("fixture-{phase}"))
-                    .set_message(failure.as_str());
-                status
-            }
-        };
-        let mut case = TestCase::new(format!("fixture::{phase}::{}", event.fixture), status);
-        case.set_classname(format!("{}::fixtures", self.suite.name.as_str()))
-            .set_time(std::time::Duration::from_nanos(event.duration_ns))
-            .add_property(("mptest.fixture.scope", event.scope.as_str()))
-            .add_property(("mptest.fixture.process", process));
-        if !event.output.is_empty() {
-            case.set_system_out(event.output.as_str());
+        let mut body = String::from("<properties>");
+        element(&mut body, "property", &[("name", "mptest.fixture.scope"), ("value", event.scope.as_str())], None);
+        element(&mut body, "property", &[("name", "mptest.fixture.process"), ("value", process)], None);
+        body.push_str("</properties>");
+        if let Some(failure) = &event.failure {
+            self.counts.errors += 1;
+            element(&mut body, "error", &[("message", failure), ("type", &format!("fixture-{phase}"))], None);
         }
-        self.suite.add_test_case(case);
+        if !event.output.is_empty() {
+            element(&mut body, "system-out", &[], Some(&event.output));
+        }
+        let name = format!("fixture::{phase}::{}", event.fixture);
+        let classname = format!("{}::fixtures", self.suite_name);
+        self.case(&name, &classname, Duration::from_nanos(event.duration_ns), &body);
     }
 
     /// Tests the run never got to (interrupted, or no worker could be started): errors, so a
     /// report reader sees the run was not whole and which tests it lacks.
     fn not_run(&mut self, summary: &super::Summary) {
         let why = summary.fatal.as_deref().unwrap_or("the run ended early");
+        let message = format!("did not run: {why}");
         for name in &summary.not_run {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status
-                .set_type("not-run")
-                .set_message(format!("did not run: {why}"));
-            let mut case = TestCase::new(name.as_str(), status);
-            case.set_classname(self.suite.name.as_str());
-            self.suite.add_test_case(case);
+            self.counts.errors += 1;
+            let mut body = String::new();
+            element(&mut body, "error", &[("message", &message), ("type", "not-run")], None);
+            let suite = self.suite_name.clone();
+            self.case(name, &suite, Duration::ZERO, &body);
         }
     }
 
-    fn write(&mut self, duration: std::time::Duration) {
-        let mut report = Report::new("mptest");
-        self.suite.set_time(duration);
-        report.set_time(duration).add_test_suite(self.suite.clone());
+    fn case(&mut self, name: &str, classname: &str, time: Duration, body: &str) {
+        self.counts.tests += 1;
+        let time = seconds(time);
+        let attributes = [("name", name), ("classname", classname), ("time", time.as_str())];
+        self.cases.push_str("\n        ");
+        element_raw(&mut self.cases, "testcase", &attributes, body);
+    }
+
+    fn document(&self, duration: Duration) -> String {
+        let c = &self.counts;
+        let time = seconds(duration);
+        let (tests, failures, errors, skipped) = (
+            c.tests.to_string(),
+            c.failures.to_string(),
+            c.errors.to_string(),
+            c.skipped.to_string(),
+        );
+        let counts = [
+            ("tests", tests.as_str()),
+            ("skipped", skipped.as_str()),
+            ("failures", failures.as_str()),
+            ("errors", errors.as_str()),
+            ("time", time.as_str()),
+        ];
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
+        attributes(&mut xml, &[&[("name", "mptest")][..], &counts].concat());
+        xml.push_str(">\n    <testsuite");
+        attributes(&mut xml, &[&[("name", self.suite_name.as_str())][..], &counts].concat());
+        xml.push('>');
+        xml.push_str(&self.cases);
+        xml.push_str("\n    </testsuite>\n</testsuites>\n");
+        xml
+    }
+
+    fn write(&mut self, duration: Duration) {
+        let xml = self.document(duration);
         let written = match &self.path {
-            Some(path) => std::fs::File::create(path)
-                .map_err(|e| e.to_string())
-                .and_then(|file| {
-                    report
-                        .serialize(std::io::BufWriter::new(file))
-                        .map_err(|e| e.to_string())
-                }),
+            Some(path) => std::fs::write(path, xml),
             None => {
                 let mut out = std::io::stdout().lock();
-                report.serialize(&mut out).map_err(|e| e.to_string()).map(|()| {
-                    let _ = writeln!(out);
-                })
+                out.write_all(xml.as_bytes()).and_then(|()| out.flush())
             }
         };
         if let Err(err) = written {
@@ -165,14 +210,83 @@ impl Junit {
     }
 }
 
+/// Seconds with millisecond precision, as JUnit readers expect.
+fn seconds(time: Duration) -> String {
+    format!("{:.3}", time.as_secs_f64())
+}
+
+/// `<name attributes/>`, or `<name attributes>text</name>` with `text` escaped.
+fn element(xml: &mut String, name: &str, attrs: &[(&str, &str)], text: Option<&str>) {
+    match text {
+        None => {
+            xml.push('<');
+            xml.push_str(name);
+            attributes(xml, attrs);
+            xml.push_str("/>");
+        }
+        Some(text) => element_raw(xml, name, attrs, &escape(text, false)),
+    }
+}
+
+/// `<name attributes>inner</name>` with `inner` already XML.
+fn element_raw(xml: &mut String, name: &str, attrs: &[(&str, &str)], inner: &str) {
+    let _ = write!(xml, "<{name}");
+    attributes(xml, attrs);
+    let _ = write!(xml, ">{inner}</{name}>");
+}
+
+fn attributes(xml: &mut String, attrs: &[(&str, &str)]) {
+    for (name, value) in attrs {
+        let _ = write!(xml, " {name}=\"{}\"", escape(value, true));
+    }
+}
+
+/// Text as XML 1.0 takes it: markup characters escaped (and newlines too, in an attribute),
+/// terminal colour sequences dropped, and characters XML forbids (other control characters)
+/// written as `\u{..}`.
+fn escape(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // An ANSI escape sequence: ESC [ parameters final-byte.
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\r' if attribute => out.push_str("&#13;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' | '\r' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Reporter for Junit {
     fn report(&mut self, event: &Event<'_>) {
         match event {
             Event::TestRetrying { result, .. } => {
-                self.reruns
-                    .entry(result.name.clone())
-                    .or_default()
-                    .push(Self::rerun(result));
+                let (out, logs) = Self::output(result);
+                self.reruns.entry(result.name.clone()).or_default().push(Attempt {
+                    kind: result.outcome.kind(),
+                    message: result.outcome.explanation().unwrap_or_default(),
+                    time: result.duration,
+                    out,
+                    logs,
+                });
             }
             Event::TestFinished { result } => self.finished(result),
             Event::Fixture { event, process } => self.fixture(event, process),
@@ -182,5 +296,28 @@ impl Reporter for Junit {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_control_characters_and_colours() {
+        assert_eq!(escape("a<b>&\"c\"\n", false), "a&lt;b&gt;&amp;\"c\"\n");
+        assert_eq!(escape("a\"b\nc", true), "a&quot;b&#10;c");
+        assert_eq!(escape("\u{1b}[31mred\u{1b}[0m \u{7}", false), "red \\u{7}");
+    }
+
+    #[test]
+    fn counts_and_cases_make_a_document() {
+        let mut junit = Junit::new(None, "suite");
+        junit.case("a::b", "suite", Duration::from_millis(1500), "");
+        junit.counts.failures = 1;
+        let xml = junit.document(Duration::from_secs(2));
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mptest\" tests=\"1\" skipped=\"0\" failures=\"1\" errors=\"0\" time=\"2.000\">"), "{xml}");
+        assert!(xml.contains("<testcase name=\"a::b\" classname=\"suite\" time=\"1.500\"></testcase>"), "{xml}");
+        assert!(xml.ends_with("</testsuite>\n</testsuites>\n"), "{xml}");
     }
 }

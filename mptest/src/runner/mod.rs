@@ -274,15 +274,13 @@ fn list(tests: &[(String, &'static registry::TestDef)], options: &Options) {
 /// the interrupted tests and the partial report (JUnit too) are written. A second one kills every
 /// process of the run at once and exits.
 fn forward_interrupts(events: std::sync::mpsc::Sender<(usize, WorkerEvent)>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use std::os::unix::process::ExitStatusExt;
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+    let Ok(mut signals) = crate::signals::listen(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) else {
         return;
     };
     let _ = std::thread::Builder::new()
         .name("mptest-signals".into())
         .spawn(move || {
-            let mut signals = signals.forever();
             if let Some(signal) = signals.next() {
                 let status = std::process::ExitStatus::from_raw(signal);
                 let _ = events.send((schedule::INTERRUPT_SLOT, WorkerEvent::Exited(status)));
