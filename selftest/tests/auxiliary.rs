@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use mptest::aux::{AuxError, AuxHandle, AuxResult, Auxiliary};
 use mptest::prelude::*;
+use mptest::SharedEvent;
 use serde::{Deserialize, Serialize};
 
 /// Bounds every wait of these tests.
@@ -343,17 +344,28 @@ fn a_crashing_aux_is_died_at_once_with_its_status_and_output() {
 #[mp_test(timeout = "30s")]
 fn a_pending_call_of_another_process_fails_when_the_aux_dies() {
     let aux = device();
-    let waiter = mptest::spawn(aux.clone(), |aux: AuxHandle<Device>| {
-        // Its first call subscribes it, and the device hears message 0: the test's signal.
-        aux.run_command(Command::Emit(1), LIMIT).unwrap();
-        assert_eq!(take(&aux, 1), [0]);
-        let started = Instant::now();
-        // Waits for a message that never comes: the aux dies meanwhile.
-        let result = aux.wait_and_get_report(LIMIT);
-        (format!("{result:?}"), started.elapsed())
-    });
-    // The child is subscribed once the device has heard what it asked for.
+    let mgr = mptest::Manager::start().unwrap();
+    let waiting = mgr.event().unwrap();
+    let waiter = mptest::spawn(
+        (aux.clone(), waiting.clone()),
+        |(aux, waiting): (AuxHandle<Device>, SharedEvent)| {
+            // Its first call subscribes it, and the device hears message 0.
+            aux.run_command(Command::Emit(1), LIMIT).unwrap();
+            // Its copy of message 0 is in the aux's queue for this process until it asks for it:
+            // only then may the aux die (else the message would die with it).
+            assert_eq!(take(&aux, 1), [0]);
+            waiting.set().unwrap();
+            let started = Instant::now();
+            // Waits for a message that never comes: the aux dies meanwhile.
+            let result = aux.wait_and_get_report(LIMIT);
+            (format!("{result:?}"), started.elapsed())
+        },
+    );
     assert_eq!(take(&aux, 1), [0]);
+    assert!(
+        waiting.wait(Some(LIMIT)).unwrap(),
+        "the child never got its message"
+    );
     let _ = aux.run_command(Command::Crash, LIMIT);
     let (result, waited) = waiter.join().unwrap();
     assert!(result.contains("Died"), "{result}");
