@@ -274,6 +274,12 @@
 #[cfg(not(unix))]
 compile_error!("mptest runs on Unix only (Linux, macOS, FreeBSD): Windows is not supported yet");
 
+// Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too. (Here, not
+// in unix.rs: an `extern crate` that a macro such as `include!` expands may not shadow
+// `--extern mptest`, which doctests pass.)
+#[cfg(unix)]
+extern crate self as mptest;
+
 // Everything else (a file of its own so that one `cfg` keeps it from other systems).
 #[cfg(unix)]
 include!("unix.rs");

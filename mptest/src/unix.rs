@@ -61,9 +61,6 @@ pub use shared::{
 };
 pub use spawn::{spawn, ChildError, ChildHandle};
 
-// Lets the macros' `::mptest::...` paths resolve inside this crate's own tests too.
-extern crate self as mptest;
-
 /// What a test file needs: `use mptest::prelude::*;`.
 pub mod prelude {
     pub use crate::{mp_test, Manager, ProxyError};
