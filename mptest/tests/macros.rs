@@ -2,6 +2,9 @@
 
 #[test]
 fn mp_test_accepts_and_rejects() {
+    // trybuild's own project takes no profile from ours: without debug info its builds leave a
+    // third of the space in target/tests/ (the cargo it runs inherits this environment).
+    std::env::set_var("CARGO_PROFILE_DEV_DEBUG", "0");
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
