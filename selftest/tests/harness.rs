@@ -720,7 +720,7 @@ fn an_interrupt_ends_every_process_of_the_run() {
     // The test the interrupt cut short is named, as failed.
     let rest = rest.join("\n");
     assert!(
-        rest.contains(&format!("test {test} ... FAILED (crashed: interrupted by SIGINT")),
+        rest.contains(&format!("test {test} ... FAILED (interrupted by SIGINT")),
         "{rest}"
     );
     assert!(rest.contains("0 passed; 1 failed"), "{rest}");
@@ -1524,6 +1524,13 @@ fn run_policies_retries_flaky_and_leak_results_fail_fast_and_limits() {
         "{}",
         run.stdout
     );
+    // The test it cut short is interrupted (not crashed), and counted so.
+    assert!(
+        run.stdout.contains("FAILED (ended by --run-timeout after 1s)") && !run.stdout.contains("crashed"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 interrupted"), "{}", run.stdout);
 
     // --max-worker-restarts: crashes past the limit stop the run with a clear message.
     let run = fixture(&["crash::", "--max-worker-restarts", "1", "--test-threads", "1"]);
@@ -1620,6 +1627,11 @@ fn an_interrupted_run_writes_its_partial_junit_and_ends_within_seconds() {
     let report = std::fs::read_to_string(&xml).expect("no partial JUnit report");
     assert!(
         report.contains("interrupt::announces_then_waits") && report.contains("interrupted by SIGINT"),
+        "{report}"
+    );
+    // Its own outcome, not a crash: an error of type `interrupted`.
+    assert!(
+        report.contains(r#"type="interrupted""#) && !report.contains(r#"type="crashed""#),
         "{report}"
     );
 

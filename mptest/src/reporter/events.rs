@@ -66,6 +66,12 @@ pub enum Outcome {
         /// The cause, in words ("killed by signal SIGSEGV (segmentation fault)").
         cause: String,
     },
+    /// The run was interrupted (Ctrl-C, SIGTERM, `--run-timeout`) while it ran; its processes
+    /// were ended. Counted as a failure, apart from crashes.
+    Interrupted {
+        /// Why: "interrupted by SIGINT (interrupt)", "ended by --run-timeout after 5s".
+        why: String,
+    },
     /// It ran past its timeout and its worker's processes were ended.
     TimedOut {
         /// The timeout it had.
@@ -84,21 +90,26 @@ impl Outcome {
         matches!(self, Outcome::Passed | Outcome::Flaky { .. })
     }
 
-    /// Failed, crashed or timed out.
+    /// Failed, crashed, interrupted or timed out.
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
-            Outcome::Failed { .. } | Outcome::Crashed { .. } | Outcome::TimedOut { .. }
+            Outcome::Failed { .. }
+                | Outcome::Crashed { .. }
+                | Outcome::Interrupted { .. }
+                | Outcome::TimedOut { .. }
         )
     }
 
-    /// A short word for machine readers: passed, flaky, failed, crashed, timed-out, ignored.
+    /// A short word for machine readers: passed, flaky, failed, crashed, interrupted, timed-out,
+    /// ignored.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
             Outcome::Flaky { .. } => "flaky",
             Outcome::Failed { .. } => "failed",
             Outcome::Crashed { .. } => "crashed",
+            Outcome::Interrupted { .. } => "interrupted",
             Outcome::TimedOut { .. } => "timed-out",
             Outcome::Ignored { .. } => "ignored",
         }
@@ -109,6 +120,7 @@ impl Outcome {
         match self {
             Outcome::Failed { message, .. } => Some(message.clone()),
             Outcome::Crashed { cause } => Some(format!("crashed: {cause}")),
+            Outcome::Interrupted { why } => Some(format!("{why} while it ran; its processes were ended")),
             Outcome::TimedOut { after } => Some(format!(
                 "timed out after {}; its processes were ended",
                 humantime::format_duration(*after)

@@ -99,6 +99,7 @@ impl<W: Write> Human<W> {
             } => format!("{} (time limit exceeded)", self.paint(RED, "FAILED")),
             Outcome::Failed { .. } => self.paint(RED, "FAILED"),
             Outcome::Crashed { cause } => format!("{} (crashed: {cause})", self.paint(RED, "FAILED")),
+            Outcome::Interrupted { why } => format!("{} ({why})", self.paint(RED, "FAILED")),
             Outcome::TimedOut { after } => format!(
                 "{} (timed out after {})",
                 self.paint(RED, "FAILED"),
@@ -250,6 +251,9 @@ impl<W: Write> Human<W> {
                 Outcome::Crashed { cause } => {
                     let _ = writeln!(self.out, "    {} (crashed: {cause})", r.name);
                 }
+                Outcome::Interrupted { why } => {
+                    let _ = writeln!(self.out, "    {} ({why})", r.name);
+                }
                 Outcome::TimedOut { after } => {
                     let _ = writeln!(
                         self.out,
@@ -368,6 +372,7 @@ impl<W: Write> Human<W> {
                     crate::reporter::FailureKind::TimeLimit => "time limit exceeded (--ensure-time)",
                 },
                 Outcome::Crashed { .. } => "crashed",
+                Outcome::Interrupted { .. } => "interrupted",
                 Outcome::TimedOut { .. } => "timed out",
                 _ => "other",
             };

@@ -1175,9 +1175,7 @@ impl<'a> Scheduler<'a> {
             // A cut-short test is not retried (`interrupted` or the timeout holds).
             for (id, job, started) in cut_short {
                 let output = self.slots[id].buffer.as_ref().map(capture::take_shared);
-                let outcome = Outcome::Crashed {
-                    cause: format!("{why} while it ran; its processes were ended"),
-                };
+                let outcome = Outcome::Interrupted { why: why.clone() };
                 self.finish(job, outcome, started.elapsed(), output, Vec::new(), Vec::new());
             }
             if !self.pending.is_empty() {
