@@ -24,9 +24,15 @@ pub fn run(open: &dyn Fn() -> Box<dyn Bus>) -> Result<Vec<Seen>, String> {
     let err = |e: mptest_can::BusError| e.to_string();
     // a: everything, and its own frames back (as T).
     a.set_receive_own(true).map_err(err)?;
-    // b: ids whose low 11 bits are 0x100 (standard or extended, data or remote), and the marker.
-    b.set_filters(&[CanFilter::new(0x100, 0x7ff), CanFilter::exact(std_id(MARKER))])
-        .map_err(err)?;
+    // b: ids whose low 11 bits are 0x100 (standard or extended, data or remote), the marker,
+    // and standard frames 0x300 through a filter with id and mask bits above 0x7ff, which the
+    // kernel drops for a standard-frames-only filter (af_can.c).
+    b.set_filters(&[
+        CanFilter::new(0x100, 0x7ff),
+        CanFilter::exact(std_id(MARKER)),
+        CanFilter::new(0x0ab0_0300, 0x1fff_ffff | CanFilter::EFF),
+    ])
+    .map_err(err)?;
     // c: all but those (inverted), and no error frames.
     c.set_filters(&[CanFilter::new(0x100, 0x7ff).inverted()])
         .map_err(err)?;

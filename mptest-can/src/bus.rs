@@ -96,10 +96,16 @@ impl CanFilter {
         }
     }
 
-    /// Whether a (non-error) frame passes this filter.
+    /// Whether a (non-error) frame passes this filter, as the kernel decides it
+    /// (`net/can/af_can.c`): a mask with the EFF bit on an id without it asks for standard frames
+    /// only, and the kernel then compares no id bits above the 11 standard ones.
     pub fn matches(&self, frame: &CanFrame) -> bool {
+        let mut mask = self.mask;
+        if mask & EFF_FLAG != 0 && self.id & EFF_FLAG == 0 {
+            mask &= 0x7ff | EFF_FLAG | RTR_FLAG;
+        }
         let id = frame.socketcan_id();
-        ((id ^ self.id) & self.mask == 0) != self.inverted
+        ((id ^ self.id) & mask == 0) != self.inverted
     }
 }
 
@@ -256,6 +262,9 @@ mod tests {
         let exact = CanFilter::exact(CanId::standard(0x123).unwrap());
         assert!(exact.matches(&std123) && exact.matches(&fd123));
         assert!(!exact.matches(&ext123) && !exact.matches(&rtr123));
+        // Standard frames only, with id and mask bits above 0x7ff: the kernel drops those bits.
+        let sff_only = CanFilter::new(0x1234_5123, 0x1fff_ffff | CanFilter::EFF);
+        assert!(sff_only.matches(&std123) && !sff_only.matches(&ext123));
         let range = CanFilter::new(0x100, 0x700);
         assert!(range.matches(&std123));
         assert!(!range.inverted().matches(&std123));

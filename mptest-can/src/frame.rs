@@ -280,10 +280,11 @@ impl CanFrame {
         }))
     }
 
-    /// An error frame: SocketCAN's error class bits (`CAN_ERR_*`, at most 29 bits) and the
-    /// 8 bytes of detail (controller state, protocol violation, ...).
+    /// An error frame: SocketCAN's error class bits (`CAN_ERR_*`, at most 29 bits, none at
+    /// all included, as the kernel and can-utils allow) and the 8 bytes of detail (controller
+    /// state, protocol violation, ...).
     pub fn error(class: u32, data: [u8; 8]) -> Result<Self, FrameError> {
-        if class > EFF_MASK || class == 0 {
+        if class > EFF_MASK {
             return Err(FrameError::BadErrorClass(class));
         }
         Ok(CanFrame::Error(ErrorFrame { class, data }))

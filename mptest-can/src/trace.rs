@@ -189,9 +189,18 @@ fn parse_frame(text: &str) -> Result<CanFrame, FrameOrSyntax> {
     let id = match id_text.len() {
         3 => CanId::standard(raw as u16)?,
         8 if raw & ERR_FLAG != 0 => {
-            let data = parse_data(rest.as_bytes(), 8)?;
+            // As can-utils' lib.c reads it: a classic frame whose id has CAN_ERR_FLAG, its data
+            // as strict as a data frame's (nothing may follow but `_` and a raw DLC after all
+            // 8 bytes), any class bits, none included.
+            let (data, tail) = parse_data(rest.as_bytes(), 8)?;
+            match tail {
+                [] => {}
+                [b'_', dlc] if data.len() == 8 && nibble(*dlc)? > 8 => {}
+                [b'_', dlc] => return Err(FrameError::BadDlc(nibble(*dlc)?).into()),
+                _ => return Err(FrameOrSyntax::Syntax("unexpected text after the data")),
+            }
             let mut bytes = [0u8; 8];
-            bytes[..data.0.len()].copy_from_slice(&data.0);
+            bytes[..data.len()].copy_from_slice(&data);
             return Ok(CanFrame::error(raw & !ERR_FLAG & !EFF_FLAG, bytes)?);
         }
         8 => CanId::extended(raw & !EFF_FLAG)?,
@@ -385,6 +394,8 @@ mod tests {
             "1FFFFFFF##7000102030405060708090A0B",
             "20000080#0000000000000000",
             "20000004#0001020304050607",
+            // No class bits: lib.c reads it, the kernel can send it.
+            "20000000#0000000000000000",
         ] {
             assert_eq!(frame(text).to_string(), text, "{text}");
         }
@@ -440,6 +451,10 @@ mod tests {
             ("(1.0) can0 123#001122334455667788", "at most 8"),
             ("(1.0) can0 123##4001122334455667788", "0-8, 12"),
             ("(1.0) can0 00123#11:22:12345678#00", "CAN XL"),
+            // An error frame's data is as strict as a data frame's (lib.c, python-can).
+            ("(1.0) can0 20000080#ZZ", "unexpected text"),
+            ("(1.0) can0 20000080#0011_X", "hex digit"),
+            ("(1.0) can0 20000080#0011_9", "DLC 9"),
         ] {
             let err = parse_line(text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}: {err}");
