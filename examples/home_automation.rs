@@ -214,9 +214,10 @@ fn a_whole_day_in_three_seconds() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(0)
     };
     let hysteresis = heating::HYSTERESIS.as_secs();
-    // Never before the hysteresis. Late by however long the controller's process waited for a
-    // CPU: at 30 000 times real speed, a 30 ms wait on a busy 2-core machine is 15 virtual
-    // minutes (the exact seconds are the manual-time test's business).
+    // Never before the hysteresis — that much no load can change. How late is the load's
+    // business, not the controller's: at 30 000 times real speed a 30 ms wait for a CPU is 15
+    // virtual minutes, and a busy machine makes it hours; the exact seconds are asserted by the
+    // manual-time test below, where time moves only when the test moves it.
     let expect = [
         hysteresis,
         crossing(6 * HOUR, true) + hysteresis,
@@ -232,8 +233,8 @@ fn a_whole_day_in_three_seconds() -> Result<(), Box<dyn std::error::Error>> {
             actual % 60
         );
         assert!(
-            (expected..expected + 900).contains(&actual),
-            "switch {i} at {actual} s, expected {expected} s (+ less than 15 minutes)"
+            actual >= expected,
+            "switch {i} at {actual} s, before {expected} s (the crossing plus the hysteresis)"
         );
     }
     Ok(())

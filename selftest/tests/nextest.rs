@@ -53,9 +53,9 @@ fn nextest_runs_the_examples_and_reports_a_crash_as_failed() {
         eprintln!("SKIPPED: cargo-nextest is not installed here");
         return;
     }
-    // One retry: this checks that the examples pass under nextest, and the accelerated-clock
-    // example (a day in 3 s) can miss its timing when CI's load peaks (seen once in CI).
-    let passing = cargo_nextest(&["run", "-p", "examples", "--no-fail-fast", "--retries", "1"]);
+    // No retry: the examples assert nothing that load can change (the accelerated-clock
+    // example only that no switch comes early; exact times are asserted in manual time).
+    let passing = cargo_nextest(&["run", "-p", "examples", "--no-fail-fast"]);
     let text = String::from_utf8_lossy(&passing.stderr);
     assert!(
         passing.status.success(),
