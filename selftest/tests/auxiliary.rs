@@ -369,7 +369,24 @@ fn a_pending_call_of_another_process_fails_when_the_aux_dies() {
     let _ = aux.run_command(Command::Crash, LIMIT);
     let (result, waited) = waiter.join().unwrap();
     assert!(result.contains("Died"), "{result}");
+    // It knows what the starter knows: how the aux ended and what it said last.
+    assert!(result.contains("SIGABRT"), "{result}");
+    assert!(result.contains("about to crash"), "{result}");
     assert!(waited < LIMIT, "{waited:?}");
+}
+
+#[mp_test(timeout = "30s")]
+fn a_call_on_an_aux_another_process_stopped_is_not_started() {
+    let aux = device();
+    aux.run_command(Command::Emit(0), LIMIT).unwrap();
+    aux.stop().unwrap();
+    // A handle in another process learns it was stopped, not that it died.
+    let result = mptest::spawn(aux.clone(), |aux: AuxHandle<Device>| {
+        format!("{:?}", aux.run_command(Command::Emit(1), LIMIT))
+    })
+    .join()
+    .unwrap();
+    assert!(result.contains("NotStarted"), "{result}");
 }
 
 #[mp_test(timeout = "30s")]

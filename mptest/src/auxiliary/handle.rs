@@ -206,6 +206,10 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
             ended.0 = status.or(ended.0);
             drop(ended);
             watch.changed.notify_all();
+            // For the handles in other processes: how it ended, once its output is read.
+            if let Some(status) = watch.wait_end(DEATH_GRACE) {
+                end_record::write(watch.pid, status, &watch.last_output());
+            }
         });
     let fail = |starter: &Watch, why: String| {
         let _ = nix::sys::signal::kill(
@@ -299,6 +303,51 @@ fn relay_output(watch: &Watch, stream: Box<dyn std::io::Read + Send>, is_err: bo
     }
     watch.ended.lock().1 -= 1;
     watch.changed.notify_all();
+}
+
+/// How an aux ended, told by the process that started it to the processes that hold handles
+/// to it: a file `aux-<pid>.end` in the run's directory, written (atomically) once the aux has
+/// exited and its output is read — success, its status in words, its last output.
+mod end_record {
+    use std::path::PathBuf;
+    use std::process::ExitStatus;
+    use std::time::{Duration, Instant};
+
+    fn path(pid: u32) -> Option<PathBuf> {
+        Some(crate::launch::endpoint::run_dir()?.join(format!("aux-{pid}.end")))
+    }
+
+    pub(super) fn write(pid: u32, status: ExitStatus, last_output: &str) {
+        let Some(path) = path(pid) else { return };
+        let words = super::describe(status);
+        let words = words.trim().trim_matches(['(', ')']);
+        let text = format!("{}\n{words}\n{last_output}", u8::from(status.success()));
+        let partial = path.with_extension("partial");
+        if std::fs::write(&partial, text).is_ok() {
+            let _ = std::fs::rename(&partial, &path);
+        }
+    }
+
+    /// Whether it ended well (a stop), its status, its last output: waiting at most `limit`
+    /// for the starter to write them (it does once it has reaped the aux; the caller here has
+    /// just seen the aux's connection close). There is no event across processes for a file
+    /// to appear, so it looks again every 10 ms — only on this error path.
+    pub(super) fn read(pid: u32, limit: Duration) -> Option<(bool, String, String)> {
+        let path = path(pid)?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let mut parts = text.splitn(3, '\n');
+                let ok = parts.next()? == "1";
+                let status = parts.next()?.to_string();
+                return Some((ok, status, parts.next().unwrap_or_default().to_string()));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// "was killed by signal SIGSEGV (segmentation fault)" / "exited with code 3".
@@ -416,10 +465,20 @@ impl<T: Auxiliary> AuxHandle<T> {
                     last_output: starter.last_output(),
                 }
             }
-            None => AuxError::Died {
-                name: self.name.clone(),
-                status: "its process is gone (the process that started it knows how it ended)".into(),
-                last_output: String::new(),
+            // Another process started it: that one leaves how it ended in the run directory.
+            None => match end_record::read(self.pid, DEATH_GRACE) {
+                Some((true, _, _)) => AuxError::NotStarted(self.name.clone()),
+                Some((false, status, last_output)) => AuxError::Died {
+                    name: self.name.clone(),
+                    status,
+                    last_output,
+                },
+                None => AuxError::Died {
+                    name: self.name.clone(),
+                    status: "its process is gone (the process that started it did not say how it ended)"
+                        .into(),
+                    last_output: String::new(),
+                },
             },
         }
     }

@@ -123,15 +123,17 @@ pub enum AuxError {
     /// The aux has no instance (suspended, or its instance was deleted) or has stopped.
     #[error("the auxiliary {0} is not started (suspended, deleted or stopped)")]
     NotStarted(String),
-    /// The aux process died: a panic outside a command, a crash, a kill.
+    /// The aux process died: a panic outside a command, a crash, a kill. Every process holding
+    /// a handle learns the same within a second: the process that started the aux leaves how
+    /// it ended in the run's directory. (An aux that was stopped — from any process — is
+    /// [`AuxError::NotStarted`] instead.)
     #[error("the auxiliary {name} died ({status}); its last output:\n{last_output}")]
     Died {
         /// The aux's name.
         name: String,
-        /// How it ended ("was killed by signal SIGSEGV (segmentation fault)"); known in the
-        /// process that started it, "gone" elsewhere.
+        /// How it ended ("was killed by signal SIGSEGV (segmentation fault)").
         status: String,
-        /// Its last lines of output (in the process that started it).
+        /// Its last lines of output.
         last_output: String,
     },
     /// It did not answer within the call's timeout.
