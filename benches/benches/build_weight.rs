@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use benches::{bench_main, median_range, verdict, workspace};
+use benches::{bench_main, children_cpu, median_range, verdict, workspace};
 
 fn main() {
     bench_main("build_weight", run);
@@ -85,17 +85,6 @@ fn crate_count(dir: &Path) -> Result<usize, String> {
     names.sort();
     names.dedup();
     Ok(names.len())
-}
-
-/// CPU time of this process's waited-for children so far.
-fn children_cpu() -> Duration {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
-    usage.map_or(Duration::ZERO, |u| {
-        let d = |t: nix::sys::time::TimeVal| {
-            Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
-        };
-        d(u.user_time()) + d(u.system_time())
-    })
 }
 
 /// One cold build: CPU seconds.

@@ -11,26 +11,15 @@
 //! under 100 ms.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use benches::{bench_main, build_suites, median_range, time_command, verdict};
+use benches::{bench_main, build_suites, children_cpu, median_range, time_command, verdict};
 
 const THREADS: &str = "2";
 const TESTS: f64 = 10_000.0;
 
 fn main() {
     bench_main("scale", run);
-}
-
-/// CPU time of this process's waited-for children so far.
-fn children_cpu() -> Duration {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
-    usage.map_or(Duration::ZERO, |u| {
-        let d = |t: nix::sys::time::TimeVal| {
-            Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
-        };
-        d(u.user_time()) + d(u.system_time())
-    })
 }
 
 fn run() -> Result<(), String> {

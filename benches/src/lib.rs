@@ -137,6 +137,17 @@ pub fn build_suites(names: &[&str]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// CPU time (user + system) of this process's waited-for children so far.
+pub fn children_cpu() -> Duration {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
+    usage.map_or(Duration::ZERO, |u| {
+        let d = |t: nix::sys::time::TimeVal| {
+            Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+        };
+        d(u.user_time()) + d(u.system_time())
+    })
+}
+
 /// The workspace's root directory.
 pub fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
