@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use benches::{bench_main, children_cpu, median_range, verdict, workspace};
 
