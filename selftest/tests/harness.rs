@@ -637,11 +637,20 @@ fn a_forged_role_gets_a_clear_message() {
     );
 }
 
-#[test]
-fn an_interrupt_ends_every_process_of_the_run() {
+/// The interrupt fixture, running and waiting: its coordinator, the rest of its output lines,
+/// the pids of the test's spawned child and manager (`roles`), and of its worker and the plain
+/// child it started (`announced`).
+struct WaitingRun {
+    dirs: util::RunDirs,
+    coordinator: util::KillOnDrop,
+    lines: std::sync::mpsc::Receiver<String>,
+    roles: Vec<u32>,
+    announced: Vec<u32>,
+}
+
+fn start_the_interrupt_fixture() -> WaitingRun {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
-    use wait_timeout::ChildExt;
 
     let dirs = util::RunDirs::new();
     let mut command = Command::new(env!("CARGO_BIN_EXE_fixture"));
@@ -653,19 +662,17 @@ fn an_interrupt_ends_every_process_of_the_run() {
             .spawn()
             .unwrap(),
     );
-    let coordinator = &mut coordinator.0;
-    let stdout = coordinator.stdout.take().unwrap();
+    let stdout = coordinator.0.stdout.take().unwrap();
     let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
         }
     });
-    let limit = std::time::Duration::from_secs(30);
     let mut roles = Vec::new();
     let announced = loop {
         let line = lines
-            .recv_timeout(limit)
+            .recv_timeout(std::time::Duration::from_secs(30))
             .expect("the test never announced itself");
         if let Some(rest) = line.strip_prefix("roles ") {
             roles = rest.split(' ').map(|p| p.parse::<u32>().unwrap()).collect();
@@ -677,6 +684,29 @@ fn an_interrupt_ends_every_process_of_the_run() {
                 .collect::<Vec<_>>();
         }
     };
+    WaitingRun {
+        dirs,
+        coordinator,
+        lines,
+        roles,
+        announced,
+    }
+}
+
+#[test]
+fn an_interrupt_ends_every_process_of_the_run() {
+    use std::process::Command;
+    use wait_timeout::ChildExt;
+
+    let WaitingRun {
+        dirs,
+        mut coordinator,
+        lines,
+        roles,
+        announced,
+    } = start_the_interrupt_fixture();
+    let coordinator = &mut coordinator.0;
+    let limit = std::time::Duration::from_secs(30);
     assert!(announced.iter().all(|&p| alive(p)));
     // Every process of the run says in `ps` what it is (argv[0]) and as `comm` what role; a
     // worker has the coordinator's arguments, as a test under libtest sees them.
@@ -742,32 +772,10 @@ fn an_interrupt_ends_every_process_of_the_run() {
 
 #[test]
 fn a_coordinator_killed_with_sigkill_takes_every_process_of_the_run_along() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-
-    let dirs = util::RunDirs::new();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fixture"));
-    dirs.apply(&mut command);
-    let mut coordinator = util::KillOnDrop(
-        command
-            .args(["interrupt::", "--nocapture"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = coordinator.0.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
     // The test's worker, its plain child (`sleep`), its spawned child and its manager.
-    let mut pids = Vec::new();
-    for line in lines.by_ref() {
-        if let Some(rest) = line.strip_prefix("roles ") {
-            pids.extend(rest.split(' ').map(|p| p.parse::<u32>().unwrap()));
-        }
-        if let Some(rest) = line.strip_prefix("worker ") {
-            pids.extend(rest.split(" child ").map(|p| p.parse::<u32>().unwrap()));
-            break;
-        }
-    }
+    let run = start_the_interrupt_fixture();
+    let mut coordinator = run.coordinator;
+    let pids: Vec<u32> = run.roles.iter().chain(&run.announced).copied().collect();
     assert_eq!(pids.len(), 4, "the test never announced itself");
     // Nothing of the coordinator can act on SIGKILL: the anchor notices and ends its group, the
     // spawned child and the manager notice their parent is gone.
