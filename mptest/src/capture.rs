@@ -24,22 +24,6 @@ pub(crate) fn sentinel_bytes(hex: &str) -> Vec<u8> {
     bytes
 }
 
-/// A fresh random nonce, 32 hex digits (from the kernel's random source; time as a fallback).
-pub(crate) fn new_nonce() -> String {
-    let mut seed = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .is_err()
-    {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        seed = (now ^ u128::from(std::process::id()) << 64).to_le_bytes();
-    }
-    seed.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What one test wrote: its head, its tail, and how much was cut between them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CapturedOutput {
@@ -249,18 +233,9 @@ pub(crate) fn capture_std<R>(f: impl FnOnce() -> R) -> (R, String) {
     (result, output)
 }
 
-/// An anonymous file for captured output: made in the run's directory and unlinked at once.
+/// An anonymous file for captured output, in the run's directory (unlinked as it is made).
 fn capture_file() -> Option<std::fs::File> {
-    let dir = crate::launch::endpoint::run_dir()?;
-    let path = dir.join(format!("capture-{}-{}", std::process::id(), new_nonce()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .ok()?;
-    let _ = std::fs::remove_file(&path);
-    Some(file)
+    tempfile::tempfile_in(crate::launch::endpoint::run_dir()?).ok()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod hooks;
 mod ipc_retry;
 mod launch;
+mod nonce;
 pub mod logs;
 mod panics;
 mod platform;

@@ -85,7 +85,7 @@ fn make_run_dir() -> Option<PathBuf> {
     let pid = std::process::id();
     let dir = tmp.join(format!(
         "{RUN_DIR_PREFIX}{pid}-{}",
-        &crate::capture::new_nonce()[..8]
+        &crate::nonce::new_nonce()[..8]
     ));
     std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
     if tmp != std::env::temp_dir() {

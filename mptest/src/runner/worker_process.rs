@@ -69,7 +69,7 @@ pub(crate) fn spawn(
     let mut pipe = None;
     let mut sentinel = Vec::new();
     if capture {
-        let nonce = capture::new_nonce();
+        let nonce = crate::nonce::new_nonce();
         sentinel = capture::sentinel_bytes(&nonce);
         command.env(role::SENTINEL_VAR, &nonce);
         let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;

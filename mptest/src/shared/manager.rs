@@ -49,7 +49,7 @@ impl Manager {
         let start_err = |e: std::io::Error| ProxyError::Start(e.to_string());
         let server = Bootstrap::<ManagerHello>::new().map_err(start_err)?;
         let name = server.name().to_string();
-        let secret = crate::capture::new_nonce();
+        let secret = crate::nonce::new_nonce();
         let spawned = crate::launch::reexec::spawn_role(
             crate::launch::reexec::command("manager", &name, "manager").env(SECRET_VAR, &secret),
         );
