@@ -44,7 +44,7 @@ fn find_profile_initializer() -> Option<usize> {
 /// the ELF header and section headers only (a few KiB) unless it is: every child pays this.
 #[cfg(all(target_os = "linux", not(mptest_portable)))]
 fn find_profile_initializer() -> Option<usize> {
-    let file = std::fs::File::open(crate::launch::reexec::own_exe()).ok()?;
+    let file = std::fs::File::open(crate::platform::own_exe()).ok()?;
     let data = &object::ReadCache::new(file);
     let header = elf::FileHeader64::<Endianness>::parse(data).ok()?;
     let endian = header.endian().ok()?;

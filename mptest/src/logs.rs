@@ -48,8 +48,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::recorder::{Call, Recorder};
 
-/// Where a process started by mptest sends its records: the path of the test process's sink.
-pub(crate) const LOGS_VAR: &str = "MPTEST_LOGS";
 /// The name records have in the sink.
 const RECORD: &str = "log";
 

@@ -52,3 +52,12 @@ pub(crate) fn watch_parent(parent: i32, group: bool) -> bool {
         })
         .is_ok()
 }
+
+/// The executable to re-exec: the kernel's link to this very binary where there is one, so a
+/// rebuilt or moved file does not matter.
+pub(crate) fn own_exe() -> std::path::PathBuf {
+    if let Some(proc_exe) = proc_path("self/exe").filter(|p| p.exists()) {
+        return proc_exe;
+    }
+    std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into())
+}

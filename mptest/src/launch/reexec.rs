@@ -1,19 +1,9 @@
 //! Starting this very binary again in another role (worker, child, manager): the command with
 //! the role's environment, and the executable to run.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::launch::role;
-
-/// The executable to re-exec: the kernel's link to this very binary where there is one, so a
-/// rebuilt or moved file does not matter.
-pub(crate) fn own_exe() -> PathBuf {
-    if let Some(proc_exe) = crate::platform::proc_path("self/exe").filter(|p| p.exists()) {
-        return proc_exe;
-    }
-    std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into())
-}
 
 /// The current test's name, handed down so the processes of a test say whose they are.
 pub(crate) const TEST_VAR: &str = "MPTEST_TEST";
@@ -82,7 +72,7 @@ pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
         Some(test) if role_name != "worker" => format!("{title} of {test}"),
         _ => title.to_string(),
     };
-    let mut command = Command::new(own_exe());
+    let mut command = Command::new(crate::platform::own_exe());
     if role_name == "worker" {
         let mut args = std::env::args_os();
         if let Some(arg0) = args.next() {
@@ -104,7 +94,7 @@ pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
     }
     if role_name != "worker" {
         if let Some(logs) = crate::logs::path_for_children() {
-            command.env(crate::logs::LOGS_VAR, logs);
+            command.env(role::LOGS_VAR, logs);
         }
     }
     command

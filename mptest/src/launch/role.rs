@@ -17,6 +17,9 @@ pub(crate) const BOOTSTRAP_VAR: &str = "MPTEST_BOOTSTRAP";
 pub(crate) const PARENT_VAR: &str = "MPTEST_PARENT_PID";
 /// The hex nonce of the end-of-test marker a capturing worker writes to its output pipe.
 pub(crate) const SENTINEL_VAR: &str = "MPTEST_SENTINEL";
+/// Where a process started by mptest sends its log records: the path of the test process's
+/// sink (see [`crate::logs`]).
+pub(crate) const LOGS_VAR: &str = "MPTEST_LOGS";
 
 /// The part this process plays.
 #[derive(Debug)]
@@ -108,9 +111,9 @@ pub(crate) fn block_sigterm(block: bool) {
 /// test starts does not mistake itself for a worker.
 pub(crate) fn take_from_env() -> Result<Role, Error> {
     let role = std::env::var(ROLE_VAR).ok();
-    let logs = std::env::var_os(crate::logs::LOGS_VAR).map(std::path::PathBuf::from);
+    let logs = std::env::var_os(LOGS_VAR).map(std::path::PathBuf::from);
     // Single-threaded here, as below: the variable is for this process, not what it starts.
-    std::env::remove_var(crate::logs::LOGS_VAR);
+    std::env::remove_var(LOGS_VAR);
     let _ = INHERITED_LOGS.set(logs);
     if let Some(name @ ("worker" | "child" | "manager" | "aux" | "fixtures")) = role.as_deref() {
         let _ = THIS_ROLE.set(match name {
