@@ -11,13 +11,11 @@ use super::builtins::{
     BarrierServer, EventServer, LockServer, MapServer, QueueServer, SharedBarrier, SharedEvent, SharedLock,
     SharedMap, SharedQueue, SharedValue, SharedVec, ValueServer, VecServer,
 };
-use super::proxy::{ManagerRef, Proxy};
+use super::proxy::Proxy;
 use super::server::{Locked, SharedState};
-use super::wire::{Control, ManagerHello};
+use super::wire::{Control, ManagerHello, manager_id, ManagerRef, SECRET_VAR};
 use super::ProxyError;
 
-/// The run's secret for a manager, handed to it in its environment (readable only by the user).
-pub(crate) const SECRET_VAR: &str = "MPTEST_MANAGER_SECRET";
 
 /// How long the manager process has to connect after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -168,11 +166,6 @@ impl Drop for Manager {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Identifies a manager in connection pools; the manager computes the same for itself.
-pub(crate) fn manager_id(secret: &str, pid: u32) -> u64 {
-    u64::from_str_radix(secret.get(..16).unwrap_or_default(), 16).unwrap_or_default() ^ u64::from(pid)
 }
 
 fn fail_start(mut child: Child, why: String) -> ProxyError {

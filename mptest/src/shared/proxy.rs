@@ -6,26 +6,16 @@ use std::marker::PhantomData;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender, OpaqueIpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 use serde::{Deserialize, Serialize};
 
 use super::server::{serve_connection, ServeFn, Served};
-use super::wire::{Connect, Reply, Request};
+use super::wire::{Connect, ManagerRef, Reply, Request};
 use super::ProxyError;
 
 /// How long a new connection waits for the manager's welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where a manager is: its connection point and the run's secret. Travels inside proxies.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct ManagerRef {
-    pub(crate) id: u64,
-    pub(crate) secret: String,
-    /// An `IpcSender<Connect>`, kept untyped: the typed sender is not `Sync` (its type
-    /// parameter holds a receiver), and proxies must be.
-    pub(crate) connector: OpaqueIpcSender,
-}
 
 /// A handle on one object of type `S` in a manager. Cheap to clone; can be sent to any process
 /// (as a `spawn` argument, inside another shared object, over any ipc channel) and still

@@ -11,8 +11,7 @@ use ipc_channel::IpcError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::proxy::ManagerRef;
-use super::wire::{Connect, Control, ManagerHello, Reply, Request};
+use super::wire::{Connect, Control, ManagerHello, ManagerRef, Reply, Request};
 use super::ProxyError;
 use crate::launch::role::Boot;
 
@@ -306,8 +305,8 @@ pub fn serve_connection<S: Served>(
 #[doc(hidden)]
 pub(crate) fn run_manager(boot: Boot) -> ! {
     crate::panics::install_hook();
-    let secret = std::env::var(super::manager::SECRET_VAR).unwrap_or_default();
-    std::env::remove_var(super::manager::SECRET_VAR);
+    let secret = std::env::var(super::wire::SECRET_VAR).unwrap_or_default();
+    std::env::remove_var(super::wire::SECRET_VAR);
     let code = match serve_manager(&boot, &secret) {
         Ok(()) => 0,
         Err(err) => {
@@ -320,12 +319,12 @@ pub(crate) fn run_manager(boot: Boot) -> ! {
 
 fn serve_manager(boot: &Boot, secret: &str) -> Result<(), String> {
     if secret.is_empty() {
-        return Err(format!("no secret in {}", super::manager::SECRET_VAR));
+        return Err(format!("no secret in {}", super::wire::SECRET_VAR));
     }
     let (connector, connections) = ipc::channel::<Connect>().map_err(|e| e.to_string())?;
     let (control_tx, control) = ipc::channel::<Control>().map_err(|e| e.to_string())?;
     let here = ManagerRef {
-        id: super::manager::manager_id(secret, std::process::id()),
+        id: super::wire::manager_id(secret, std::process::id()),
         secret: secret.to_string(),
         connector: connector.clone().to_opaque(),
     };

@@ -1,9 +1,28 @@
-//! The messages between a process's connection and the manager.
+//! What travels between processes: where a manager is, and the messages between a process's
+//! connection and the manager.
 
 use ipc_channel::ipc::{OpaqueIpcReceiver, OpaqueIpcSender};
 use serde::{Deserialize, Serialize};
 
 use super::ProxyError;
+
+/// The run's secret for a manager, handed to it in its environment (readable only by the user).
+pub(crate) const SECRET_VAR: &str = "MPTEST_MANAGER_SECRET";
+
+/// Where a manager is: its connection point and the run's secret. Travels inside proxies.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct ManagerRef {
+    pub(crate) id: u64,
+    pub(crate) secret: String,
+    /// An `IpcSender<Connect>`, kept untyped: the typed sender is not `Sync` (its type
+    /// parameter holds a receiver), and proxies must be.
+    pub(crate) connector: OpaqueIpcSender,
+}
+
+/// Identifies a manager in connection pools; the manager computes the same for itself.
+pub(crate) fn manager_id(secret: &str, pid: u32) -> u64 {
+    u64::from_str_radix(secret.get(..16).unwrap_or_default(), 16).unwrap_or_default() ^ u64::from(pid)
+}
 
 /// Opens a connection: sent on the manager's connection point, once per process, manager and
 /// shared type.
