@@ -36,7 +36,7 @@ pub(crate) fn run(boot: Boot) -> ! {
 }
 
 fn serve(boot: Boot) -> Result<(), Error> {
-    die_with_parent(boot.parent)?;
+    crate::launch::role::check_parent(boot.parent)?;
     // From here on this is the worker; its parent leads the process group (see `anchor`).
     crate::launch::anchor::split(boot.parent)?;
     procs::become_subreaper();
@@ -52,6 +52,7 @@ fn serve(boot: Boot) -> Result<(), Error> {
         })
         .map_err(|e| Error::Channel(e.to_string()))?;
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
+    crate::fixtures::ask_for_run_fixtures_with(ask_for_fixture);
     send_hooks("start", &crate::hooks::WORKER_START);
 
     loop {
@@ -110,7 +111,7 @@ fn send_fixtures(events: Vec<crate::fixtures::FixtureEvent>) {
 }
 
 /// Asks the coordinator for a run fixture; the fixture host answers on `reply`.
-pub(crate) fn ask_for_fixture(key: String, reply: ipc_channel::ipc::OpaqueIpcSender) -> Result<(), String> {
+fn ask_for_fixture(key: String, reply: ipc_channel::ipc::OpaqueIpcSender) -> Result<(), String> {
     let sender = coordinator().ok_or("this worker has no channel to the coordinator")?;
     sender
         .send(FromWorker::NeedFixture { key, reply })
@@ -125,19 +126,6 @@ fn send_hooks(phase: &str, hooks: &[crate::hooks::WorkerHook]) {
     if let Some(sender) = coordinator() {
         let _ = sender.send(FromWorker::Hooks(report));
     }
-}
-
-/// A worker must not outlive its coordinator: this process becomes the anchor (`split`), which
-/// watches the coordinator and ends the whole process group when it goes. Here: check that the
-/// coordinator is our parent.
-pub(crate) fn die_with_parent(parent: i32) -> Result<(), Error> {
-    if nix::unistd::getppid().as_raw() != parent {
-        return Err(Error::BadRole(format!(
-            "this worker's parent is not the coordinator (pid {parent}) that {} names",
-            crate::launch::role::PARENT_VAR
-        )));
-    }
-    Ok(())
 }
 
 /// Runs one test on a thread named after it, as libtest does, and ends what it left running.

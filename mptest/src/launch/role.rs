@@ -190,3 +190,16 @@ pub(crate) fn ensure_no_role_pending(what: &str) {
     );
     std::process::exit(crate::EXIT_USAGE)
 }
+
+/// A worker (or the fixture host) must not outlive its coordinator: it becomes the anchor, which
+/// watches the coordinator and ends the whole process group when it goes. Here: check that the
+/// coordinator is our parent.
+pub(crate) fn check_parent(parent: i32) -> Result<(), Error> {
+    if nix::unistd::getppid().as_raw() != parent {
+        return Err(Error::BadRole(format!(
+            "this worker's parent is not the coordinator (pid {parent}) that {} names",
+            PARENT_VAR
+        )));
+    }
+    Ok(())
+}
