@@ -8,6 +8,7 @@ mod schedule;
 mod select;
 pub(crate) mod time_limits;
 mod timings;
+mod verdict;
 mod worker_process;
 
 use std::io::Write;

@@ -14,14 +14,15 @@ use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
 use nix::sys::signal::Signal;
 
 use super::fixture_host::{self, HOST_SLOT};
+use super::verdict;
 use super::worker_process::{self, WorkerEvent};
 use crate::capture::{self, CapturedOutput, SharedBuffer};
-use crate::cli::{FlakyResult, LeakResult, Options};
+use crate::cli::Options;
 use crate::fixtures::{FixtureEvent, ToHost};
 use crate::procs;
 use crate::protocol::{Report, ToWorker};
 use crate::registry::TestDef;
-use crate::reporter::{Event, FailureKind, Outcome, Reporter, Summary, TestResult};
+use crate::reporter::{Event, Outcome, Reporter, Summary, TestResult};
 
 /// Between SIGTERM and SIGKILL when a test times out.
 const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -755,13 +756,8 @@ impl<'a> Scheduler<'a> {
         }
         // --fail-fast stops handing out tests as soon as a final failure is known, before its
         // output (which the report is paired with) has come.
-        let def = self.tests[job.test].1;
-        let retries = if def.retries > 0 {
-            def.retries
-        } else {
-            self.options.retries
-        };
-        if self.options.fail_fast && report.failure.is_some() && job.attempt > retries {
+        let attempts = verdict::attempts(self.tests[job.test].1, self.options);
+        if self.options.fail_fast && report.failure.is_some() && job.attempt >= attempts {
             self.stop_handing_out(&self.tests[job.test].0.clone());
         }
         let slot = &mut self.slots[id];
@@ -986,7 +982,7 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Records one attempt's outcome: retried, or reported.
+    /// Records one attempt's outcome: retried, or reported (see [`verdict`]).
     fn finish(
         &mut self,
         job: Job,
@@ -997,43 +993,9 @@ impl<'a> Scheduler<'a> {
         logs: Vec<crate::logs::LogRecord>,
     ) {
         let (name, def) = &self.tests[job.test];
-        // A test's own `retries` wins over `--retries`.
-        let attempts = if def.retries > 0 {
-            def.retries
-        } else {
-            self.options.retries
-        } + 1;
-        // `--ensure-time`: past its critical time, a test that passed fails.
-        let over_time = match outcome {
-            Outcome::Passed | Outcome::Flaky { .. } => self
-                .options
-                .ensure_time
-                .and_then(|limits| limits.exceeded(def.file, duration)),
-            _ => None,
-        };
-        let outcome = match outcome {
-            Outcome::Passed | Outcome::Flaky { .. }
-                if !leftovers.is_empty() && self.options.leak_result == LeakResult::Fail =>
-            {
-                Outcome::Failed {
-                    message: format!(
-                        "it left {} process(es) running ({}), and --leak-result fail makes that a failure",
-                        leftovers.len(),
-                        leftovers.join(", ")
-                    ),
-                    kind: FailureKind::LeftProcesses,
-                }
-            }
-            Outcome::Passed | Outcome::Flaky { .. } if over_time.is_some() => Outcome::Failed {
-                message: over_time.unwrap_or_default(),
-                kind: FailureKind::TimeLimit,
-            },
-            Outcome::Passed if job.attempt > 1 => Outcome::Flaky {
-                passed_on: job.attempt,
-            },
-            other => other,
-        };
-        let result = TestResult {
+        let attempts = verdict::attempts(def, self.options);
+        let outcome = verdict::judge_attempt(outcome, job.attempt, duration, &leftovers, def, self.options);
+        let mut result = TestResult {
             name: name.clone(),
             outcome,
             duration,
@@ -1041,11 +1003,8 @@ impl<'a> Scheduler<'a> {
             leftovers,
             logs,
         };
-        if result.outcome.is_failure()
-            && job.attempt < attempts
-            && self.interrupted.is_none()
-            && !self.run_timed_out
-        {
+        let run_goes_on = self.interrupted.is_none() && !self.run_timed_out;
+        if verdict::runs_again(&result.outcome, job.attempt, attempts, run_goes_on) {
             self.reporter.report(&Event::TestRetrying {
                 result: &result,
                 attempt: job.attempt,
@@ -1057,25 +1016,8 @@ impl<'a> Scheduler<'a> {
             });
             return;
         }
-        let mut result = result;
-        if let Outcome::Flaky { passed_on } = result.outcome {
-            if self.options.flaky_result == FlakyResult::Fail {
-                result.outcome = Outcome::Failed {
-                    message: format!(
-                        "it failed, then passed on attempt {passed_on} of {attempts}; --flaky-result fail makes that a failure"
-                    ),
-                    kind: FailureKind::Flaky,
-                };
-            }
-        }
-        if result.outcome.is_success() {
-            self.summary.passed += 1;
-            if job.attempt > 1 {
-                self.summary.flaky += 1;
-            }
-        } else {
-            self.summary.failed += 1;
-        }
+        result.outcome = verdict::final_outcome(result.outcome, attempts, self.options);
+        verdict::count(&mut self.summary, &result.outcome, job.attempt);
         self.reporter.report(&Event::TestFinished { result: &result });
         self.release_run_fixtures(job.test);
         self.end_group_if_done(job.test);
