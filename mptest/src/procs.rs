@@ -122,7 +122,11 @@ pub(crate) fn become_subreaper() {
 
 /// Sends `signal` to a process group, ignoring one that is already gone.
 pub(crate) fn signal_group(leader: i32, signal: Signal) {
-    let _ = killpg(Pid::from_raw(leader), signal);
+    // killpg(0) (or 1) would signal our own group (or everything we may signal): never a group
+    // of ours to end.
+    if leader > 1 {
+        let _ = killpg(Pid::from_raw(leader), signal);
+    }
 }
 
 /// How long leftovers have, after SIGTERM, before SIGKILL.
