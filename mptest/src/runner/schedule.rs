@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
 use nix::sys::signal::Signal;
 
-use super::fixture_host::{self, HOST_SLOT};
+use super::fixture_host::{self, RunFixtures, HOST_SLOT};
 use super::verdict;
 use super::worker_process::{self, WorkerEvent};
 use crate::capture::{self, CapturedOutput, SharedBuffer};
 use crate::cli::Options;
-use crate::fixtures::{FixtureEvent, ToHost};
+use crate::fixtures::FixtureEvent;
 use crate::procs;
 use crate::protocol::{Report, ToWorker};
 use crate::registry::TestDef;
@@ -94,31 +94,6 @@ impl State {
     }
 }
 
-/// The fixture host: started when a test first needs a run fixture.
-enum Host {
-    NotStarted,
-    /// Started; requests wait for its hello.
-    Starting {
-        pid: i32,
-        queued: Vec<(String, OpaqueIpcSender)>,
-    },
-    Ready {
-        pid: i32,
-        tasks: IpcSender<ToHost>,
-    },
-    /// It exited (or could not start): why. Requests are refused with it.
-    Gone(String),
-}
-
-impl Host {
-    fn pid(&self) -> Option<i32> {
-        match self {
-            Host::Starting { pid, .. } | Host::Ready { pid, .. } => Some(*pid),
-            _ => None,
-        }
-    }
-}
-
 struct Slot {
     pid: i32,
     state: State,
@@ -161,11 +136,7 @@ pub(crate) struct Scheduler<'a> {
     started_workers: usize,
     /// Each test's index in the registry (what a worker is sent), found once for the run.
     registry_index: Vec<u32>,
-    host: Host,
-    /// The run fixtures each test needs (by key), directly or not.
-    run_fixtures: Vec<Vec<String>>,
-    /// How many tests still to finish need each run fixture: at zero it is torn down.
-    run_fixture_users: HashMap<String, usize>,
+    run_fixtures: RunFixtures,
 }
 
 impl<'a> Scheduler<'a> {
@@ -190,20 +161,12 @@ impl<'a> Scheduler<'a> {
                     .unwrap_or(u32::MAX)
             })
             .collect();
-        let run_fixtures: Vec<Vec<String>> = tests
+        let needed_by = tests
             .iter()
             .map(|(_, def)| crate::fixtures::run_fixtures_of(def.fixtures))
             .collect();
-        let mut run_fixture_users = HashMap::new();
-        for &test in run {
-            for key in &run_fixtures[test] {
-                *run_fixture_users.entry(key.clone()).or_insert(0) += 1;
-            }
-        }
         Scheduler {
-            host: Host::NotStarted,
-            run_fixtures,
-            run_fixture_users,
+            run_fixtures: RunFixtures::new(needed_by, run),
             tests,
             options,
             reporter,
@@ -530,76 +493,29 @@ impl<'a> Scheduler<'a> {
     /// A worker asks for a run fixture: pass the request on to the fixture host, started first
     /// if this is the first.
     fn need_fixture(&mut self, key: String, reply: OpaqueIpcSender) {
-        if matches!(self.host, Host::NotStarted) {
-            self.host = match fixture_host::spawn(self.events_tx.clone()) {
-                Ok(pid) => Host::Starting {
-                    pid,
-                    queued: Vec::new(),
-                },
-                Err(err) => Host::Gone(format!("the fixture host could not be started: {err}")),
-            };
-        }
-        match &mut self.host {
-            Host::Starting { queued, .. } => queued.push((key, reply)),
-            Host::Ready { tasks, .. } => {
-                if let Err(err) = tasks.send(ToHost::Get {
-                    key: key.clone(),
-                    reply,
-                }) {
-                    // The reply sender went with the failed message: the worker sees its
-                    // channel close and says the host did not answer; its exit event will come.
-                    let message =
-                        format!("could not pass a request for fixture `{key}` to the fixture host: {err}");
-                    self.reporter.report(&Event::Notice { message: &message });
-                }
-            }
-            Host::Gone(why) => crate::fixtures::refuse(reply, &key, why),
-            Host::NotStarted => {}
+        let events = self.events_tx.clone();
+        if let Some(message) = self.run_fixtures.request(key, reply, || fixture_host::spawn(events)) {
+            self.reporter.report(&Event::Notice { message: &message });
         }
     }
 
     fn on_host_event(&mut self, event: WorkerEvent) {
         match event {
-            WorkerEvent::HostConnected(tasks) => {
-                if let Host::Starting { pid, queued } = std::mem::replace(&mut self.host, Host::NotStarted) {
-                    for (key, reply) in queued {
-                        let _ = tasks.send(ToHost::Get { key, reply });
-                    }
-                    // Fixtures whose tests all ended while the host started.
-                    let done: Vec<String> = self
-                        .run_fixture_users
-                        .iter()
-                        .filter(|(_, n)| **n == 0)
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    if !done.is_empty() {
-                        let _ = tasks.send(ToHost::TearDown { keys: done });
-                    }
-                    self.host = Host::Ready { pid, tasks };
-                }
-            }
+            WorkerEvent::HostConnected(tasks) => self.run_fixtures.connected(tasks),
             WorkerEvent::Fixtures(events) => self.report_fixtures("the fixture host", &events),
             WorkerEvent::Malformed(what) => {
-                if let Some(pid) = self.host.pid() {
+                if let Some(pid) = self.run_fixtures.pid() {
                     procs::signal_group(pid, Signal::SIGKILL);
                 }
                 let message = format!("the fixture host was ended: it sent a malformed message: {what}");
                 self.reporter.report(&Event::Notice { message: &message });
             }
             WorkerEvent::Exited(status) => {
-                if let Some(pid) = self.host.pid() {
-                    procs::signal_group(pid, Signal::SIGKILL);
-                }
                 let why = format!("the fixture host {}", describe_exit(status));
-                if let Host::Starting { queued, .. } = &mut self.host {
-                    for (key, reply) in queued.drain(..) {
-                        crate::fixtures::refuse(reply, &key, &why);
-                    }
-                }
                 if !status.success() {
                     self.reporter.report(&Event::Notice { message: &why });
                 }
-                self.host = Host::Gone(why);
+                self.run_fixtures.gone(why);
             }
             _ => {}
         }
@@ -612,22 +528,6 @@ impl<'a> Scheduler<'a> {
                 self.summary.teardown_failures += 1;
             }
             self.reporter.report(&Event::Fixture { event, process });
-        }
-    }
-
-    /// A test is over for good: the run fixtures no other test needs are torn down.
-    fn release_run_fixtures(&mut self, test: usize) {
-        let mut done = Vec::new();
-        for key in &self.run_fixtures[test] {
-            if let Some(n) = self.run_fixture_users.get_mut(key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    done.push(key.clone());
-                }
-            }
-        }
-        if let (false, Host::Ready { tasks, .. }) = (done.is_empty(), &self.host) {
-            let _ = tasks.send(ToHost::TearDown { keys: done });
         }
     }
 
@@ -657,16 +557,8 @@ impl<'a> Scheduler<'a> {
 
     /// Ends the fixture host: it tears down what is left and exits, within [`HOST_GRACE`].
     fn shut_down_host(&mut self) {
-        let pid = match &self.host {
-            Host::Ready { pid, tasks } => {
-                let _ = tasks.send(ToHost::Exit);
-                *pid
-            }
-            Host::Starting { pid, .. } => {
-                procs::signal_group(*pid, Signal::SIGKILL);
-                *pid
-            }
-            _ => return,
+        let Some(pid) = self.run_fixtures.begin_exit() else {
+            return;
         };
         let deadline = Instant::now() + HOST_GRACE;
         loop {
@@ -692,7 +584,7 @@ impl<'a> Scheduler<'a> {
         }
         // What its fixtures started goes with it.
         procs::signal_group(pid, Signal::SIGKILL);
-        self.host = Host::Gone("the run is over".into());
+        self.run_fixtures.gone("the run is over".into());
     }
 
     /// An event after the tests: reports still worth making (hooks, fixtures); requests refused.
@@ -933,7 +825,7 @@ impl<'a> Scheduler<'a> {
             .iter()
             .filter(|s| !s.state.has_exited())
             .map(|s| s.pid)
-            .chain(self.host.pid())
+            .chain(self.run_fixtures.pid())
             .collect();
         let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
         procs::end_processes(&strays, Duration::from_secs(2))
@@ -1019,7 +911,7 @@ impl<'a> Scheduler<'a> {
         result.outcome = verdict::final_outcome(result.outcome, attempts, self.options);
         verdict::count(&mut self.summary, &result.outcome, job.attempt);
         self.reporter.report(&Event::TestFinished { result: &result });
-        self.release_run_fixtures(job.test);
+        self.run_fixtures.release(job.test);
         self.end_group_if_done(job.test);
         if result.outcome.is_failure() && self.options.fail_fast {
             // Crashes and timeouts have no report: they stop the run here.
