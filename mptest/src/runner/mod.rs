@@ -1,6 +1,7 @@
 //! The coordinator: the process `cargo test` starts. It lists and filters the tests, runs them
 //! in a pool of workers, and reports. It never runs a test itself.
 
+mod dispatch;
 mod fixture_host;
 mod nextest_lock;
 mod plan;

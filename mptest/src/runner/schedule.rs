@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
 use nix::sys::signal::Signal;
 
+use super::dispatch::{Job, Pool, Queue};
 use super::fixture_host::{self, RunFixtures, HOST_SLOT};
 use super::verdict;
 use super::worker_process::{self, WorkerEvent};
@@ -39,15 +40,6 @@ const HOST_GRACE: Duration = Duration::from_secs(30);
 
 /// Sent on the event channel by the signal thread.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
-
-/// One run of one test.
-#[derive(Debug, Clone, Copy)]
-struct Job {
-    /// Index into the sorted test list.
-    test: usize,
-    /// 1-based.
-    attempt: u32,
-}
 
 /// Why a running test is being ended.
 #[derive(Debug)]
@@ -118,12 +110,8 @@ pub(crate) struct Scheduler<'a> {
     tests: &'a [(String, &'static TestDef)],
     options: &'a Options,
     reporter: &'a mut dyn Reporter,
-    pending: VecDeque<Job>,
+    queue: Queue,
     slots: Vec<Slot>,
-    group_owner: HashMap<&'static str, usize>,
-    /// Groups whose worker died under one of their tests (named), until the rest of the group
-    /// goes to a new worker.
-    group_lost: HashMap<&'static str, String>,
     events_tx: Sender<(usize, WorkerEvent)>,
     events: Receiver<(usize, WorkerEvent)>,
     summary: Summary,
@@ -170,10 +158,8 @@ impl<'a> Scheduler<'a> {
             tests,
             options,
             reporter,
-            pending: run.iter().map(|&test| Job { test, attempt: 1 }).collect(),
+            queue: Queue::new(run),
             slots: Vec::new(),
-            group_owner: HashMap::new(),
-            group_lost: HashMap::new(),
             events_tx,
             events,
             summary: Summary::default(),
@@ -193,7 +179,7 @@ impl<'a> Scheduler<'a> {
 
     /// Runs every pending test to an outcome, then ends the workers.
     pub(crate) fn run(mut self) -> Summary {
-        if !self.pending.is_empty() {
+        if !self.queue.is_empty() {
             for _ in 0..self.workers_wanted {
                 if !self.spawn_worker() {
                     break;
@@ -219,7 +205,7 @@ impl<'a> Scheduler<'a> {
     }
 
     fn all_done(&self) -> bool {
-        self.pending.is_empty()
+        self.queue.is_empty()
             && self.slots.iter().all(|s| {
                 s.reports.is_empty() && !matches!(s.state, State::Busy(_) | State::Dying { job: Some(_), .. })
             })
@@ -263,39 +249,23 @@ impl<'a> Scheduler<'a> {
         self.slots.get(id).is_some_and(|s| s.state.takes_work())
     }
 
-    /// The next job an idle worker may take: in order, keeping groups on their worker and
-    /// running a `serial` test alone (nothing passes a waiting serial test).
+    /// The next job an idle worker may take (see [`Queue::pick`]).
     fn next_job_for(&self, id: usize) -> Option<usize> {
-        let busy = self
-            .slots
-            .iter()
-            .filter(|s| matches!(s.state, State::Busy(_)))
-            .count();
-        // A test counts until it is reported (its result can wait for its output): a serial
-        // test starts after every earlier result is out, and nothing starts before its own is.
+        // A test counts until it is reported (its result can wait for its output).
         let serial = |job: &Job| self.tests[job.test].1.serial;
-        let serial_running = self.slots.iter().any(|s| {
-            matches!(&s.state, State::Busy(r) if serial(&r.job))
-                || s.reports.iter().any(|(job, _)| serial(job))
-        });
-        if serial_running {
-            return None;
-        }
-        let unreported = self.slots.iter().any(|s| !s.reports.is_empty());
-        for (pos, job) in self.pending.iter().enumerate() {
-            let def = self.tests[job.test].1;
-            if def.serial {
-                return (busy == 0 && !unreported).then_some(pos);
-            }
-            if let Some(group) = def.group {
-                match self.group_owner.get(group) {
-                    Some(&owner) if owner != id && self.is_live(owner) => continue,
-                    _ => {}
-                }
-            }
-            return Some(pos);
-        }
-        None
+        let pool = Pool {
+            busy: self
+                .slots
+                .iter()
+                .filter(|s| matches!(s.state, State::Busy(_)))
+                .count(),
+            serial_unfinished: self.slots.iter().any(|s| {
+                matches!(&s.state, State::Busy(r) if serial(&r.job))
+                    || s.reports.iter().any(|(job, _)| serial(job))
+            }),
+            unreported: self.slots.iter().any(|s| !s.reports.is_empty()),
+        };
+        self.queue.pick(id, &pool, self.tests, |worker| self.is_live(worker))
     }
 
     fn dispatch(&mut self) {
@@ -314,7 +284,7 @@ impl<'a> Scheduler<'a> {
                 State::Busy(r) => r.ending.is_none() && self.slots[id].next.is_none(),
                 _ => false,
             };
-            if ahead && !self.options.fail_fast && self.pending.len() > self.workers_wanted {
+            if ahead && !self.options.fail_fast && self.queue.len() > self.workers_wanted {
                 self.slots[id].next = self.hand_out(id);
             }
         }
@@ -325,7 +295,7 @@ impl<'a> Scheduler<'a> {
     /// (or the worker is going away).
     fn hand_out(&mut self, id: usize) -> Option<Job> {
         let pos = self.next_job_for(id)?;
-        let job = self.pending.remove(pos)?;
+        let job = self.queue.take(pos)?;
         let (name, def) = &self.tests[job.test];
         let message = ToWorker::Run {
             index: self.registry_index[job.test],
@@ -337,22 +307,19 @@ impl<'a> Scheduler<'a> {
             .is_some_and(|t| t.send(message).is_ok());
         if !sent {
             // The worker is going away; its exit event will come. Keep the job.
-            self.pending.push_front(job);
+            self.queue.push_front(job);
             if matches!(self.slots[id].state, State::Idle) {
                 self.slots[id].state = State::Exiting;
             }
             return None;
         }
-        if let Some(group) = def.group {
-            self.group_owner.insert(group, id);
-            if let Some(lost_in) = self.group_lost.remove(group) {
-                let message = format!(
-                    "group \"{group}\": its worker process died in {lost_in}; the group's other \
-                     tests go on in a new worker process ({}), without what the old one held",
-                    self.slots[id].pid
-                );
-                self.reporter.report(&Event::Notice { message: &message });
-            }
+        if let Some(moved) = self.queue.assign(def, id) {
+            let message = format!(
+                "group \"{}\": its worker process died in {}; the group's other tests go on in a \
+                 new worker process ({}), without what the old one held",
+                moved.group, moved.lost_in, self.slots[id].pid
+            );
+            self.reporter.report(&Event::Notice { message: &message });
         }
         Some(job)
     }
@@ -380,14 +347,14 @@ impl<'a> Scheduler<'a> {
     /// Replaces dead workers while there is work for them; ends idle ones when there is none.
     fn keep_workers(&mut self) {
         let live = self.slots.iter().filter(|s| s.state.takes_work()).count();
-        if !self.pending.is_empty() && live < self.workers_wanted && self.summary.fatal.is_none() {
-            for _ in live..self.workers_wanted.min(live + self.pending.len()) {
+        if !self.queue.is_empty() && live < self.workers_wanted && self.summary.fatal.is_none() {
+            for _ in live..self.workers_wanted.min(live + self.queue.len()) {
                 if !self.spawn_worker() {
                     return;
                 }
             }
         }
-        if self.pending.is_empty() {
+        if self.queue.is_empty() {
             for slot in &mut self.slots {
                 if matches!(slot.state, State::Idle) {
                     if let Some(tasks) = &slot.tasks {
@@ -538,7 +505,7 @@ impl<'a> Scheduler<'a> {
             return;
         };
         let in_group = |job: &Job| self.tests[job.test].1.group == Some(group);
-        let left = self.pending.iter().any(in_group)
+        let left = self.queue.jobs().any(in_group)
             || self.slots.iter().any(|s| {
                 matches!(&s.state, State::Busy(r) if in_group(&r.job))
                     || s.next.as_ref().is_some_and(in_group)
@@ -546,7 +513,7 @@ impl<'a> Scheduler<'a> {
         if left {
             return;
         }
-        if let Some(&owner) = self.group_owner.get(group) {
+        if let Some(owner) = self.queue.owner(group) {
             if self.is_live(owner) {
                 if let Some(tasks) = &self.slots[owner].tasks {
                     let _ = tasks.send(ToWorker::EndGroup);
@@ -659,14 +626,11 @@ impl<'a> Scheduler<'a> {
 
     /// `--fail-fast`: the tests not handed out yet will not run.
     fn stop_handing_out(&mut self, failed: &str) {
-        if self.pending.is_empty() {
+        if self.queue.is_empty() {
             return;
         }
-        let message = format!(
-            "{} test(s) did not run: --fail-fast stops at the first failure ({failed})",
-            self.pending.len()
-        );
-        self.pending.clear();
+        let dropped = self.queue.clear();
+        let message = format!("{dropped} test(s) did not run: --fail-fast stops at the first failure ({failed})");
         self.reporter.report(&Event::Notice { message: &message });
     }
 
@@ -719,15 +683,13 @@ impl<'a> Scheduler<'a> {
         let now = Instant::now();
         // The test handed out ahead never started: back to the front of the queue.
         if let Some(next) = self.slots[id].next.take() {
-            self.pending.push_front(next);
+            self.queue.push_front(next);
         }
         let previous = std::mem::replace(&mut self.slots[id].state, State::Dead);
         let next = match previous {
             State::Busy(running) => {
                 let (name, def) = &self.tests[running.job.test];
-                if let Some(group) = def.group {
-                    self.group_lost.insert(group, name.clone());
-                }
+                self.queue.group_lost(def, name);
                 let outcome = match running.ending {
                     Some(Ending::TimedOut { .. }) => Outcome::TimedOut {
                         after: running.timeout.unwrap_or_default(),
@@ -902,7 +864,7 @@ impl<'a> Scheduler<'a> {
                 attempt: job.attempt,
                 of: attempts,
             });
-            self.pending.push_front(Job {
+            self.queue.push_front(Job {
                 test: job.test,
                 attempt: job.attempt + 1,
             });
@@ -925,7 +887,7 @@ impl<'a> Scheduler<'a> {
         // Tests handed out ahead never started: they did not run.
         for slot in &mut self.slots {
             if let Some(next) = slot.next.take() {
-                self.pending.push_front(next);
+                self.queue.push_front(next);
             }
         }
         // Tests an interrupt or the run's timeout cuts short are reported as such, with their
@@ -1012,17 +974,17 @@ impl<'a> Scheduler<'a> {
                 let outcome = Outcome::Interrupted { why: why.clone() };
                 self.finish(job, outcome, started.elapsed(), output, Vec::new(), Vec::new());
             }
-            if !self.pending.is_empty() {
-                let message = format!("{} test(s) did not run: the run was {why}", self.pending.len());
+            if !self.queue.is_empty() {
+                let message = format!("{} test(s) did not run: the run was {why}", self.queue.len());
                 self.reporter.report(&Event::Notice { message: &message });
             }
             self.summary.fatal = Some(format!("the run was {why}"));
             self.summary.not_run = self.pending_names();
-        } else if self.summary.fatal.is_some() && !self.pending.is_empty() {
+        } else if self.summary.fatal.is_some() && !self.queue.is_empty() {
             self.summary.not_run = self.pending_names();
             let message = format!(
                 "{} test(s) did not run: the run could not go on",
-                self.pending.len()
+                self.queue.len()
             );
             self.reporter.report(&Event::Notice { message: &message });
         }
@@ -1032,8 +994,8 @@ impl<'a> Scheduler<'a> {
 impl Scheduler<'_> {
     /// The names of the tests still waiting, in their order.
     fn pending_names(&self) -> Vec<String> {
-        self.pending
-            .iter()
+        self.queue
+            .jobs()
             .map(|job| self.tests[job.test].0.clone())
             .collect()
     }
