@@ -7,6 +7,7 @@ mod nextest_lock;
 mod plan;
 mod schedule;
 mod select;
+mod slot;
 pub(crate) mod time_limits;
 mod timings;
 mod verdict;

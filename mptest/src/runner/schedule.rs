@@ -4,20 +4,21 @@
 //! Everything arrives as a [`WorkerEvent`] on one channel, so the loop is the only owner of
 //! the state and never blocks on a worker: timers are the `recv_timeout` of that channel.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
+use ipc_channel::ipc::OpaqueIpcSender;
 use nix::sys::signal::Signal;
 
 use super::dispatch::{Job, Pool, Queue};
 use super::fixture_host::{self, RunFixtures, HOST_SLOT};
+use super::slot::{Ending, Running, Slot, State, OUTPUT_GRACE};
 use super::verdict;
 use super::worker_process::{self, WorkerEvent};
-use crate::capture::{self, CapturedOutput, SharedBuffer};
+use crate::capture::{self, CapturedOutput};
 use crate::cli::Options;
 use crate::fixtures::FixtureEvent;
 use crate::procs;
@@ -25,12 +26,6 @@ use crate::protocol::{Report, ToWorker};
 use crate::registry::TestDef;
 use crate::reporter::{Event, Outcome, Reporter, Summary, TestResult};
 
-/// Between SIGTERM and SIGKILL when a test times out.
-const KILL_GRACE: Duration = Duration::from_secs(1);
-/// How long a worker whose channel closed may take to exit by itself before it is killed.
-const CHANNEL_CLOSE_GRACE: Duration = Duration::from_millis(500);
-/// How long to wait for a dead worker's output pipe to close (something may hold it open).
-const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// How long idle workers get to exit at the end before they are killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
@@ -40,70 +35,6 @@ const HOST_GRACE: Duration = Duration::from_secs(30);
 
 /// Sent on the event channel by the signal thread.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
-
-/// Why a running test is being ended.
-#[derive(Debug)]
-enum Ending {
-    TimedOut { sigkill_at: Option<Instant> },
-    ChannelClosed { kill_at: Instant },
-    Broken { cause: String },
-}
-
-#[derive(Debug)]
-struct Running {
-    job: Job,
-    started: Instant,
-    deadline: Option<Instant>,
-    timeout: Option<Duration>,
-    next_slow: Option<Instant>,
-    ending: Option<Ending>,
-}
-
-#[derive(Debug)]
-enum State {
-    Starting,
-    Idle,
-    Busy(Running),
-    Exiting,
-    /// Exited; waiting for the output pipe to close before reporting the test it killed.
-    Dying {
-        job: Option<(Job, Outcome, Duration)>,
-        since: Instant,
-        start_failure: Option<String>,
-    },
-    Dead,
-}
-
-impl State {
-    /// Starting, idle or busy: counts as a worker of the pool.
-    fn takes_work(&self) -> bool {
-        matches!(self, State::Starting | State::Idle | State::Busy(_))
-    }
-
-    /// The process is gone (only its output may still be awaited).
-    fn has_exited(&self) -> bool {
-        matches!(self, State::Dead | State::Dying { .. })
-    }
-}
-
-struct Slot {
-    pid: i32,
-    state: State,
-    tasks: Option<IpcSender<ToWorker>>,
-    buffer: Option<SharedBuffer>,
-    /// Tests whose `Done` came before their output.
-    reports: VecDeque<(Job, Report)>,
-    /// Outputs that came before their `Done`.
-    outputs: VecDeque<CapturedOutput>,
-    /// What came after the last end marker, when the pipe closed before the exit was seen.
-    closed_rest: Option<CapturedOutput>,
-    /// Processes found after the worker died, named in the report of the test it ran.
-    strays: Vec<String>,
-    /// The test handed out ahead, while this worker runs another: it starts the moment the
-    /// running one ends, without a round trip to us. Not started until that one's `Done`
-    /// comes, so a crash is always the running test's; this one goes back to the queue.
-    next: Option<Job>,
-}
 
 /// Runs the selected tests; returns the run's counts.
 pub(crate) struct Scheduler<'a> {
@@ -225,17 +156,7 @@ impl<'a> Scheduler<'a> {
         let id = self.slots.len();
         match worker_process::spawn(id, self.options.capture, self.events_tx.clone()) {
             Ok(worker) => {
-                self.slots.push(Slot {
-                    pid: worker.pid,
-                    state: State::Starting,
-                    tasks: None,
-                    buffer: worker.buffer,
-                    reports: VecDeque::new(),
-                    outputs: VecDeque::new(),
-                    closed_rest: None,
-                    strays: Vec::new(),
-                    next: None,
-                });
+                self.slots.push(Slot::new(worker.pid, worker.buffer));
                 true
             }
             Err(err) => {
@@ -329,15 +250,7 @@ impl<'a> Scheduler<'a> {
         let (name, def) = &self.tests[job.test];
         let now = Instant::now();
         let timeout = def.timeout.or(self.options.timeout);
-        self.slots[id].state = State::Busy(Running {
-            job,
-            started: now,
-            // A deadline past what an Instant can hold is no deadline.
-            deadline: timeout.and_then(|t| now.checked_add(t)),
-            timeout,
-            next_slow: now.checked_add(self.options.slow_period),
-            ending: None,
-        });
+        self.slots[id].state = State::Busy(Running::start(job, now, timeout, self.options.slow_period));
         self.reporter.report(&Event::TestStarted {
             name,
             attempt: job.attempt,
@@ -367,25 +280,8 @@ impl<'a> Scheduler<'a> {
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        self.run_deadline.into_iter().for_each(&mut consider);
-        for slot in &self.slots {
-            match &slot.state {
-                State::Busy(r) => {
-                    r.next_slow.into_iter().for_each(&mut consider);
-                    match &r.ending {
-                        None => r.deadline.into_iter().for_each(&mut consider),
-                        Some(Ending::TimedOut { sigkill_at: Some(t) }) => consider(*t),
-                        Some(Ending::ChannelClosed { kill_at }) => consider(*kill_at),
-                        Some(_) => {}
-                    }
-                }
-                State::Dying { since, .. } => consider(*since + OUTPUT_GRACE),
-                _ => {}
-            }
-        }
-        next
+        let slots = self.slots.iter().filter_map(Slot::next_timer);
+        self.run_deadline.into_iter().chain(slots).min()
     }
 
     fn wait_for_event(&mut self) {
@@ -441,11 +337,7 @@ impl<'a> Scheduler<'a> {
             }
             WorkerEvent::ChannelClosed => {
                 if let State::Busy(r) = &mut self.slots[id].state {
-                    if r.ending.is_none() {
-                        r.ending = Some(Ending::ChannelClosed {
-                            kill_at: Instant::now() + CHANNEL_CLOSE_GRACE,
-                        });
-                    }
+                    r.channel_closed(Instant::now());
                 }
             }
             WorkerEvent::Output(out) => {
@@ -636,18 +528,7 @@ impl<'a> Scheduler<'a> {
 
     /// Reports the tests whose result and output have both arrived.
     fn pair_outputs(&mut self, id: usize) {
-        loop {
-            let slot = &mut self.slots[id];
-            let output = if slot.buffer.is_none() {
-                None
-            } else if !slot.reports.is_empty() && !slot.outputs.is_empty() {
-                slot.outputs.pop_front()
-            } else {
-                return;
-            };
-            let Some((job, report)) = slot.reports.pop_front() else {
-                return;
-            };
+        while let Some((job, report, output)) = self.slots[id].next_paired() {
             self.report_fixtures(&format!("worker {}", id + 1), &report.fixtures);
             let outcome = match report.failure {
                 None => Outcome::Passed,
@@ -690,18 +571,11 @@ impl<'a> Scheduler<'a> {
             State::Busy(running) => {
                 let (name, def) = &self.tests[running.job.test];
                 self.queue.group_lost(def, name);
-                let outcome = match running.ending {
-                    Some(Ending::TimedOut { .. }) => Outcome::TimedOut {
-                        after: running.timeout.unwrap_or_default(),
-                    },
-                    Some(Ending::Broken { cause }) => Outcome::Crashed { cause },
-                    Some(Ending::ChannelClosed { .. }) | None => Outcome::Crashed {
-                        cause: describe_exit(status),
-                    },
-                };
+                let (job, started) = (running.job, running.started);
+                let outcome = running.outcome_at_death(describe_exit(status));
                 self.slots[id].strays = self.end_strays();
                 Some(State::Dying {
-                    job: Some((running.job, outcome, running.started.elapsed())),
+                    job: Some((job, outcome, started.elapsed())),
                     since: now,
                     start_failure: None,
                 })
@@ -750,20 +624,7 @@ impl<'a> Scheduler<'a> {
             return;
         };
         let slot = &mut self.slots[id];
-        let rest = match (slot.closed_rest.take(), &slot.buffer) {
-            (Some(rest), _) => Some(rest),
-            (None, Some(buffer)) => Some(capture::take_shared(buffer)),
-            (None, None) => None,
-        };
-        // Output cut at an end marker but never paired: the test ended as it was being killed.
-        let rest = slot
-            .outputs
-            .drain(..)
-            .rev()
-            .fold(rest, |later, earlier| match later {
-                Some(later) => Some(earlier.followed_by(later)),
-                None => Some(earlier),
-            });
+        let rest = slot.unpaired_output();
         if let Some(how) = start_failure {
             let output = rest.map(|o| o.to_text()).unwrap_or_default();
             let err = crate::error::Error::WorkerStart {
@@ -802,32 +663,13 @@ impl<'a> Scheduler<'a> {
             let pid = self.slots[id].pid;
             match &mut self.slots[id].state {
                 State::Busy(r) => {
-                    if let Some(slow) = r.next_slow.filter(|&t| now >= t) {
-                        // The threshold crossed, as libtest words it ("over 60 seconds").
-                        let elapsed = slow - r.started;
-                        r.next_slow = slow.checked_add(self.options.slow_period);
+                    let due = r.fire(now, self.options.slow_period);
+                    if let Some(elapsed) = due.slow {
                         let name = &self.tests[r.job.test].0;
                         self.reporter.report(&Event::TestSlow { name, elapsed });
                     }
-                    match &mut r.ending {
-                        None if r.deadline.is_some_and(|d| now >= d) => {
-                            procs::signal_group(pid, Signal::SIGTERM);
-                            r.ending = Some(Ending::TimedOut {
-                                sigkill_at: Some(now + KILL_GRACE),
-                            });
-                        }
-                        Some(Ending::TimedOut { sigkill_at }) if sigkill_at.is_some_and(|t| now >= t) => {
-                            procs::signal_group(pid, Signal::SIGKILL);
-                            *sigkill_at = None;
-                        }
-                        Some(Ending::ChannelClosed { kill_at }) if now >= *kill_at => {
-                            procs::signal_group(pid, Signal::SIGKILL);
-                            r.ending = Some(Ending::Broken {
-                                cause: "the worker closed its channel to the coordinator while the test ran"
-                                    .into(),
-                            });
-                        }
-                        _ => {}
+                    if let Some(signal) = due.signal {
+                        procs::signal_group(pid, signal);
                     }
                 }
                 State::Dying { since, .. } if now >= *since + OUTPUT_GRACE => self.finish_dying(id),
