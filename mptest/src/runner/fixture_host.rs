@@ -11,9 +11,9 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
-use ipc_channel::IpcError;
 use nix::sys::signal::Signal;
 
+use super::watch::{watch, Said, Speaks};
 use super::worker_process::WorkerEvent;
 use crate::error::Error;
 use crate::fixtures::{FromHost, ToHost};
@@ -43,61 +43,18 @@ pub(crate) fn spawn(events: Sender<(usize, WorkerEvent)>) -> Result<i32, Error> 
         // A group of its own: a terminal's ^C reaches the coordinator only, which then has the
         // host tear the fixtures down.
         .process_group(0);
-    let mut child = command.spawn().map_err(Error::WorkerSpawn)?;
+    let child = command.spawn().map_err(Error::WorkerSpawn)?;
     drop(command);
     let pid = child.id() as i32;
-    let tx = events.clone();
-    spawn_thread("mptest-host-exit", move || {
-        let event = match child.wait() {
-            Ok(status) => WorkerEvent::Exited(status),
-            Err(_) => WorkerEvent::Malformed("could not wait for the fixture host".into()),
-        };
-        let _ = tx.send((HOST_SLOT, event));
-    })?;
-    spawn_thread("mptest-host-channel", move || watch_channel(server, &events))?;
+    watch(HOST_SLOT, "host", server, child, &events)?;
     Ok(pid)
 }
 
-fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(f)
-        .map(drop)
-        .map_err(Error::WorkerSpawn)
-}
-
-fn watch_channel(server: Bootstrap<FromHost>, tx: &Sender<(usize, WorkerEvent)>) {
-    let send = |event| tx.send((HOST_SLOT, event)).is_ok();
-    let receiver = match server.accept() {
-        Ok((receiver, FromHost::Hello { tasks })) => {
-            if !send(WorkerEvent::HostConnected(tasks)) {
-                return;
-            }
-            receiver
-        }
-        Ok((_, other)) => {
-            send(WorkerEvent::Malformed(format!(
-                "expected a hello first, got {other:?}"
-            )));
-            return;
-        }
-        Err(err) => {
-            send(WorkerEvent::Malformed(format!("bad first message: {err}")));
-            return;
-        }
-    };
-    loop {
-        let event = match crate::ipc_retry::recv(&receiver) {
-            Ok(FromHost::TornDown(events)) => WorkerEvent::Fixtures(events),
-            Ok(FromHost::Hello { .. }) => WorkerEvent::Malformed("a second hello".into()),
-            // Its exit is seen by the other thread.
-            Err(IpcError::Disconnected) | Err(IpcError::Io(_)) => return,
-            Err(IpcError::SerializationError(err)) => {
-                WorkerEvent::Malformed(format!("undecodable message ({err})"))
-            }
-        };
-        if !send(event) {
-            return;
+impl Speaks for FromHost {
+    fn said(self) -> Said {
+        match self {
+            FromHost::Hello { tasks } => Said::Hello(WorkerEvent::HostConnected(tasks)),
+            FromHost::TornDown(events) => Said::Message(WorkerEvent::Fixtures(events)),
         }
     }
 }

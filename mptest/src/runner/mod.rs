@@ -11,6 +11,7 @@ mod slot;
 pub(crate) mod time_limits;
 mod timings;
 mod verdict;
+mod watch;
 mod worker_process;
 
 use std::io::Write;

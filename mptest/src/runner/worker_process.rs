@@ -1,15 +1,14 @@
-//! Starting one worker process and the three threads that watch it: its channel, its output
-//! pipe and its exit. Each turns what it sees into a [`WorkerEvent`] for the scheduler.
+//! Starting one worker process and the threads that watch it: its channel and its exit (see
+//! [`watch`](super::watch)), and its output pipe. Each turns what it sees into a
+//! [`WorkerEvent`] for the scheduler.
 
 use std::os::unix::process::CommandExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread;
-use std::time::Duration;
 
 use ipc_channel::ipc::IpcSender;
-use ipc_channel::IpcError;
+
+use super::watch::{spawn_thread, watch, Said, Speaks};
 
 use crate::capture::{self, CapturedOutput, Piece, SharedBuffer};
 use crate::error::Error;
@@ -79,34 +78,13 @@ pub(crate) fn spawn(
             .stderr(writer);
         pipe = Some(reader);
     }
-    let mut child = command.spawn().map_err(Error::WorkerSpawn)?;
+    let child = command.spawn().map_err(Error::WorkerSpawn)?;
     // The command holds our copies of the pipe's write end; without dropping them the pipe
     // would never close.
     drop(command);
     let pid = child.id() as i32;
 
-    let reading = Arc::new(ChannelReading::default());
-    let tx = events.clone();
-    let channel = reading.clone();
-    spawn_thread("mptest-worker-exit", move || {
-        // Blocks until the worker ends; a kill from the scheduler makes sure it does.
-        let event = match child.wait() {
-            Ok(status) => WorkerEvent::Exited(status),
-            Err(_) => WorkerEvent::Malformed("could not wait for the worker process".into()),
-        };
-        // What the worker sent before it died comes first: a test it finished just before the
-        // next one (handed out ahead) crashed it is reported as done, not as crashed.
-        channel.wait_until_read();
-        let _ = tx.send((id, event));
-    })?;
-
-    let tx = events.clone();
-    // ipc-channel's accept has no timeout: if the worker dies before connecting, this thread
-    // stays blocked, and the scheduler learns of the death from the exit thread instead.
-    spawn_thread("mptest-worker-channel", move || {
-        watch_channel(id, server, &tx, &reading);
-        reading.set(Reading::Finished);
-    })?;
+    watch(id, "worker", server, child, &events)?;
 
     let buffer = match pipe {
         Some(reader) => {
@@ -128,98 +106,14 @@ pub(crate) fn spawn(
     Ok(WorkerProcess { pid, buffer })
 }
 
-fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-    thread::Builder::new()
-        .name(name.into())
-        .spawn(f)
-        .map(drop)
-        .map_err(Error::WorkerSpawn)
-}
-
-/// How far the channel thread has read a worker's channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Reading {
-    /// The worker has not connected (it may never: then there is nothing to wait for).
-    #[default]
-    NotConnected,
-    Connected,
-    /// To its end (or the thread gave up on it).
-    Finished,
-}
-
-/// Lets the exit thread wait until the channel thread has passed on everything a dead worker
-/// sent.
-#[derive(Default)]
-struct ChannelReading {
-    state: Mutex<Reading>,
-    changed: Condvar,
-}
-
-/// How long a dead worker's channel may take to reach its end (its process is gone, so the
-/// socket's end is near; something it forked could hold it open).
-const CHANNEL_DRAIN: Duration = Duration::from_secs(2);
-
-impl ChannelReading {
-    fn set(&self, reading: Reading) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = reading;
-        self.changed.notify_all();
-    }
-
-    fn wait_until_read(&self) {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = self
-            .changed
-            .wait_timeout_while(state, CHANNEL_DRAIN, |r| *r == Reading::Connected);
-    }
-}
-
-fn watch_channel(
-    id: usize,
-    server: Bootstrap<FromWorker>,
-    tx: &Sender<(usize, WorkerEvent)>,
-    reading: &ChannelReading,
-) {
-    let send = |event| tx.send((id, event)).is_ok();
-    let receiver = match server.accept() {
-        Ok((receiver, FromWorker::Hello { tasks, .. })) => {
-            reading.set(Reading::Connected);
-            if !send(WorkerEvent::Connected(tasks)) {
-                return;
-            }
-            receiver
-        }
-        Ok((_, other)) => {
-            send(WorkerEvent::Malformed(format!(
-                "expected a hello first, got {other:?}"
-            )));
-            return;
-        }
-        Err(err) => {
-            send(WorkerEvent::Malformed(format!("bad first message: {err}")));
-            return;
-        }
-    };
-    loop {
-        let event = match crate::ipc_retry::recv(&receiver) {
-            Ok(FromWorker::Done(report)) => WorkerEvent::Done(report),
-            Ok(FromWorker::Hooks(report)) => WorkerEvent::Hooks(report),
-            Ok(FromWorker::NeedFixture { key, reply }) => WorkerEvent::NeedFixture { key, reply },
-            Ok(FromWorker::Fixtures(events)) => WorkerEvent::Fixtures(events),
-            Ok(FromWorker::Hello { .. }) => WorkerEvent::Malformed("a second hello".into()),
-            Err(IpcError::Disconnected) => {
-                send(WorkerEvent::ChannelClosed);
-                return;
-            }
-            Err(IpcError::SerializationError(err)) => {
-                WorkerEvent::Malformed(format!("undecodable message ({err}: {err:?})"))
-            }
-            Err(IpcError::Io(err)) => {
-                send(WorkerEvent::Malformed(format!("channel error: {err}")));
-                return;
-            }
-        };
-        if !send(event) {
-            return;
+impl Speaks for FromWorker {
+    fn said(self) -> Said {
+        match self {
+            FromWorker::Hello { tasks, .. } => Said::Hello(WorkerEvent::Connected(tasks)),
+            FromWorker::Done(report) => Said::Message(WorkerEvent::Done(report)),
+            FromWorker::Hooks(report) => Said::Message(WorkerEvent::Hooks(report)),
+            FromWorker::NeedFixture { key, reply } => Said::Message(WorkerEvent::NeedFixture { key, reply }),
+            FromWorker::Fixtures(events) => Said::Message(WorkerEvent::Fixtures(events)),
         }
     }
 }

@@ -1,0 +1,235 @@
+//! The one path by which the coordinator hears from a process it started — a worker or the
+//! fixture host: a thread accepts its connection, takes its hello and passes on what it sends;
+//! another waits for its exit. Both turn what they see into [`WorkerEvent`]s tagged with the
+//! process's slot, and the exit comes after everything the process sent.
+
+use std::fmt::Debug;
+use std::process::Child;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use ipc_channel::IpcError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::worker_process::WorkerEvent;
+use crate::error::Error;
+use crate::launch::endpoint::Bootstrap;
+
+/// What a message on a started process's channel is to the scheduler.
+pub(crate) enum Said {
+    /// The first message: where to send work.
+    Hello(WorkerEvent),
+    /// Any later message.
+    Message(WorkerEvent),
+}
+
+/// The messages a started process sends the coordinator.
+pub(crate) trait Speaks: Serialize + DeserializeOwned + Debug + Send + 'static {
+    fn said(self) -> Said;
+}
+
+/// Watches the started process `child`, which connects to `server`: its events go to `events`
+/// tagged `slot`. `what` names it in thread names ("worker", "host").
+pub(crate) fn watch<M: Speaks>(
+    slot: usize,
+    what: &str,
+    server: Bootstrap<M>,
+    mut child: Child,
+    events: &Sender<(usize, WorkerEvent)>,
+) -> Result<(), Error> {
+    let reading = Arc::new(ChannelReading::default());
+    let tx = events.clone();
+    let channel = reading.clone();
+    spawn_thread(&format!("mptest-{what}-exit"), move || {
+        // Blocks until the process ends; a kill from the scheduler makes sure it does.
+        let event = match child.wait() {
+            Ok(status) => WorkerEvent::Exited(status),
+            Err(err) => WorkerEvent::Malformed(format!("could not wait for the process: {err}")),
+        };
+        // What it sent before it died comes first: a test a worker finished just before the
+        // next one crashed it is reported as done, not as crashed; a fixture host's last
+        // teardowns are reported before its exit ends the run.
+        channel.wait_until_read();
+        let _ = tx.send((slot, event));
+    })?;
+    let tx = events.clone();
+    // ipc-channel's accept has no timeout: if the process dies before connecting, this thread
+    // stays blocked, and the scheduler learns of the death from the exit thread instead.
+    spawn_thread(&format!("mptest-{what}-channel"), move || {
+        pass_on(slot, server, &tx, &reading);
+        reading.set(Reading::Finished);
+    })
+}
+
+pub(crate) fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(Error::WorkerSpawn)
+}
+
+/// How far the channel thread has read a process's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Reading {
+    /// The process has not connected (it may never: then there is nothing to wait for).
+    #[default]
+    NotConnected,
+    Connected,
+    /// To its end (or the thread gave up on it).
+    Finished,
+}
+
+/// Lets the exit thread wait until the channel thread has passed on everything a dead process
+/// sent.
+#[derive(Default)]
+struct ChannelReading {
+    state: Mutex<Reading>,
+    changed: Condvar,
+}
+
+/// How long a dead process's channel may take to reach its end (its process is gone, so the
+/// socket's end is near; something it forked could hold it open).
+const CHANNEL_DRAIN: Duration = Duration::from_secs(2);
+
+impl ChannelReading {
+    fn set(&self, reading: Reading) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = reading;
+        self.changed.notify_all();
+    }
+
+    fn wait_until_read(&self) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .changed
+            .wait_timeout_while(state, CHANNEL_DRAIN, |r| *r == Reading::Connected);
+    }
+}
+
+/// Accepts the connection, then passes each message on until the channel closes.
+fn pass_on<M: Speaks>(
+    slot: usize,
+    server: Bootstrap<M>,
+    tx: &Sender<(usize, WorkerEvent)>,
+    reading: &ChannelReading,
+) {
+    let send = |event| tx.send((slot, event)).is_ok();
+    let receiver = match server.accept().map(|(receiver, first)| (receiver, first.said())) {
+        Ok((receiver, Said::Hello(hello))) => {
+            reading.set(Reading::Connected);
+            if !send(hello) {
+                return;
+            }
+            receiver
+        }
+        Ok((_, Said::Message(other))) => {
+            send(WorkerEvent::Malformed(format!("expected a hello first, got {other:?}")));
+            return;
+        }
+        Err(err) => {
+            send(WorkerEvent::Malformed(format!("bad first message: {err}")));
+            return;
+        }
+    };
+    loop {
+        let event = match crate::ipc_retry::recv(&receiver).map(Speaks::said) {
+            Ok(Said::Message(event)) => event,
+            Ok(Said::Hello(_)) => WorkerEvent::Malformed("a second hello".into()),
+            Err(IpcError::Disconnected) => {
+                send(WorkerEvent::ChannelClosed);
+                return;
+            }
+            Err(IpcError::SerializationError(err)) => {
+                WorkerEvent::Malformed(format!("undecodable message ({err}: {err:?})"))
+            }
+            Err(IpcError::Io(err)) => {
+                send(WorkerEvent::Malformed(format!("channel error: {err}")));
+                return;
+            }
+        };
+        if !send(event) {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::FromWorker;
+    use ipc_channel::ipc::IpcSender;
+
+    /// Watches a process that ends when told to, `peer` speaking for it on the channel; the
+    /// process is told to end once `peer` is done and the first event is in.
+    fn watched(peer: impl FnOnce(IpcSender<FromWorker>) + Send + 'static) -> Vec<WorkerEvent> {
+        let server = Bootstrap::<FromWorker>::new().expect("a bootstrap server");
+        let name = server.name().to_string();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read line"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        let end_it = child.stdin.take();
+        let (tx, rx) = std::sync::mpsc::channel();
+        watch(0, "test", server, child, &tx).expect("watching");
+        thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
+            .join()
+            .expect("the peer thread ends");
+        let mut seen = vec![rx.recv_timeout(Duration::from_secs(10)).expect("a first event").1];
+        drop(end_it);
+        while let Ok((_, event)) = rx.recv_timeout(Duration::from_secs(10)) {
+            let exited = matches!(event, WorkerEvent::Exited(_));
+            seen.push(event);
+            if exited {
+                break;
+            }
+        }
+        seen
+    }
+
+    fn hello() -> FromWorker {
+        let (tasks, _) = ipc_channel::ipc::channel().expect("a channel");
+        FromWorker::Hello { pid: 1, tasks }
+    }
+
+    #[test]
+    fn the_hello_comes_first_and_the_exit_after_everything_sent() {
+        // The exit thread sees the exit as soon as it happens; it waits for the channel's end.
+        let seen = watched(|to| {
+            to.send(hello()).expect("sent");
+            to.send(FromWorker::Fixtures(Vec::new())).expect("sent");
+        });
+        let kinds: Vec<&str> = seen
+            .iter()
+            .map(|e| match e {
+                WorkerEvent::Connected(_) => "hello",
+                WorkerEvent::Fixtures(_) => "message",
+                WorkerEvent::ChannelClosed => "closed",
+                WorkerEvent::Exited(_) => "exit",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["hello", "message", "closed", "exit"]);
+    }
+
+    #[test]
+    fn a_first_message_that_is_no_hello_and_a_second_hello_are_malformed() {
+        let seen = watched(|to| to.send(FromWorker::Fixtures(Vec::new())).expect("sent"));
+        assert!(
+            matches!(&seen[0], WorkerEvent::Malformed(why) if why.contains("expected a hello first")),
+            "{seen:?}"
+        );
+        let seen = watched(|to| {
+            to.send(hello()).expect("sent");
+            to.send(hello()).expect("sent");
+        });
+        assert!(
+            seen.iter()
+                .any(|e| matches!(e, WorkerEvent::Malformed(why) if why == "a second hello")),
+            "{seen:?}"
+        );
+    }
+}
