@@ -14,7 +14,7 @@ use ipc_channel::ipc::{IpcSender, OpaqueIpcSender};
 use nix::sys::signal::Signal;
 
 use super::watch::{watch, Said, Speaks};
-use super::worker_process::WorkerEvent;
+use super::event::WorkerEvent;
 use crate::error::Error;
 use crate::fixtures::{FromHost, ToHost};
 use crate::launch::endpoint::Bootstrap;

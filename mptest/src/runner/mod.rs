@@ -2,6 +2,7 @@
 //! in a pool of workers, and reports. It never runs a test itself.
 
 mod dispatch;
+mod event;
 mod fixture_host;
 mod nextest_lock;
 mod plan;
@@ -22,7 +23,7 @@ use crate::procs;
 use crate::registry;
 use crate::reporter::{Event, Human, Json, Junit, Logfile, Outcome, Progress, Reporter, TestResult};
 
-pub(crate) use worker_process::WorkerEvent;
+pub(crate) use event::WorkerEvent;
 
 /// Exit code when every selected test passed.
 pub const EXIT_OK: i32 = 0;

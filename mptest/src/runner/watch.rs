@@ -14,7 +14,7 @@ use ipc_channel::IpcError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::worker_process::WorkerEvent;
+use super::event::WorkerEvent;
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 

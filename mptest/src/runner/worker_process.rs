@@ -3,48 +3,17 @@
 //! [`WorkerEvent`] for the scheduler.
 
 use std::os::unix::process::CommandExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc::Sender;
 
-use ipc_channel::ipc::IpcSender;
-
+use super::event::WorkerEvent;
 use super::watch::{spawn_thread, watch, Said, Speaks};
 
-use crate::capture::{self, CapturedOutput, Piece, SharedBuffer};
+use crate::capture::{self, Piece, SharedBuffer};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 use crate::launch::role;
-use crate::protocol::{FromWorker, Report, ToWorker};
-
-/// What happened to a worker.
-#[derive(Debug)]
-pub(crate) enum WorkerEvent {
-    /// It connected and said where to send work.
-    Connected(IpcSender<ToWorker>),
-    /// A test ended.
-    Done(Report),
-    /// Its start or stop hooks ran.
-    Hooks(crate::hooks::HookReport),
-    /// A test of it needs a run fixture: pass the request on to the fixture host.
-    NeedFixture {
-        key: String,
-        reply: ipc_channel::ipc::OpaqueIpcSender,
-    },
-    /// Fixtures were torn down (in a worker, or in the fixture host).
-    Fixtures(Vec<crate::fixtures::FixtureEvent>),
-    /// The fixture host connected and said where to send requests.
-    HostConnected(IpcSender<crate::fixtures::ToHost>),
-    /// It sent something that is not a message we know.
-    Malformed(String),
-    /// Its channel closed.
-    ChannelClosed,
-    /// The output of one test (cut at an end marker).
-    Output(CapturedOutput),
-    /// Its output pipe closed; what came after the last marker.
-    OutputClosed(CapturedOutput),
-    /// The process ended.
-    Exited(ExitStatus),
-}
+use crate::protocol::FromWorker;
 
 /// A started worker.
 pub(crate) struct WorkerProcess {

@@ -1,0 +1,39 @@
+//! What the scheduler hears: every thread that watches a process it started (and the signal
+//! thread) sends it [`WorkerEvent`]s on one channel, tagged with the process's slot.
+
+use std::process::ExitStatus;
+
+use ipc_channel::ipc::IpcSender;
+
+use crate::capture::CapturedOutput;
+use crate::protocol::{Report, ToWorker};
+
+/// What happened to a worker.
+#[derive(Debug)]
+pub(crate) enum WorkerEvent {
+    /// It connected and said where to send work.
+    Connected(IpcSender<ToWorker>),
+    /// A test ended.
+    Done(Report),
+    /// Its start or stop hooks ran.
+    Hooks(crate::hooks::HookReport),
+    /// A test of it needs a run fixture: pass the request on to the fixture host.
+    NeedFixture {
+        key: String,
+        reply: ipc_channel::ipc::OpaqueIpcSender,
+    },
+    /// Fixtures were torn down (in a worker, or in the fixture host).
+    Fixtures(Vec<crate::fixtures::FixtureEvent>),
+    /// The fixture host connected and said where to send requests.
+    HostConnected(IpcSender<crate::fixtures::ToHost>),
+    /// It sent something that is not a message we know.
+    Malformed(String),
+    /// Its channel closed.
+    ChannelClosed,
+    /// The output of one test (cut at an end marker).
+    Output(CapturedOutput),
+    /// Its output pipe closed; what came after the last marker.
+    OutputClosed(CapturedOutput),
+    /// The process ended.
+    Exited(ExitStatus),
+}
