@@ -144,7 +144,7 @@
 //!
 //! ## Processes of a test: `spawn` and shared state
 //!
-//! [`spawn`] runs a non-capturing closure in a child process and hands its value back; a panic
+//! [`spawn`](fn@spawn) runs a non-capturing closure in a child process and hands its value back; a panic
 //! comes back as [`ChildError::Panicked`], a crash with its signal or exit code. A
 //! [`Manager`] is a process that owns objects; [`#[mptest::shared]`](macro@shared) on an
 //! inherent `impl T` generates `TProxy`, whose methods call the object in the manager from any

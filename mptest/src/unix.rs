@@ -81,7 +81,7 @@ pub fn run() -> ! {
 /// Takes this process's role if mptest started it in one (worker, child, manager): runs that
 /// role and never returns. In any other process it returns at once.
 ///
-/// [`run`] calls it first. A child of [`spawn`] and a manager take their role by themselves,
+/// [`run`] calls it first. A child of [`spawn`](fn@spawn) and a manager take their role by themselves,
 /// before `main` (so `spawn` and [`Manager`] work from ordinary `#[test]` functions, doctests
 /// and any binary); calling `init` first thing in a `main` of your own costs nothing and keeps
 /// working where constructors do not run.

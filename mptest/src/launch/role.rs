@@ -18,7 +18,7 @@ pub(crate) const PARENT_VAR: &str = "MPTEST_PARENT_PID";
 /// The hex nonce of the end-of-test marker a capturing worker writes to its output pipe.
 pub(crate) const SENTINEL_VAR: &str = "MPTEST_SENTINEL";
 /// Where a process started by mptest sends its log records: the path of the test process's
-/// sink (see [`crate::logs`]).
+/// sink (see [`mod@crate::logs`]).
 pub(crate) const LOGS_VAR: &str = "MPTEST_LOGS";
 
 /// The part this process plays.

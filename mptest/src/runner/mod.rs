@@ -1,5 +1,14 @@
 //! The coordinator: the process `cargo test` starts. It lists and filters the tests, runs them
 //! in a pool of workers, and reports. It never runs a test itself.
+//!
+//! - [`select`] and [`plan`]: which tests run, in which order (longest first, from [`timings`]).
+//! - [`schedule`]: the loop, sole owner of the run's state. It hears [`event`]s from the threads
+//!   that [`watch`] each started process — workers ([`worker_process`]) and the fixture host
+//!   ([`fixture_host`]) — and decides with the units below, each with its own tests:
+//!   - [`dispatch`]: the queue of jobs, groups kept on their worker, serial tests alone;
+//!   - [`slot`]: one worker's state, its test's timers, results paired with their output;
+//!   - [`fixture_host::RunFixtures`]: requests for run fixtures, and when each is torn down;
+//!   - [`verdict`]: retries, `--leak-result`, `--ensure-time`, `--flaky-result`, the counts.
 
 mod dispatch;
 mod event;
