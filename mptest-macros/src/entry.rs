@@ -43,6 +43,17 @@ fn with_error(item: TokenStream, err: Error) -> TokenStream {
     quote! { #err #item }
 }
 
+/// The options `#[mp_test(...)]` takes.
+const OPTIONS: &[&str] = &[
+    "timeout",
+    "ignore",
+    "ignore_if",
+    "should_panic",
+    "retries",
+    "group",
+    "serial",
+];
+
 fn parse_options(args: TokenStream) -> syn::Result<Options> {
     let mut options = Options::default();
     let parser = syn::meta::parser(|meta| {
@@ -119,9 +130,14 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
         } else if path.is_ident("serial") {
             options.serial = true;
         } else {
-            return Err(meta.error(
-                "unknown mp_test option; expected one of: timeout, ignore, ignore_if, should_panic, retries, group, serial",
-            ));
+            let typed = path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let hint = crate::suggest::nearest(&typed, OPTIONS)
+                .map(|near| format!(" (did you mean `{near}`?)"))
+                .unwrap_or_default();
+            return Err(meta.error(format!(
+                "unknown mp_test option `{typed}`{hint}; the options are: {}",
+                OPTIONS.join(", ")
+            )));
         }
         Ok(())
     });
@@ -293,8 +309,16 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     let column = quote_spanned!(ident.span()=> ::core::column!());
     // Parameters name fixtures (checked by `check_signature`).
     let fixtures = crate::fixture::fixture_params(func, "#[mp_test]").unwrap_or_default();
+    // Each fixture's type is named once, in an alias at the parameter: a misspelt fixture is
+    // one error there (with rustc's "a struct with a similar name exists" naming the fixture
+    // meant), not one per use.
+    let aliases: Vec<syn::Ident> = fixtures
+        .iter()
+        .map(|f| format_ident!("__mptest_fixture_{}", f, span = Span::call_site()))
+        .collect();
+    // `&*`: the test gets `&T` from the fixture's `Arc<T>`, so a type mismatch names `T`.
     let call =
-        quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident(#(&#fixtures),*)));
+        quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident(#(&*#fixtures),*)));
     let span = Span::call_site();
     let harness_check = format!(
         "`{fn_name}` is an #[mp_test], but this target runs under libtest's harness, which never \
@@ -318,14 +342,16 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         #[linkme(crate = #private::linkme)]
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        static #static_name: #private::TestDef = #private::TestDef {
+        static #static_name: #private::TestDef = {
+            #(#[allow(non_camel_case_types)] type #aliases = #fixtures;)*
+            #private::TestDef {
             module_path: ::core::module_path!(),
             fn_name: #fn_name,
             file: ::core::file!(),
             line: #line,
             column: #column,
             run: || {
-                #(let #fixtures = #private::for_test::<#fixtures>()?;)*
+                #(let #fixtures = #private::for_test::<#aliases>()?;)*
                 #call
             },
             timeout: #timeout,
@@ -335,7 +361,8 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
             retries: #retries,
             group: #group,
             serial: #serial,
-            fixtures: &[#(<#fixtures as #private::FixtureName>::decl),*],
+            fixtures: &[#(<#aliases as #private::FixtureName>::decl),*],
+            }
         };
     }
 }

@@ -69,13 +69,25 @@ fn parse_scope(args: TokenStream) -> syn::Result<TokenStream> {
                 other => {
                     return Err(Error::new(
                         lit.span(),
-                        format!("unknown scope {other:?}: expected \"worker\", \"group\" or \"run\""),
+                        match crate::suggest::nearest(other, &["worker", "group", "run"]) {
+                            Some(near) => format!(
+                                "unknown scope {other:?} (did you mean \"{near}\"?); the scopes are \"worker\", \"group\" and \"run\""
+                            ),
+                            None => format!("unknown scope {other:?}: expected \"worker\", \"group\" or \"run\""),
+                        },
                     ))
                 }
             };
             Ok(())
         } else {
-            Err(meta.error("unknown fixture option; expected `scope = \"worker\" | \"group\" | \"run\"`"))
+            let typed = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let hint = match crate::suggest::nearest(&typed, &["scope"]) {
+                Some(near) => format!(" (did you mean `{near}`?)"),
+                None => String::new(),
+            };
+            Err(meta.error(format!(
+                "unknown fixture option `{typed}`{hint}; the one option is `scope = \"worker\" | \"group\" | \"run\"`"
+            )))
         }
     });
     parser.parse2(args)?;
@@ -99,7 +111,12 @@ fn result_value_type(ty: &Type) -> Option<&Type> {
 }
 
 fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let scope = parse_scope(args)?;
+    // A bad option is one error: the fixture is still made (with the default scope), so the
+    // tests that use it do not fail too.
+    let (scope, option_error) = match parse_scope(args) {
+        Ok(scope) => (scope, None),
+        Err(err) => (quote!(Worker), Some(err.to_compile_error())),
+    };
     let func: ItemFn = syn::parse2(item).map_err(|e| {
         Error::new(
             e.span(),
@@ -151,6 +168,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let register = Ident::new(&format!("__MPTEST_FIXTURE_{name}"), name.span());
     let span = Span::call_site();
     Ok(quote_spanned! {span=>
+        #option_error
         #(#docs)*
         ///
         /// (An mptest fixture: name it as a test's parameter to get its value.)

@@ -12,6 +12,7 @@ mod entry;
 mod fixture;
 mod hooks;
 mod shared;
+mod suggest;
 
 use proc_macro::TokenStream;
 
