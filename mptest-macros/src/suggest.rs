@@ -42,7 +42,7 @@ mod tests {
             "serial",
         ];
         assert_eq!(super::nearest("tiemout", &known), Some("timeout"));
-        assert_eq!(super::nearest("retry", &known), Some("retries"));
+        assert_eq!(super::nearest("retires", &known), Some("retries"));
         assert_eq!(super::nearest("shouldpanic", &known), Some("should_panic"));
         assert_eq!(super::nearest("flavor", &known), None);
     }
