@@ -162,6 +162,10 @@ pub struct ChildHandle<R> {
     connected: Arc<AtomicBool>,
     server_name: String,
     failed: Option<ChildError>,
+    /// The thread that hands the child its job and argument. Joined once the child answered:
+    /// the argument is then dropped here (its `Drop` ran, a `Recorder`'s hold is released)
+    /// before `join` returns, however late that thread was scheduled.
+    sender: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Runs `f(args)` in a child process and returns a handle to join it.
@@ -199,6 +203,7 @@ where
             connected: Arc::new(AtomicBool::new(false)),
             server_name: String::new(),
             failed: Some(err),
+            sender: None,
         },
     }
 }
@@ -247,10 +252,14 @@ where
         connected,
         server_name,
         failed: None,
+        sender: None,
     };
-    if let Err(err) = waiter {
-        let _ = handle.kill();
-        return Err(spawn_err(err));
+    match waiter {
+        Ok(sender) => handle.sender = Some(sender),
+        Err(err) => {
+            let _ = handle.kill();
+            return Err(spawn_err(err));
+        }
     }
     Ok(handle)
 }
@@ -338,6 +347,11 @@ impl<R: Serialize + DeserializeOwned> ChildHandle<R> {
     fn finish(&mut self, message: ChildResult<R>) -> Result<R, ChildError> {
         self.result = None;
         self.reap();
+        // It answered, so it read its argument: the sending thread has written it and only its
+        // return (dropping our copy) is left.
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.join();
+        }
         match message {
             ChildResult::Returned(value) => Ok(value),
             ChildResult::Panicked { message, location } => {

@@ -178,6 +178,35 @@ fn spawn_reports_signals_and_exit_codes() {
     );
 }
 
+/// Counts the drops of its values in this process; each drop is slow, which widens the moment
+/// between a spawn's argument being sent and the parent's copy being dropped.
+#[derive(Serialize, Deserialize)]
+struct SlowToDrop(u32);
+
+static SLOW_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for SlowToDrop {
+    fn drop(&mut self) {
+        // A gate, not a wait for another process: the child answers within this time, so a
+        // join that does not wait for the parent's copy to go returns before it has.
+        std::thread::sleep(Duration::from_millis(300));
+        SLOW_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[mp_test(timeout = "30s")]
+fn the_parents_copy_of_an_argument_is_dropped_when_join_returns() {
+    // A `Recorder` handed to a child and dropped after `join` must be gone then (its owner's
+    // hold released): the argument's copy in the parent is dropped before `join` returns.
+    let doubled = mptest::spawn(SlowToDrop(21), |arg: SlowToDrop| {
+        let value = arg.0 * 2;
+        std::mem::forget(arg); // the child answers at once
+        value
+    });
+    assert_eq!(doubled.join().unwrap(), 42);
+    assert_eq!(SLOW_DROPS.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 #[mp_test(timeout = "30s")]
 fn join_timeout_then_join_and_kill() {
     let mgr = Manager::start().unwrap();
