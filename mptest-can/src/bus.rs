@@ -154,6 +154,20 @@ pub enum BusError {
         #[source]
         source: Option<std::io::Error>,
     },
+    /// No virtual bus of that name serves this test: nothing created it (or its creator ended).
+    #[error(
+        "no virtual bus named {bus:?} in this test (nothing listens at {path}): create it with \
+         `VirtualBus::create({bus:?})` in the test, or in a process it started, before attaching"
+    )]
+    NoSuchBus {
+        /// The name asked for.
+        bus: String,
+        /// Where its hub would listen.
+        path: String,
+        /// The OS error of the attempt to connect.
+        #[source]
+        source: std::io::Error,
+    },
     /// The bus went away: the virtual bus's hub or the proxy stopped, the interface went down.
     #[error("the CAN bus {0} is closed")]
     Closed(String),

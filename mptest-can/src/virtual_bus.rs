@@ -126,7 +126,24 @@ impl VirtualBus {
     /// A new node on the bus. It receives every frame sent by the others from the moment this
     /// returns (by default; see [`Bus::set_filters`]), and must read them.
     pub fn attach(&self) -> Result<VirtualNode, BusError> {
-        Ok(VirtualNode(Node::connect(&self.name, &self.path)?))
+        match Node::connect(&self.name, &self.path) {
+            Ok(node) => Ok(VirtualNode(node)),
+            // Nothing listens there: no such bus (an I/O error on a bus that is there stays one).
+            Err(BusError::Open {
+                source: Some(source), ..
+            }) if matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+            {
+                Err(BusError::NoSuchBus {
+                    bus: self.name.clone(),
+                    path: self.path.display().to_string(),
+                    source,
+                })
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// A node that only sends: it receives nothing, so it never holds the bus up.

@@ -356,3 +356,21 @@ fn communication_auxiliaries_share_the_bus_through_the_proxy_and_suspend_closes_
 }
 
 mptest::main!();
+
+#[mp_test(timeout = "60s")]
+fn a_proxy_on_a_missing_bus_says_why_and_nothing_after_it() {
+    // Virtual: nobody created the bus. SocketCAN: no such interface (or no AF_CAN at all here).
+    let configs = [
+        BusConfig::Virtual(VirtualBus::named("never-made").unwrap()),
+        BusConfig::SocketCan {
+            interface: "nosuchcan7".into(),
+        },
+    ];
+    for bus in configs {
+        let err = mptest::aux::start::<CanProxyAux>(ProxyConfig::new(bus))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("never-made") || err.contains("nosuchcan7"), "{err}");
+        assert!(!err.trim_end().ends_with("its output:"), "{err}");
+    }
+}

@@ -292,9 +292,16 @@ fn names_are_checked_and_a_closed_bus_says_so() {
     let bus = VirtualBus::create("named").unwrap();
     let err = VirtualBus::create("named").unwrap_err().to_string();
     assert!(err.contains("already exists in this test"), "{err}");
-    let err = VirtualBus::attach_named("nobody").unwrap_err().to_string();
+    // A bus nobody created is not an interface: the error says how to make it.
+    let err = VirtualBus::attach_named("nobody").unwrap_err();
     assert!(
-        err.starts_with("cannot open CAN interface nobody: nothing serves it"),
+        matches!(err, BusError::NoSuchBus { ref bus, .. } if bus == "nobody"),
+        "{err:?}"
+    );
+    let err = err.to_string();
+    assert!(
+        err.starts_with("no virtual bus named \"nobody\" in this test")
+            && err.contains("VirtualBus::create(\"nobody\")"),
         "{err}"
     );
     // By name, from a child.

@@ -421,12 +421,13 @@ fn abort_command_reaches_a_command_in_progress() {
 
 #[mp_test(timeout = "30s")]
 fn bad_starts_say_why() {
-    let err = mptest::aux::start::<Unregistered>(()).unwrap_err();
+    let err = mptest::aux::start::<Unregistered>(()).unwrap_err().to_string();
     assert!(
-        err.to_string()
-            .contains("put #[mptest::aux] on its `impl Auxiliary`"),
+        err.contains("put #[mptest::aux] on its `impl Auxiliary`"),
         "{err}"
     );
+    // It printed nothing, and the message says so rather than end on an empty "its output:".
+    assert!(err.ends_with("; it printed nothing"), "{err}");
     let config = DeviceConfig {
         fail_new: true,
         ..Default::default()

@@ -218,7 +218,13 @@ pub(super) fn start<T: Auxiliary>(name: &str, config: T::Config) -> Result<AuxHa
         );
         let status = starter.wait_end(DEATH_GRACE);
         let how = status.map(describe).unwrap_or_default();
-        AuxError::Start(format!("{why}{how}; its output:\n{}", starter.last_output()))
+        let output = starter.last_output();
+        // Nothing printed is said as such, not as an empty "its output:" section.
+        let output = match output.trim().is_empty() {
+            true => "; it printed nothing".to_string(),
+            false => format!("; its output:\n{output}"),
+        };
+        AuxError::Start(format!("{why}{how}{output}"))
     };
 
     let hello = match server.accept_while(START_TIMEOUT, || starter.ended.lock().0.is_some()) {
