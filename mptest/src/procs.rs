@@ -151,8 +151,15 @@ pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> 
         while !left.is_empty() && Instant::now() < deadline {
             left.retain(|&i| match life(procs[i].pid) {
                 Life::Running => true,
+                // Dead, but its parent (ending too) has not reaped it: it becomes ours (we are
+                // the subreaper) when that parent exits, and is reaped here then, so that
+                // nothing of the run is left, not even a zombie for init.
+                Life::Unreaped(comm) => {
+                    at_death[i] = at_death[i].take().or(comm);
+                    true
+                }
                 Life::Dead(comm) => {
-                    at_death[i] = comm;
+                    at_death[i] = at_death[i].take().or(comm);
                     false
                 }
             });
@@ -177,6 +184,8 @@ pub(crate) fn end_processes(procs: &[ProcInfo], limit: Duration) -> Vec<String> 
 /// Whether a process still runs.
 enum Life {
     Running,
+    /// Exited, a zombie its parent (not us) has not reaped yet.
+    Unreaped(Option<String>),
     /// Exited (reaped here if it was our child), with the name it died with where known.
     Dead(Option<String>),
 }
@@ -198,9 +207,13 @@ fn life(pid: i32) -> Life {
     if !matches!(parse_state(&stat), Some('Z' | 'X')) {
         return Life::Running;
     }
-    // Reap it if it is ours; a stranger's zombie is its parent's to reap.
-    let _ = reap();
-    Life::Dead(parse_stat(&stat).map(|p| p.comm))
+    // Reap it if it is ours; another's zombie is its parent's to reap, or ours once that
+    // parent is gone.
+    let comm = parse_stat(&stat).map(|p| p.comm);
+    match reap() {
+        Err(nix::errno::Errno::ECHILD) => Life::Unreaped(comm),
+        _ => Life::Dead(comm),
+    }
 }
 
 /// The best name for a process that was ended: its command line if it still ran that
@@ -368,6 +381,43 @@ pub(crate) fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(all(target_os = "linux", not(mptest_portable)))]
+    fn a_grandchild_dead_before_its_parent_is_reaped_not_left_as_a_zombie() {
+        use std::io::BufRead;
+        become_subreaper();
+        // The parent ignores SIGTERM (set after it started the grandchild, which does not),
+        // and as `sleep` it never reaps: SIGTERM leaves the grandchild a zombie of a live
+        // parent, which dies only at the SIGKILL.
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "sleep 100 & echo $!; trap '' TERM; exec sleep 100"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        let mut line = String::new();
+        std::io::BufReader::new(parent.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the grandchild's pid");
+        let grandchild: i32 = line.trim().parse().expect("a pid");
+        let parent_pid = parent.id() as i32;
+        // Both as `end_strays` finds them; the parent's handle must not reap it behind our back.
+        std::mem::forget(parent);
+        let listed = |pid| ProcInfo {
+            pid,
+            ppid: 0,
+            pgid: 0,
+            comm: "sleep".into(),
+        };
+        let ended = end_processes(&[listed(grandchild), listed(parent_pid)], Duration::from_secs(5));
+        assert_eq!(ended.len(), 2);
+        for pid in [grandchild, parent_pid] {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "process {pid} was left (a zombie nobody reaps)"
+            );
+        }
+    }
 
     #[test]
     fn parses_stat_lines_with_awkward_names() {
