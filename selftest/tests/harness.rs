@@ -771,6 +771,24 @@ fn an_interrupt_ends_every_process_of_the_run() {
 }
 
 #[test]
+fn a_tmpdir_that_cannot_hold_sockets_is_one_line_naming_it() {
+    let scratch = std::env::temp_dir().join(format!("mptest-bad-tmpdir-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let missing = scratch.join("no-such-dir");
+    let a_file = scratch.join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    for (tmpdir, what) in [(&missing, "does not exist"), (&a_file, "cannot be written")] {
+        let run = fixture_env(&["pass::plain"], &[("TMPDIR", tmpdir.to_str().unwrap())]);
+        assert_eq!(run.code, Some(101), "{}", run.stderr);
+        let expected = format!("mptest: TMPDIR ({}) {what}", tmpdir.display());
+        assert!(run.stderr.trim().starts_with(&expected), "{}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+#[test]
 fn a_coordinator_killed_with_sigkill_takes_every_process_of_the_run_along() {
     // The test's worker, its plain child (`sleep`), its spawned child and its manager.
     let run = start_the_interrupt_fixture();

@@ -75,6 +75,31 @@ fn run_dir_parent() -> Option<PathBuf> {
         .find(|dir| fits(dir) && dir.is_dir())
 }
 
+/// Checks that the sockets of the run can be made: in the run directory, or else in the
+/// temporary directory, where ipc-channel panics when it cannot make one. The error names
+/// `TMPDIR` and what is wrong with it.
+pub(crate) fn check_temp_dir() -> Result<(), String> {
+    if run_dir().is_some() {
+        return Ok(());
+    }
+    let tmp = std::env::temp_dir();
+    let named = match std::env::var_os("TMPDIR") {
+        Some(_) => format!("TMPDIR ({})", tmp.display()),
+        None => format!("the temporary directory {}", tmp.display()),
+    };
+    match tempfile::tempdir_in(&tmp) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "{named} does not exist: mptest makes its processes' sockets there; set TMPDIR to a \
+             writable directory"
+        )),
+        Err(err) => Err(format!(
+            "{named} cannot be written ({err}): mptest makes its processes' sockets there; set \
+             TMPDIR to a writable directory"
+        )),
+    }
+}
+
 /// The run directory this process made, and its pid (a fork has another one).
 static MADE: OnceLock<(u32, PathBuf)> = OnceLock::new();
 
@@ -153,6 +178,7 @@ impl<T: Serialize + DeserializeOwned> Bootstrap<T> {
         use std::os::unix::fs::PermissionsExt;
         // Before the server exists: in a too long `$TMPDIR`, tempfile's directory moves first.
         let run_dir = run_dir();
+        check_temp_dir().map_err(std::io::Error::other)?;
         let (server, name) = IpcOneShotServer::<T>::new()?;
         if name.len() > SOCKET_PATH_MAX {
             // ipc-channel bound a cut path: another server may have the same one.

@@ -58,6 +58,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let started = Instant::now();
     let bazel = Bazel::from_env();
     bazel.prepare();
+    // After Bazel's `TEST_TMPDIR` became `TMPDIR`: the run directory is made here, once.
+    if let Err(why) = crate::launch::endpoint::check_temp_dir() {
+        eprintln!("mptest: {why}");
+        return EXIT_FAILED;
+    }
     let mut selection = select::select(&tests, &options);
     let mut timings = timings::Timings::load(options.order == crate::cli::Order::Longest);
     let partition = options.partition.or(bazel.partition);
