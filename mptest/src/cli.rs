@@ -81,23 +81,29 @@ pub(crate) enum Partition {
 }
 
 fn parse_partition(text: &str) -> Result<Partition, String> {
-    let bad = || format!("{text:?}: expected hash:M/N or slice:M/N, with 1 <= M <= N");
-    let (kind, shard) = text.split_once(':').ok_or_else(bad)?;
-    let (m, n) = shard.split_once('/').ok_or_else(bad)?;
-    let (m, n): (u64, u64) = (m.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if m == 0 || m > n {
-        return Err(bad());
+    const FORMS: &str = "hash:M/N, count:M/N (nextest's name for slice) or slice:M/N, with 1 <= M <= N";
+    let Some((kind, shard)) = text.split_once(':') else {
+        return Err(format!("{text:?} has no kind: write it as {FORMS}"));
+    };
+    let Some((m, n)) = shard.split_once('/') else {
+        return Err(format!("{shard:?} is no shard: write it as {FORMS}"));
+    };
+    let number = |part: &str, what: &str| {
+        part.parse::<u64>()
+            .map_err(|_| format!("{part:?} in {text:?} is no number (M/N: shard M of N, {what})"))
+    };
+    let (m, n) = (number(m, "M")?, number(n, "N")?);
+    if n == 0 {
+        return Err(format!("{text:?}: N, the number of shards, is at least 1"));
     }
+    if m == 0 || m > n {
+        return Err(format!("{text:?}: shard {m} of {n} does not exist: shards are numbered 1 to {n}"));
+    }
+    let (index, total) = (m - 1, n);
     match kind {
-        "hash" => Ok(Partition::Hash {
-            index: m - 1,
-            total: n,
-        }),
-        "slice" => Ok(Partition::Slice {
-            index: m - 1,
-            total: n,
-        }),
-        _ => Err(bad()),
+        "hash" => Ok(Partition::Hash { index, total }),
+        "slice" | "count" => Ok(Partition::Slice { index, total }),
+        other => Err(format!("{other:?} in {text:?} is no kind of partition: write it as {FORMS}")),
     }
 }
 
@@ -204,8 +210,9 @@ struct Args {
     /// The seed of --order random (the run says which it used)
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Run one shard of the suite: hash:M/N or slice:M/N (a group is never split). Under
-    /// Bazel, TEST_TOTAL_SHARDS and TEST_SHARD_INDEX do the same
+    /// Run (or --list) one shard of the suite: hash:M/N, or count:M/N (nextest's name) or
+    /// slice:M/N (a group is never split). Under Bazel, TEST_TOTAL_SHARDS and TEST_SHARD_INDEX
+    /// do the same
     #[arg(long, value_name = "KIND:M/N", value_parser = parse_partition)]
     partition: Option<Partition>,
     /// Unstable libtest options; only `unstable-options` is known (and needed by nothing)
@@ -530,9 +537,21 @@ mod tests {
         assert_eq!(o.partition, Some(Partition::Hash { index: 1, total: 3 }));
         let o = parse(&["--partition=slice:1/1", "--order=declared"]).unwrap();
         assert_eq!(o.partition, Some(Partition::Slice { index: 0, total: 1 }));
-        for bad in ["hash:0/3", "hash:4/3", "slice:1", "mod:1/2", "hash:a/b"] {
+        // nextest's counted partition is the slice.
+        let o = parse(&["--partition", "count:2/3"]).unwrap();
+        assert_eq!(o.partition, Some(Partition::Slice { index: 1, total: 3 }));
+        // Each bad form says which part is wrong.
+        for (bad, says) in [
+            ("hash:0/3", "shard 0 of 3 does not exist"),
+            ("hash:4/3", "shard 4 of 3 does not exist"),
+            ("3/2", "has no kind"),
+            ("slice:1", "is no shard"),
+            ("mod:1/2", "\"mod\" in \"mod:1/2\" is no kind of partition"),
+            ("hash:a/2", "\"a\" in \"hash:a/2\" is no number"),
+            ("hash:1/0", "N, the number of shards, is at least 1"),
+        ] {
             let err = parse(&["--partition", bad]).unwrap_err().to_string();
-            assert!(err.contains("hash:M/N or slice:M/N"), "{bad}: {err}");
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 

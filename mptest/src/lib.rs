@@ -104,7 +104,8 @@
 //!   `<target>/<profile>/mptest-timings/<suite>.txt`, or the file `MPTEST_TIMINGS` names);
 //!   unknown tests in between. `--order declared|longest|random`, `--seed N`. A group (tests
 //!   with `group = "..."`) runs on one worker in declaration order and is placed by its total.
-//! - **Shards**: `--partition hash:M/N` or `slice:M/N` runs part M of N; under Bazel,
+//! - **Shards**: `--partition hash:M/N` or `slice:M/N` (also `count:M/N`, nextest's name for
+//!   it) runs part M of N, and with `--list` lists it; under Bazel,
 //!   `TEST_TOTAL_SHARDS`/`TEST_SHARD_INDEX` do it, `TEST_SHARD_STATUS_FILE` is touched,
 //!   `XML_OUTPUT_FILE` gets the JUnit report and `TEST_TMPDIR` the run's temporary files. The
 //!   shards together run the suite once; a group is never split.

@@ -1323,6 +1323,60 @@ fn the_longest_tests_go_first_from_the_second_run_on() {
 }
 
 #[test]
+fn list_shows_what_each_shard_runs() {
+    let listed = |run: util::Run| -> Vec<String> {
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let mut names: Vec<String> = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+    let everything = listed(fixture(&["pass::", "grouped::", "--list"]));
+    for kind in ["hash", "count"] {
+        let mut union = Vec::new();
+        for m in [1, 2] {
+            let partition = format!("{kind}:{m}/2");
+            let shard = listed(fixture(&[
+                "pass::",
+                "grouped::",
+                "--list",
+                "--partition",
+                &partition,
+            ]));
+            let mut ran: Vec<String> = fixture_json(&["pass::", "grouped::", "--partition", &partition])
+                .tests()
+                .keys()
+                .cloned()
+                .collect();
+            ran.sort();
+            assert_eq!(shard, ran, "{partition}: listed and run");
+            union.extend(shard);
+        }
+        union.sort();
+        assert_eq!(union, everything, "{kind}: the shards' lists together");
+    }
+    // Bazel's shard variables as `--partition count:M/N`.
+    let bazel = listed(fixture_env(
+        &["pass::", "grouped::", "--list"],
+        &[("TEST_TOTAL_SHARDS", "2"), ("TEST_SHARD_INDEX", "1")],
+    ));
+    assert_eq!(
+        bazel,
+        listed(fixture(&[
+            "pass::",
+            "grouped::",
+            "--list",
+            "--partition",
+            "count:2/2"
+        ]))
+    );
+}
+
+#[test]
 fn shards_together_are_the_suite_each_test_once() {
     let all = fixture_json(&["pass::", "grouped::"]);
     let mut whole: Vec<String> = all.tests().keys().cloned().collect();

@@ -52,7 +52,8 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     };
     let tests = registry::sorted_tests();
     if options.list {
-        list(&tests, &options);
+        // What a shard will run, `--partition`'s or Bazel's: listed as the run would take it.
+        list(&tests, &options, options.partition.or(Bazel::from_env().partition));
         return EXIT_OK;
     }
     let started = Instant::now();
@@ -277,8 +278,16 @@ impl Bazel {
 }
 
 /// `--list`: `name: test` lines; terse and JSON formats print nothing else (nextest reads them).
-fn list(tests: &[(String, &'static registry::TestDef)], options: &Options) {
-    let listed = select::listed(tests, options);
+fn list(
+    tests: &[(String, &'static registry::TestDef)],
+    options: &Options,
+    partition: Option<crate::cli::Partition>,
+) {
+    // Sharded as the run shards them: the tests to run, and apart the ignored ones.
+    let selection = select::select(tests, options);
+    let mut listed = plan::shard(tests, &selection.run, partition);
+    listed.extend(plan::shard(tests, &selection.ignored, partition));
+    listed.sort_unstable();
     let mut out = std::io::stdout().lock();
     for &i in &listed {
         let _ = writeln!(out, "{}: test", tests[i].0);

@@ -44,13 +44,6 @@ pub(crate) fn select(tests: &[(String, &TestDef)], options: &Options) -> Selecti
     selection
 }
 
-/// The names `--list` prints: with `--ignored`, only ignored tests (what nextest expects).
-pub(crate) fn listed(tests: &[(String, &TestDef)], options: &Options) -> Vec<usize> {
-    let selection = select(tests, options);
-    let mut all: Vec<usize> = selection.run.into_iter().chain(selection.ignored).collect();
-    all.sort_unstable();
-    all
-}
 
 #[cfg(test)]
 mod tests {
