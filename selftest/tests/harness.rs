@@ -763,9 +763,19 @@ fn an_interrupt_ends_every_process_of_the_run() {
             !alive(p)
         }
     };
+    let left: Vec<String> = announced
+        .iter()
+        .chain(&roles)
+        .filter(|&&p| !ended(p))
+        .map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            format!("{p}: {}", stat.trim())
+        })
+        .collect();
     assert!(
-        announced.iter().chain(&roles).all(|&p| ended(p)),
-        "still alive after the run: {announced:?} {roles:?}"
+        left.is_empty(),
+        "still there after the run (of {announced:?} {roles:?}; coordinator {}): {left:#?}",
+        coordinator.id()
     );
     assert!(dirs.left_in_tmp().is_empty(), "{:?}", dirs.left_in_tmp());
 }
