@@ -356,6 +356,8 @@ pub(crate) struct Options {
     pub(crate) order: Order,
     pub(crate) seed: Option<u64>,
     pub(crate) partition: Option<Partition>,
+    /// Run by cargo-nextest (`NEXTEST_RUN_ID`): one test per process.
+    pub(crate) under_nextest: bool,
     /// `--bench` without `--test`: every test is reported as ignored.
     pub(crate) bench_only: bool,
     pub(crate) logfile: Option<std::path::PathBuf>,
@@ -469,6 +471,7 @@ impl Options {
             },
             seed: shuffle_seed.or(args.seed),
             partition: args.partition,
+            under_nextest: std::env::var_os("NEXTEST_RUN_ID").is_some(),
             bench_only: args.bench && !args.test,
             logfile: args.logfile,
             exclude_should_panic: args.exclude_should_panic,

@@ -1333,6 +1333,21 @@ fn the_longest_tests_go_first_from_the_second_run_on() {
 }
 
 #[test]
+fn a_group_test_failing_under_nextest_says_groups_share_no_process_there() {
+    // As nextest runs it: one test, by its exact name, in a process of its own.
+    let run = fixture_env(
+        &["grouped::b_same_pid", "--exact", "--nocapture"],
+        &[("NEXTEST_RUN_ID", "00000000-0000-0000-0000-000000000000")],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("grouped::b_same_pid is in group \"shared\", and under cargo-nextest every test runs in a process of its own"),
+        "{all}"
+    );
+}
+
+#[test]
 fn list_shows_what_each_shard_runs() {
     let listed = |run: util::Run| -> Vec<String> {
         assert_eq!(run.code, Some(0), "{}", run.stderr);

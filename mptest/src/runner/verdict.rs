@@ -73,6 +73,18 @@ pub(crate) fn final_outcome(outcome: Outcome, attempts: u32, options: &Options) 
     }
 }
 
+/// A note for a test of a group that failed under cargo-nextest: a group's tests share a
+/// process under `cargo test`, not there, and the failure may be a test counting on what
+/// another of its group left.
+pub(crate) fn group_note(name: &str, outcome: &Outcome, def: &TestDef, options: &Options) -> Option<String> {
+    let group = def.group.filter(|_| options.under_nextest && outcome.is_failure())?;
+    Some(format!(
+        "{name} is in group \"{group}\", and under cargo-nextest every test runs in a process of its \
+         own: the tests of a group share no process (statics, group fixtures); run them with \
+         `cargo test`"
+    ))
+}
+
 /// Counts a test's final outcome in the run's summary.
 pub(crate) fn count(summary: &mut Summary, outcome: &Outcome, attempt: u32) {
     if outcome.is_success() {
@@ -145,6 +157,22 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_group_tests_failure_under_nextest_says_groups_share_no_process_there() {
+        let grouped = TestDef {
+            group: Some("db"),
+            ..def(0)
+        };
+        let mut nextest = options(&[]);
+        nextest.under_nextest = true;
+        let note = group_note("suite::t", &failed(), &grouped, &nextest).expect("a note");
+        assert!(note.starts_with("suite::t is in group \"db\""), "{note}");
+        // Not under cargo test, not for a pass, not for a test of no group.
+        assert_eq!(group_note("suite::t", &failed(), &grouped, &options(&[])), None);
+        assert_eq!(group_note("suite::t", &Outcome::Passed, &grouped, &nextest), None);
+        assert_eq!(group_note("suite::t", &failed(), &def(0), &nextest), None);
     }
 
     #[test]

@@ -664,6 +664,9 @@ impl<'a> Scheduler<'a> {
         result.outcome = verdict::final_outcome(result.outcome, attempts, self.options);
         verdict::count(&mut self.summary, &result.outcome, job.attempt);
         self.reporter.report(&Event::TestFinished { result: &result });
+        if let Some(message) = verdict::group_note(&result.name, &result.outcome, def, self.options) {
+            self.reporter.report(&Event::Notice { message: &message });
+        }
         self.run_fixtures.release(job.test);
         self.end_group_if_done(job.test);
         if result.outcome.is_failure() && self.options.fail_fast {
