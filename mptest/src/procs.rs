@@ -311,6 +311,27 @@ pub(crate) fn end_leftovers() -> Vec<String> {
     named
 }
 
+/// At the end of a run, when nothing of it should be left: ends every process `scan` finds
+/// below this one, in rounds until this process has no child left. One scan of `/proc` is no
+/// snapshot: a process reparented to us (the subreaper) while it ran, or one that died after it
+/// as a zombie of ours, is found (or reaped) by the next round. `has_children` reaps what
+/// exited and tells whether a child is left ([`has_children`] in the coordinator). Names what
+/// it ended.
+pub(crate) fn end_all_below(
+    mut scan: impl FnMut() -> Vec<ProcInfo>,
+    mut has_children: impl FnMut() -> bool,
+) -> Vec<String> {
+    let mut named = Vec::new();
+    for _ in 0..5 {
+        let left = scan();
+        if left.is_empty() && !has_children() {
+            break;
+        }
+        named.extend(end_processes(&left, Duration::from_secs(2)));
+    }
+    named
+}
+
 /// The processes of our process group that are neither us, nor our parent (the anchor that
 /// leads the group), nor already in `found`.
 fn group_strays(me: i32, procs: &[ProcInfo], found: &[ProcInfo]) -> Vec<ProcInfo> {
@@ -339,7 +360,7 @@ pub(crate) fn end_group_strays() -> Vec<String> {
 }
 
 /// Reaps exited children and tells whether any child is left.
-fn has_children() -> bool {
+pub(crate) fn has_children() -> bool {
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => return true,
@@ -381,6 +402,51 @@ pub(crate) fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(all(target_os = "linux", not(mptest_portable)))]
+    fn a_process_a_scan_missed_is_ended_by_the_next_round() {
+        use std::io::BufRead;
+        become_subreaper();
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "sleep 100 & echo $!; exec sleep 100"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        let mut line = String::new();
+        std::io::BufReader::new(parent.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the grandchild's pid");
+        let grandchild: i32 = line.trim().parse().expect("a pid");
+        let parent_pid = parent.id() as i32;
+        std::mem::forget(parent);
+        let me = std::process::id() as i32;
+        // The first scan sees the parent only, as one that read /proc while the grandchild was
+        // being reparented would; the later ones see what is there.
+        let mut scans = 0;
+        let ended = end_all_below(|| {
+            scans += 1;
+            let below = descendants(me, &all_processes(), &[]);
+            let mine = |p: &ProcInfo| p.pid == parent_pid || p.pid == grandchild;
+            match scans {
+                1 => below.into_iter().filter(|p| p.pid == parent_pid).collect(),
+                _ => below.into_iter().filter(mine).collect(),
+            }
+        }, || {
+            // Ours only: other tests of this binary have children of their own.
+            [grandchild, parent_pid].iter().any(|&pid| {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+                std::path::Path::new(&format!("/proc/{pid}")).exists()
+            })
+        });
+        assert!(scans >= 2, "{ended:?}");
+        for pid in [grandchild, parent_pid] {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "process {pid} was left after {scans} scans: {ended:?}"
+            );
+        }
+    }
 
     #[test]
     #[cfg(all(target_os = "linux", not(mptest_portable)))]

@@ -85,7 +85,13 @@ impl Scheduler<'_> {
         }
         // After the workers, whatever ended them: the run's fixtures are torn down last.
         self.shut_down_host();
-        let strays = self.end_strays();
+        // Every slot and the host are gone: whatever is below us now is a stray, found in rounds
+        // until we have no child left (see `procs::end_all_below`).
+        let me = std::process::id() as i32;
+        let strays = procs::end_all_below(
+            || procs::descendants(me, &procs::all_processes(), &[]),
+            procs::has_children,
+        );
         if !strays.is_empty() {
             let message = format!(
                 "ended {} process(es) still running at the end of the run: {}",
