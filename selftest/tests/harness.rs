@@ -1862,4 +1862,49 @@ fn worker_hooks_run_at_start_and_stop_and_their_output_is_reported_apart() {
         test_output.contains("the test's own output") && !test_output.contains("hook:"),
         "{test_output}"
     );
+    // `-q`: the hooks that failed are said, the ones that ran well are not.
+    let mut quiet = std::process::Command::new(env!("CARGO_BIN_EXE_hooks_fixture"));
+    dirs.apply(&mut quiet);
+    quiet.args(["--test-threads", "1", "-q"]);
+    let out = util::output_within(quiet, std::time::Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("worker 1 start hooks failed: "), "{stdout}");
+    assert!(!stdout.contains("hooks ran"), "{stdout}");
+}
+
+#[test]
+fn a_block_is_printed_only_when_it_holds_something() {
+    // With --nocapture the failed attempts printed nothing here (their panics went straight
+    // out): no empty `---- … ----` blocks, and the flaky section is its list of names.
+    let run = fixture(&["flaky::", "--nocapture"]);
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    assert!(!run.stdout.contains("---- flaky::"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("\nflaky:\n").count(), 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("failures:\n\nfailures:\n    flaky::always_fails"),
+        "{}",
+        run.stdout
+    );
+    // `-q`: a flaky test passed, so its failed attempt is not shown in full; its name is.
+    let quiet = fixture(&["flaky::passes", "-q"]);
+    assert!(!quiet.stdout.contains("---- flaky::"), "{}", quiet.stdout);
+    assert!(
+        quiet
+            .stdout
+            .contains("flaky::passes_second_time (passed on attempt 2)"),
+        "{}",
+        quiet.stdout
+    );
+    // Captured, the attempts' output is there, once each.
+    let shown = fixture(&["flaky::"]);
+    assert_eq!(
+        shown
+            .stdout
+            .matches("---- flaky::passes_second_time stdout (attempt 1 of 3, failed) ----")
+            .count(),
+        1,
+        "{}",
+        shown.stdout
+    );
 }

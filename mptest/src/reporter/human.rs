@@ -198,8 +198,30 @@ impl<W: Write> Human<W> {
             .collect()
     }
 
-    /// One `---- name stdout ----` block: the output, then what went wrong.
+    /// Whether `r`'s block would hold anything: output, or words on what went wrong (a panic's
+    /// are in its output). libtest prints no block for a test that printed nothing.
+    fn has_block(r: &TestResult) -> bool {
+        let printed = r.output.as_ref().is_some_and(|o| !o.is_empty());
+        let explained = match &r.outcome {
+            Outcome::Failed {
+                kind: FailureKind::Panicked,
+                ..
+            } => false,
+            Outcome::Failed {
+                kind: FailureKind::ShouldPanic,
+                ..
+            } => true,
+            outcome => outcome.explanation().is_some(),
+        };
+        printed || explained
+    }
+
+    /// One `---- name stdout ----` block: the output, then what went wrong. None for a test
+    /// that printed nothing and needs no words (with `--nocapture`, say).
     fn block(&mut self, header: &str, r: &TestResult) {
+        if !Self::has_block(r) {
+            return;
+        }
         let _ = writeln!(self.out, "---- {header} ----");
         if let Some(output) = &r.output {
             let _ = self.out.write_all(output.to_text().as_bytes());
@@ -230,7 +252,14 @@ impl<W: Write> Human<W> {
     /// `---- name stdout ----` sections (a retried test's earlier attempts first), then the
     /// list of names.
     fn section(&mut self, title: &str, results: &[TestResult]) {
-        let _ = writeln!(self.out, "\n{title}:\n");
+        // As libtest: the blank line before the blocks only when there is a block.
+        let _ = writeln!(self.out, "\n{title}:");
+        let any_block = results.iter().any(|r| {
+            Self::has_block(r) || self.earlier_attempts(&r.name).iter().any(|(a, _, _)| Self::has_block(a))
+        });
+        if any_block {
+            let _ = writeln!(self.out);
+        }
         for r in results {
             let earlier = self.earlier_attempts(&r.name);
             for (attempt, n, of) in &earlier {
@@ -269,15 +298,26 @@ impl<W: Write> Human<W> {
         }
     }
 
-    /// Tests that passed on a retry: what their failed attempts printed and why they failed.
+    /// Tests that passed on a retry: what their failed attempts printed and why they failed
+    /// (not under `-q`, where a passed test prints nothing), then their names.
     fn flaky_section(&mut self, flaky: &[TestResult]) {
-        let _ = writeln!(self.out, "\nflaky:\n");
-        for r in flaky {
-            for (attempt, n, of) in self.earlier_attempts(&r.name) {
-                self.block(
-                    &format!("{} stdout (attempt {n} of {of}, failed)", r.name),
-                    &attempt,
-                );
+        let blocks: Vec<(String, TestResult)> = match self.terse {
+            true => Vec::new(),
+            false => flaky
+                .iter()
+                .flat_map(|r| {
+                    self.earlier_attempts(&r.name).into_iter().map(|(attempt, n, of)| {
+                        (format!("{} stdout (attempt {n} of {of}, failed)", r.name), attempt)
+                    })
+                })
+                .filter(|(_, attempt)| Self::has_block(attempt))
+                .collect(),
+        };
+        // The blocks under a header of their own, as libtest's failures; none, no header.
+        if !blocks.is_empty() {
+            let _ = writeln!(self.out, "\nflaky:\n");
+            for (header, attempt) in &blocks {
+                self.block(header, attempt);
             }
         }
         let _ = writeln!(self.out, "\nflaky:");

@@ -413,6 +413,10 @@ impl<'a> Scheduler<'a> {
 
     /// A worker's start or stop hooks ran: what they printed and which failed, as a note.
     fn report_hooks(&mut self, id: usize, report: &crate::hooks::HookReport) {
+        // `-q`: hooks that ran well say nothing, as passed tests do.
+        if report.failed.is_empty() && self.options.format == crate::cli::Format::Terse {
+            return;
+        }
         let mut message = format!("worker {} {} hooks", id + 1, report.phase);
         if report.failed.is_empty() {
             message.push_str(" ran");
