@@ -1348,6 +1348,31 @@ fn a_group_test_failing_under_nextest_says_groups_share_no_process_there() {
 }
 
 #[test]
+fn under_bazel_timings_go_to_its_undeclared_outputs_or_nowhere() {
+    let outputs = std::env::temp_dir().join(format!("mptest-bazel-outputs-{}", std::process::id()));
+    std::fs::create_dir_all(&outputs).unwrap();
+    let bazel = [
+        ("TEST_SRCDIR", "/nonexistent/runfiles"),
+        ("TEST_TARGET", "//selftest:fixture"),
+    ];
+    let mut env = bazel.to_vec();
+    env.push(("TEST_UNDECLARED_OUTPUTS_DIR", outputs.to_str().unwrap()));
+    let run = fixture_env(&["pass::plain", "pass::result_ok"], &env);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let file = outputs.join("mptest-timings").join("fixture.txt");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(
+        text.contains("\tpass::plain") && text.contains("\tpass::result_ok"),
+        "{text}"
+    );
+    // Without the variable: no file, and nothing to say about it.
+    let run = fixture_env(&["pass::plain"], &bazel);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("mptest-timings"), "{}", run.stderr);
+    std::fs::remove_dir_all(&outputs).unwrap();
+}
+
+#[test]
 fn list_shows_what_each_shard_runs() {
     let listed = |run: util::Run| -> Vec<String> {
         assert_eq!(run.code, Some(0), "{}", run.stderr);

@@ -91,23 +91,46 @@ impl Timings {
     }
 
     /// Records what this run measured and writes the file (atomically). Tests that did not run
-    /// keep their earlier durations; tests that no longer exist are dropped.
+    /// keep their durations — also those another run of this binary (a parallel shard) wrote
+    /// meanwhile: the file is read again and merged under a lock; tests that no longer exist
+    /// are dropped.
     pub(crate) fn save(&mut self, measured: &[(String, f64)], existing: &[&str]) {
         let Some(path) = &self.path else { return };
-        let existing: std::collections::HashSet<&str> = existing.iter().copied().collect();
-        self.seconds.retain(|name, _| existing.contains(name.as_str()));
-        for (name, secs) in measured {
-            self.seconds.insert(name.clone(), *secs);
-        }
-        if let Err(err) = write_atomically(path, &to_text(&self.seconds)) {
+        let result = (|| -> std::io::Result<()> {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let _lock = lock(path)?;
+            if let Ok(now) = std::fs::read_to_string(path).map(|text| from_text(&text)) {
+                self.seconds.extend(now.unwrap_or_default());
+            }
+            let existing: std::collections::HashSet<&str> = existing.iter().copied().collect();
+            self.seconds.retain(|name, _| existing.contains(name.as_str()));
+            for (name, secs) in measured {
+                self.seconds.insert(name.clone(), *secs);
+            }
+            write_atomically(path, &to_text(&self.seconds))
+        })();
+        if let Err(err) = result {
             eprintln!("mptest: cannot write {} ({err})", path.display());
         }
     }
 }
 
+/// Holds `<path>.lock` (flock, released if we die) while the file is read and rewritten.
+fn lock(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(PathBuf::from(name))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| std::io::Error::from(errno))
+}
+
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(
         ".{}.{}",
         std::process::id(),
@@ -117,22 +140,25 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-/// `MPTEST_TIMINGS` if set (a file to keep between CI runs, say), else
+/// `MPTEST_TIMINGS` if set (a file to keep between CI runs, say); under Bazel, in
+/// `TEST_UNDECLARED_OUTPUTS_DIR` (Bazel's outputs of the test: its sandbox allows no other
+/// write, and its shards must not share one file) or nowhere; else
 /// `<target>/<profile>/mptest-timings/<suite>.txt`: this binary is
 /// `<target>/<profile>/deps/<suite>-<hash>` (or `.../examples/...`).
 fn timings_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("MPTEST_TIMINGS") {
         return Some(path.into());
     }
+    let file = format!("{}.txt", crate::launch::reexec::suite_name());
+    if std::env::var_os("TEST_SRCDIR").is_some() || std::env::var_os("TEST_TARGET").is_some() {
+        let outputs = std::env::var_os("TEST_UNDECLARED_OUTPUTS_DIR")?;
+        return Some(PathBuf::from(outputs).join("mptest-timings").join(file));
+    }
     let exe = std::fs::read_link("/proc/self/exe")
         .or_else(|_| std::env::current_exe())
         .ok()?;
     let profile = exe.parent()?.parent()?;
-    Some(
-        profile
-            .join("mptest-timings")
-            .join(format!("{}.txt", crate::launch::reexec::suite_name())),
-    )
+    Some(profile.join("mptest-timings").join(file))
 }
 
 #[cfg(test)]
@@ -162,9 +188,35 @@ mod tests {
         ] {
             assert!(from_text(bad).is_err(), "{bad:?}");
         }
-        assert!(
-            std::fs::read_dir(&dir).unwrap().count() == 1,
-            "no temporary file left"
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".lock"))
+            .collect();
+        assert_eq!(left, ["suite.txt"], "no temporary file left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn runs_of_one_binary_side_by_side_keep_each_others_durations() {
+        let dir = std::env::temp_dir().join(format!("mptest-timings-shards-{}", std::process::id()));
+        let path = dir.join("suite.txt");
+        let all = ["a", "b"];
+        // Both shards read the file before either wrote it; each measured its own test.
+        let mut first = Timings {
+            path: Some(path.clone()),
+            seconds: HashMap::new(),
+        };
+        let mut second = Timings {
+            path: Some(path.clone()),
+            seconds: HashMap::new(),
+        };
+        second.save(&[("b".to_string(), 2.0)], &all);
+        first.save(&[("a".to_string(), 1.0)], &all);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            from_text(&text).unwrap(),
+            HashMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)])
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
