@@ -170,10 +170,15 @@ fn fixtures_are_set_up_once_per_scope_shared_and_torn_down_in_reverse_order() {
         .unwrap();
     assert_eq!(end["mptest"]["teardown_failures"], 1, "{end}");
 
-    // In JUnit too: a case per setup and teardown, the failed teardown an error.
+    // In JUnit: setups and teardowns are the suite's properties, not test cases a dashboard
+    // would count; the failed teardown, which no test's result shows, is an error case too.
     let xml_path = xml;
     let xml = std::fs::read_to_string(&xml_path).unwrap();
-    assert!(xml.contains(r#"<testcase name="fixture::setup::fixtures_fixture::server" classname="fixtures_fixture::fixtures""#), "{xml}");
+    assert!(
+        xml.contains(r#"<property name="mptest.fixture.setup.fixtures_fixture::server" value="run scope, in the fixture host, "#),
+        "{xml}"
+    );
+    assert!(!xml.contains(r#"<testcase name="fixture::setup::"#), "{xml}");
     let lab_case = xml
         .split("<testcase ")
         .find(|c| c.starts_with(r#"name="fixture::teardown::fixtures_fixture::lab""#))
@@ -183,15 +188,20 @@ fn fixtures_are_set_up_once_per_scope_shared_and_torn_down_in_reverse_order() {
         "{lab_case}"
     );
     assert!(lab_case.contains("cleaning up the lab"), "{lab_case}");
-    // And as an independent reader (junitparser, PyPI) sees it.
+    // And as independent readers (junitparser and xunitparser, PyPI) see it: every test a
+    // case, the fixtures no cases but the failed teardown, the counts those of the run.
     let script = r#"
 import sys
 from junitparser import JUnitXml
-for suite in JUnitXml.fromfile(sys.argv[1]):
+import xunitparser
+xml = JUnitXml.fromfile(sys.argv[1])
+for suite in xml:
+    print("junitparser tests", suite.tests)
     for case in suite:
-        if case.name.startswith("fixture::"):
-            kinds = ",".join(type(r).__name__ for r in case.result) or "passed"
-            print(case.name, kinds)
+        kinds = ",".join(type(r).__name__ for r in case.result) or "passed"
+        print(case.name, kinds)
+suite, result = xunitparser.parse(open(sys.argv[1]))
+print("xunitparser tests", result.testsRun)
 "#;
     let read = Command::new(util::peers_python())
         .arg("-c")
@@ -200,14 +210,24 @@ for suite in JUnitXml.fromfile(sys.argv[1]):
         .output()
         .unwrap();
     let read = String::from_utf8_lossy(&read.stdout);
-    for line in [
-        "fixture::setup::fixtures_fixture::server passed",
-        "fixture::teardown::fixtures_fixture::server passed",
-        "fixture::setup::fixtures_fixture::broken Error",
-        "fixture::teardown::fixtures_fixture::lab Error",
-    ] {
-        assert!(read.lines().any(|l| l == line), "{line:?} not in:\n{read}");
-    }
+    let cases: Vec<&str> = read
+        .lines()
+        .filter(|l| !l.starts_with("junitparser tests") && !l.starts_with("xunitparser tests"))
+        .collect();
+    let fixture_cases: Vec<&&str> = cases.iter().filter(|l| l.starts_with("fixture::")).collect();
+    assert_eq!(
+        fixture_cases,
+        [&"fixture::teardown::fixtures_fixture::lab Error"],
+        "{read}"
+    );
+    let results = events
+        .iter()
+        .filter(|e| e["type"] == "test" && e["event"] != "started")
+        .count();
+    let tests = results + 1;
+    assert_eq!(cases.len(), tests, "{read}");
+    assert!(read.contains(&format!("junitparser tests {tests}")), "{read}");
+    assert!(read.contains(&format!("xunitparser tests {tests}")), "{read}");
 }
 
 #[test]
@@ -263,7 +283,7 @@ fn an_interrupted_run_still_tears_down_its_run_fixtures_and_leaves_nothing_runni
     );
     let xml = std::fs::read_to_string(&xml).expect("no partial JUnit report");
     assert!(
-        xml.contains("interrupt::waits") && xml.contains("fixture::teardown::fixtures_fixture::server"),
+        xml.contains("interrupt::waits") && xml.contains("mptest.fixture.teardown.fixtures_fixture::server"),
         "{xml}"
     );
     let left: Vec<u32> = std::fs::read_dir("/proc")

@@ -3,7 +3,11 @@
 //! as `message`; `system-out` with the output of every process of the test and `system-err`
 //! with their log records; failed attempts of a retried test as `flakyFailure` (it passed in
 //! the end) or `rerunFailure` (it did not); tests a cut-short run never got to as errors of
-//! type `not-run`. Written when the run ends — also an interrupted one.
+//! type `not-run`. Fixture setups and teardowns are the suite's `<property>` elements, their
+//! output its `<system-out>`: not test cases, which dashboards count as tests (a failed
+//! teardown is also an `<error>` case: no test's result shows it). A test's log records are in
+//! its `system-out`, as printed; in `system-err` only when nothing was captured. Written when
+//! the run ends — also an interrupted one.
 //!
 //! Written here, not with quick-junit: an XML writer for these few elements is short, and
 //! quick-junit brought ten crates (chrono, uuid, indexmap, quick-xml, ...) into every user's build.
@@ -26,6 +30,10 @@ pub(crate) struct Junit {
     counts: Counts,
     /// Failed attempts of tests still being retried, by name (their elements, as text).
     reruns: HashMap<String, Vec<Attempt>>,
+    /// Fixture setups and teardowns, as the suite's `<property>` elements (text).
+    fixture_properties: String,
+    /// What fixtures printed, for the suite's `<system-out>`.
+    fixture_output: String,
 }
 
 #[derive(Default)]
@@ -53,13 +61,19 @@ impl Junit {
             cases: String::new(),
             counts: Counts::default(),
             reruns: HashMap::new(),
+            fixture_properties: String::new(),
+            fixture_output: String::new(),
         }
     }
 
+    /// The test's `system-out` and `system-err`: its output, where its log records already
+    /// are (printed as they came); the records apart only when there is no output to hold them
+    /// (`--nocapture`). Each record once.
     fn output(result: &TestResult) -> (String, String) {
-        let out = result.output.as_ref().map(|o| o.to_text()).unwrap_or_default();
-        let logs = result.logs.iter().map(|r| format!("{r}\n")).collect();
-        (out, logs)
+        match &result.output {
+            Some(output) => (output.to_text(), String::new()),
+            None => (String::new(), result.logs.iter().map(|r| format!("{r}\n")).collect()),
+        }
     }
 
     /// The test's assertion failed: a failure. It crashed, hung or did not run: an error.
@@ -120,27 +134,45 @@ impl Junit {
         self.case(&result.name, &suite, result.duration, &body);
     }
 
-    /// A fixture's setup or teardown, as a test case of its own (`fixture::setup::<name>`),
-    /// so a report reader sees when and where it ran, what it printed and whether it failed.
+    /// A fixture's setup or teardown: a `<property>` of the suite (`mptest.fixture.setup.<name>`,
+    /// its value scope, process, time and outcome), its output in the suite's `<system-out>` —
+    /// not a `<testcase>`, which dashboards would count as a test. A failed teardown, which no
+    /// test's result shows, is also an `<error>` test case, so the report is not green for a
+    /// run that failed. (A failed setup fails the tests that need it.)
     fn fixture(&mut self, event: &crate::fixtures::FixtureEvent, process: &str) {
         let phase = match event.phase {
             crate::fixtures::Phase::Setup => "setup",
             crate::fixtures::Phase::Teardown => "teardown",
         };
-        let mut body = String::from("<properties>");
-        element(&mut body, "property", &[("name", "mptest.fixture.scope"), ("value", event.scope.as_str())], None);
-        element(&mut body, "property", &[("name", "mptest.fixture.process"), ("value", process)], None);
-        body.push_str("</properties>");
-        if let Some(failure) = &event.failure {
-            self.counts.errors += 1;
-            element(&mut body, "error", &[("message", failure), ("type", &format!("fixture-{phase}"))], None);
-        }
+        let outcome = match &event.failure {
+            None => "ok".to_string(),
+            Some(failure) => format!("failed: {failure}"),
+        };
+        let value = format!(
+            "{} scope, in {process}, {}s, {outcome}",
+            event.scope.as_str(),
+            seconds(Duration::from_nanos(event.duration_ns))
+        );
+        let name = format!("mptest.fixture.{phase}.{}", event.fixture);
+        element(&mut self.fixture_properties, "property", &[("name", &name), ("value", &value)], None);
         if !event.output.is_empty() {
-            element(&mut body, "system-out", &[], Some(&event.output));
+            let _ = writeln!(self.fixture_output, "---- fixture {} {phase} ({process}) ----", event.fixture);
+            self.fixture_output.push_str(&event.output);
+            if !event.output.ends_with('\n') {
+                self.fixture_output.push('\n');
+            }
         }
-        let name = format!("fixture::{phase}::{}", event.fixture);
-        let classname = format!("{}::fixtures", self.suite_name);
-        self.case(&name, &classname, Duration::from_nanos(event.duration_ns), &body);
+        if let (crate::fixtures::Phase::Teardown, Some(failure)) = (event.phase, &event.failure) {
+            self.counts.errors += 1;
+            let mut body = String::new();
+            element(&mut body, "error", &[("message", failure), ("type", "fixture-teardown")], None);
+            if !event.output.is_empty() {
+                element(&mut body, "system-out", &[], Some(&event.output));
+            }
+            let name = format!("fixture::teardown::{}", event.fixture);
+            let classname = format!("{}::fixtures", self.suite_name);
+            self.case(&name, &classname, Duration::from_nanos(event.duration_ns), &body);
+        }
     }
 
     /// Tests the run never got to (interrupted, or no worker could be started): errors, so a
@@ -186,7 +218,16 @@ impl Junit {
         xml.push_str(">\n    <testsuite");
         attributes(&mut xml, &[&[("name", self.suite_name.as_str())][..], &counts].concat());
         xml.push('>');
+        // The schema's order: properties, test cases, system-out.
+        if !self.fixture_properties.is_empty() {
+            xml.push_str("\n        ");
+            element_raw(&mut xml, "properties", &[], &self.fixture_properties);
+        }
         xml.push_str(&self.cases);
+        if !self.fixture_output.is_empty() {
+            xml.push_str("\n        ");
+            element(&mut xml, "system-out", &[], Some(&self.fixture_output));
+        }
         xml.push_str("\n    </testsuite>\n</testsuites>\n");
         xml
     }

@@ -383,6 +383,11 @@ impl<'a> Scheduler<'a> {
             if event.phase == crate::fixtures::Phase::Teardown && event.failure.is_some() {
                 self.summary.teardown_failures += 1;
             }
+            // A run fixture lives in the fixture host, whichever test's worker reported it.
+            let process = match event.scope {
+                crate::fixtures::Scope::Run => "the fixture host",
+                _ => process,
+            };
             self.reporter.report(&Event::Fixture { event, process });
         }
     }
