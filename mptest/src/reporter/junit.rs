@@ -34,6 +34,9 @@ pub(crate) struct Junit {
     fixture_properties: String,
     /// What fixtures printed, for the suite's `<system-out>`.
     fixture_output: String,
+    /// How often each property name was used: a repeat gets `#2`, `#3`, ... (readers such as
+    /// xunitparser refuse two properties of one name; a worker fixture is set up per worker).
+    property_names: HashMap<String, usize>,
 }
 
 #[derive(Default)]
@@ -63,6 +66,7 @@ impl Junit {
             reruns: HashMap::new(),
             fixture_properties: String::new(),
             fixture_output: String::new(),
+            property_names: HashMap::new(),
         }
     }
 
@@ -153,7 +157,12 @@ impl Junit {
             event.scope.as_str(),
             seconds(Duration::from_nanos(event.duration_ns))
         );
-        let name = format!("mptest.fixture.{phase}.{}", event.fixture);
+        let mut name = format!("mptest.fixture.{phase}.{}", event.fixture);
+        let uses = self.property_names.entry(name.clone()).or_insert(0);
+        *uses += 1;
+        if *uses > 1 {
+            name = format!("{name}#{uses}");
+        }
         element(&mut self.fixture_properties, "property", &[("name", &name), ("value", &value)], None);
         if !event.output.is_empty() {
             let _ = writeln!(self.fixture_output, "---- fixture {} {phase} ({process}) ----", event.fixture);
