@@ -403,13 +403,15 @@ pub(crate) fn signal_name(signal: i32) -> String {
 mod tests {
     use super::*;
 
-    #[test]
+    /// Starts `sh -c script`, which must first start a grandchild in the background and echo
+    /// its pid; makes this process the subreaper. Returns (parent, grandchild). The parent's
+    /// handle is forgotten: it must not reap the parent behind the code under test.
     #[cfg(all(target_os = "linux", not(mptest_portable)))]
-    fn a_process_a_scan_missed_is_ended_by_the_next_round() {
+    fn parent_with_grandchild(script: &str) -> (i32, i32) {
         use std::io::BufRead;
         become_subreaper();
         let mut parent = std::process::Command::new("sh")
-            .args(["-c", "sleep 100 & echo $!; exec sleep 100"])
+            .args(["-c", script])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("sh starts");
@@ -420,6 +422,13 @@ mod tests {
         let grandchild: i32 = line.trim().parse().expect("a pid");
         let parent_pid = parent.id() as i32;
         std::mem::forget(parent);
+        (parent_pid, grandchild)
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", not(mptest_portable)))]
+    fn a_process_a_scan_missed_is_ended_by_the_next_round() {
+        let (parent_pid, grandchild) = parent_with_grandchild("sleep 100 & echo $!; exec sleep 100");
         let me = std::process::id() as i32;
         // The first scan sees the parent only, as one that read /proc while the grandchild was
         // being reparented would; the later ones see what is there.
@@ -451,24 +460,12 @@ mod tests {
     #[test]
     #[cfg(all(target_os = "linux", not(mptest_portable)))]
     fn a_grandchild_dead_before_its_parent_is_reaped_not_left_as_a_zombie() {
-        use std::io::BufRead;
-        become_subreaper();
         // The parent ignores SIGTERM (set after it started the grandchild, which does not),
         // and as `sleep` it never reaps: SIGTERM leaves the grandchild a zombie of a live
         // parent, which dies only at the SIGKILL.
-        let mut parent = std::process::Command::new("sh")
-            .args(["-c", "sleep 100 & echo $!; trap '' TERM; exec sleep 100"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh starts");
-        let mut line = String::new();
-        std::io::BufReader::new(parent.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("the grandchild's pid");
-        let grandchild: i32 = line.trim().parse().expect("a pid");
-        let parent_pid = parent.id() as i32;
-        // Both as `end_strays` finds them; the parent's handle must not reap it behind our back.
-        std::mem::forget(parent);
+        let (parent_pid, grandchild) =
+            parent_with_grandchild("sleep 100 & echo $!; trap '' TERM; exec sleep 100");
+        // Both as `end_strays` finds them.
         let listed = |pid| ProcInfo {
             pid,
             ppid: 0,
