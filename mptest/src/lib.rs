@@ -114,8 +114,11 @@
 //! - **Policies**: `--retries N` (a test's own `retries` wins; crashes and timeouts are retried
 //!   too), `--flaky-result pass|fail`, `--leak-result warn|fail`, `--fail-fast`,
 //!   `--run-timeout SECS`, `--max-worker-restarts N`.
-//! - **Reports**: `--junit PATH` writes JUnit XML (output of every process in `system-out`, log
-//!   records in `system-err`, retries as `flakyFailure`/`rerunFailure`); on a terminal a live
+//! - **Reports**: `--junit PATH` writes JUnit XML valid for the Jenkins xunit plugin's
+//!   `junit-10.xsd` (output and log records of every process in `system-out`, retries as
+//!   `flakyFailure`/`rerunFailure`, fixture setups and teardowns as the suite's properties, not
+//!   counted as tests; where nextest's quick-junit format and the schema part, mptest follows the
+//!   schema: no `skipped` on `<testsuites>`, no `time` on retry elements); on a terminal a live
 //!   display shows progress, failures so far and the running tests (`--progress never` turns it
 //!   off); the summary counts failures by kind and names leaks and the slowest tests.
 //! - **Fixtures**: [`#[mptest::fixture]`](macro@fixture) on `fn name(...) -> T` makes a value

@@ -188,6 +188,9 @@ fn fixtures_are_set_up_once_per_scope_shared_and_torn_down_in_reverse_order() {
         "{lab_case}"
     );
     assert!(lab_case.contains("cleaning up the lab"), "{lab_case}");
+    if let Err(why) = util::validate_junit(&xml_path) {
+        panic!("not valid for junit-10.xsd: {why}\n{xml}");
+    }
     // And as independent readers (junitparser and xunitparser, PyPI) see it: every test a
     // case, the fixtures no cases but the failed teardown, the counts those of the run.
     let script = r#"

@@ -1507,10 +1507,18 @@ fn the_junit_report_is_read_by_an_independent_reader() {
         "crash::aborts",
         "flaky::",
         "logging::child_logs",
+        "leak::background_child",
         "--junit",
         xml.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(101), "{}", run.stdout);
+    // Valid for the Jenkins xunit plugin, which refuses a report its schema refuses.
+    if let Err(why) = util::validate_junit(&xml) {
+        panic!(
+            "not valid for junit-10.xsd: {why}\n{}",
+            std::fs::read_to_string(&xml).unwrap()
+        );
+    }
     // junitparser (PyPI), not ours: every case with its result and output.
     let script = r#"
 import sys
@@ -1566,6 +1574,14 @@ for suite in xml:
     assert!(
         line("pass::prints_from_a_child_process").contains("child says hi"),
         "{text}"
+    );
+    // A process the test left running is named in its system-err.
+    let leak = line("leak::background_child");
+    assert!(
+        leak.contains(" passed ")
+            && leak.contains("err=mptest: left running at the test's end, ended: ")
+            && leak.contains("(sleep 1000)"),
+        "{leak}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -1794,6 +1810,45 @@ fn an_interrupted_run_writes_its_partial_junit_and_ends_within_seconds() {
         left.is_empty() || left.iter().all(|l| l.starts_with("mptest-")),
         "{left:?}"
     );
+}
+
+/// Bazel's `--test_timeout` ends a test binary with SIGTERM: the JUnit file still holds every
+/// selected test, those that never ran as errors saying why, so no dashboard shows green.
+#[test]
+fn a_terminated_run_lists_every_test_it_did_not_run_in_its_junit() {
+    use wait_timeout::ChildExt;
+    let dirs = util::RunDirs::new();
+    let xml = dirs.scratch.join("terminated.xml");
+    // One worker: the interrupt test holds it, the six `pass::` tests wait behind it.
+    let (mut coordinator, _lines) = interruptible(
+        &dirs,
+        &["pass::", "--test-threads", "1", "--junit", xml.to_str().unwrap()],
+        std::process::Stdio::inherit(),
+    );
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(coordinator.0.id() as i32, libc::SIGTERM) }, 0);
+    let status = coordinator
+        .0
+        .wait_timeout(std::time::Duration::from_secs(10))
+        .unwrap()
+        .expect("the run did not end after SIGTERM");
+    assert_eq!(status.code(), Some(101));
+    let report = std::fs::read_to_string(&xml).expect("no JUnit report");
+    // Nine selected: the interrupted one, six that never ran, two ignored (skipped).
+    assert!(
+        report.contains(r#"tests="9" skipped="2" failures="0" errors="7""#),
+        "{report}"
+    );
+    for name in ["pass::plain", "pass::result_ok", "pass::with_generous_timeout"] {
+        let case = report
+            .split("<testcase ")
+            .find(|case| case.contains(&format!("name=\"{name}\"")))
+            .unwrap_or_else(|| panic!("{name} is not in the report:\n{report}"));
+        assert!(
+            case.contains(r#"type="not-run""#) && case.contains("SIGTERM"),
+            "{case}"
+        );
+    }
 }
 
 /// Runs the fixture in a real pseudo-terminal (util-linux's `script`); what the terminal got.

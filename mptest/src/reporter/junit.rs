@@ -1,13 +1,20 @@
-//! JUnit XML (Jenkins' flavour): one `testsuite` for this binary, a `testcase` per test with its
+//! JUnit XML, valid for the Jenkins xunit plugin's `junit-10.xsd` (the self-tests check it with
+//! `xmllint --schema`): one `testsuite` for this binary, a `testcase` per test with its
 //! time; a failure's kind (`failed`, `crashed`, `timed-out`) as its `type` and its explanation
-//! as `message`; `system-out` with the output of every process of the test and `system-err`
-//! with their log records; failed attempts of a retried test as `flakyFailure` (it passed in
-//! the end) or `rerunFailure` (it did not); tests a cut-short run never got to as errors of
+//! as `message`; `system-out` with the output of every process of the test; failed attempts of
+//! a retried test as `flakyFailure`/`flakyError` (it passed in the end) or
+//! `rerunFailure`/`rerunError` (it did not); tests a cut-short run never got to as errors of
 //! type `not-run`. Fixture setups and teardowns are the suite's `<property>` elements, their
 //! output its `<system-out>`: not test cases, which dashboards count as tests (a failed
 //! teardown is also an `<error>` case: no test's result shows it). A test's log records are in
-//! its `system-out`, as printed; in `system-err` only when nothing was captured. Written when
-//! the run ends — also an interrupted one.
+//! its `system-out`, as printed; in `system-err` only when nothing was captured. Processes a
+//! test left running are named in its `system-err`. Written when the run ends — also an
+//! interrupted one.
+//!
+//! Where quick-junit (nextest's writer) and the schema part, this follows the schema: no
+//! `skipped`, `uuid` or `timestamp` on `<testsuites>` (the counts are on `<testsuite>`), no
+//! `time` on a rerun element (the attempt's time is in its `message`), no `<properties>` in a
+//! `<testcase>`.
 //!
 //! Written here, not with quick-junit: an XML writer for these few elements is short, and
 //! quick-junit brought ten crates (chrono, uuid, indexmap, quick-xml, ...) into every user's build.
@@ -91,18 +98,15 @@ impl Junit {
     fn finished(&mut self, result: &TestResult) {
         let reruns = self.reruns.remove(&result.name).unwrap_or_default();
         let mut body = String::new();
-        if !result.leftovers.is_empty() {
-            body.push_str("<properties>");
-            element(&mut body, "property", &[("name", "mptest.leftovers"), ("value", &result.leftovers.join(", "))], None);
-            body.push_str("</properties>");
-        }
-        let rerun_element = match &result.outcome {
-            Outcome::Passed | Outcome::Flaky { .. } => "flakyFailure",
+        // Surefire's names, which junit-10.xsd has: `flaky…` for attempts of a test that passed
+        // in the end, `rerun…` otherwise.
+        let rerun_prefix = match &result.outcome {
+            Outcome::Passed | Outcome::Flaky { .. } => "flaky",
             Outcome::Ignored { reason } => {
                 self.counts.skipped += 1;
                 let message = reason.as_deref().map(|r| ("message", r));
                 element(&mut body, "skipped", message.as_slice(), None);
-                "rerunFailure"
+                "rerun"
             }
             outcome => {
                 let name = Self::failure_element(outcome);
@@ -112,27 +116,34 @@ impl Junit {
                 }
                 let message = outcome.explanation().unwrap_or_default();
                 element(&mut body, name, &[("message", &message), ("type", outcome.kind())], None);
-                "rerunFailure"
+                "rerun"
             }
         };
         for attempt in &reruns {
             let mut inner = String::new();
             element(&mut inner, "system-out", &[], Some(&attempt.out));
             element(&mut inner, "system-err", &[], Some(&attempt.logs));
-            let time = seconds(attempt.time);
+            // An assertion that failed is a `…Failure`, a crash or a hang an `…Error`. No `time`
+            // (quick-junit writes one; the schema has none): the attempt's time is in its words.
+            let kind = if attempt.kind == "failed" { "Failure" } else { "Error" };
+            let message = format!("{} (attempt took {}s)", attempt.message, seconds(attempt.time));
             element_raw(
                 &mut body,
-                rerun_element,
-                &[("message", &attempt.message), ("type", attempt.kind), ("time", &time)],
+                &format!("{rerun_prefix}{kind}"),
+                &[("message", &message), ("type", attempt.kind)],
                 &inner,
             );
         }
-        let (out, logs) = Self::output(result);
+        let (out, mut err) = Self::output(result);
+        if !result.leftovers.is_empty() {
+            // In `system-err`, not as a test case's `<properties>`: the schema has none there.
+            let _ = writeln!(err, "mptest: left running at the test's end, ended: {}", result.leftovers.join(", "));
+        }
         if !out.is_empty() {
             element(&mut body, "system-out", &[], Some(&out));
         }
-        if !logs.is_empty() {
-            element(&mut body, "system-err", &[], Some(&logs));
+        if !err.is_empty() {
+            element(&mut body, "system-err", &[], Some(&err));
         }
         let suite = self.suite_name.clone();
         self.case(&result.name, &suite, result.duration, &body);
@@ -215,17 +226,19 @@ impl Junit {
             c.errors.to_string(),
             c.skipped.to_string(),
         );
-        let counts = [
+        let (tests, skipped, failures, errors, time) = (
             ("tests", tests.as_str()),
             ("skipped", skipped.as_str()),
             ("failures", failures.as_str()),
             ("errors", errors.as_str()),
             ("time", time.as_str()),
-        ];
+        );
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
-        attributes(&mut xml, &[&[("name", "mptest")][..], &counts].concat());
+        // The schema has no `skipped` on `<testsuites>` (quick-junit writes none there either).
+        attributes(&mut xml, &[("name", "mptest"), tests, failures, errors, time]);
         xml.push_str(">\n    <testsuite");
-        attributes(&mut xml, &[&[("name", self.suite_name.as_str())][..], &counts].concat());
+        let suite = [("name", self.suite_name.as_str()), tests, skipped, failures, errors, time];
+        attributes(&mut xml, &suite);
         xml.push('>');
         // The schema's order: properties, test cases, system-out.
         if !self.fixture_properties.is_empty() {
@@ -366,7 +379,7 @@ mod tests {
         junit.case("a::b", "suite", Duration::from_millis(1500), "");
         junit.counts.failures = 1;
         let xml = junit.document(Duration::from_secs(2));
-        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mptest\" tests=\"1\" skipped=\"0\" failures=\"1\" errors=\"0\" time=\"2.000\">"), "{xml}");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mptest\" tests=\"1\" failures=\"1\" errors=\"0\" time=\"2.000\">\n    <testsuite name=\"suite\" tests=\"1\" skipped=\"0\" failures=\"1\" errors=\"0\" time=\"2.000\">"), "{xml}");
         assert!(xml.contains("<testcase name=\"a::b\" classname=\"suite\" time=\"1.500\"></testcase>"), "{xml}");
         assert!(xml.ends_with("</testsuite>\n</testsuites>\n"), "{xml}");
     }

@@ -243,6 +243,31 @@ pub fn peers_python() -> std::path::PathBuf {
     python
 }
 
+/// Checks `report` against the Jenkins xunit plugin's `junit-10.xsd` with xmllint: `Err` with
+/// xmllint's words when it is not valid. (`bash .ci/run` puts the schema in `/tmp/junit-xsd`;
+/// `MPTEST_JUNIT_XSD` names another copy.)
+pub fn validate_junit(report: &std::path::Path) -> Result<(), String> {
+    let xsd = std::env::var_os("MPTEST_JUNIT_XSD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/tmp/junit-xsd/junit-10.xsd"));
+    assert!(
+        xsd.exists(),
+        "the JUnit schema is needed at {} (bash .ci/run fetches it), or set MPTEST_JUNIT_XSD",
+        xsd.display()
+    );
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(report)
+        .output()
+        .expect("xmllint (libxml2-utils) is needed; bash .ci/run installs it");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// `tests/twin/twin.rs` compiled under libtest's harness (`rustc --test`) into `dirs`: libtest's
 /// twin of the fixture's `twin` module, to hold mptest's behaviour against.
 pub fn libtest_twin(dirs: &RunDirs) -> std::path::PathBuf {
