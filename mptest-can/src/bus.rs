@@ -168,6 +168,22 @@ pub enum BusError {
         #[source]
         source: std::io::Error,
     },
+    /// Fewer nodes (or proxy channels) were attached than a wait asked for, by its bound
+    /// ([`VirtualBus::wait_for_nodes`](crate::VirtualBus::wait_for_nodes),
+    /// [`ProxyChannels::wait_for_channels`](crate::ProxyChannels::wait_for_channels)).
+    #[error("only {attached} of {wanted} {what} attached to the CAN bus {bus} after {waited:?}")]
+    NotAttached {
+        /// The bus.
+        bus: String,
+        /// What was counted: "nodes" or "proxy channels".
+        what: &'static str,
+        /// How many the wait asked for.
+        wanted: usize,
+        /// How many were attached when it gave up.
+        attached: usize,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The bus went away: the virtual bus's hub or the proxy stopped, the interface went down.
     #[error("the CAN bus {0} is closed")]
     Closed(String),

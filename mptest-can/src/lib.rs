@@ -37,6 +37,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Waiting until everyone is attached
+//!
+//! A node, or a proxy channel, hears the frames sent after it attached. A test whose children or
+//! auxiliaries attach in their own time waits until they have, bounded, before it sends what all
+//! must hear — [`VirtualBus::wait_for_nodes`], [`ProxyChannels::wait_for_channels`] — instead of
+//! sleeping a while. Any process of the test may wait; fewer by the bound is
+//! [`BusError::NotAttached`], which says how many came.
+//!
+//! ```
+//! use std::time::Duration;
+//! use mptest_can::{Bus, CanFrame, CanId, VirtualBus};
+//!
+//! let bus = VirtualBus::create("doc-ready")?;
+//! let here = bus.attach_sender()?;
+//! let there = VirtualBus::attach_named("doc-ready")?;  // in a spawned child, in its own time
+//! bus.wait_for_nodes(2, Duration::from_secs(10))?;
+//! here.send(&CanFrame::new(CanId::standard(0x42)?, &[1])?)?;
+//! assert!(there.recv(Duration::from_secs(5))?.is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## The choices made here
 //!
 //! - **Frames are this crate's own** ([`CanFrame`]: data, remote, error and FD frames, serde,

@@ -237,6 +237,31 @@ impl ProxyChannels {
         let node = Node::connect(&self.bus, &self.path)?;
         Ok(ProxyChannel(node))
     }
+
+    /// Waits until at least `channels` proxy channels are open — by any process of the test
+    /// (the proxy's own connection to the bus is not one) — at most `timeout`; how many are.
+    /// Frames sent after it returns reach every one of them: wait for this, not a while, before
+    /// sending what all must hear. Fewer by the bound: [`BusError::NotAttached`].
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use mptest_can::{BusConfig, CanProxyAux, ProxyChannels, ProxyConfig, VirtualBus};
+    /// # let bus = VirtualBus::create("doc-proxy-wait")?;
+    /// let proxy = mptest::aux::start::<CanProxyAux>(ProxyConfig::new(BusConfig::Virtual(bus)))?;
+    /// let channels = CanProxyAux::channels(&proxy)?;
+    /// for _ in 0..2 {
+    ///     // Two auxiliaries (here: children) open a channel each, in their own time.
+    ///     mptest::spawn(channels.clone(), |channels: ProxyChannels| {
+    ///         let channel = channels.open().unwrap();
+    ///         // ... serve the bus through `channel` ...
+    ///     });
+    /// }
+    /// channels.wait_for_channels(2, Duration::from_secs(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_channels(&self, channels: usize, timeout: Duration) -> Result<usize, BusError> {
+        crate::hub::ready::wait_for_nodes(&self.bus, &self.path, channels, timeout, "proxy channels")
+    }
 }
 
 /// One proxy channel: a [`Bus`] whose frames go through the proxy.

@@ -34,6 +34,7 @@
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -126,23 +127,55 @@ impl VirtualBus {
     /// A new node on the bus. It receives every frame sent by the others from the moment this
     /// returns (by default; see [`Bus::set_filters`]), and must read them.
     pub fn attach(&self) -> Result<VirtualNode, BusError> {
-        match Node::connect(&self.name, &self.path) {
-            Ok(node) => Ok(VirtualNode(node)),
-            // Nothing listens there: no such bus (an I/O error on a bus that is there stays one).
-            Err(BusError::Open {
+        Node::connect(&self.name, &self.path)
+            .map(VirtualNode)
+            .map_err(|e| self.no_such_bus(e))
+    }
+
+    /// Waits until at least `nodes` nodes are attached to the bus — by any process of the test,
+    /// this one's included — at most `timeout`; how many are. Frames sent after it returns reach
+    /// every one of them: wait for this, not a while, before sending what all must hear.
+    /// Callable from any process with a handle ([`named`](Self::named) will do); the wait
+    /// itself is no node. Fewer by the bound: [`BusError::NotAttached`], saying how many came.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mptest_can::{Bus, BusError, CanFrame, CanId, VirtualBus};
+    ///
+    /// let bus = VirtualBus::create("doc-wait")?;
+    /// let here = bus.attach()?;
+    /// let there = VirtualBus::attach_named("doc-wait")?; // in a spawned child, usually
+    /// assert_eq!(bus.wait_for_nodes(2, Duration::from_secs(10))?, 2);
+    /// // A third never comes: the wait ends at its bound and says so.
+    /// let err = bus.wait_for_nodes(3, Duration::from_millis(50)).unwrap_err();
+    /// assert!(matches!(err, BusError::NotAttached { attached: 2, wanted: 3, .. }), "{err}");
+    /// here.send(&CanFrame::new(CanId::standard(0x10)?, &[1])?)?;
+    /// assert!(there.recv(Duration::from_secs(5))?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_nodes(&self, nodes: usize, timeout: Duration) -> Result<usize, BusError> {
+        crate::hub::ready::wait_for_nodes(&self.name, &self.path, nodes, timeout, "nodes")
+            .map_err(|e| self.no_such_bus(e))
+    }
+
+    /// A failure to connect because nothing listens: no such bus (an I/O error on a bus that
+    /// is there stays one).
+    fn no_such_bus(&self, error: BusError) -> BusError {
+        match error {
+            BusError::Open {
                 source: Some(source), ..
-            }) if matches!(
+            } if matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
             {
-                Err(BusError::NoSuchBus {
+                BusError::NoSuchBus {
                     bus: self.name.clone(),
                     path: self.path.display().to_string(),
                     source,
-                })
+                }
             }
-            Err(other) => Err(other),
+            other => other,
         }
     }
 

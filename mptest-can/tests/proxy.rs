@@ -55,6 +55,39 @@ fn start_proxy(bus: &VirtualBus, trace: Option<&Path>) -> AuxHandle<CanProxyAux>
 /// A channel's first frame: "I am open".
 const READY: u16 = 0x7ff;
 
+/// Before it sends what every auxiliary must hear, a test waits until their channels are open:
+/// the proxy's own bus connection is not counted, a wait is bounded and says how many came.
+#[mp_test(timeout = "60s")]
+fn a_test_waits_until_the_proxy_channels_are_open() {
+    let bus = VirtualBus::create("pk-wait").unwrap();
+    let device = bus.attach_sender().unwrap();
+    let proxy = start_proxy(&bus, None);
+    let channels = CanProxyAux::channels(&proxy).unwrap();
+    // Two auxiliaries' channels, in processes of their own, opened in their own time.
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            mptest::spawn(channels.clone(), |channels: ProxyChannels| {
+                let channel = channels.open().unwrap();
+                next(&channel, "the device's frame").frame
+            })
+        })
+        .collect();
+    assert_eq!(channels.wait_for_channels(2, LIMIT).unwrap(), 2);
+    let err = channels
+        .wait_for_channels(3, Duration::from_millis(100))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("only 2 of 3 proxy channels attached to the CAN bus pk-wait after "),
+        "{err}"
+    );
+    // The device (a node of the bus itself) is heard through the proxy by both.
+    device.send(&frame(0x321, &[7])).unwrap();
+    for child in children {
+        assert_eq!(child.join().unwrap(), frame(0x321, &[7]));
+    }
+}
+
 #[mp_test(timeout = "60s")]
 fn frames_go_where_pykiso_sends_them_and_say_where_they_came_from() {
     let bus = VirtualBus::create("pk").unwrap();

@@ -1,5 +1,5 @@
 //! The virtual bus across processes: one global order, no loss under a slow reader, a killed
-//! node detaches, filters, FD, receive-own, bad input.
+//! node detaches, filters, FD, receive-own, bad input, waiting until nodes are attached.
 
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,90 @@ fn every_node_sees_every_frame_in_one_global_order() {
     // The senders really interleaved (one global order of concurrent sends, not three runs).
     let switches = seen_here.windows(2).filter(|w| w[0][..3] != w[1][..3]).count();
     println!("{switches} switches between senders");
+}
+
+/// The reason to wait: a node hears the frames sent after it attached, so a test that sends
+/// before its children attached loses frames. The wait replaces sleeps and READY frames.
+#[mp_test(timeout = "60s")]
+fn once_the_wait_returns_every_node_hears_what_is_sent() {
+    let bus = VirtualBus::create("ready").unwrap();
+    let here = bus.attach_sender().unwrap();
+    // Three children attach in their own time; none says so.
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            mptest::spawn(bus.clone(), |bus: VirtualBus| {
+                let node = bus.attach().unwrap();
+                next(&node, "the test's frame").frame
+            })
+        })
+        .collect();
+    // The test's own node and the three children's.
+    assert_eq!(bus.wait_for_nodes(4, LIMIT).unwrap(), 4);
+    let frame = numbered(9, 1);
+    here.send(&frame).unwrap();
+    for child in children {
+        assert_eq!(child.join().unwrap(), frame);
+    }
+}
+
+#[mp_test(timeout = "60s")]
+fn a_wait_for_nodes_is_bounded_says_how_many_came_and_works_from_any_process() {
+    let bus = VirtualBus::create("census").unwrap();
+    let _one = bus.attach().unwrap();
+    // From a child, by the bus's name; the waits themselves are no nodes.
+    let counted = mptest::spawn((), |()| {
+        let bus = VirtualBus::named("census").unwrap();
+        (
+            bus.wait_for_nodes(1, LIMIT).unwrap(),
+            bus.wait_for_nodes(1, LIMIT).unwrap(),
+        )
+    });
+    assert_eq!(counted.join().unwrap(), (1, 1));
+    // A second node never comes: the bound ends the wait, and the error says how many came.
+    let bound = Duration::from_millis(200);
+    let started = Instant::now();
+    let err = bus.wait_for_nodes(2, bound).unwrap_err();
+    let waited = started.elapsed();
+    assert!(waited >= bound && waited < LIMIT, "{waited:?}");
+    assert!(
+        matches!(
+            err,
+            BusError::NotAttached {
+                wanted: 2,
+                attached: 1,
+                what: "nodes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("only 1 of 2 nodes attached to the CAN bus census after "),
+        "{err}"
+    );
+    // A bus nobody created says so, at once.
+    let err = VirtualBus::named("nobody")
+        .unwrap()
+        .wait_for_nodes(1, LIMIT)
+        .unwrap_err();
+    assert!(matches!(err, BusError::NoSuchBus { .. }), "{err:?}");
+    // A wait under way when the bus closes ends with that, not at its bound.
+    let waiter = std::thread::spawn({
+        let bus = VirtualBus::named("census").unwrap();
+        move || {
+            let started = Instant::now();
+            (bus.wait_for_nodes(5, LIMIT), started.elapsed())
+        }
+    });
+    drop(bus);
+    let (result, waited) = waiter.join().unwrap();
+    // The waiter may have come after the close (no such bus) or before it (closed).
+    assert!(
+        matches!(result, Err(BusError::Closed(_) | BusError::NoSuchBus { .. })),
+        "{result:?}"
+    );
+    assert!(waited < LIMIT, "{waited:?}");
 }
 
 #[mp_test(timeout = "60s")]

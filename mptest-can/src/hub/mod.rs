@@ -13,6 +13,7 @@
 //! socket path lets any process of the test find the bus by its name.
 
 pub(crate) mod node;
+pub(crate) mod ready;
 pub(crate) mod wire;
 
 use std::collections::VecDeque;
@@ -21,7 +22,7 @@ use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mptest::__private::sync::{Condvar, Mutex};
 
@@ -46,6 +47,8 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Senders wait here for room in the queues.
     room: Condvar,
+    /// Notified when a node attaches or detaches, or the hub closes (for `WaitForNodes`).
+    census: Condvar,
     trace: Option<Mutex<TraceWriter>>,
     listener: UnixListener,
 }
@@ -94,6 +97,7 @@ impl Hub {
                 closed: false,
             }),
             room: Condvar::new(),
+            census: Condvar::new(),
             trace: trace.map(Mutex::new),
             listener,
         });
@@ -130,12 +134,24 @@ impl Hub {
         let Ok(hello) = read_one(&mut reader, &mut inbox) else {
             return;
         };
-        let Up::Hello { filters, receive_own } = hello else {
-            eprintln!(
-                "mptest-can: {}: a node did not start with its hello; dropped it",
-                self.name
-            );
-            return;
+        let (filters, receive_own) = match hello {
+            Up::Hello { filters, receive_own } => (filters, receive_own),
+            Up::WaitForNodes { at_least, within_ms } => {
+                let deadline = Instant::now() + Duration::from_millis(within_ms);
+                let (attached, closed) = self.wait_for_nodes(at_least as usize, deadline);
+                let mut answer = Vec::new();
+                let attached = u32::try_from(attached).unwrap_or(u32::MAX);
+                wire::encode(&Down::Nodes { attached, closed }, &mut answer);
+                let _ = reader.write_all(&answer);
+                return;
+            }
+            Up::Frame(_) | Up::Filters(_) | Up::ReceiveOwn(_) => {
+                eprintln!(
+                    "mptest-can: {}: a node did not start with its hello; dropped it",
+                    self.name
+                );
+                return;
+            }
         };
         let Ok(writer) = reader.try_clone() else { return };
         let Some((id, wake)) = self.add_port(filters, receive_own, reader.try_clone().ok()) else {
@@ -178,7 +194,24 @@ impl Hub {
             wake: wake.clone(),
             stream,
         });
+        self.census.notify_all();
         Some((id, wake))
+    }
+
+    /// Waits until at least `at_least` nodes are attached (a proxy's own bus connection is not
+    /// one), at most until `deadline`: how many are, and whether the hub closed meanwhile.
+    fn wait_for_nodes(&self, at_least: usize, deadline: Instant) -> (usize, bool) {
+        let mut state = self.state.lock();
+        loop {
+            let attached = state.ports.iter().filter(|p| p.id != BRIDGE).count();
+            if state.closed || attached >= at_least {
+                return (attached, state.closed);
+            }
+            if self.census.wait_until(&mut state, deadline).timed_out() {
+                let attached = state.ports.iter().filter(|p| p.id != BRIDGE).count();
+                return (attached, state.closed);
+            }
+        }
     }
 
     /// Takes a node's messages: frames in batches, settings in their place in the order. What
@@ -230,7 +263,7 @@ impl Hub {
         match setting {
             Up::Filters(filters) => port.filters = filters,
             Up::ReceiveOwn(on) => port.receive_own = on,
-            Up::Hello { .. } | Up::Frame(_) => return false,
+            Up::Hello { .. } | Up::Frame(_) | Up::WaitForNodes { .. } => return false,
         }
         port.queue.push_back(Out::Ack);
         port.wake.notify_one();
@@ -349,6 +382,7 @@ impl Hub {
         }
         drop(state);
         self.room.notify_all();
+        self.census.notify_all();
     }
 
     /// Attaches the proxy's own bus as node [`BRIDGE`]: frames from the bus are published from
@@ -451,6 +485,7 @@ impl Hub {
         }
         drop(state);
         self.room.notify_all();
+        self.census.notify_all();
         // Wakes the accept loop (shutdown on a listening socket makes accept fail on Linux;
         // elsewhere a connection does).
         // SAFETY: shutdown on a socket we own; a failure only leaves the acceptor waiting.

@@ -146,6 +146,9 @@ impl Node {
                 Ok(Some(Down::Frame(received))) => reader.pending.push_back(received),
                 Ok(Some(Down::Ack)) => return Ok(self.id),
                 Ok(Some(Down::Attached { node })) => return Ok(node),
+                Ok(Some(Down::Nodes { .. })) => {
+                    return Err(self.malformed("a count of nodes, which no node asks for".into()))
+                }
                 Ok(None) => {
                     if !wait_for(&reader.stream, libc::POLLIN, deadline) {
                         return Err(BusError::Closed(format!(
@@ -236,7 +239,7 @@ impl Bus for Node {
                     }
                     continue;
                 }
-                Ok(Some(Down::Ack | Down::Attached { .. })) => continue,
+                Ok(Some(Down::Ack | Down::Attached { .. } | Down::Nodes { .. })) => continue,
                 Ok(None) => {}
                 Err(reason) => return Err(self.malformed(reason)),
             }

@@ -23,6 +23,9 @@ pub(crate) enum Up {
     Filters(Filters),
     /// Receive-own on or off, from now on. Answered by `Ack`.
     ReceiveOwn(bool),
+    /// Instead of a hello, on a connection that is no node: wait until at least `at_least`
+    /// nodes are attached, at most `within_ms`. Answered by `Nodes`, then the hub hangs up.
+    WaitForNodes { at_least: u32, within_ms: u64 },
 }
 
 /// From the hub to a node.
@@ -34,6 +37,8 @@ pub(crate) enum Down {
     Frame(Received),
     /// The last `Filters` or `ReceiveOwn` is in force.
     Ack,
+    /// How many nodes are attached (the answer to `WaitForNodes`); `closed`: the hub closed.
+    Nodes { attached: u32, closed: bool },
 }
 
 /// Appends one message to `out`.
