@@ -78,10 +78,14 @@ pub(crate) enum Partition {
     Hash { index: u64, total: u64 },
     /// Every `total`-th test (and group) of the declared order, from `index` (0-based).
     Slice { index: u64, total: u64 },
+    /// Bin `index` of `total` filled by recorded durations, longest first into the emptiest bin;
+    /// tests with none recorded by their hash.
+    Time { index: u64, total: u64 },
 }
 
 fn parse_partition(text: &str) -> Result<Partition, String> {
-    const FORMS: &str = "hash:M/N, count:M/N (nextest's name for slice) or slice:M/N, with 1 <= M <= N";
+    const FORMS: &str =
+        "hash:M/N, count:M/N (nextest's name for slice), slice:M/N or time:M/N, with 1 <= M <= N";
     let Some((kind, shard)) = text.split_once(':') else {
         return Err(format!("{text:?} has no kind: write it as {FORMS}"));
     };
@@ -103,6 +107,7 @@ fn parse_partition(text: &str) -> Result<Partition, String> {
     match kind {
         "hash" => Ok(Partition::Hash { index, total }),
         "slice" | "count" => Ok(Partition::Slice { index, total }),
+        "time" => Ok(Partition::Time { index, total }),
         other => Err(format!("{other:?} in {text:?} is no kind of partition: write it as {FORMS}")),
     }
 }
@@ -210,11 +215,18 @@ struct Args {
     /// The seed of --order random (the run says which it used)
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Run (or --list) one shard of the suite: hash:M/N, or count:M/N (nextest's name) or
-    /// slice:M/N (a group is never split). Under Bazel, TEST_TOTAL_SHARDS and TEST_SHARD_INDEX
-    /// do the same
+    /// Run (or --list) one shard of the suite: hash:M/N, count:M/N (nextest's name) or
+    /// slice:M/N, or time:M/N (shards of equal recorded durations); a group is never split.
+    /// Under Bazel, TEST_TOTAL_SHARDS and TEST_SHARD_INDEX do the same
     #[arg(long, value_name = "KIND:M/N", value_parser = parse_partition)]
     partition: Option<Partition>,
+    /// Run only the tests that failed, crashed or timed out the last time they ran (pytest's
+    /// --lf); every selected test when none did
+    #[arg(long, visible_alias = "lf")]
+    last_failed: bool,
+    /// Run the tests that failed the last time they ran first, then the others (pytest's --ff)
+    #[arg(long, visible_alias = "ff")]
+    failed_first: bool,
     /// Unstable libtest options; only `unstable-options` is known (and needed by nothing)
     #[arg(short = 'Z', value_name = "FLAG", value_parser = ["unstable-options"])]
     unstable: Vec<String>,
@@ -356,6 +368,10 @@ pub(crate) struct Options {
     pub(crate) order: Order,
     pub(crate) seed: Option<u64>,
     pub(crate) partition: Option<Partition>,
+    /// `--last-failed`: only the tests that failed the last time they ran.
+    pub(crate) last_failed: bool,
+    /// `--failed-first`: those tests first.
+    pub(crate) failed_first: bool,
     /// Run by cargo-nextest (`NEXTEST_RUN_ID`): one test per process.
     pub(crate) under_nextest: bool,
     /// `--bench` without `--test`: every test is reported as ignored.
@@ -471,6 +487,8 @@ impl Options {
             },
             seed: shuffle_seed.or(args.seed),
             partition: args.partition,
+            last_failed: args.last_failed,
+            failed_first: args.failed_first,
             under_nextest: std::env::var_os("NEXTEST_RUN_ID").is_some(),
             bench_only: args.bench && !args.test,
             logfile: args.logfile,
@@ -543,6 +561,13 @@ mod tests {
         // nextest's counted partition is the slice.
         let o = parse(&["--partition", "count:2/3"]).unwrap();
         assert_eq!(o.partition, Some(Partition::Slice { index: 1, total: 3 }));
+        let o = parse(&["--partition", "time:4/4"]).unwrap();
+        assert_eq!(o.partition, Some(Partition::Time { index: 3, total: 4 }));
+        // pytest's --lf and --ff, by their names and pytest's.
+        let o = parse(&["--last-failed", "--ff"]).unwrap();
+        assert!(o.last_failed && o.failed_first);
+        let o = parse(&["--lf"]).unwrap();
+        assert!(o.last_failed && !o.failed_first);
         // Each bad form says which part is wrong.
         for (bad, says) in [
             ("hash:0/3", "shard 0 of 3 does not exist"),

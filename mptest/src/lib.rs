@@ -110,7 +110,18 @@
 //!   it) runs part M of N, and with `--list` lists it; under Bazel,
 //!   `TEST_TOTAL_SHARDS`/`TEST_SHARD_INDEX` do it, `TEST_SHARD_STATUS_FILE` is touched,
 //!   `XML_OUTPUT_FILE` gets the JUnit report and `TEST_TMPDIR` the run's temporary files. The
-//!   shards together run the suite once; a group is never split.
+//!   shards together run the suite once; a group is never split. `--partition time:M/N` makes
+//!   shards that finish together: the recorded durations, longest first, each into the shard
+//!   with the least so far (pytest-split's and CircleCI's greedy split; equal lengths by name,
+//!   so every machine given the same timings file splits alike); tests with no duration go by
+//!   hash. A run split by time records outcomes but leaves the durations as they were, so
+//!   shards run one after another on one machine still split alike: durations come from runs
+//!   that are not split by time.
+//! - **Rerun what failed**: `--last-failed` (`--lf`) runs only the tests that failed, crashed,
+//!   timed out or were interrupted the last time they ran, `--failed-first` (`--ff`) runs them
+//!   first — from the same timings file, which keeps each test's last outcome. With nothing
+//!   recorded, or none of the selected tests failed, every selected test runs and a notice on
+//!   stderr says why (pytest's rule). With a partition, each shard reruns its own failures.
 //! - **Policies**: `--retries N` (a test's own `retries` wins; crashes and timeouts are retried
 //!   too), `--flaky-result pass|fail`, `--leak-result warn|fail`, `--fail-fast`,
 //!   `--run-timeout SECS`, `--max-worker-restarts N`.

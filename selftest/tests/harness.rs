@@ -1332,6 +1332,175 @@ fn the_longest_tests_go_first_from_the_second_run_on() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Runs these fixture tests (`--exact`, one worker, JSON) with the timings file `file`.
+fn with_timings(file: &str, names: &[&str], extra: &[&str]) -> util::Run {
+    let mut args = vec![
+        "--exact",
+        "--test-threads",
+        "1",
+        "--format",
+        "json",
+        "-Z",
+        "unstable-options",
+    ];
+    args.extend(names);
+    args.extend(extra);
+    fixture_env(&args, &[("MPTEST_TIMINGS", file)])
+}
+
+fn ran(run: &util::Run) -> Vec<String> {
+    run.tests().keys().cloned().collect()
+}
+
+#[test]
+fn last_failed_reruns_what_failed_and_failed_first_runs_it_first() {
+    let dirs = util::RunDirs::new();
+    let file = dirs.scratch.join("timings.txt");
+    let file = file.to_str().unwrap();
+    let names = ["pass::plain", "fail::panics", "crash::aborts", "pass::result_ok"];
+    // Nothing recorded yet: every selected test runs, and the notice says why.
+    let first = with_timings(file, &names, &["--last-failed"]);
+    assert_eq!(ran(&first).len(), 4, "{}", first.stdout);
+    assert!(
+        first.stderr.contains(&format!(
+            "mptest: --last-failed: no results of an earlier run (no run of this binary has written {file} yet); running every selected test"
+        )),
+        "{}",
+        first.stderr
+    );
+    // Then the failure and the crash of that run, only; the others count as filtered out.
+    let again = with_timings(file, &names, &["--lf"]);
+    assert_eq!(ran(&again), ["crash::aborts", "fail::panics"]);
+    assert!(
+        again.stderr.contains(
+            "mptest: --last-failed: running the 2 test(s) that failed the last time they ran (2 left out)"
+        ),
+        "{}",
+        again.stderr
+    );
+    let filtered = |run: &util::Run| run.suite_end()["filtered_out"].as_u64().unwrap();
+    assert_eq!(filtered(&again), filtered(&first) + 2, "{}", again.stdout);
+    // --list shows what --last-failed would run.
+    let mut list = vec!["--list", "--exact", "--lf"];
+    list.extend(names);
+    let listed = fixture_env(&list, &[("MPTEST_TIMINGS", file)]);
+    assert!(
+        listed
+            .stdout
+            .starts_with("crash::aborts: test\nfail::panics: test\n\n2 tests"),
+        "{}",
+        listed.stdout
+    );
+    // --failed-first: all four, the two that failed ahead.
+    let ff = with_timings(file, &names, &["--failed-first"]);
+    let order = started(&ff);
+    assert_eq!(order.len(), 4, "{order:?}");
+    let mut ahead = order[..2].to_vec();
+    ahead.sort();
+    assert_eq!(ahead, ["crash::aborts", "fail::panics"], "{order:?}");
+    assert!(
+        ff.stderr
+            .contains("the 2 test(s) that failed the last time they ran go first"),
+        "{}",
+        ff.stderr
+    );
+    // A test that passes on its rerun is no longer a failure: the next --last-failed finds none
+    // of these and runs them all, saying so.
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.starts_with("mptest-timings 3\n"), "{text}");
+    std::fs::write(file, text.replace("\tpass\tpass::plain", "\tfail\tpass::plain")).unwrap();
+    let rerun = with_timings(file, &["pass::plain"], &["--lf"]);
+    assert_eq!(ran(&rerun), ["pass::plain"]);
+    let after = with_timings(file, &["pass::plain", "pass::result_ok"], &["--lf"]);
+    assert_eq!(ran(&after), ["pass::plain", "pass::result_ok"]);
+    assert!(
+        after
+            .stderr
+            .contains("none of the selected tests failed the last time it ran; running every selected test"),
+        "{}",
+        after.stderr
+    );
+}
+
+#[test]
+fn time_shards_split_by_recorded_durations_and_leave_them_as_they_were() {
+    let dirs = util::RunDirs::new();
+    let file = dirs.scratch.join("timings.txt");
+    let file = file.to_str().unwrap();
+    let filters = ["pass::", "grouped::", "ordering::"];
+    let listed = |extra: &[&str]| -> Vec<String> {
+        let mut args = filters.to_vec();
+        args.push("--list");
+        args.extend(extra);
+        let run = fixture_env(&args, &[("MPTEST_TIMINGS", file)]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run.stdout
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_string)
+            .collect()
+    };
+    let everything = listed(&[]);
+    // No durations yet: split by hash, and said so.
+    let mut args = filters.to_vec();
+    args.extend(["--partition", "time:1/3"]);
+    let unknown = fixture_env(&args, &[("MPTEST_TIMINGS", file)]);
+    assert!(
+        unknown
+            .stderr
+            .contains("mptest: --partition time: no durations of earlier runs"),
+        "{}",
+        unknown.stderr
+    );
+    // Durations as a file records them: each test its place in the list, in seconds.
+    let recorded: String = everything
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{}\tpass\t{name}\n", i + 1))
+        .collect();
+    std::fs::write(file, format!("mptest-timings 3\n{recorded}")).unwrap();
+    let mut union = Vec::new();
+    for m in 1..=3 {
+        let partition = format!("time:{m}/3");
+        let shard = listed(&["--partition", &partition]);
+        let mut args = filters.to_vec();
+        args.extend([
+            "--partition",
+            &partition,
+            "--format",
+            "json",
+            "-Z",
+            "unstable-options",
+        ]);
+        let run = fixture_env(&args, &[("MPTEST_TIMINGS", file)]);
+        let mut names = ran(&run);
+        names.extend(
+            run.events()
+                .iter()
+                .filter(|e| e["event"] == "ignored")
+                .map(|e| e["name"].as_str().unwrap().to_string()),
+        );
+        names.sort();
+        names.dedup();
+        let mut sorted = shard.clone();
+        sorted.sort();
+        assert_eq!(sorted, names, "{partition}: listed and run");
+        union.extend(shard);
+    }
+    union.sort();
+    let mut all = everything.clone();
+    all.sort();
+    assert_eq!(union, all, "the shards together: every test once");
+    // The shards did not change the durations they were split by.
+    let after = std::fs::read_to_string(file).unwrap();
+    for (i, name) in everything.iter().enumerate() {
+        assert!(
+            after.contains(&format!("{}\tpass\t{name}\n", i + 1)),
+            "{name}: {after}"
+        );
+    }
+}
+
 #[test]
 fn a_group_test_failing_under_nextest_says_groups_share_no_process_there() {
     // As nextest runs it: one test, by its exact name, in a process of its own.

@@ -19,12 +19,14 @@ mod schedule;
 mod select;
 mod slot;
 pub(crate) mod time_limits;
+mod rerun;
 mod timings;
 mod verdict;
 mod watch;
 mod worker_process;
 
 use std::io::Write;
+use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::cli::{Format, Options};
@@ -53,7 +55,8 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let tests = registry::sorted_tests();
     if options.list {
         // What a shard will run, `--partition`'s or Bazel's: listed as the run would take it.
-        list(&tests, &options, options.partition.or(Bazel::from_env().partition));
+        let timings = timings::Timings::load(false);
+        list(&tests, &options, options.partition.or(Bazel::from_env().partition), &timings);
         return EXIT_OK;
     }
     let started = Instant::now();
@@ -65,8 +68,22 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         return EXIT_FAILED;
     }
     let mut selection = select::select(&tests, &options);
-    let mut timings = timings::Timings::load(options.order == crate::cli::Order::Longest);
     let partition = options.partition.or(bazel.partition);
+    let by_time = matches!(partition, Some(crate::cli::Partition::Time { .. }));
+    let mut timings = timings::Timings::load(
+        options.order == crate::cli::Order::Longest || by_time || options.last_failed || options.failed_first,
+    );
+    let seconds = timings.seconds();
+    let failed: HashSet<String> = timings.failed().into_iter().map(str::to_string).collect();
+    let first = if options.failed_first { failed.clone() } else { HashSet::new() };
+    if by_time && seconds.is_empty() {
+        let why = timings.none_because.as_deref().unwrap_or("none in the file");
+        eprintln!("mptest: --partition time: no durations of earlier runs ({why}); the shards are split by hash");
+    }
+    let past = plan::Past {
+        seconds: &seconds,
+        first: &first,
+    };
     let (order, seed) = plan::plan(
         &tests,
         &selection.run,
@@ -74,7 +91,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         partition,
         options.order,
         options.seed,
-        &timings.seconds,
+        past,
     );
     match (seed, options.order) {
         (Some(seed), crate::cli::Order::Shuffle) => {
@@ -85,11 +102,23 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         }
         (None, _) => {}
     }
-    let ignored = plan::shard(&tests, &selection.ignored, partition);
+    let ignored = plan::shard(&tests, &selection.ignored, partition, &seconds);
     // What another shard runs or reports counts as filtered out.
     selection.filtered_out += selection.run.len() - order.len() + selection.ignored.len() - ignored.len();
     selection.run = order;
     selection.ignored = ignored;
+    // After the partition, which must not depend on what failed: each shard reruns its own.
+    let last = rerun::LastRun {
+        failed: &failed,
+        none_because: timings.none_because.as_deref(),
+    };
+    if options.last_failed {
+        let (left_out, notice) = rerun::last_failed(&tests, &mut selection.run, &mut selection.ignored, &last);
+        selection.filtered_out += left_out;
+        eprintln!("{notice}");
+    } else if options.failed_first {
+        eprintln!("{}", rerun::failed_first_notice(&tests, &selection.run, &last));
+    }
     let serial = selection.run.iter().any(|&i| tests[i].1.serial);
     let _run_lock = match nextest_lock::hold(serial) {
         Ok(lock) => lock,
@@ -178,7 +207,8 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     forward_interrupts(scheduler.sender());
     let mut summary = scheduler.run();
     let names: Vec<&str> = tests.iter().map(|(name, _)| name.as_str()).collect();
-    timings.save(&reporter.measured, &names);
+    // A run split by durations leaves them as they were: the shards after it split alike.
+    timings.save(&reporter.measured, &names, by_time);
     summary.ignored = selection.ignored.len();
     summary.filtered_out = selection.filtered_out;
     summary.duration = started.elapsed();
@@ -192,19 +222,24 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
 }
 
 /// Passes events on to the output's reporter and the files' ones (JUnit, `--logfile`), and
-/// keeps each finished test's duration for the timings file.
+/// keeps each finished test's duration and outcome for the timings file.
 struct Tap<'r> {
     inner: &'r mut dyn Reporter,
     files: Vec<Box<dyn Reporter>>,
-    measured: Vec<(String, f64)>,
+    measured: Vec<timings::Measured>,
 }
 
 impl Reporter for Tap<'_> {
     fn report(&mut self, event: &Event<'_>) {
         if let Event::TestFinished { result } = event {
             if !matches!(result.outcome, Outcome::Ignored { .. }) {
-                self.measured
-                    .push((result.name.clone(), result.duration.as_secs_f64()));
+                // An interrupted test's time says nothing of how long it takes.
+                let interrupted = matches!(result.outcome, Outcome::Interrupted { .. });
+                self.measured.push(timings::Measured {
+                    name: result.name.clone(),
+                    seconds: (!interrupted).then_some(result.duration.as_secs_f64()),
+                    failed: result.outcome.is_failure(),
+                });
             }
         }
         self.inner.report(event);
@@ -282,11 +317,23 @@ fn list(
     tests: &[(String, &'static registry::TestDef)],
     options: &Options,
     partition: Option<crate::cli::Partition>,
+    timings: &timings::Timings,
 ) {
-    // Sharded as the run shards them: the tests to run, and apart the ignored ones.
+    // Sharded as the run shards them: the tests to run, and apart the ignored ones; with
+    // `--last-failed`, those the run would rerun.
     let selection = select::select(tests, options);
-    let mut listed = plan::shard(tests, &selection.run, partition);
-    listed.extend(plan::shard(tests, &selection.ignored, partition));
+    let seconds = timings.seconds();
+    let mut listed = plan::shard(tests, &selection.run, partition, &seconds);
+    let mut ignored = plan::shard(tests, &selection.ignored, partition, &seconds);
+    if options.last_failed {
+        let failed: HashSet<String> = timings.failed().into_iter().map(str::to_string).collect();
+        let last = rerun::LastRun {
+            failed: &failed,
+            none_because: timings.none_because.as_deref(),
+        };
+        rerun::last_failed(tests, &mut listed, &mut ignored, &last);
+    }
+    listed.extend(ignored);
     listed.sort_unstable();
     let mut out = std::io::stdout().lock();
     for &i in &listed {

@@ -3,8 +3,14 @@
 //! Both work on *units*: a test, or a whole group (whose tests share a worker and run in
 //! declared order). A group is never split between shards, and is ordered by its total
 //! duration.
+//!
+//! `--partition time:M/N` fills N bins with the units whose durations are recorded, longest
+//! first, each into the bin with the least so far (ties: the lower bin; equal lengths: by
+//! name) — the greedy split of pytest-split and CircleCI's `--split-by=timings`. It depends on
+//! nothing but the selection and the durations, so every machine reading the same timings file
+//! splits alike. Units with no recorded duration go by their hash, as `hash:` places them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::cli::{Order, Partition};
 use crate::registry::TestDef;
@@ -56,14 +62,60 @@ fn stable_hash(text: &str) -> u64 {
     })
 }
 
-/// The units of `list` that fall in this run's shard (all of them without a partition).
+/// The recorded seconds of a unit's tests, `None` if none of them has any.
+fn recorded(tests: &[(String, &'static TestDef)], unit: &Unit, seconds: &HashMap<String, f64>) -> Option<f64> {
+    let known: Vec<f64> = unit.tests.iter().filter_map(|&i| seconds.get(&tests[i].0).copied()).collect();
+    (!known.is_empty()).then(|| known.iter().sum())
+}
+
+/// The keys of the units that `time:` puts in bin `index` of `total`.
+fn time_bin(
+    tests: &[(String, &'static TestDef)],
+    units: &[Unit],
+    seconds: &HashMap<String, f64>,
+    index: u64,
+    total: u64,
+) -> HashSet<String> {
+    let mut known: Vec<(f64, &Unit)> = Vec::new();
+    let mut mine = HashSet::new();
+    for unit in units {
+        match recorded(tests, unit, seconds) {
+            Some(length) => known.push((length, unit)),
+            None if stable_hash(&unit.key) % total == index => {
+                mine.insert(unit.key.clone());
+            }
+            None => {}
+        }
+    }
+    known.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.key.cmp(&b.1.key)));
+    // No more bins than units can fill: the lowest empty bin is always among these.
+    let mut bins = vec![0.0f64; total.min(known.len() as u64) as usize];
+    for (length, unit) in known {
+        let emptiest = (0..bins.len())
+            .min_by(|&a, &b| bins[a].total_cmp(&bins[b]))
+            .unwrap_or(0);
+        bins[emptiest] += length;
+        if emptiest as u64 == index {
+            mine.insert(unit.key.clone());
+        }
+    }
+    mine
+}
+
+/// The units of `list` that fall in this run's shard (all of them without a partition), in
+/// declared order. `seconds`: recorded durations, for `time:`.
 fn shard_units(
     tests: &[(String, &'static TestDef)],
     list: &[usize],
     partition: Option<Partition>,
+    seconds: &HashMap<String, f64>,
 ) -> Vec<Unit> {
     let units = units(tests, list);
     match partition {
+        Some(Partition::Time { index, total }) => {
+            let mine = time_bin(tests, &units, seconds, index, total);
+            units.into_iter().filter(|u| mine.contains(&u.key)).collect()
+        }
         Some(Partition::Hash { index, total }) => units
             .into_iter()
             .filter(|u| stable_hash(&u.key) % total == index)
@@ -79,21 +131,31 @@ fn shard_units(
 }
 
 /// The tests of `list` in this run's shard, in declared order (for the ignored tests, which a
-/// shard reports but does not run).
+/// shard reports but does not run, and for `--list`).
 pub(crate) fn shard(
     tests: &[(String, &'static TestDef)],
     list: &[usize],
     partition: Option<Partition>,
+    seconds: &HashMap<String, f64>,
 ) -> Vec<usize> {
-    shard_units(tests, list, partition)
+    shard_units(tests, list, partition, seconds)
         .into_iter()
         .flat_map(|u| u.tests)
         .collect()
 }
 
-/// The tests this run hands out, in order: its shard of `run`, ordered as asked. `seconds` are
-/// the durations of earlier runs; `ignored` (reported, not run) take part in libtest's shuffle.
-/// Returns the order and, for `random` and `shuffle`, the seed used.
+/// What earlier runs tell the plan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Past<'a> {
+    /// Recorded durations, by test name.
+    pub(crate) seconds: &'a HashMap<String, f64>,
+    /// Tests to hand out before the others (`--failed-first`), whatever the order.
+    pub(crate) first: &'a HashSet<String>,
+}
+
+/// The tests this run hands out, in order: its shard of `run`, ordered as asked, `past.first`
+/// ahead; `ignored` (reported, not run) take part in libtest's shuffle. Returns the order and,
+/// for `random` and `shuffle`, the seed used.
 pub(crate) fn plan(
     tests: &[(String, &'static TestDef)],
     run: &[usize],
@@ -101,9 +163,10 @@ pub(crate) fn plan(
     partition: Option<Partition>,
     order: Order,
     seed: Option<u64>,
-    seconds: &HashMap<String, f64>,
+    past: Past<'_>,
 ) -> (Vec<usize>, Option<u64>) {
-    let mut units = shard_units(tests, run, partition);
+    let seconds = past.seconds;
+    let mut units = shard_units(tests, run, partition, seconds);
     let mut used_seed = None;
     match order {
         Order::Declared => {}
@@ -133,7 +196,7 @@ pub(crate) fn plan(
             // libtest shuffles every test it reports, ignored ones too, in name order.
             let mut all: Vec<usize> = run.iter().chain(ignored).copied().collect();
             all.sort_unstable();
-            let mut every = shard_units(tests, &all, partition);
+            let mut every = shard_units(tests, &all, partition, seconds);
             every.sort_by_key(|u| u.tests[0]);
             let seed = seed.unwrap_or_else(|| fastrand::u64(..));
             let names: Vec<&str> = every.iter().map(|u| u.key.as_str()).collect();
@@ -152,6 +215,8 @@ pub(crate) fn plan(
             used_seed = Some(seed);
         }
     }
+    // Stable: the first ones keep the order among themselves, the others theirs.
+    units.sort_by_key(|u| !u.tests.iter().any(|&i| past.first.contains(&tests[i].0)));
     (units.into_iter().flat_map(|u| u.tests).collect(), used_seed)
 }
 
@@ -227,6 +292,14 @@ mod tests {
         tests
     }
 
+    fn past(seconds: &HashMap<String, f64>) -> Past<'_> {
+        static NONE: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+        Past {
+            seconds,
+            first: NONE.get_or_init(HashSet::new),
+        }
+    }
+
     fn names(tests: &[(String, &TestDef)], order: &[usize]) -> Vec<String> {
         order.iter().map(|&i| tests[i].0.clone()).collect()
     }
@@ -238,7 +311,7 @@ mod tests {
         let secs = |pairs: &[(&str, f64)]| -> HashMap<String, f64> {
             pairs.iter().map(|(n, s)| (n.to_string(), *s)).collect()
         };
-        let (order, _) = plan(&tests, &all, &[], None, Order::Declared, None, &HashMap::new());
+        let (order, _) = plan(&tests, &all, &[], None, Order::Declared, None, past(&HashMap::new()));
         assert_eq!(
             names(&tests, &order),
             ["a", "b", "d", "c", "e"],
@@ -247,7 +320,7 @@ mod tests {
         // The group b+d (1 + 1.5 = 2.5 s) runs as one unit, in declared order; e is unknown and
         // counts as the median (1.5 s).
         let known = secs(&[("a", 0.5), ("b", 1.0), ("c", 3.0), ("d", 1.5)]);
-        let (order, _) = plan(&tests, &all, &[], None, Order::Longest, None, &known);
+        let (order, _) = plan(&tests, &all, &[], None, Order::Longest, None, past(&known));
         assert_eq!(names(&tests, &order), ["c", "b", "d", "e", "a"]);
     }
 
@@ -255,8 +328,8 @@ mod tests {
     fn random_is_repeatable_by_its_seed() {
         let tests = suite();
         let all: Vec<usize> = (0..tests.len()).collect();
-        let (first, seed) = plan(&tests, &all, &[], None, Order::Random, None, &HashMap::new());
-        let (again, _) = plan(&tests, &all, &[], None, Order::Random, seed, &HashMap::new());
+        let (first, seed) = plan(&tests, &all, &[], None, Order::Random, None, past(&HashMap::new()));
+        let (again, _) = plan(&tests, &all, &[], None, Order::Random, seed, past(&HashMap::new()));
         assert_eq!(first, again);
         let b = first.iter().position(|&i| tests[i].0 == "b").unwrap();
         assert_eq!(tests[first[b + 1]].0, "d", "a group stays together, in order");
@@ -267,13 +340,13 @@ mod tests {
         let tests = suite();
         let all: Vec<usize> = (0..tests.len()).collect();
         for total in 1..=4u64 {
-            for kind in [0, 1] {
+            for kind in [0, 1, 2] {
                 let mut seen = Vec::new();
                 for index in 0..total {
-                    let partition = if kind == 0 {
-                        Partition::Hash { index, total }
-                    } else {
-                        Partition::Slice { index, total }
+                    let partition = match kind {
+                        0 => Partition::Hash { index, total },
+                        1 => Partition::Slice { index, total },
+                        _ => Partition::Time { index, total },
                     };
                     let (shard, _) = plan(
                         &tests,
@@ -282,7 +355,7 @@ mod tests {
                         Some(partition),
                         Order::Declared,
                         None,
-                        &HashMap::new(),
+                        past(&HashMap::new()),
                     );
                     let shard_names = names(&tests, &shard);
                     assert_eq!(
@@ -296,5 +369,77 @@ mod tests {
                 assert_eq!(seen, all, "kind {kind}, {total} shards: every test exactly once");
             }
         }
+    }
+
+    #[test]
+    fn time_shards_are_greedy_longest_first_and_unknown_tests_go_by_hash() {
+        let tests = suite();
+        let all: Vec<usize> = (0..tests.len()).collect();
+        // a 4, group b+d 2+1 = 3, c 2; e unknown.
+        let known: HashMap<String, f64> = [("a", 4.0), ("b", 2.0), ("c", 2.0), ("d", 1.0)]
+            .iter()
+            .map(|(n, s)| (n.to_string(), *s))
+            .collect();
+        let shard = |index| {
+            let partition = Some(Partition::Time { index, total: 2 });
+            let (order, _) = plan(&tests, &all, &[], partition, Order::Declared, None, past(&known));
+            names(&tests, &order)
+        };
+        let e_in = stable_hash("e") % 2;
+        let with_e = |names: &[&str], index| -> Vec<String> {
+            let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            if e_in == index {
+                names.push("e".to_string());
+            }
+            names
+        };
+        // a (4) to bin 0, the group (3) to bin 1, c (2) to bin 1 (3 < 4): 4 and 5.
+        assert_eq!(shard(0), with_e(&["a"], 0));
+        assert_eq!(shard(1), with_e(&["b", "d", "c"], 1));
+        // Equal lengths are placed by name, so the split does not depend on the file's order.
+        let even: HashMap<String, f64> = ["a", "c", "e"].iter().map(|n| (n.to_string(), 1.0)).collect();
+        let (first, _) = plan(
+            &tests,
+            &[0, 2, 4],
+            &[],
+            Some(Partition::Time { index: 0, total: 2 }),
+            Order::Declared,
+            None,
+            past(&even),
+        );
+        assert_eq!(names(&tests, &first), ["a", "e"]);
+        // More shards than tests: each test a shard of its own, the rest empty.
+        for index in 0..10 {
+            let (order, _) = plan(
+                &tests,
+                &[0, 2],
+                &[],
+                Some(Partition::Time { index, total: 10 }),
+                Order::Declared,
+                None,
+                past(&known),
+            );
+            assert_eq!(order.len(), usize::from(index < 2), "shard {index}");
+        }
+    }
+
+    #[test]
+    fn failed_first_puts_those_tests_ahead_in_any_order() {
+        let tests = suite();
+        let all: Vec<usize> = (0..tests.len()).collect();
+        let first: HashSet<String> = ["e", "d"].iter().map(|n| n.to_string()).collect();
+        let none = HashMap::new();
+        let past = Past {
+            seconds: &none,
+            first: &first,
+        };
+        let (order, _) = plan(&tests, &all, &[], None, Order::Declared, None, past);
+        // The group of d comes whole, in its place among the first ones.
+        assert_eq!(names(&tests, &order), ["b", "d", "e", "a", "c"]);
+        let (order, _) = plan(&tests, &all, &[], None, Order::Random, Some(3), past);
+        let names = names(&tests, &order);
+        let mut ahead = names[..3].to_vec();
+        ahead.sort();
+        assert_eq!(ahead, ["b", "d", "e"], "{names:?}");
     }
 }

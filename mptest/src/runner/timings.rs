@@ -1,114 +1,205 @@
-//! How long each test took in earlier runs: a small text file per suite in the target directory
+//! How long each test took in earlier runs, and whether it failed in the last one that ran it:
+//! a small text file per suite in the target directory
 //! (`<target>/<profile>/mptest-timings/<suite>.txt`, or `$MPTEST_TIMINGS`), read at the start of
-//! a run to hand out the longest tests first, and written at its end — atomically (a new file
-//! renamed over the old), so a run killed midway leaves the last good one.
+//! a run to hand out the longest tests first (and for `--partition time:`, `--last-failed`,
+//! `--failed-first`), and written at its end — atomically (a new file renamed over the old), so
+//! a run killed midway leaves the last good one.
 //!
-//! The format: a first line `mptest-timings 2`, then one line per test, its seconds and its name
-//! separated by a tab (a test's name is a Rust path: no tab, no line break).
+//! The format: a first line `mptest-timings 3`, then one line per test: its seconds (`-` when
+//! none is known), `pass` or `fail`, and its name, separated by tabs (a test's name is a Rust
+//! path: no tab, no line break). A file of version 2 (seconds and name) is read as all passed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The file's first line; a file with another is ignored (and rewritten).
-const HEADER: &str = "mptest-timings 2";
+const HEADER: &str = "mptest-timings 3";
+/// The version before, without statuses: still read.
+const HEADER_2: &str = "mptest-timings 2";
 
-/// The file's text for these durations.
-fn to_text(seconds: &HashMap<String, f64>) -> String {
-    let mut lines: Vec<String> = seconds.iter().map(|(name, s)| format!("{s}\t{name}\n")).collect();
+/// What is kept of a test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Record {
+    /// How long it took, the last time it ran to its end (`None`: not known).
+    pub(crate) seconds: Option<f64>,
+    /// It failed, crashed, timed out or was interrupted the last time it ran.
+    pub(crate) failed: bool,
+}
+
+/// What a run measured of one test.
+#[derive(Debug, Clone)]
+pub(crate) struct Measured {
+    pub(crate) name: String,
+    /// `None` when the time says nothing of the test (it was interrupted): the old one stays.
+    pub(crate) seconds: Option<f64>,
+    pub(crate) failed: bool,
+}
+
+/// The file's text for these records.
+fn to_text(records: &HashMap<String, Record>) -> String {
+    let mut lines: Vec<String> = records
+        .iter()
+        .map(|(name, r)| {
+            let status = if r.failed { "fail" } else { "pass" };
+            let seconds = r.seconds.map_or("-".to_string(), |s| s.to_string());
+            format!("{seconds}\t{status}\t{name}\n")
+        })
+        .collect();
     lines.sort();
     format!("{HEADER}\n{}", lines.concat())
 }
 
-/// The durations in a file's text, or what is wrong with it.
-fn from_text(text: &str) -> Result<HashMap<String, f64>, String> {
+/// The records in a file's text, or what is wrong with it.
+fn from_text(text: &str) -> Result<HashMap<String, Record>, String> {
     let mut lines = text.lines();
-    match lines.next() {
-        Some(HEADER) => {}
+    let with_status = match lines.next() {
+        Some(HEADER) => true,
+        Some(HEADER_2) => false,
         Some(other) => return Err(format!("its first line is {other:?}, not {HEADER:?}")),
         None => return Err("it is empty".into()),
-    }
+    };
     lines
         .enumerate()
         .map(|(i, line)| {
-            let parsed = line
-                .split_once('\t')
-                .and_then(|(s, name)| Some((name.to_string(), s.parse::<f64>().ok()?)));
-            parsed.ok_or_else(|| format!("line {} is not SECONDS<tab>NAME: {line:?}", i + 2))
+            let (seconds, rest) = line.split_once('\t').unzip();
+            let (failed, name) = match (with_status, rest) {
+                (true, Some(rest)) => match rest.split_once('\t') {
+                    Some(("pass", name)) => (Some(false), Some(name)),
+                    Some(("fail", name)) => (Some(true), Some(name)),
+                    _ => (None, None),
+                },
+                (false, rest) => (Some(false), rest),
+                (true, None) => (None, None),
+            };
+            let seconds = match seconds {
+                Some("-") if with_status => Some(None),
+                Some(s) => s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(Some),
+                None => None,
+            };
+            match (seconds, failed, name) {
+                (Some(seconds), Some(failed), Some(name)) => Ok((name.to_string(), Record { seconds, failed })),
+                _ => Err(format!(
+                    "line {} is not SECONDS<tab>pass|fail<tab>NAME: {line:?}",
+                    i + 2
+                )),
+            }
         })
         .collect()
 }
 
-/// The durations of earlier runs, and where they are kept.
+/// The records of earlier runs, and where they are kept.
 #[derive(Debug, Default)]
 pub(crate) struct Timings {
     path: Option<PathBuf>,
-    /// Seconds, by test name.
-    pub(crate) seconds: HashMap<String, f64>,
+    /// By test name.
+    pub(crate) records: HashMap<String, Record>,
+    /// Why there are no records, when there is no file to read (for `--last-failed`'s notice).
+    pub(crate) none_because: Option<String>,
 }
 
 impl Timings {
-    /// Reads this suite's file. A missing, corrupt or outdated file gives no durations and (when
+    /// Reads this suite's file. A missing, corrupt or outdated file gives no records and (when
     /// `tell`, as for `--order longest`, and the file is there but unreadable) a one-line notice
     /// on stderr; the run goes on, unknown
     /// tests in between. Under cargo-nextest, which runs one test per process, there is no file.
     pub(crate) fn load(tell: bool) -> Timings {
         if std::env::var_os("NEXTEST_RUN_ID").is_some() {
-            return Timings::default();
+            return Timings::none("under cargo-nextest, which runs each test in a process of its own, no run keeps them (nextest's own reruns are `cargo nextest run -R latest`)");
         }
         let Some(path) = timings_path() else {
-            return Timings::default();
+            return Timings::none("there is no place to keep them: under Bazel, TEST_UNDECLARED_OUTPUTS_DIR is not set");
         };
         let notice = |text: String| {
             if tell {
                 eprintln!("{text}");
             }
         };
-        let seconds = match std::fs::read_to_string(&path) {
+        let mut none_because = None;
+        let records = match std::fs::read_to_string(&path) {
             Ok(text) => match from_text(&text) {
-                Ok(seconds) => seconds,
+                Ok(records) => records,
                 Err(err) => {
                     notice(format!(
                         "mptest: ignoring {} ({err}); it will be rewritten",
                         path.display()
                     ));
+                    none_because = Some(format!("{} is unreadable ({err})", path.display()));
                     HashMap::new()
                 }
             },
             // The first run: nothing to say (a clean run prints what libtest prints).
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                none_because = Some(format!("no run of this binary has written {} yet", path.display()));
+                HashMap::new()
+            }
             Err(err) => {
                 notice(format!(
                     "mptest: cannot read {} ({err}); ignoring it",
                     path.display()
                 ));
+                none_because = Some(format!("{} is unreadable ({err})", path.display()));
                 HashMap::new()
             }
         };
         Timings {
             path: Some(path),
-            seconds,
+            records,
+            none_because,
         }
     }
 
+    fn none(why: &str) -> Timings {
+        Timings {
+            none_because: Some(why.to_string()),
+            ..Timings::default()
+        }
+    }
+
+    /// The recorded durations, by test name.
+    pub(crate) fn seconds(&self) -> HashMap<String, f64> {
+        self.records
+            .iter()
+            .filter_map(|(name, r)| Some((name.clone(), r.seconds?)))
+            .collect()
+    }
+
+    /// The tests that failed the last time they ran.
+    pub(crate) fn failed(&self) -> HashSet<&str> {
+        self.records
+            .iter()
+            .filter(|(_, r)| r.failed)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     /// Records what this run measured and writes the file (atomically). Tests that did not run
-    /// keep their durations — also those another run of this binary (a parallel shard) wrote
+    /// keep their records — also those another run of this binary (a parallel shard) wrote
     /// meanwhile: the file is read again and merged under a lock; tests that no longer exist
-    /// are dropped.
-    pub(crate) fn save(&mut self, measured: &[(String, f64)], existing: &[&str]) {
+    /// are dropped. `keep_seconds`: record outcomes only, not durations (a run split by
+    /// durations must not change them under the shards that come after it).
+    pub(crate) fn save(&mut self, measured: &[Measured], existing: &[&str], keep_seconds: bool) {
         let Some(path) = &self.path else { return };
         let result = (|| -> std::io::Result<()> {
             let dir = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
             let _lock = lock(path)?;
             if let Ok(now) = std::fs::read_to_string(path).map(|text| from_text(&text)) {
-                self.seconds.extend(now.unwrap_or_default());
+                self.records.extend(now.unwrap_or_default());
             }
-            let existing: std::collections::HashSet<&str> = existing.iter().copied().collect();
-            self.seconds.retain(|name, _| existing.contains(name.as_str()));
-            for (name, secs) in measured {
-                self.seconds.insert(name.clone(), *secs);
+            let existing: HashSet<&str> = existing.iter().copied().collect();
+            self.records.retain(|name, _| existing.contains(name.as_str()));
+            for test in measured {
+                let old = self.records.get(&test.name).and_then(|r| r.seconds);
+                let seconds = if keep_seconds { old } else { test.seconds.or(old) };
+                self.records.insert(
+                    test.name.clone(),
+                    Record {
+                        seconds,
+                        failed: test.failed,
+                    },
+                );
             }
-            write_atomically(path, &to_text(&self.seconds))
+            write_atomically(path, &to_text(&self.records))
         })();
         if let Err(err) = result {
             eprintln!("mptest: cannot write {} ({err})", path.display());
@@ -165,26 +256,60 @@ fn timings_path() -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    fn record(seconds: f64, failed: bool) -> Record {
+        Record {
+            seconds: Some(seconds),
+            failed,
+        }
+    }
+
+    fn measured(name: &str, seconds: Option<f64>, failed: bool) -> Measured {
+        Measured {
+            name: name.to_string(),
+            seconds,
+            failed,
+        }
+    }
+
+    fn at(path: &Path, records: &[(&str, Record)]) -> Timings {
+        Timings {
+            path: Some(path.to_path_buf()),
+            records: records.iter().map(|(n, r)| (n.to_string(), *r)).collect(),
+            none_because: None,
+        }
+    }
+
     #[test]
     fn a_file_round_trips_and_bad_ones_are_ignored() {
         let dir = std::env::temp_dir().join(format!("mptest-timings-test-{}", std::process::id()));
         let path = dir.join("suite.txt");
-        let mut timings = Timings {
-            path: Some(path.clone()),
-            seconds: HashMap::from([("gone".to_string(), 9.0), ("kept".to_string(), 2.0)]),
-        };
-        timings.save(&[("new".to_string(), 1.5)], &["kept", "new"]);
+        let mut timings = at(&path, &[("gone", record(9.0, false)), ("kept", record(2.0, true))]);
+        timings.save(
+            &[measured("new", Some(1.5), true), measured("cut", None, true)],
+            &["kept", "new", "cut"],
+            false,
+        );
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "mptest-timings 2\n1.5\tnew\n2\tkept\n");
+        assert_eq!(text, "mptest-timings 3\n-\tfail\tcut\n1.5\tfail\tnew\n2\tfail\tkept\n");
+        let read = from_text(&text).unwrap();
+        assert_eq!(read["new"], record(1.5, true));
+        assert_eq!(read["cut"].seconds, None);
+        assert_eq!(read.len(), 3);
+        // Version 2 is read: every test passed.
         assert_eq!(
-            from_text(&text).unwrap(),
-            HashMap::from([("kept".to_string(), 2.0), ("new".to_string(), 1.5)])
+            from_text("mptest-timings 2\n1.5\tnew\n").unwrap(),
+            HashMap::from([("new".to_string(), record(1.5, false))])
         );
         for bad in [
             "",
             "{ \"version\": 1 }",
-            "mptest-timings 2\nslow\n",
-            "mptest-timings 2\nx\tname\n",
+            "mptest-timings 3\nslow\n",
+            "mptest-timings 3\nx\tpass\tname\n",
+            "mptest-timings 3\n1\tmaybe\tname\n",
+            "mptest-timings 3\n1\tname\n",
+            "mptest-timings 2\n-\tname\n",
+            "mptest-timings 3\nNaN\tpass\tname\n",
+            "mptest-timings 3\n-1\tpass\tname\n",
         ] {
             assert!(from_text(bad).is_err(), "{bad:?}");
         }
@@ -198,25 +323,40 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_are_the_last_runs_and_durations_can_be_kept() {
+        let dir = std::env::temp_dir().join(format!("mptest-timings-keep-{}", std::process::id()));
+        let path = dir.join("suite.txt");
+        let all = ["a", "b", "c"];
+        let mut timings = at(&path, &[("a", record(1.0, true)), ("b", record(2.0, false))]);
+        // A run split by durations: outcomes recorded, durations as they were, none new.
+        timings.save(
+            &[measured("a", Some(5.0), false), measured("c", Some(3.0), true)],
+            &all,
+            true,
+        );
+        let read = from_text(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(read["a"], record(1.0, false));
+        assert_eq!(read["b"], record(2.0, false));
+        assert_eq!(read["c"], Record { seconds: None, failed: true });
+        assert_eq!(timings.failed(), HashSet::from(["c"]));
+        assert_eq!(timings.seconds(), HashMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn runs_of_one_binary_side_by_side_keep_each_others_durations() {
         let dir = std::env::temp_dir().join(format!("mptest-timings-shards-{}", std::process::id()));
         let path = dir.join("suite.txt");
         let all = ["a", "b"];
         // Both shards read the file before either wrote it; each measured its own test.
-        let mut first = Timings {
-            path: Some(path.clone()),
-            seconds: HashMap::new(),
-        };
-        let mut second = Timings {
-            path: Some(path.clone()),
-            seconds: HashMap::new(),
-        };
-        second.save(&[("b".to_string(), 2.0)], &all);
-        first.save(&[("a".to_string(), 1.0)], &all);
+        let mut first = at(&path, &[]);
+        let mut second = at(&path, &[]);
+        second.save(&[measured("b", Some(2.0), true)], &all, false);
+        first.save(&[measured("a", Some(1.0), false)], &all, false);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             from_text(&text).unwrap(),
-            HashMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)])
+            HashMap::from([("a".to_string(), record(1.0, false)), ("b".to_string(), record(2.0, true))])
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
