@@ -36,13 +36,13 @@ fn uneven_suite() -> String {
     code
 }
 
-/// The scale benchmark's suite: 10 000 trivial tests.
-fn trivial_suite(attribute: &str) -> String {
+/// `count` trivial tests: the scale benchmark's suite (10 000) and the fixed-cost one's.
+fn trivial_suite(attribute: &str, count: usize) -> String {
     let mut code = String::new();
-    for i in 0..10_000 {
+    for i in 0..count {
         let _ = writeln!(
             code,
-            "#[{attribute}] fn trivial_{i:05}() {{ assert!(std::hint::black_box({i}) < 10_000); }}"
+            "#[{attribute}] fn trivial_{i:05}() {{ assert!(std::hint::black_box({i}) < {count}); }}"
         );
     }
     code
@@ -53,9 +53,17 @@ fn main() {
     std::fs::write(out.join("libtest_tests.rs"), suite("test")).expect("write the libtest suite");
     std::fs::write(out.join("mptest_tests.rs"), suite("mptest::mp_test")).expect("write the mptest suite");
     std::fs::write(out.join("uneven_tests.rs"), uneven_suite()).expect("write the uneven suite");
-    std::fs::write(out.join("libtest_10k_tests.rs"), trivial_suite("test"))
-        .expect("write the 10k libtest suite");
-    std::fs::write(out.join("mptest_10k_tests.rs"), trivial_suite("mptest::mp_test"))
-        .expect("write the 10k mptest suite");
+    for (name, count) in [("10k", 10_000), ("100", 100), ("200", 200)] {
+        std::fs::write(
+            out.join(format!("libtest_{name}_tests.rs")),
+            trivial_suite("test", count),
+        )
+        .expect("write a libtest suite of trivial tests");
+        std::fs::write(
+            out.join(format!("mptest_{name}_tests.rs")),
+            trivial_suite("mptest::mp_test", count),
+        )
+        .expect("write an mptest suite of trivial tests");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -117,7 +117,19 @@ pub(crate) fn descendants(root: i32, procs: &[ProcInfo], stop_at: &[i32]) -> Vec
 /// Makes this process a child subreaper (Linux only; elsewhere orphans go to init).
 pub(crate) fn become_subreaper() {
     #[cfg(all(target_os = "linux", not(mptest_portable)))]
-    let _ = nix::sys::prctl::set_child_subreaper(true);
+    if nix::sys::prctl::set_child_subreaper(true).is_ok() {
+        SUBREAPER.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// This process became a subreaper.
+static SUBREAPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when nothing can be running below this process, known without a scan of the process
+/// table: it is a subreaper and has no child. (An orphan of any descendant is reparented to
+/// a subreaper before its parent can be reaped, so no child means no descendant.)
+pub(crate) fn nothing_below() -> bool {
+    SUBREAPER.load(std::sync::atomic::Ordering::Relaxed) && !has_children()
 }
 
 /// Sends `signal` to a process group, ignoring one that is already gone.

@@ -1,0 +1,127 @@
+//! mptest's fixed cost: a binary of 100 trivial tests, as `#[test]` under libtest and as
+//! `#[mp_test]` under mptest (release, 2 threads), and 200 trivial tests under cargo-nextest
+//! (one process per test), as `#[test]` and as `#[mp_test]`. Each round times 21 runs of each
+//! binary, alternating, and takes their medians; the figures are the median and range of the
+//! rounds' ratios.
+//!
+//! ```text
+//! cargo bench -p benches --bench fixed_cost
+//! ```
+
+use std::process::Command;
+use std::time::Duration;
+
+use benches::{build_suites, median, median_range, time_command, verdict, workspace};
+
+const ROUNDS: usize = 3;
+const RUNS: usize = 21;
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// One round: `RUNS` runs of each command, alternating; each one's median.
+fn round(commands: &mut [Command]) -> Result<Vec<Duration>, String> {
+    let mut times = vec![Vec::new(); commands.len()];
+    for _ in 0..RUNS {
+        for (command, times) in commands.iter_mut().zip(&mut times) {
+            times.push(time_command(command)?);
+        }
+    }
+    Ok(times.iter().map(|t| median(t)).collect())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn run() -> Result<(), String> {
+    let built = build_suites(&["libtest_100", "mptest_100", "libtest_200", "mptest_200"])?;
+    let root = workspace();
+    let target = root.join("target/bench-suites");
+    // nextest without its build step: the two binaries listed once.
+    let list = Command::new(cargo())
+        .args(["nextest", "list", "--release", "-p", "benches"])
+        .args(["--test", "libtest_200", "--test", "mptest_200"])
+        .args(["--list-type", "binaries-only", "--message-format", "json"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .map_err(|e| format!("cargo nextest: {e} (is cargo-nextest installed?)"))?;
+    if !list.status.success() {
+        return Err(format!(
+            "cargo nextest list failed:\n{}",
+            String::from_utf8_lossy(&list.stderr)
+        ));
+    }
+    let binaries = target.join("fixed-cost-binaries.json");
+    std::fs::write(&binaries, &list.stdout).map_err(|e| e.to_string())?;
+    let meta = Command::new(cargo())
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(&root)
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let metadata = target.join("fixed-cost-metadata.json");
+    std::fs::write(&metadata, &meta.stdout).map_err(|e| e.to_string())?;
+    let direct = |binary: &str| {
+        let mut command = Command::new(binary);
+        command.args(["--test-threads", "2", "-q"]);
+        command
+    };
+    let nextest = |binary: &str| {
+        let mut command = Command::new(cargo());
+        command
+            .args(["nextest", "run", "--binaries-metadata"])
+            .arg(&binaries)
+            .arg("--cargo-metadata")
+            .arg(&metadata)
+            .args(["--test-threads", "2", "--hide-progress-bar", "-E"])
+            .arg(format!("binary({binary})"))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target);
+        command
+    };
+
+    let (mut alone, mut under_nextest) = (Vec::new(), Vec::new());
+    for n in 1..=ROUNDS {
+        let t = round(&mut [direct(&built[0]), direct(&built[1])])?;
+        println!(
+            "round {n}: 100 trivial tests: libtest {:.2} ms, mptest {:.2} ms ({:.2} ×)",
+            ms(t[0]),
+            ms(t[1]),
+            ms(t[1]) / ms(t[0])
+        );
+        alone.push(ms(t[1]) / ms(t[0]));
+    }
+    for n in 1..=ROUNDS {
+        // Fewer runs under nextest: each is a few hundred processes.
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..3 {
+            times[0].push(time_command(&mut nextest("libtest_200"))?);
+            times[1].push(time_command(&mut nextest("mptest_200"))?);
+        }
+        let (l, m) = (median(&times[0]), median(&times[1]));
+        println!(
+            "round {n}: 200 trivial tests under nextest: #[test] {:.0} ms, #[mp_test] {:.0} ms ({:.2} ×)",
+            ms(l),
+            ms(m),
+            ms(m) / ms(l)
+        );
+        under_nextest.push(ms(m) / ms(l));
+    }
+    let (m, lo, hi) = median_range(&alone);
+    println!(
+        "\n100 trivial tests, mptest / libtest: {m:.2} × ({lo:.2}–{hi:.2}) (target ≤ 1.2: {})",
+        verdict(hi <= 1.2)
+    );
+    let (m, lo, hi) = median_range(&under_nextest);
+    println!(
+        "200 trivial tests under nextest, #[mp_test] / #[test]: {m:.2} × ({lo:.2}–{hi:.2}) (target ≤ 1.3: {})",
+        verdict(hi <= 1.3)
+    );
+    Ok(())
+}
+
+fn main() {
+    benches::bench_main("fixed_cost", run);
+}
