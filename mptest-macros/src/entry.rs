@@ -15,6 +15,10 @@ struct Options {
     retries: u32,
     group: Option<String>,
     serial: bool,
+    /// `flavor = "multi_thread"` (an async test's runtime; `None`: current thread).
+    multi_thread: Option<Span>,
+    worker_threads: Option<(usize, Span)>,
+    start_paused: Option<(bool, Span)>,
 }
 
 pub(crate) fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -52,6 +56,9 @@ const OPTIONS: &[&str] = &[
     "retries",
     "group",
     "serial",
+    "flavor",
+    "worker_threads",
+    "start_paused",
 ];
 
 fn parse_options(args: TokenStream) -> syn::Result<Options> {
@@ -129,6 +136,29 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             options.group = Some(group.value());
         } else if path.is_ident("serial") {
             options.serial = true;
+        } else if path.is_ident("flavor") {
+            // `#[tokio::test]`'s spelling.
+            let flavor: LitStr = meta.value()?.parse()?;
+            match flavor.value().as_str() {
+                "multi_thread" => options.multi_thread = Some(flavor.span()),
+                "current_thread" => options.multi_thread = None,
+                other => {
+                    return Err(Error::new(
+                        flavor.span(),
+                        format!("unknown flavor {other:?}: expected \"current_thread\" or \"multi_thread\""),
+                    ))
+                }
+            }
+        } else if path.is_ident("worker_threads") {
+            let n: LitInt = meta.value()?.parse()?;
+            let threads: usize = n.base10_parse()?;
+            if threads == 0 {
+                return Err(Error::new(n.span(), "`worker_threads` is at least 1"));
+            }
+            options.worker_threads = Some((threads, n.span()));
+        } else if path.is_ident("start_paused") {
+            let paused: syn::LitBool = meta.value()?.parse()?;
+            options.start_paused = Some((paused.value, paused.span));
         } else {
             let typed = path.get_ident().map(ToString::to_string).unwrap_or_default();
             let hint = crate::suggest::nearest(&typed, OPTIONS)
@@ -230,10 +260,37 @@ fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Res
 fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
     let sig = &func.sig;
     if let Some(asyncness) = &sig.asyncness {
-        return Err(Error::new(
-            asyncness.span(),
-            "#[mp_test] functions cannot be `async`; start a runtime inside the test",
-        ));
+        if !cfg!(feature = "tokio") {
+            return Err(Error::new(
+                asyncness.span(),
+                "an `async fn` test needs mptest's `tokio` feature: in Cargo.toml, \
+                 `mptest = { version = \"0.1\", features = [\"tokio\"] }`",
+            ));
+        }
+        if let (Some(_), Some((true, span))) = (options.multi_thread, options.start_paused) {
+            return Err(Error::new(
+                span,
+                "`start_paused` is for the current-thread runtime: tokio's clock pauses only there",
+            ));
+        }
+        if let (None, Some((_, span))) = (options.multi_thread, options.worker_threads) {
+            return Err(Error::new(
+                span,
+                "`worker_threads` is for `flavor = \"multi_thread\"`; the current-thread runtime has none",
+            ));
+        }
+    } else {
+        let runtime_option = [
+            options.multi_thread.map(|s| ("flavor", s)),
+            options.worker_threads.map(|(_, s)| ("worker_threads", s)),
+            options.start_paused.map(|(_, s)| ("start_paused", s)),
+        ];
+        if let Some((name, span)) = runtime_option.into_iter().flatten().next() {
+            return Err(Error::new(
+                span,
+                format!("`{name}` sets up an async test's runtime: it goes on an `async fn`"),
+            ));
+        }
     }
     crate::fixture::fixture_params(func, "#[mp_test]")?;
     // Lifetime parameters are fine (libtest takes `fn t<'a>()`); types and consts are not.
@@ -317,8 +374,22 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         .map(|f| format_ident!("__mptest_fixture_{}", f, span = Span::call_site()))
         .collect();
     // `&*`: the test gets `&T` from the fixture's `Arc<T>`, so a type mismatch names `T`.
-    let call =
-        quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#ident(#(&*#fixtures),*)));
+    let invoke = if func.sig.asyncness.is_some() {
+        let flavor = match (options.multi_thread, options.worker_threads) {
+            (None, _) => quote!(#private::Flavor::CurrentThread),
+            (Some(_), Some((n, _))) => {
+                quote!(#private::Flavor::MultiThread { worker_threads: ::core::option::Option::Some(#n) })
+            }
+            (Some(_), None) => {
+                quote!(#private::Flavor::MultiThread { worker_threads: ::core::option::Option::None })
+            }
+        };
+        let paused = options.start_paused.is_some_and(|(p, _)| p);
+        quote_spanned!(return_span=> #private::run_test(#flavor, #paused, #ident(#(&*#fixtures),*)))
+    } else {
+        quote_spanned!(return_span=> #ident(#(&*#fixtures),*))
+    };
+    let call = quote_spanned!(return_span=> #private::IntoTestResult::into_test_result(#invoke));
     let span = Span::call_site();
     let harness_check = format!(
         "`{fn_name}` is an #[mp_test], but this target runs under libtest's harness, which never \

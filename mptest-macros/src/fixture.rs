@@ -124,10 +124,17 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         )
     })?;
     let sig = &func.sig;
-    if !sig.generics.params.is_empty() || sig.asyncness.is_some() || sig.unsafety.is_some() {
+    if !sig.generics.params.is_empty() || sig.unsafety.is_some() {
         return Err(Error::new(
             sig.span(),
-            "#[mptest::fixture] goes on a plain function: not generic, not async, not unsafe",
+            "#[mptest::fixture] goes on a plain function: not generic, not unsafe",
+        ));
+    }
+    if let (Some(asyncness), false) = (&sig.asyncness, cfg!(feature = "tokio")) {
+        return Err(Error::new(
+            asyncness.span(),
+            "an `async fn` fixture needs mptest's `tokio` feature: in Cargo.toml, \
+             `mptest = { version = \"0.1\", features = [\"tokio\"] }`",
         ));
     }
     let ReturnType::Type(_, returned) = &sig.output else {
@@ -142,9 +149,15 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let vis = &func.vis;
     let inputs = &sig.inputs;
     let block = &func.block;
+    let p = quote!(::mptest::__private);
+    let asyncness = &sig.asyncness;
+    // An async fixture is set up on the runtime the process keeps for fixtures.
+    let setup_call = match asyncness {
+        Some(_) => quote!(#p::run_fixture(__user(#(&#deps),*))),
+        None => quote!(__user(#(&#deps),*)),
+    };
     let docs: Vec<_> = func.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
     let other_attrs: Vec<_> = func.attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
-    let p = quote!(::mptest::__private);
     let (value, into_result) = match result_value_type(returned) {
         Some(value) => (
             quote!(#value),
@@ -195,8 +208,8 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
                             let __me = <#name as #p::FixtureName>::decl();
                             #(let #deps = #p::for_fixture::<#deps>(__me)?;)*
                             #(#other_attrs)*
-                            fn __user(#inputs) -> #returned #block
-                            let __value = __user(#(&#deps),*);
+                            #asyncness fn __user(#inputs) -> #returned #block
+                            let __value = #setup_call;
                             #into_result
                         }
                         __setup

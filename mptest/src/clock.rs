@@ -318,6 +318,13 @@ fn virtual_at(page: &Shared, real: u64) -> u64 {
     base_virtual + (real.saturating_sub(base_real) as f64 * speed) as u64
 }
 
+/// True when this process follows a clock of the test that may be paced or paused (the only
+/// clock whose sleeps cannot be left to the OS's timers).
+#[cfg(feature = "tokio")]
+pub(crate) fn is_paced() -> bool {
+    mapped().is_some()
+}
+
 /// Now, in the test's virtual time.
 pub fn now() -> Instant {
     match mapped() {

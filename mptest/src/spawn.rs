@@ -110,7 +110,8 @@ enum ChildResult<R> {
     BadArgument(String),
 }
 
-type Trampoline = fn(usize, OpaqueIpcReceiver, OpaqueIpcSender);
+/// Runs in the child: takes the function's address, the argument's channel and the result's.
+pub(crate) type Trampoline = fn(usize, OpaqueIpcReceiver, OpaqueIpcSender);
 
 /// The fixed point that function offsets are measured from.
 #[inline(never)]
@@ -134,10 +135,19 @@ where
     // it from such a pointer, as an offset from `anchor`, and this trampoline is the one
     // monomorphized for this `A` and `R` (the parent sent its offset alongside).
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
+    serve_child(args, result, f);
+}
+
+/// The child's work around the call: receives the argument, calls, sends what happened.
+pub(crate) fn serve_child<A, R>(args: OpaqueIpcReceiver, result: OpaqueIpcSender, call: impl FnOnce(A) -> R)
+where
+    A: Serialize + DeserializeOwned,
+    R: Serialize + DeserializeOwned,
+{
     let result = result.to::<ChildResult<R>>();
     let message = match crate::ipc_retry::recv(&args.to::<A>()) {
         Err(err) => ChildResult::BadArgument(err.to_string()),
-        Ok(args) => match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
+        Ok(args) => match panic::catch_unwind(AssertUnwindSafe(|| call(args))) {
             Ok(value) => ChildResult::Returned(value),
             Err(_) => {
                 let record = panics::take_last().unwrap_or_default();
@@ -194,7 +204,17 @@ where
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
-    match start(args, f) {
+    spawn_with(args, f as usize, trampoline::<A, R>)
+}
+
+/// [`spawn`] of `function` (an address in this binary) that `trampoline` calls in the child
+/// and whose value is an `R`.
+pub(crate) fn spawn_with<A, R>(args: A, function: usize, trampoline: Trampoline) -> ChildHandle<R>
+where
+    A: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    match start(args, function, trampoline) {
         Ok(handle) => handle,
         Err(err) => ChildHandle {
             pid: 0,
@@ -208,7 +228,7 @@ where
     }
 }
 
-fn start<A, R>(args: A, f: fn(A) -> R) -> Result<ChildHandle<R>, ChildError>
+fn start<A, R>(args: A, function: usize, trampoline: Trampoline) -> Result<ChildHandle<R>, ChildError>
 where
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
@@ -226,8 +246,8 @@ where
     ))
     .map_err(spawn_err)?;
     let job = ChildJob {
-        trampoline: to_offset(trampoline::<A, R> as Trampoline as usize),
-        function: to_offset(f as usize),
+        trampoline: to_offset(trampoline as usize),
+        function: to_offset(function),
         args: args_rx.to_opaque(),
         result: result_tx.to_opaque(),
     };

@@ -21,6 +21,8 @@ mod protocol;
 mod recorder;
 pub mod registry;
 pub mod reporter;
+#[cfg(feature = "tokio")]
+pub mod rt;
 mod runner;
 pub mod shared;
 mod signals;
@@ -193,6 +195,9 @@ pub mod __private {
         serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
     };
     pub use crate::worker::fault;
+    /// The runtimes of async tests and fixtures.
+    #[cfg(feature = "tokio")]
+    pub use crate::rt::{run_fixture, run_test, Flavor};
     /// Locks without poisoning, for mptest-can.
     pub use crate::sync;
     pub use serde;

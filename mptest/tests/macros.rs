@@ -8,4 +8,12 @@ fn mp_test_accepts_and_rejects() {
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
+    // Async tests and fixtures: with the `tokio` feature they compile (and their runtime
+    // options are checked); without it, each is one error that names the feature.
+    if cfg!(feature = "tokio") {
+        cases.pass("tests/ui/with_tokio/pass_*.rs");
+        cases.compile_fail("tests/ui/with_tokio/runtime_options.rs");
+    } else {
+        cases.compile_fail("tests/ui/without_tokio/*.rs");
+    }
 }
