@@ -88,6 +88,8 @@
 //! [`BusConfig::SocketCan`] is then an error saying so); the rest builds on every Unix.
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_bus;
 mod bus;
 mod comm;
 mod frame;
@@ -99,6 +101,8 @@ mod socketcan;
 pub mod trace;
 mod virtual_bus;
 
+#[cfg(feature = "tokio")]
+pub use async_bus::AsyncBus;
 pub use bus::{Bus, BusError, CanFilter, Direction, Filters, Received, ERR_MASK_ALL};
 pub use comm::{CanCommAux, CommCommand};
 pub use frame::{

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use mptest::prelude::*;
-use mptest_can::{Bus, BusError, CanFilter, CanFrame, CanId, Direction, FdFlags, VirtualBus, QUEUE};
+use mptest_can::{
+    AsyncBus, Bus, BusError, CanFilter, CanFrame, CanId, Direction, FdFlags, VirtualBus, QUEUE,
+};
 
 /// Bounds every wait.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -175,6 +177,37 @@ fn a_wait_for_nodes_is_bounded_says_how_many_came_and_works_from_any_process() {
         "{result:?}"
     );
     assert!(waited < LIMIT, "{waited:?}");
+}
+
+/// Async code awaits a frame while the runtime's other tasks go on.
+#[mp_test(timeout = "60s")]
+async fn an_async_bus_receives_without_blocking_the_runtime() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let bus = VirtualBus::create("async").unwrap();
+    let here = AsyncBus::new(bus.attach().unwrap());
+    let (counter, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let counting = tokio::spawn({
+        let (counter, stop) = (counter.clone(), stop.clone());
+        async move {
+            while !stop.load(Ordering::SeqCst) {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let sender = mptest::rt::spawn(bus.clone(), |bus: VirtualBus| async move {
+        let node = AsyncBus::new(bus.attach_sender().unwrap());
+        node.send(numbered(1, 7)).await.unwrap();
+    });
+    let got = here.recv(LIMIT).await.unwrap().expect("the child's frame");
+    stop.store(true, Ordering::SeqCst);
+    counting.await.unwrap();
+    assert_eq!(got.frame, numbered(1, 7));
+    // The child took milliseconds to start: the other task ran all the while.
+    let counted = counter.load(Ordering::SeqCst);
+    assert!(counted > 10, "the other task ran {counted} times");
+    sender.join_async().await.unwrap();
 }
 
 #[mp_test(timeout = "60s")]

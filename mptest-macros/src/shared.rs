@@ -119,19 +119,36 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
         let name = &m.name;
         let ret = &m.ret;
         let docs = &m.docs;
-        let params = m.args.iter().map(|(a, t)| quote!(#a: #t));
-        let args = m.args.iter().map(|(a, _)| a);
+        let params: Vec<_> = m.args.iter().map(|(a, t)| quote!(#a: #t)).collect();
+        let args: Vec<_> = m.args.iter().map(|(a, _)| a).collect();
+        let answer = quote! {
+            #ret_enum::#name(value) => ::core::result::Result::Ok(value),
+            #[allow(unreachable_patterns)]
+            _ => ::core::result::Result::Err(::mptest::ProxyError::Malformed(
+                ::std::string::String::from("the manager answered another method"),
+            )),
+        };
+        // With mptest's `tokio` feature, an async twin of each method.
+        let twin = cfg!(feature = "tokio").then(|| {
+            let async_name = format_ident!("{}_async", name);
+            let doc = format!("[`{name}`](Self::{name}), awaited: it never blocks the runtime.");
+            quote! {
+                #[doc = #doc]
+                pub async fn #async_name(&self, #(#params),*) -> ::core::result::Result<#ret, ::mptest::ProxyError> {
+                    match self.inner.call_async(#call_enum::#name(#(#args),*)).await? {
+                        #answer
+                    }
+                }
+            }
+        });
         quote! {
             #(#docs)*
             pub fn #name(&self, #(#params),*) -> ::core::result::Result<#ret, ::mptest::ProxyError> {
                 match self.inner.call(#call_enum::#name(#(#args),*))? {
-                    #ret_enum::#name(value) => ::core::result::Result::Ok(value),
-                    #[allow(unreachable_patterns)]
-                    _ => ::core::result::Result::Err(::mptest::ProxyError::Malformed(
-                        ::std::string::String::from("the manager answered another method"),
-                    )),
+                    #answer
                 }
             }
+            #twin
         }
     });
     let proxy_doc = format!(

@@ -10,7 +10,7 @@ use ipc_channel::{IpcError, TryRecvError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-fn interrupted(err: &IpcError) -> bool {
+pub(crate) fn interrupted(err: &IpcError) -> bool {
     matches!(err, IpcError::Io(e) if e.kind() == ErrorKind::Interrupted)
 }
 

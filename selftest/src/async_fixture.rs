@@ -121,6 +121,168 @@ mod pass {
     }
 }
 
+/// A shared object with a slow method, for the async proxy calls.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Slow {
+    calls: u32,
+}
+
+#[mptest::shared]
+impl Slow {
+    /// Answers after `ms` milliseconds of (simulated) work in the manager.
+    pub fn slowly(&mut self, ms: u64) -> u32 {
+        std::thread::sleep(Duration::from_millis(ms)); // simulated work
+        self.calls += 1;
+        self.calls
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+}
+
+mod proxy {
+    use super::*;
+
+    /// On a current-thread runtime, while a slow proxy call is awaited another task of the
+    /// test makes progress: the call does not block the runtime.
+    #[mp_test]
+    async fn a_slow_call_leaves_the_runtime_to_the_other_tasks() {
+        let manager = mptest::Manager::start().unwrap();
+        let slow = manager.create(Slow::default()).unwrap();
+        let counter = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicUsize::new(0));
+        let counting = tokio::spawn({
+            let (counter, stop) = (counter.clone(), stop.clone());
+            async move {
+                while stop.load(Ordering::SeqCst) == 0 {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        assert_eq!(slow.slowly_async(300).await.unwrap(), 1);
+        let counted = counter.load(Ordering::SeqCst);
+        stop.store(1, Ordering::SeqCst);
+        counting.await.unwrap();
+        assert!(
+            counted > 100,
+            "the other task ran {counted} times during the call"
+        );
+        // A quick call, and the connection it used, still work; the blocking form agrees.
+        assert_eq!(slow.calls_async().await.unwrap(), 1);
+        assert_eq!(slow.calls().unwrap(), 1);
+    }
+
+    /// A proxy handed to a spawned child's async code.
+    #[mp_test]
+    async fn from_a_child_on_its_own_runtime() {
+        let manager = mptest::Manager::start().unwrap();
+        let slow = manager.create(Slow::default()).unwrap();
+        let child = mptest::rt::spawn(slow.clone(), |slow: SlowProxy| async move {
+            slow.slowly_async(1).await.unwrap()
+        });
+        assert_eq!(child.join_async().await.unwrap(), 1);
+        assert_eq!(slow.calls_async().await.unwrap(), 1);
+    }
+}
+
+/// An aux that answers `n` with `n + 1` and hears, once created, the numbers 1, 2, 3.
+pub struct Echo {
+    heard: std::sync::Mutex<Vec<u64>>,
+}
+
+#[mptest::aux]
+impl mptest::aux::Auxiliary for Echo {
+    type Config = ();
+    type Command = u64;
+    type Response = u64;
+    type Message = u64;
+
+    fn new(_: ()) -> mptest::aux::AuxResult<Self> {
+        Ok(Echo {
+            heard: std::sync::Mutex::new(vec![3, 2, 1]),
+        })
+    }
+
+    fn run_command(&self, n: u64) -> mptest::aux::AuxResult<u64> {
+        Ok(n + 1)
+    }
+
+    fn receive_message(&self, wait: Duration) -> Option<u64> {
+        let next = self.heard.lock().unwrap().pop();
+        if next.is_none() {
+            // Nothing more to hear: the aux's receive loop waits as a port read would.
+            std::thread::park_timeout(wait);
+        }
+        next
+    }
+}
+
+mod handles {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    #[mp_test]
+    async fn the_ready_made_shared_types_have_async_forms() {
+        let manager = mptest::Manager::start().unwrap();
+        let value = manager.value(1u32).unwrap();
+        assert_eq!(value.set_async(2).await.unwrap(), 1);
+        assert_eq!(value.get_async().await.unwrap(), 2);
+        let queue = manager.queue::<u32>(None).unwrap();
+        // A child puts, the test awaits the item.
+        let putter = mptest::rt::spawn(queue.clone(), |queue: mptest::SharedQueue<u32>| async move {
+            queue.put_async(7).await.unwrap();
+        });
+        assert_eq!(queue.get_async().await.unwrap(), 7);
+        putter.join_async().await.unwrap();
+        assert!(queue.is_empty_async().await.unwrap());
+        let lock = manager.lock().unwrap();
+        let guard = lock.acquire_async(Some(LIMIT)).await.unwrap();
+        guard.release_async().await.unwrap();
+        let event = manager.event().unwrap();
+        event.set_async().await.unwrap();
+        assert!(event.wait_async(Some(LIMIT)).await.unwrap());
+    }
+
+    #[mp_test]
+    async fn an_aux_handle_has_async_forms() {
+        let echo = mptest::aux::start::<Echo>(()).unwrap();
+        assert_eq!(echo.run_command_async(41, LIMIT).await.unwrap(), 42);
+        let mut heard = Vec::new();
+        while heard.len() < 3 {
+            let message = echo.wait_and_get_report_async(LIMIT).await.unwrap();
+            heard.push(message.expect("the aux heard its numbers"));
+        }
+        assert_eq!(heard, [1, 2, 3]);
+        assert!(echo.lock_it_async(LIMIT).await);
+        echo.unlock_it_async().await.unwrap();
+        echo.suspend_async().await.unwrap();
+        echo.resume_async().await.unwrap();
+        echo.stop_async().await.unwrap();
+    }
+
+    #[mp_test]
+    async fn recorder_and_log_waits_have_async_forms() {
+        let recorder = mptest::Recorder::new().unwrap();
+        let child = mptest::rt::spawn(recorder.clone(), |recorder: mptest::Recorder| async move {
+            recorder.record("opened", 5u32).unwrap();
+            log::info!("the child says hello");
+        });
+        let calls = recorder
+            .wait_for_async(|calls| calls.iter().any(|c| c.name == "opened"), LIMIT)
+            .await
+            .unwrap();
+        assert_eq!(calls[0].name, "opened");
+        let record = mptest::rt::wait_for_log(|r| r.message.contains("the child says hello"), LIMIT)
+            .await
+            .unwrap();
+        assert!(record.message.contains("hello"));
+        child.join_async().await.unwrap();
+    }
+}
+
 mod fail {
     use super::*;
 

@@ -38,6 +38,11 @@ fn async_tests_end_as_plain_tests_do() {
         "pass::spawns_async_work_into_a_child",
         "fixture::an_async_fixture_serves_the_tests",
         "fixture::a_plain_test_uses_it_as_well",
+        "proxy::a_slow_call_leaves_the_runtime_to_the_other_tasks",
+        "proxy::from_a_child_on_its_own_runtime",
+        "handles::the_ready_made_shared_types_have_async_forms",
+        "handles::an_aux_handle_has_async_forms",
+        "handles::recorder_and_log_waits_have_async_forms",
     ] {
         assert_eq!(run.outcome(name), "passed", "{name}: {}", run.stdout);
     }

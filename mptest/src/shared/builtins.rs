@@ -97,6 +97,29 @@ macro_rules! expect {
     };
 }
 
+/// Each method of a ready-made type twice: as written, and (with the `tokio` feature) as
+/// `<name>_async`, awaited without blocking the runtime. `|r| then`: what the method makes of
+/// the call's result `r`.
+macro_rules! calls {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident / $async_name:ident ($($arg:ident: $ty:ty),*) -> $ret:ty = $call:expr, |$r:ident| $then:expr;
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self, $($arg: $ty),*) -> Result<$ret, ProxyError> {
+            let $r = self.proxy.call($call);
+            $then
+        }
+
+        #[doc = concat!("[`", stringify!($name), "`](Self::", stringify!($name), "), awaited: it never blocks the runtime.")]
+        #[cfg(feature = "tokio")]
+        pub async fn $async_name(&self, $($arg: $ty),*) -> Result<$ret, ProxyError> {
+            let $r = self.proxy.call_async($call).await;
+            $then
+        }
+    )*};
+}
+
 // ---------------------------------------------------------------- value
 
 #[doc(hidden)]
@@ -154,18 +177,16 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedValu
     pub fn proxy(&self) -> &Proxy<ValueServer<T>> {
         &self.proxy
     }
-    /// The current value.
-    pub fn get(&self) -> Result<T, ProxyError> {
-        self.proxy.call(ValueCall::Get)
-    }
-    /// Replaces the value; returns the old one.
-    pub fn set(&self, value: T) -> Result<T, ProxyError> {
-        self.proxy.call(ValueCall::Set(value))
-    }
     /// Applies `f` in the manager, atomically; returns the new value. `f` must not capture.
     pub fn update(&self, f: fn(T) -> T) -> Result<T, ProxyError> {
         self.proxy
             .call(ValueCall::Update(crate::spawn::to_offset(f as usize)))
+    }
+    calls! {
+        /// The current value.
+        fn get / get_async () -> T = ValueCall::Get, |r| r;
+        /// Replaces the value; returns the old one.
+        fn set / set_async (value: T) -> T = ValueCall::Set(value), |r| r;
     }
 }
 
@@ -243,37 +264,23 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedVec<
     pub(crate) fn from_proxy(proxy: Proxy<VecServer<T>>) -> Self {
         SharedVec { proxy }
     }
-    /// Appends an item; returns the new length.
-    pub fn push(&self, item: T) -> Result<usize, ProxyError> {
-        expect!(self.proxy.call(VecCall::Push(item)), VecRet::Len(n) => n)
-    }
-    /// Removes the last item.
-    pub fn pop(&self) -> Result<Option<T>, ProxyError> {
-        expect!(self.proxy.call(VecCall::Pop), VecRet::Item(item) => item)
-    }
-    /// The item at `index`.
-    pub fn get(&self, index: usize) -> Result<Option<T>, ProxyError> {
-        expect!(self.proxy.call(VecCall::Get(index)), VecRet::Item(item) => item)
-    }
-    /// Replaces the item at `index`; returns the old one.
-    pub fn set(&self, index: usize, item: T) -> Result<T, ProxyError> {
-        expect!(self.proxy.call(VecCall::Set(index, item)), VecRet::Item(Some(old)) => old)
-    }
-    /// The number of items.
-    pub fn len(&self) -> Result<usize, ProxyError> {
-        expect!(self.proxy.call(VecCall::Len), VecRet::Len(n) => n)
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> Result<bool, ProxyError> {
-        self.len().map(|n| n == 0)
-    }
-    /// A copy of all items.
-    pub fn to_vec(&self) -> Result<Vec<T>, ProxyError> {
-        expect!(self.proxy.call(VecCall::All), VecRet::All(items) => items)
-    }
-    /// Removes all items.
-    pub fn clear(&self) -> Result<(), ProxyError> {
-        expect!(self.proxy.call(VecCall::Clear), VecRet::Done => ())
+    calls! {
+        /// Appends an item; returns the new length.
+        fn push / push_async (item: T) -> usize = VecCall::Push(item), |r| expect!(r, VecRet::Len(n) => n);
+        /// Removes the last item.
+        fn pop / pop_async () -> Option<T> = VecCall::Pop, |r| expect!(r, VecRet::Item(item) => item);
+        /// The item at `index`.
+        fn get / get_async (index: usize) -> Option<T> = VecCall::Get(index), |r| expect!(r, VecRet::Item(item) => item);
+        /// Replaces the item at `index`; returns the old one.
+        fn set / set_async (index: usize, item: T) -> T = VecCall::Set(index, item), |r| expect!(r, VecRet::Item(Some(old)) => old);
+        /// The number of items.
+        fn len / len_async () -> usize = VecCall::Len, |r| expect!(r, VecRet::Len(n) => n);
+        /// True when empty.
+        fn is_empty / is_empty_async () -> bool = VecCall::Len, |r| expect!(r, VecRet::Len(n) => n == 0);
+        /// A copy of all items.
+        fn to_vec / to_vec_async () -> Vec<T> = VecCall::All, |r| expect!(r, VecRet::All(items) => items);
+        /// Removes all items.
+        fn clear / clear_async () -> () = VecCall::Clear, |r| expect!(r, VecRet::Done => ());
     }
 }
 
@@ -340,29 +347,19 @@ where
     pub(crate) fn from_proxy(proxy: Proxy<MapServer<K, V>>) -> Self {
         SharedMap { proxy }
     }
-    /// Inserts; returns the value it replaced.
-    pub fn insert(&self, key: K, value: V) -> Result<Option<V>, ProxyError> {
-        expect!(self.proxy.call(MapCall::Insert(key, value)), MapRet::Value(old) => old)
-    }
-    /// The value for `key`.
-    pub fn get(&self, key: K) -> Result<Option<V>, ProxyError> {
-        expect!(self.proxy.call(MapCall::Get(key)), MapRet::Value(v) => v)
-    }
-    /// Removes `key`; returns its value.
-    pub fn remove(&self, key: K) -> Result<Option<V>, ProxyError> {
-        expect!(self.proxy.call(MapCall::Remove(key)), MapRet::Value(v) => v)
-    }
-    /// The number of entries.
-    pub fn len(&self) -> Result<usize, ProxyError> {
-        expect!(self.proxy.call(MapCall::Len), MapRet::Len(n) => n)
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> Result<bool, ProxyError> {
-        self.len().map(|n| n == 0)
-    }
-    /// All keys, in no particular order.
-    pub fn keys(&self) -> Result<Vec<K>, ProxyError> {
-        expect!(self.proxy.call(MapCall::Keys), MapRet::Keys(keys) => keys)
+    calls! {
+        /// Inserts; returns the value it replaced.
+        fn insert / insert_async (key: K, value: V) -> Option<V> = MapCall::Insert(key, value), |r| expect!(r, MapRet::Value(old) => old);
+        /// The value for `key`.
+        fn get / get_async (key: K) -> Option<V> = MapCall::Get(key), |r| expect!(r, MapRet::Value(v) => v);
+        /// Removes `key`; returns its value.
+        fn remove / remove_async (key: K) -> Option<V> = MapCall::Remove(key), |r| expect!(r, MapRet::Value(v) => v);
+        /// The number of entries.
+        fn len / len_async () -> usize = MapCall::Len, |r| expect!(r, MapRet::Len(n) => n);
+        /// True when empty.
+        fn is_empty / is_empty_async () -> bool = MapCall::Len, |r| expect!(r, MapRet::Len(n) => n == 0);
+        /// All keys, in no particular order.
+        fn keys / keys_async () -> Vec<K> = MapCall::Keys, |r| expect!(r, MapRet::Keys(keys) => keys);
     }
 }
 
@@ -453,41 +450,23 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> SharedQueue<T> {
     pub(crate) fn from_proxy(proxy: Proxy<QueueServer<T>>) -> Self {
         SharedQueue { proxy }
     }
-    /// Appends an item, waiting for room in a bounded queue.
-    pub fn put(&self, item: T) -> Result<(), ProxyError> {
-        expect!(self.proxy.call(QueueCall::Put(item, None)), QueueRet::Put => ())
-    }
-    /// Appends an item, waiting at most `timeout` for room ([`ProxyError::Timeout`] then).
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), ProxyError> {
-        expect!(self.proxy.call(QueueCall::Put(item, Some(timeout))), QueueRet::Put => ())
-    }
-    /// Appends an item if there is room; gives it back if not.
-    pub fn try_put(&self, item: T) -> Result<Result<(), T>, ProxyError> {
-        match self.proxy.call(QueueCall::TryPut(item))? {
-            QueueRet::Put => Ok(Ok(())),
-            QueueRet::Full(item) => Ok(Err(item)),
-            _ => Err(ProxyError::Malformed("the manager answered another call".into())),
-        }
-    }
-    /// Takes the oldest item, waiting for one.
-    pub fn get(&self) -> Result<T, ProxyError> {
-        expect!(self.proxy.call(QueueCall::Get(None)), QueueRet::Item(Some(item)) => item)
-    }
-    /// Takes the oldest item, waiting at most `timeout` ([`ProxyError::Timeout`] then).
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, ProxyError> {
-        expect!(self.proxy.call(QueueCall::Get(Some(timeout))), QueueRet::Item(Some(item)) => item)
-    }
-    /// Takes the oldest item if there is one.
-    pub fn try_get(&self) -> Result<Option<T>, ProxyError> {
-        expect!(self.proxy.call(QueueCall::TryGet), QueueRet::Item(item) => item)
-    }
-    /// The number of items waiting.
-    pub fn len(&self) -> Result<usize, ProxyError> {
-        expect!(self.proxy.call(QueueCall::Len), QueueRet::Len(n) => n)
-    }
-    /// True when no item waits.
-    pub fn is_empty(&self) -> Result<bool, ProxyError> {
-        self.len().map(|n| n == 0)
+    calls! {
+        /// Appends an item, waiting for room in a bounded queue.
+        fn put / put_async (item: T) -> () = QueueCall::Put(item, None), |r| expect!(r, QueueRet::Put => ());
+        /// Appends an item, waiting at most `timeout` for room ([`ProxyError::Timeout`] then).
+        fn put_timeout / put_timeout_async (item: T, timeout: Duration) -> () = QueueCall::Put(item, Some(timeout)), |r| expect!(r, QueueRet::Put => ());
+        /// Appends an item if there is room; gives it back if not.
+        fn try_put / try_put_async (item: T) -> Result<(), T> = QueueCall::TryPut(item), |r| match r? { QueueRet::Put => Ok(Ok(())), QueueRet::Full(item) => Ok(Err(item)), _ => Err(ProxyError::Malformed("the manager answered another call".into())) };
+        /// Takes the oldest item, waiting for one.
+        fn get / get_async () -> T = QueueCall::Get(None), |r| expect!(r, QueueRet::Item(Some(item)) => item);
+        /// Takes the oldest item, waiting at most `timeout` ([`ProxyError::Timeout`] then).
+        fn get_timeout / get_timeout_async (timeout: Duration) -> T = QueueCall::Get(Some(timeout)), |r| expect!(r, QueueRet::Item(Some(item)) => item);
+        /// Takes the oldest item if there is one.
+        fn try_get / try_get_async () -> Option<T> = QueueCall::TryGet, |r| expect!(r, QueueRet::Item(item) => item);
+        /// The number of items waiting.
+        fn len / len_async () -> usize = QueueCall::Len, |r| expect!(r, QueueRet::Len(n) => n);
+        /// True when no item waits.
+        fn is_empty / is_empty_async () -> bool = QueueCall::Len, |r| expect!(r, QueueRet::Len(n) => n == 0);
     }
 }
 
@@ -552,22 +531,16 @@ impl SharedEvent {
     pub(crate) fn from_proxy(proxy: Proxy<EventServer>) -> Self {
         SharedEvent { proxy }
     }
-    /// Sets the flag and wakes every waiter.
-    pub fn set(&self) -> Result<(), ProxyError> {
-        self.proxy.call(EventCall::Set).map(drop)
-    }
-    /// Clears the flag.
-    pub fn clear(&self) -> Result<(), ProxyError> {
-        self.proxy.call(EventCall::Clear).map(drop)
-    }
-    /// Whether the flag is set.
-    pub fn is_set(&self) -> Result<bool, ProxyError> {
-        self.proxy.call(EventCall::IsSet)
-    }
-    /// Waits until the flag is set or `timeout` passes (`None`: no limit); returns whether it
-    /// is set.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, ProxyError> {
-        self.proxy.call(EventCall::Wait(timeout))
+    calls! {
+        /// Sets the flag and wakes every waiter.
+        fn set / set_async () -> () = EventCall::Set, |r| r.map(drop);
+        /// Clears the flag.
+        fn clear / clear_async () -> () = EventCall::Clear, |r| r.map(drop);
+        /// Whether the flag is set.
+        fn is_set / is_set_async () -> bool = EventCall::IsSet, |r| r;
+        /// Waits until the flag is set or `timeout` passes (`None`: no limit); returns whether it
+        /// is set.
+        fn wait / wait_async (timeout: Option<Duration>) -> bool = EventCall::Wait(timeout), |r| r;
     }
 }
 
@@ -623,9 +596,9 @@ impl SharedBarrier {
     pub(crate) fn from_proxy(proxy: Proxy<BarrierServer>) -> Self {
         SharedBarrier { proxy }
     }
-    /// Waits for all parties (at most `timeout`); returns this caller's arrival index.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<usize, ProxyError> {
-        self.proxy.call(timeout)
+    calls! {
+        /// Waits for all parties (at most `timeout`); returns this caller's arrival index.
+        fn wait / wait_async (timeout: Option<Duration>) -> usize = timeout, |r| r;
     }
 }
 
@@ -719,6 +692,30 @@ impl SharedLock {
             token,
             released: false,
         })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl SharedLock {
+    /// [`acquire`](Self::acquire), awaited: it never blocks the runtime (the guard's drop
+    /// releases with a quick blocking call; [`release_async`](SharedLockGuard::release_async)
+    /// does not block at all).
+    pub async fn acquire_async(&self, timeout: Option<Duration>) -> Result<SharedLockGuard<'_>, ProxyError> {
+        let token = self.proxy.call_async(LockCall::Acquire(timeout)).await?;
+        Ok(SharedLockGuard {
+            lock: self,
+            token,
+            released: false,
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl SharedLockGuard<'_> {
+    /// [`release`](Self::release), awaited.
+    pub async fn release_async(mut self) -> Result<(), ProxyError> {
+        self.released = true;
+        self.lock.proxy.call_async(LockCall::Release(self.token)).await.map(drop)
     }
 }
 

@@ -159,6 +159,24 @@ impl<S: Served> Proxy<S> {
         }
     }
 
+    /// [`call`](Self::call), awaited without blocking the runtime: the reply is looked for
+    /// between yields to the runtime's other tasks for as long as a blocking call would spin,
+    /// then awaited on a blocking thread (a slow method does not hold the runtime up).
+    #[cfg(feature = "tokio")]
+    pub async fn call_async(&self, call: S::Call) -> Result<S::Ret, ProxyError>
+    where
+        S: 'static,
+    {
+        let request = Request::Call {
+            object: self.object,
+            call,
+        };
+        match round_trip_async::<S>(&self.manager, request).await? {
+            Reply::Returned(result) => result,
+            _ => Err(ProxyError::Malformed("unexpected answer to a call".into())),
+        }
+    }
+
     /// For fault tests: sends bytes that are no request on a fresh connection.
     pub(crate) fn raw_connection_garbage(&self) -> Result<(), ProxyError> {
         let connection = connect::<S>(&self.manager)?;
@@ -180,6 +198,44 @@ impl<S: Served> Proxy<S> {
         manager.id ^= 0x5eed;
         Proxy::new(manager, self.object)
     }
+}
+
+/// [`round_trip`] without blocking the runtime it is awaited on.
+#[cfg(feature = "tokio")]
+async fn round_trip_async<S: Served + 'static>(
+    manager: &ManagerRef,
+    request: Request<S::Init, S::Call>,
+) -> Result<Reply<S::Ret>, ProxyError> {
+    use ipc_channel::TryRecvError;
+    let connection = checkout::<S>(manager)?;
+    connection.requests.send(request).map_err(|err| match err {
+        IpcError::SerializationError(e) => ProxyError::Malformed(format!("{e:?}")),
+        _ => ProxyError::ManagerGone,
+    })?;
+    let started = std::time::Instant::now();
+    let (connection, reply) = loop {
+        match connection.replies.try_recv() {
+            Ok(reply) => break (connection, Ok(reply)),
+            Err(TryRecvError::Empty) if started.elapsed() < crate::ipc_retry::SPIN => {
+                tokio::task::yield_now().await
+            }
+            Err(TryRecvError::Empty) => {
+                // A slow answer: waited for on a blocking thread, the connection with it.
+                let waited = tokio::task::spawn_blocking(move || {
+                    let reply = crate::ipc_retry::recv(&connection.replies);
+                    (connection, reply)
+                })
+                .await
+                .map_err(|e| ProxyError::Malformed(format!("the call's wait was cancelled: {e}")))?;
+                break waited;
+            }
+            Err(TryRecvError::IpcError(err)) if crate::ipc_retry::interrupted(&err) => {}
+            Err(TryRecvError::IpcError(err)) => break (connection, Err(err)),
+        }
+    };
+    let reply = reply.map_err(gone_or_malformed)?;
+    checkin(manager, connection);
+    Ok(reply)
 }
 
 fn round_trip<S: Served>(

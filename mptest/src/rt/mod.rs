@@ -12,6 +12,13 @@
 //!   paused and moved by `advance` — as `clock::sleep` does, without blocking the runtime.
 //! - [`spawn`] runs an async function in a child process, on the child's own runtime, and
 //!   [`ChildHandle::join_async`](crate::ChildHandle::join_async) awaits its value.
+//! - Every call a test makes on another process has an async form, `<name>_async`, that never
+//!   blocks the runtime: the methods of `#[mptest::shared]` proxies and of the ready-made
+//!   shared types (a fast call is taken between yields to the runtime, a slow one awaited on a
+//!   blocking thread), every [`AuxHandle`](crate::aux::AuxHandle) method,
+//!   [`Recorder::wait_for_async`](crate::Recorder::wait_for_async), [`wait_for_log`],
+//!   [`SharedLock::acquire_async`](crate::SharedLock::acquire_async); mptest-can's
+//!   `AsyncBus` for a CAN bus.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,6 +30,10 @@
 //! every.tick().await; // a millisecond of the test's time later
 //! # }
 //! ```
+
+mod twins;
+
+pub use twins::{unblock, wait_for_log};
 
 use std::future::Future;
 use std::time::Duration;
@@ -128,10 +139,7 @@ fn async_call<A, F: Future>(function: usize, args: A) -> F::Output {
 impl<R: Serialize + DeserializeOwned + Send + 'static> crate::ChildHandle<R> {
     /// [`join`](Self::join), awaited: the wait happens on a blocking thread, not the runtime's.
     pub async fn join_async(self) -> Result<R, crate::ChildError> {
-        match tokio::task::spawn_blocking(move || self.join()).await {
-            Ok(joined) => joined,
-            Err(e) => Err(crate::ChildError::Spawn(format!("the join was cancelled: {e}"))),
-        }
+        twins::unblock(move || self.join()).await
     }
 }
 
