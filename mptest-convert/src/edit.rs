@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 const IMPORT: &str = "use mptest::test;";
 const MAIN: &str = "mptest::main!();";
+/// A test the converter wrote by its full path (from a `#[tokio::test]`).
+pub(crate) const MP_TEST: &str = "#[mptest::mp_test";
 
 /// What became of a target's root file.
 pub(crate) enum Conversion {
@@ -19,7 +21,7 @@ pub(crate) enum Conversion {
 /// A target's root file as an mptest target; `modules_have_tests` when files of its modules
 /// hold `#[test]`s (its own file may hold none).
 pub(crate) fn convert_source(source: &str, modules_have_tests: bool) -> Conversion {
-    if !source.contains("#[test]") && !modules_have_tests {
+    if !source.contains("#[test]") && !source.contains(MP_TEST) && !modules_have_tests {
         return Conversion::NoTests;
     }
     let mut lines: Vec<String> = source.lines().map(str::to_string).collect();

@@ -14,12 +14,16 @@
 //!   gets `required-features = ["x"]`. A file gated on anything else is left under libtest,
 //!   and the tool says so.
 //!
+//! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::mp_test]` on the same
+//!   `async fn`, and mptest's `tokio` feature is turned on;
+//!
 //! It prints what it did and what it left alone; `--dry-run` changes nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod edit;
+mod tokio_tests;
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -81,16 +85,41 @@ fn run(args: Vec<String>) -> Result<String, String> {
         .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
     let mut manifest = edit::Manifest::new(manifest);
     let mut report = String::new();
+    let mut tokio_tests = 0;
+    // `#[tokio::test]`s as `#[mptest::mp_test]`s first, in every file of a target.
+    let mut tokio_rewrite = |path: &Path, source: String, report: &mut String| -> String {
+        let rewritten = tokio_tests::rewrite(&source);
+        if rewritten.tests > 0 {
+            tokio_tests += rewritten.tests;
+            report.push_str(&format!(
+                "{}: {} #[tokio::test] made #[mptest::mp_test] async tests\n",
+                path.display(),
+                rewritten.tests
+            ));
+            for note in &rewritten.notes {
+                report.push_str(&format!("{}: {note}\n", path.display()));
+            }
+        }
+        rewritten.source
+    };
     for target in targets(&options.dir, &manifest)? {
         let file = options.dir.join(&target.path);
-        let source =
+        let original =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let source = tokio_rewrite(&target.path, original.clone(), &mut report);
         // Modules of the target in files of their own (its tests may all be there).
-        let modules: Vec<(PathBuf, String)> = module_files(&options.dir, &target.path)
+        let modules: Vec<(PathBuf, String, bool)> = module_files(&options.dir, &target.path)
             .into_iter()
-            .filter_map(|m| Some((m.clone(), std::fs::read_to_string(options.dir.join(&m)).ok()?)))
+            .filter_map(|m| {
+                let original = std::fs::read_to_string(options.dir.join(&m)).ok()?;
+                let rewritten = tokio_rewrite(&m, original.clone(), &mut report);
+                let changed = rewritten != original;
+                Some((m, rewritten, changed))
+            })
             .collect();
-        let modules_have_tests = modules.iter().any(|(_, text)| text.contains("#[test]"));
+        let modules_have_tests = modules
+            .iter()
+            .any(|(_, text, _)| text.contains("#[test]") || text.contains(edit::MP_TEST));
         match edit::convert_source(&source, modules_have_tests) {
             edit::Conversion::NoTests => {
                 report.push_str(&format!(
@@ -119,23 +148,38 @@ fn run(args: Vec<String>) -> Result<String, String> {
                     target.path.display(),
                     target.name
                 ));
-                for (module, source) in &modules {
-                    if let Some(converted) = edit::convert_module(source) {
-                        let path = options.dir.join(module);
-                        if !options.dry_run {
-                            std::fs::write(&path, converted)
-                                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                        }
+                for (module, source, rewritten) in &modules {
+                    let converted = edit::convert_module(source);
+                    if converted.is_some() {
                         report.push_str(&format!(
                             "{}: `use mptest::test;` added (a module with #[test]s)\n",
                             module.display()
                         ));
                     }
+                    let text = match converted {
+                        Some(text) => text,
+                        None if *rewritten => source.clone(),
+                        None => continue,
+                    };
+                    let path = options.dir.join(module);
+                    if !options.dry_run {
+                        std::fs::write(&path, text)
+                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    }
                 }
             }
         }
     }
-    manifest.dev_dependency(&options.dependency);
+    // Async tests need mptest's `tokio` feature.
+    let dependency = match (tokio_tests > 0, options.dependency.strip_prefix("mptest = ")) {
+        (true, Some(value)) if value.starts_with('{') => format!(
+            "mptest = {{ {}, features = [\"tokio\"] }}",
+            value.trim_start_matches('{').trim_end_matches('}').trim()
+        ),
+        (true, Some(version)) => format!("mptest = {{ version = {version}, features = [\"tokio\"] }}"),
+        _ => options.dependency.clone(),
+    };
+    manifest.dev_dependency(&dependency);
     if !options.dry_run {
         std::fs::write(&manifest_path, manifest.text())
             .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;

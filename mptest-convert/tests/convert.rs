@@ -1,6 +1,7 @@
 //! The converter on a crate of libtest tests: every test has the same outcome under mptest
 //! after the conversion as under libtest before it, macro-written tests included; a
-//! feature-gated file gets `required-features`; a file gated otherwise stays under libtest.
+//! feature-gated file gets `required-features`; a file gated otherwise stays under libtest;
+//! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
 //! mptest's dependencies are built once for both (the `cargo test` running us holds the lock
@@ -15,7 +16,7 @@ use wait_timeout::ChildExt;
 const FILES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
-        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n",
+        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\n",
     ),
     ("src/lib.rs", "pub fn double(n: u32) -> u32 { n * 2 }\n"),
     (
@@ -70,6 +71,51 @@ mod inner {
     fn nested() {
         assert_eq!(Cell::new(3).get(), 3);
     }
+}
+"#,
+    ),
+    (
+        "tests/async_io.rs",
+        r#"//! `#[tokio::test]`s of every flavor and argument.
+use std::time::Duration;
+
+#[tokio::test]
+async fn awaits() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_two_workers() {
+    assert_eq!(tokio::runtime::Handle::current().metrics().num_workers(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn paused() {
+    let start = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(start.elapsed() >= Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn awaited_task_fails() {
+    tokio::spawn(async { panic!("the task failed") }).await.unwrap();
+}
+
+#[tokio::test]
+#[should_panic(expected = "boom")]
+async fn panics_as_expected() {
+    tokio::task::yield_now().await;
+    panic!("boom");
+}
+
+#[tokio::test]
+async fn returns_err() -> Result<(), String> {
+    Err("no".into())
+}
+
+#[tokio::test]
+async fn on_the_tests_thread() {
+    assert_eq!(std::thread::current().name(), Some("on_the_tests_thread"));
 }
 "#,
     ),
@@ -143,7 +189,11 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 13, "{before_text}");
+    assert_eq!(before.len(), 20, "{before_text}");
+    assert!(
+        before.contains(&"test returns_err ... FAILED".to_string()),
+        "{before_text}"
+    );
 
     let report = convert(&dir);
     assert!(
@@ -164,6 +214,12 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         report.contains("tests/it/net.rs: `use mptest::test;` added"),
         "{report}"
     );
+    assert!(
+        report.contains("tests/async_io.rs: 7 #[tokio::test] made #[mptest::mp_test] async tests"),
+        "{report}"
+    );
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("features = [\"tokio\"] }"), "{manifest}");
     let basic = std::fs::read_to_string(dir.join("tests/basic.rs")).unwrap();
     assert!(
         basic.contains("\nuse mptest::test;\n") && basic.ends_with("mptest::main!();\n"),
@@ -173,7 +229,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     let (after_text, after) = cargo_test(&dir, &all);
     assert_eq!(before, after, "{after_text}");
     // Under mptest now: its own flags are taken (libtest would refuse `--order`).
-    for target in ["basic", "it", "gated"] {
+    for target in ["basic", "it", "gated", "async_io"] {
         let (text, ran) = cargo_test(&dir, &["--test", target, "--", "--order", "declared"]);
         assert!(
             !ran.is_empty() && text.contains("test result: "),

@@ -62,6 +62,7 @@
 //! | `retries = N` | a failing test runs up to N more times; passing on a retry is reported as flaky |
 //! | `group = "name"` | the tests of a group run one after another in the same worker process |
 //! | `serial` | runs while no other test runs |
+//! | `flavor = "multi_thread"`, `worker_threads = N`, `start_paused = true` | an `async fn` test's runtime, as `#[tokio::test]` spells it (the `tokio` feature; see [Async tests](#async-tests)) |
 //!
 //! ## What the harness does
 //!
@@ -215,6 +216,39 @@
 //! sees the final result), and `group` shares no process (every test has its own): use
 //! nextest's `retries` overrides and `cargo test` for groups. The README shows the nextest
 //! configuration lines.
+//!
+//! ## Async tests
+//!
+//! With the `tokio` feature (`mptest = { version = "0.1", features = ["tokio"] }`; without
+//! it, an `async fn` test is one compile error that names the feature), `#[mp_test]` takes an
+//! `async fn` — `#[tokio::test]`'s tests migrate as they are (`mptest-convert` rewrites the
+//! attribute). Each test runs on a fresh runtime of its own, on the test's thread, dropped at
+//! its end: tasks still running are cancelled and the test's output says how many. Timeouts,
+//! `should_panic`, retries and crash reports are a plain test's; a panic in a task the test
+//! awaits fails it. A `#[mptest::fixture]` may be an `async fn` too (set up on a runtime the
+//! process keeps, so what it holds stays served).
+//!
+//! Every call a test makes on another process has an async form that never blocks the
+//! runtime, named `<name>_async`: proxy methods, the ready-made shared types, [`AuxHandle`](aux::AuxHandle),
+//! `Recorder::wait_for_async`, `ChildHandle::join_async`, `rt::wait_for_log`; and
+//! `rt::sleep` / `rt::interval` follow [`clock`], so a tokio daemon runs a day in seconds.
+//! `rt::spawn` runs async work in a child process. The example `examples/async_daemon.rs`
+//! tests a two-process tokio TCP daemon this way.
+//!
+//! ```ignore
+//! use mptest::prelude::*;
+//!
+//! #[mp_test(flavor = "multi_thread", worker_threads = 2, timeout = "30s")]
+//! async fn the_daemon_answers() -> Result<(), Box<dyn std::error::Error>> {
+//!     let manager = mptest::Manager::start()?;
+//!     let ports = manager.queue::<u16>(None)?;
+//!     let daemon = mptest::rt::spawn(ports.clone(), my_daemon::serve); // async fn serve(ports)
+//!     let port = ports.get_timeout_async(std::time::Duration::from_secs(10)).await?;
+//!     let answer = my_daemon::Client::connect(port).await?.ask("GET").await?;
+//!     assert_eq!(answer, 0);
+//!     Ok(())
+//! }
+//! ```
 //!
 //! ## Auxiliaries
 //!

@@ -4,7 +4,7 @@
 //!   still running then are cancelled, and the test's output says how many. The options are
 //!   `#[tokio::test]`'s: `flavor = "multi_thread"` (default `"current_thread"`),
 //!   `worker_threads = N`, `start_paused = true` (tokio's own clock, paused and auto-advanced;
-//!   mptest's [`clock`](crate::clock) is another clock). Timeouts, `should_panic`, retries and
+//!   mptest's [`clock`] is another clock). Timeouts, `should_panic`, retries and
 //!   crash reports are a plain test's.
 //! - `#[mptest::fixture] async fn` is set up on a runtime the process keeps, so what it holds
 //!   (a listener, a client) stays served while the tests use it.
