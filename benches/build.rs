@@ -65,5 +65,18 @@ fn main() {
         )
         .expect("write an mptest suite of trivial tests");
     }
+    for (file, attribute) in [
+        ("tokio_libtest_1k_tests.rs", "tokio::test"),
+        ("tokio_mptest_1k_tests.rs", "mptest::mp_test"),
+    ] {
+        let mut code = String::new();
+        for i in 0..1000 {
+            let _ = writeln!(
+                code,
+                "#[{attribute}] async fn trivial_{i:04}() {{ assert!(std::hint::black_box({i}) < 1000); }}"
+            );
+        }
+        std::fs::write(out.join(file), code).expect("write an async suite");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -1,10 +1,12 @@
-//! Real suites: the integration tests of `bytes` and `serde_json` at pinned versions, fetched
+//! Real suites: the integration tests of `bytes`, `serde_json` and `tokio-stream` (whose tests
+//! are `#[tokio::test]`s) at pinned versions, fetched
 //! from crates.io, converted to mptest by `mptest-convert`, and run under libtest and under
 //! mptest alternately (3 rounds): every test's outcome must be the same; the wall time of each
 //! crate's converted targets is compared (median and range of the rounds).
 //!
 //! ```text
-//! cargo bench -p benches --bench real_suites     # MPTEST_BENCH_ROUNDS=N to change the rounds
+//! cargo bench -p benches --bench real_suites     # MPTEST_BENCH_ROUNDS=N to change the rounds,
+//!                                                # MPTEST_BENCH_CRATES=a,b to take some crates
 //! ```
 //!
 //! Everything is built (debug, as `cargo test` builds; `--all-features`, so that feature-gated
@@ -19,7 +21,22 @@ use std::time::Instant;
 use benches::{bench_main, median_range, verdict};
 
 /// The crates, at the versions whose suites are measured.
-const CRATES: &[(&str, &str)] = &[("bytes", "1.10.1"), ("serde_json", "1.0.140")];
+/// `tokio-stream`'s tests are `#[tokio::test]`s: the converter makes them async `#[mp_test]`s.
+const ALL_CRATES: &[(&str, &str)] = &[
+    ("bytes", "1.10.1"),
+    ("serde_json", "1.0.140"),
+    ("tokio-stream", "0.1.17"),
+];
+
+/// The crates measured: all, or those `MPTEST_BENCH_CRATES` names (comma-separated).
+fn crates() -> Vec<(&'static str, &'static str)> {
+    let wanted = std::env::var("MPTEST_BENCH_CRATES").unwrap_or_default();
+    ALL_CRATES
+        .iter()
+        .copied()
+        .filter(|(name, _)| wanted.is_empty() || wanted.split(',').any(|w| w.trim() == *name))
+        .collect()
+}
 
 fn main() {
     bench_main("real_suites", run);
@@ -52,7 +69,8 @@ fn checked(command: &mut Command) -> Result<String, String> {
 fn fetch(work: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
     let scratch = work.join("fetch");
     std::fs::create_dir_all(scratch.join("src")).map_err(|e| e.to_string())?;
-    let deps: String = CRATES.iter().map(|(c, v)| format!("{c} = \"={v}\"\n")).collect();
+    let crates = crates();
+    let deps: String = crates.iter().map(|(c, v)| format!("{c} = \"={v}\"\n")).collect();
     std::fs::write(
         scratch.join("Cargo.toml"),
         format!("[package]\nname = \"fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n\n[dependencies]\n{deps}"),
@@ -69,13 +87,13 @@ fn fetch(work: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let name = package["name"].as_str().unwrap_or_default();
         let version = package["version"].as_str().unwrap_or_default();
-        if CRATES.contains(&(name, version)) {
+        if crates.contains(&(name, version)) {
             let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
             sources.insert(name.to_string(), manifest.parent().unwrap().to_path_buf());
         }
     }
-    if sources.len() != CRATES.len() {
-        return Err(format!("found {sources:?} of {CRATES:?}"));
+    if sources.len() != crates.len() {
+        return Err(format!("found {sources:?} of {crates:?}"));
     }
     Ok(sources)
 }
@@ -152,7 +170,8 @@ fn run() -> Result<(), String> {
     let work = workspace().join("target/real-suites");
     let target_dir = work.join("target");
     eprintln!(
-        "fetching {CRATES:?} and building their suites in {} ...",
+        "fetching {:?} and building their suites in {} ...",
+        crates(),
         work.display()
     );
     let sources = fetch(&work)?;

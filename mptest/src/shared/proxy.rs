@@ -217,6 +217,9 @@ async fn round_trip_async<S: Served + 'static>(
         match connection.replies.try_recv() {
             Ok(reply) => break (connection, Ok(reply)),
             Err(TryRecvError::Empty) if started.elapsed() < crate::ipc_retry::SPIN => {
+                // The CPU to the manager (on one CPU it cannot answer otherwise, as in the
+                // blocking spin), then the runtime to its other tasks.
+                std::thread::yield_now();
                 tokio::task::yield_now().await
             }
             Err(TryRecvError::Empty) => {
