@@ -62,7 +62,7 @@ fn nextest_runs_the_examples_and_reports_a_crash_as_failed() {
         "{text}\n{}",
         String::from_utf8_lossy(&passing.stdout)
     );
-    assert!(text.contains("16 tests run: 16 passed"), "{text}");
+    assert!(text.contains("19 tests run: 19 passed"), "{text}");
 
     let crashing = cargo_nextest(&[
         "run",
