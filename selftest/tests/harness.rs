@@ -1897,6 +1897,11 @@ fn interruptible(
 ) -> (util::KillOnDrop, std::sync::mpsc::Receiver<String>) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fixture"));
     dirs.apply(&mut command);
+    // Durations of earlier runs, if the test left some: the run orders by them.
+    let timings = dirs.scratch.join("timings.txt");
+    if timings.exists() {
+        command.env("MPTEST_TIMINGS", &timings);
+    }
     let (coordinator, lines) = util::spawn_with_lines(
         command
             .args(["interrupt::", "--nocapture"])
@@ -1988,7 +1993,22 @@ fn a_terminated_run_lists_every_test_it_did_not_run_in_its_junit() {
     use wait_timeout::ChildExt;
     let dirs = util::RunDirs::new();
     let xml = dirs.scratch.join("terminated.xml");
-    // One worker: the interrupt test holds it, the six `pass::` tests wait behind it.
+    // One worker: the interrupt test holds it, the six `pass::` tests wait behind it — it goes
+    // first, as the longest by the durations recorded here.
+    let pass = [
+        "plain",
+        "result_ok",
+        "prints_from_a_child_process",
+        "should_panic_any",
+        "should_panic_with_text",
+        "with_generous_timeout",
+    ];
+    let recorded: String = pass.iter().map(|t| format!("0.001\tpass\tpass::{t}\n")).collect();
+    std::fs::write(
+        dirs.scratch.join("timings.txt"),
+        format!("mptest-timings 3\n100\tpass\tinterrupt::announces_then_waits\n{recorded}"),
+    )
+    .unwrap();
     let (mut coordinator, _lines) = interruptible(
         &dirs,
         &["pass::", "--test-threads", "1", "--junit", xml.to_str().unwrap()],
@@ -2008,7 +2028,7 @@ fn a_terminated_run_lists_every_test_it_did_not_run_in_its_junit() {
         report.contains(r#"tests="9" skipped="2" failures="0" errors="7""#),
         "{report}"
     );
-    for name in ["pass::plain", "pass::result_ok", "pass::with_generous_timeout"] {
+    for name in pass.map(|t| format!("pass::{t}")) {
         let case = report
             .split("<testcase ")
             .find(|case| case.contains(&format!("name=\"{name}\"")))
