@@ -200,6 +200,14 @@ impl<S: Served> Proxy<S> {
     }
 }
 
+/// Sends a request on a connection checked out for it.
+fn send<S: Served>(connection: &Connection<S>, request: Request<S::Init, S::Call>) -> Result<(), ProxyError> {
+    connection.requests.send(request).map_err(|err| match err {
+        IpcError::SerializationError(e) => ProxyError::Malformed(format!("{e:?}")),
+        _ => ProxyError::ManagerGone,
+    })
+}
+
 /// [`round_trip`] without blocking the runtime it is awaited on.
 #[cfg(feature = "tokio")]
 async fn round_trip_async<S: Served + 'static>(
@@ -208,10 +216,7 @@ async fn round_trip_async<S: Served + 'static>(
 ) -> Result<Reply<S::Ret>, ProxyError> {
     use ipc_channel::TryRecvError;
     let connection = checkout::<S>(manager)?;
-    connection.requests.send(request).map_err(|err| match err {
-        IpcError::SerializationError(e) => ProxyError::Malformed(format!("{e:?}")),
-        _ => ProxyError::ManagerGone,
-    })?;
+    send(&connection, request)?;
     let started = std::time::Instant::now();
     let (connection, reply) = loop {
         match connection.replies.try_recv() {
@@ -246,10 +251,7 @@ fn round_trip<S: Served>(
     request: Request<S::Init, S::Call>,
 ) -> Result<Reply<S::Ret>, ProxyError> {
     let connection = checkout::<S>(manager)?;
-    connection.requests.send(request).map_err(|err| match err {
-        IpcError::SerializationError(e) => ProxyError::Malformed(format!("{e:?}")),
-        _ => ProxyError::ManagerGone,
-    })?;
+    send(&connection, request)?;
     // Blocks until the manager answers (after a short look without sleeping: most answers come
     // within microseconds); a dead manager closes the channel at once.
     let reply = crate::ipc_retry::recv_spinning(&connection.replies, crate::ipc_retry::SPIN)
