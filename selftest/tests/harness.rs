@@ -1699,8 +1699,8 @@ for suite in xml:
         kinds = ",".join(type(r).__name__ + ":" + (r.type or "") for r in case.result) or "passed"
         flaky = len(case._elem.findall("flakyFailure"))
         reruns = len(case._elem.findall("rerunFailure"))
-        out = (case.system_out or "").replace("\n", "|")[:300]
-        err = (case.system_err or "").replace("\n", "|")[:300]
+        out = (case.system_out or "").replace("\n", "|")[:4000]
+        err = (case.system_err or "").replace("\n", "|")[:4000]
         print(f"case {case.name} {kinds} time={case.time > 0 or case.time == 0} flaky={flaky} reruns={reruns} out={out} err={err}")
 "#;
     let out = std::process::Command::new(util::peers_python())
