@@ -20,6 +20,12 @@
 //!   [`SharedLock::acquire_async`](crate::SharedLock::acquire_async); mptest-can's
 //!   `AsyncBus` for a CAN bus.
 //!
+//! Where it differs from `#[tokio::test]`: `unhandled_panic` is not taken (a panic in a task
+//! nobody awaits is printed, as tokio prints it, and the test goes on); `start_paused` is for
+//! the current-thread runtime only (as in tokio, whose clock pauses only there); the test's
+//! tokio clock is tokio's, `mptest::clock` another — code that should follow the test's pace
+//! sleeps with [`sleep`] and [`interval`].
+//!
 //! ```
 //! use std::time::Duration;
 //!
