@@ -53,7 +53,9 @@ fn note(kind: &str, pid: u32) {
         .create(true)
         .open(path)
         .unwrap();
-    writeln!(file, "{kind} {pid}").unwrap();
+    // One write per line (`writeln!` on a file makes one per piece): lines of processes
+    // writing at once do not mix.
+    file.write_all(format!("{kind} {pid}\n").as_bytes()).unwrap();
 }
 
 #[mp_test]

@@ -17,7 +17,9 @@ fn spawn_before_main() {
         .create(true)
         .open(&log)
         .expect("open the log");
-    writeln!(file, "{}", std::process::id()).expect("write the log");
+    // One write per line: lines of processes writing at once do not mix.
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .expect("write the log");
     let seen = std::fs::read_to_string(&log).unwrap_or_default().lines().count();
     if seen > 20 {
         eprintln!("early_spawn: {seen} processes already: a storm; not spawning");
