@@ -40,29 +40,7 @@ fn run() -> Result<(), String> {
     let root = workspace();
     let target = root.join("target/bench-suites");
     // nextest without its build step: the two binaries listed once.
-    let list = Command::new(cargo())
-        .args(["nextest", "list", "--release", "-p", "benches"])
-        .args(["--test", "libtest_200", "--test", "mptest_200"])
-        .args(["--list-type", "binaries-only", "--message-format", "json"])
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .map_err(|e| format!("cargo nextest: {e} (is cargo-nextest installed?)"))?;
-    if !list.status.success() {
-        return Err(format!(
-            "cargo nextest list failed:\n{}",
-            String::from_utf8_lossy(&list.stderr)
-        ));
-    }
-    let binaries = target.join("fixed-cost-binaries.json");
-    std::fs::write(&binaries, &list.stdout).map_err(|e| e.to_string())?;
-    let meta = Command::new(cargo())
-        .args(["metadata", "--format-version", "1"])
-        .current_dir(&root)
-        .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
-    let metadata = target.join("fixed-cost-metadata.json");
-    std::fs::write(&metadata, &meta.stdout).map_err(|e| e.to_string())?;
+    let (binaries, metadata) = benches::nextest_lists(&["libtest_200", "mptest_200"], "fixed-cost")?;
     let direct = |binary: &str| {
         let mut command = Command::new(binary);
         command.args(["--test-threads", "2", "-q"]);

@@ -33,36 +33,7 @@ fn run() -> Result<(), String> {
     let (libtest, mptest) = (built[0].clone(), built[1].clone());
 
     // nextest without its cargo build step: list the binaries once, then run from that list.
-    let binaries = target.join("nextest-binaries.json");
-    let metadata = target.join("cargo-metadata.json");
-    let list = Command::new(cargo())
-        .args([
-            "nextest",
-            "list",
-            "--release",
-            "-p",
-            "benches",
-            "--test",
-            "libtest_suite",
-        ])
-        .args(["--list-type", "binaries-only", "--message-format", "json"])
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .map_err(|e| format!("cargo nextest: {e} (is cargo-nextest installed?)"))?;
-    if !list.status.success() {
-        return Err(format!(
-            "cargo nextest list failed:\n{}",
-            String::from_utf8_lossy(&list.stderr)
-        ));
-    }
-    std::fs::write(&binaries, &list.stdout).map_err(|e| e.to_string())?;
-    let meta = Command::new(cargo())
-        .args(["metadata", "--format-version", "1"])
-        .current_dir(&root)
-        .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
-    std::fs::write(&metadata, &meta.stdout).map_err(|e| e.to_string())?;
+    let (binaries, metadata) = benches::nextest_lists(&["libtest_suite"], "nextest")?;
 
     let rounds: usize = std::env::var("MPTEST_BENCH_ROUNDS")
         .ok()

@@ -165,6 +165,42 @@ pub fn verdict(met: bool) -> &'static str {
     }
 }
 
+/// For running nextest without its cargo build step: lists these test targets of the benches
+/// crate (release, in `target/bench-suites`) once, with cargo's metadata; returns the two files
+/// `cargo nextest run --binaries-metadata B --cargo-metadata M` takes, named after `stem`.
+pub fn nextest_lists(tests: &[&str], stem: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = workspace();
+    let target = root.join("target/bench-suites");
+    let mut list = Command::new(&cargo);
+    list.args(["nextest", "list", "--release", "-p", "benches"]);
+    for test in tests {
+        list.args(["--test", test]);
+    }
+    let list = list
+        .args(["--list-type", "binaries-only", "--message-format", "json"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .map_err(|e| format!("cargo nextest: {e} (is cargo-nextest installed?)"))?;
+    if !list.status.success() {
+        return Err(format!(
+            "cargo nextest list failed:\n{}",
+            String::from_utf8_lossy(&list.stderr)
+        ));
+    }
+    let binaries = target.join(format!("{stem}-binaries.json"));
+    std::fs::write(&binaries, &list.stdout).map_err(|e| e.to_string())?;
+    let meta = Command::new(&cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(&root)
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let metadata = target.join(format!("{stem}-metadata.json"));
+    std::fs::write(&metadata, &meta.stdout).map_err(|e| e.to_string())?;
+    Ok((binaries, metadata))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
