@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mptest::__private::sync::{Condvar, Mutex};
 
-use crate::bus::{Bus, Direction, Filters, Received};
+use crate::bus::{Bus, BusError, Direction, Filters, Received};
 use crate::frame::CanFrame;
 use crate::trace::{LogEntry, TraceWriter};
 use wire::{Down, Inbox, Up};
@@ -495,6 +495,16 @@ impl Hub {
         let _ = UnixStream::connect(&self.path);
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Connects to the hub of `bus` at `path`; a failure is [`BusError::Open`] saying nothing serves
+/// it there (the virtual bus turns a missing one into [`BusError::NoSuchBus`]).
+pub(crate) fn connect(bus: &str, path: &Path) -> Result<UnixStream, BusError> {
+    UnixStream::connect(path).map_err(|source| BusError::Open {
+        interface: bus.to_string(),
+        reason: format!("nothing serves it at {} ({source})", path.display()),
+        source: Some(source),
+    })
 }
 
 /// Bytes a connection's send buffer holds. The kernel's default (about 200 KiB, thousands of

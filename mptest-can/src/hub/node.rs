@@ -51,11 +51,7 @@ impl Node {
     /// Connects to the hub at `path` and waits until it has attached this node: every frame
     /// sent from then on reaches it.
     pub(crate) fn connect(bus: &str, path: &Path) -> Result<Node, BusError> {
-        let stream = UnixStream::connect(path).map_err(|source| BusError::Open {
-            interface: bus.to_string(),
-            reason: format!("nothing serves it at {} ({source})", path.display()),
-            source: Some(source),
-        })?;
+        let stream = super::connect(bus, path)?;
         super::limit_send_buffer(&stream);
         let io = |doing| {
             let bus = bus.to_string();

@@ -5,7 +5,6 @@
 //! closes. Any process of the test can ask, as any can attach.
 
 use std::io::Write;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,11 +25,7 @@ pub(crate) fn wait_for_nodes(
     what: &'static str,
 ) -> Result<usize, BusError> {
     let started = Instant::now();
-    let mut stream = UnixStream::connect(path).map_err(|source| BusError::Open {
-        interface: bus.to_string(),
-        reason: format!("nothing serves it at {} ({source})", path.display()),
-        source: Some(source),
-    })?;
+    let mut stream = super::connect(bus, path)?;
     let closed = || BusError::Closed(bus.to_string());
     let mut question = Vec::new();
     let within_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);

@@ -55,8 +55,14 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let tests = registry::sorted_tests();
     if options.list {
         // What a shard will run, `--partition`'s or Bazel's: listed as the run would take it.
-        let timings = timings::Timings::load(false);
-        list(&tests, &options, options.partition.or(Bazel::from_env().partition), &timings);
+        let partition = options.partition.or(Bazel::from_env().partition);
+        // The timings file only when the list depends on it (nextest lists every binary).
+        let by_time = matches!(partition, Some(crate::cli::Partition::Time { .. }));
+        let timings = match by_time || options.last_failed {
+            true => timings::Timings::load(false),
+            false => timings::Timings::default(),
+        };
+        list(&tests, &options, partition, &timings);
         return EXIT_OK;
     }
     let started = Instant::now();
@@ -74,7 +80,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         options.order == crate::cli::Order::Longest || by_time || options.last_failed || options.failed_first,
     );
     let seconds = timings.seconds();
-    let failed: HashSet<String> = timings.failed().into_iter().map(str::to_string).collect();
+    let failed = timings.failed();
     let first = if options.failed_first { failed.clone() } else { HashSet::new() };
     if by_time && seconds.is_empty() {
         let why = timings.none_because.as_deref().unwrap_or("none in the file");
@@ -326,7 +332,7 @@ fn list(
     let mut listed = plan::shard(tests, &selection.run, partition, &seconds);
     let mut ignored = plan::shard(tests, &selection.ignored, partition, &seconds);
     if options.last_failed {
-        let failed: HashSet<String> = timings.failed().into_iter().map(str::to_string).collect();
+        let failed = timings.failed();
         let last = rerun::LastRun {
             failed: &failed,
             none_because: timings.none_because.as_deref(),

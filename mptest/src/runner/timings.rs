@@ -164,11 +164,11 @@ impl Timings {
     }
 
     /// The tests that failed the last time they ran.
-    pub(crate) fn failed(&self) -> HashSet<&str> {
+    pub(crate) fn failed(&self) -> HashSet<String> {
         self.records
             .iter()
             .filter(|(_, r)| r.failed)
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| name.clone())
             .collect()
     }
 
@@ -338,7 +338,7 @@ mod tests {
         assert_eq!(read["a"], record(1.0, false));
         assert_eq!(read["b"], record(2.0, false));
         assert_eq!(read["c"], Record { seconds: None, failed: true });
-        assert_eq!(timings.failed(), HashSet::from(["c"]));
+        assert_eq!(timings.failed(), HashSet::from(["c".to_string()]));
         assert_eq!(timings.seconds(), HashMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
