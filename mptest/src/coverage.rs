@@ -40,6 +40,52 @@ fn find_profile_initializer() -> Option<usize> {
     None
 }
 
+/// Whether this binary is instrumented for coverage (it has LLVM's `__llvm_prf_cnts` section);
+/// found once. Elsewhere: not known, so `true` (a caller then takes the path that is right
+/// either way).
+pub(crate) fn instrumented() -> bool {
+    static INSTRUMENTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INSTRUMENTED.get_or_init(has_counters_section)
+}
+
+#[cfg(not(all(target_os = "linux", not(mptest_portable))))]
+fn has_counters_section() -> bool {
+    true
+}
+
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
+fn has_counters_section() -> bool {
+    counters_section().unwrap_or(true)
+}
+
+/// Whether the ELF file has a section `__llvm_prf_cnts`, from three reads at known offsets
+/// (the header, the section headers, their names): the coordinator asks before its first
+/// worker, so this is on every run's way.
+#[cfg(all(target_os = "linux", not(mptest_portable)))]
+fn counters_section() -> Option<bool> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(crate::platform::own_exe()).ok()?;
+    let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut bytes = vec![0; len];
+        file.read_exact_at(&mut bytes, offset).ok()?;
+        Some(bytes)
+    };
+    let head = read(0, std::mem::size_of::<elf::FileHeader64<Endianness>>())?;
+    let header = elf::FileHeader64::<Endianness>::parse(&*head).ok()?;
+    let endian = header.endian().ok()?;
+    let count = usize::from(header.e_shnum.get(endian));
+    let size = std::mem::size_of::<elf::SectionHeader64<Endianness>>();
+    let table = read(header.e_shoff.get(endian), count.checked_mul(size)?)?;
+    let sections: &[elf::SectionHeader64<Endianness>] = object::pod::slice_from_all_bytes(&table).ok()?;
+    let names = sections.get(usize::from(header.e_shstrndx.get(endian).0))?;
+    let names = read(names.sh_offset(endian), usize::try_from(names.sh_size(endian)).ok()?)?;
+    let wanted = b"__llvm_prf_cnts\0";
+    Some(sections.iter().any(|section| {
+        let start = section.sh_name(endian) as usize;
+        names.get(start..start + wanted.len()) == Some(&wanted[..])
+    }))
+}
+
 /// The runtime address of `__llvm_profile_initialize`, if this binary is instrumented. Reads
 /// the ELF header and section headers only (a few KiB) unless it is: every child pays this.
 #[cfg(all(target_os = "linux", not(mptest_portable)))]

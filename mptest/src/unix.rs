@@ -177,7 +177,7 @@ macro_rules! main {
         }
 
         fn main() {
-            $crate::run()
+            $crate::__private::run_main()
         }
     };
 }
@@ -185,6 +185,13 @@ macro_rules! main {
 /// Used by the macros' expansions. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    /// [`main!`](crate::main)'s `main`: [`run`](crate::run), knowing no code of the user's ran
+    /// first (so the first workers may be forked, see `launch::fork`).
+    pub fn run_main() -> ! {
+        crate::launch::fork::main_is_mptests();
+        crate::run()
+    }
+
     pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
     pub use crate::fixtures::{for_fixture, for_test, FixtureDecl, FixtureName, Scope, FIXTURES};
     pub use crate::hooks::{WorkerHook, WORKER_START, WORKER_STOP};

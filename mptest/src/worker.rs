@@ -37,8 +37,16 @@ pub(crate) fn run(boot: Boot) -> ! {
 
 fn serve(boot: Boot) -> Result<(), Error> {
     crate::launch::role::check_parent(boot.parent)?;
-    // From here on this is the worker; its parent leads the process group (see `anchor`).
-    crate::launch::anchor::split(boot.parent)?;
+    if boot.forked {
+        // A member of its group already (see `launch::fork`): when the coordinator goes, the
+        // whole group goes, as the anchor of a re-executed worker sees to.
+        if !crate::platform::watch_parent(boot.parent, true) {
+            return Err(Error::BadRole("cannot start the thread that watches the coordinator".into()));
+        }
+    } else {
+        // From here on this is the worker; its parent leads the process group (see `anchor`).
+        crate::launch::anchor::split(boot.parent)?;
+    }
     procs::become_subreaper();
     crate::panics::install_hook();
 

@@ -641,6 +641,83 @@ mod grouped {
     }
 }
 
+mod forked {
+    use mptest::prelude::*;
+    use std::os::fd::AsRawFd;
+
+    /// The pipes this process holds that `exec` would have closed (close-on-exec): a copy of
+    /// the coordinator would hold its ends of the other workers' output pipes.
+    fn close_on_exec_pipes() -> Vec<String> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| {
+                let target = std::fs::read_link(fd.path()).ok()?.to_string_lossy().into_owned();
+                let name = fd.file_name().to_string_lossy().into_owned();
+                let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{name}")).ok()?;
+                let flags = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("flags:"))?
+                    .trim()
+                    .to_string();
+                let cloexec = u32::from_str_radix(&flags, 8).ok()? & 0o2000000 != 0;
+                (target.starts_with("pipe:") && cloexec).then(|| format!("fd {name}: {target}"))
+            })
+            .collect()
+    }
+
+    /// Both tests wait for each other (so they run at once, in two workers: the second forked
+    /// one among them), each through a FIFO of its own, the other writing one byte into it.
+    fn meet(me: &str, other: &str) {
+        let dir = super::scratch_dir();
+        let fifo = |name: &str| {
+            let path = dir.join(format!("forked-{name}"));
+            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo with a valid path; EEXIST when the other test made it first.
+            unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+            // Read and write: opening never blocks, and what is written stays while we hold it.
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap()
+        };
+        let inbox = fifo(me);
+        let mut outbox = fifo(other);
+        std::io::Write::write_all(&mut outbox, b"!").unwrap();
+        let mut poll = libc::pollfd {
+            fd: inbox.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd of ours, an open descriptor.
+        let ready = unsafe { libc::poll(&mut poll, 1, 10_000) };
+        assert_eq!(ready, 1, "{other} did not come within 10 s");
+        // The other one opened it before it wrote: it is done with the name.
+        let _ = std::fs::remove_file(dir.join(format!("forked-{me}")));
+    }
+
+    fn check() {
+        let leaked = close_on_exec_pipes();
+        assert!(
+            leaked.is_empty(),
+            "this worker holds pipes exec would have closed: {leaked:?}"
+        );
+    }
+
+    #[mp_test]
+    fn meets_b_and_holds_no_pipe_of_the_coordinators() {
+        meet("a", "b");
+        check();
+    }
+
+    #[mp_test]
+    fn meets_a_and_holds_no_pipe_of_the_coordinators() {
+        meet("b", "a");
+        check();
+    }
+}
+
 /// Where the fixture's tests keep marker files: beside the run's temporary directory, which
 /// the harness checks mptest leaves empty.
 fn scratch_dir() -> std::path::PathBuf {
@@ -648,6 +725,17 @@ fn scratch_dir() -> std::path::PathBuf {
 }
 
 fn main() {
+    // Each process that runs this `main` (the coordinator, re-executed workers) says so.
+    if let Some(log) = std::env::var_os("FIXTURE_MAIN_LOG") {
+        use std::io::Write;
+        let line = format!("main {}\n", std::process::id());
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+            .unwrap();
+        file.write_all(line.as_bytes()).unwrap();
+    }
     // Simulates a binary whose start-up fails in every process but the first: the worker
     // processes inherit FIXTURE_CHILD and exit before mptest gets to run.
     if std::env::var_os("FIXTURE_BROKEN_START").is_some() {
@@ -656,6 +744,11 @@ fn main() {
             std::process::exit(3);
         }
         std::env::set_var("FIXTURE_CHILD", "1");
+        // Re-executed workers, which run this `main` again.
+        mptest::run()
     }
-    mptest::run()
+    // Nothing else ran before: as `mptest::main!()` does, so the first workers are forked (and
+    // the harness's tests check what they do, crashes and timeouts included); the ones that
+    // replace them are re-executed.
+    mptest::__private::run_main()
 }

@@ -181,6 +181,27 @@ fn failures_name_their_cause_and_keep_their_output() {
 }
 
 #[test]
+fn the_first_workers_are_forked_unless_told_not_to() {
+    let dirs = util::RunDirs::new();
+    let main_ran = |fork: &str| {
+        let log = dirs.scratch.join(format!("main-{fork}.log"));
+        let log_text = log.to_str().unwrap();
+        let args = ["pass::plain", "forked::", "--test-threads", "3"];
+        let run = fixture_env(
+            &args,
+            &[("FIXTURE_MAIN_LOG", log_text), ("MPTEST_FORK_WORKERS", fork)],
+        );
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        std::fs::read_to_string(&log).unwrap().lines().count()
+    };
+    // Forked: `main` ran once, in the coordinator; and no worker holds a pipe end of the
+    // coordinator's (`forked::` checks in two workers at once).
+    assert_eq!(main_ran("1"), 1);
+    // Re-executed: once more in each of the three workers.
+    assert_eq!(main_ran("0"), 4);
+}
+
+#[test]
 fn crashes_cost_one_test_and_name_the_signal_or_exit_code() {
     let run = fixture_json(&["crash::", "pass::plain", "pass::result_ok", "--test-threads", "2"]);
     assert_eq!(run.code, Some(101));

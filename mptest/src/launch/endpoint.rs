@@ -18,7 +18,7 @@
 //! error that says so.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver};
@@ -106,7 +106,9 @@ static MADE: OnceLock<(u32, PathBuf)> = OnceLock::new();
 fn make_run_dir() -> Option<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let tmp = run_dir_parent()?;
-    remove_stale_run_dirs(&tmp);
+    if !TIDY_LATER.load(Ordering::Relaxed) {
+        remove_stale_run_dirs(&tmp);
+    }
     let pid = std::process::id();
     let dir = tmp.join(format!(
         "{RUN_DIR_PREFIX}{pid}-{}",
@@ -129,6 +131,24 @@ extern "C" fn remove_run_dir_at_exit() {
     if let Some((maker, dir)) = MADE.get() {
         if *maker == std::process::id() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Set by the coordinator: the temporary directory is tidied (see [`tidy_temp_dir`]) while
+/// it waits for its workers to exit, not before its first worker starts.
+static TIDY_LATER: AtomicBool = AtomicBool::new(false);
+
+/// The coordinator tidies the temporary directory later, with [`tidy_temp_dir`].
+pub(crate) fn tidy_later() {
+    TIDY_LATER.store(true, Ordering::Relaxed);
+}
+
+/// Removes the run directories of runs that are gone, if [`tidy_later`] put it off.
+pub(crate) fn tidy_temp_dir() {
+    if TIDY_LATER.swap(false, Ordering::Relaxed) {
+        if let Some(tmp) = run_dir_parent() {
+            remove_stale_run_dirs(&tmp);
         }
     }
 }

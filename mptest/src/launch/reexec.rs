@@ -124,6 +124,11 @@ pub(crate) fn name_this_process() {
         return;
     };
     let title = arg0.split_once(": ").map_or(&*arg0, |(_, title)| title);
+    name_process(title);
+}
+
+/// Names this process's main thread `title` (cut to the kernel's 15 bytes); Linux only.
+pub(crate) fn name_process(title: &str) {
     // The kernel keeps 15 bytes; cut on a character boundary so the name stays valid UTF-8.
     let mut end = title.len().min(15);
     while !title.is_char_boundary(end) {

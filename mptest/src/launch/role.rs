@@ -44,6 +44,9 @@ pub(crate) struct Boot {
     pub(crate) server: String,
     pub(crate) parent: i32,
     pub(crate) sentinel: Option<Vec<u8>>,
+    /// A worker forked from the coordinator (see [`super::fork`]): a member of a process
+    /// group already, with no anchor to split off.
+    pub(crate) forked: bool,
 }
 
 /// Runs the child, manager and aux roles before `main`, so that a re-executed process never reaches
@@ -94,6 +97,13 @@ pub(crate) fn inherited_logs() -> Option<std::path::PathBuf> {
 }
 
 static INHERITED_LOGS: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// In a worker forked from the coordinator (see [`super::fork`]): the role `take_from_env`
+/// gives a re-executed one.
+pub(crate) fn become_worker() {
+    let _ = THIS_ROLE.set("worker");
+    let _ = INHERITED_LOGS.set(None);
+}
 
 /// Blocks (or unblocks) SIGTERM for this thread.
 pub(crate) fn block_sigterm(block: bool) {
@@ -156,6 +166,7 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
                 server,
                 parent,
                 sentinel,
+                forked: false,
             };
             Ok(match name {
                 "worker" => Role::Worker(boot),

@@ -25,8 +25,9 @@ mod verdict;
 mod watch;
 mod worker_process;
 
-use std::io::Write;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::{Format, Options};
@@ -69,6 +70,8 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let bazel = Bazel::from_env();
     bazel.prepare();
     // After Bazel's `TEST_TMPDIR` became `TMPDIR`: the run directory is made here, once.
+    // Run directories of runs that are gone are removed while the workers exit at the end.
+    crate::launch::endpoint::tidy_later();
     if let Err(why) = crate::launch::endpoint::check_temp_dir() {
         eprintln!("mptest: {why}");
         return EXIT_FAILED;
@@ -133,6 +136,15 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             return EXIT_FAILED;
         }
     };
+    // The first workers, forked while this process has one thread (before the reporter holds
+    // stdout's lock, before any thread is started); see `launch::fork`.
+    let forked = match selection.run.is_empty() {
+        true => Vec::new(),
+        false => worker_process::fork_first(
+            schedule::workers_wanted(&options, selection.run.len()),
+            options.capture,
+        ),
+    };
     let stdout = std::io::stdout();
     let mut main_reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
@@ -184,10 +196,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     } else {
         main_reporter.as_mut()
     };
+    let measured = RefCell::new(Vec::new());
     let mut reporter = Tap {
         inner: shown,
         files,
-        measured: Vec::new(),
+        measured: &measured,
     };
     reporter.report(&Event::RunStarted {
         test_count: selection.run.len() + selection.ignored.len(),
@@ -209,12 +222,24 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     }
     // Orphans of dead workers come to us, so we can end them.
     procs::become_subreaper();
-    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter);
+    let names: Vec<&str> = tests.iter().map(|(name, _)| name.as_str()).collect();
+    let saved = Cell::new(false);
+    // A run split by durations leaves them as they were: the shards after it split alike.
+    let save = |timings: &mut timings::Timings| {
+        timings.save(&measured.borrow(), &names, by_time);
+        saved.set(true);
+    };
+    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter, forked)
+        .while_workers_exit(|| {
+            save(&mut timings);
+            crate::launch::endpoint::tidy_temp_dir();
+        });
     forward_interrupts(scheduler.sender());
     let mut summary = scheduler.run();
-    let names: Vec<&str> = tests.iter().map(|(name, _)| name.as_str()).collect();
-    // A run split by durations leaves them as they were: the shards after it split alike.
-    timings.save(&reporter.measured, &names, by_time);
+    if !saved.get() {
+        save(&mut timings);
+        crate::launch::endpoint::tidy_temp_dir();
+    }
     summary.ignored = selection.ignored.len();
     summary.filtered_out = selection.filtered_out;
     summary.duration = started.elapsed();
@@ -232,7 +257,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
 struct Tap<'r> {
     inner: &'r mut dyn Reporter,
     files: Vec<Box<dyn Reporter>>,
-    measured: Vec<timings::Measured>,
+    measured: &'r RefCell<Vec<timings::Measured>>,
 }
 
 impl Reporter for Tap<'_> {
@@ -241,7 +266,7 @@ impl Reporter for Tap<'_> {
             if !matches!(result.outcome, Outcome::Ignored { .. }) {
                 // An interrupted test's time says nothing of how long it takes.
                 let interrupted = matches!(result.outcome, Outcome::Interrupted { .. });
-                self.measured.push(timings::Measured {
+                self.measured.borrow_mut().push(timings::Measured {
                     name: result.name.clone(),
                     seconds: (!interrupted).then_some(result.duration.as_secs_f64()),
                     failed: result.outcome.is_failure(),

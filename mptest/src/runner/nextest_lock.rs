@@ -39,16 +39,31 @@ pub(crate) fn hold(serial: bool) -> Result<Option<RunLock>, String> {
     } else {
         FlockArg::LockShared
     };
+    // Usually free: taken at once, without a thread (the first workers are forked only while
+    // this process has none, see `launch::fork`).
+    let at_once = match arg {
+        FlockArg::LockExclusive => FlockArg::LockExclusiveNonblock,
+        _ => FlockArg::LockSharedNonblock,
+    };
+    let file = match Flock::lock(file, at_once) {
+        Ok(lock) => return Ok(Some(RunLock { _lock: lock })),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => file,
+        Err((_, errno)) => return Err(format!("cannot lock {}: {errno}", dir.display())),
+    };
     // flock has no timeout: wait on a helper thread, bounded here.
     let (done_tx, done) = mpsc::channel();
-    std::thread::Builder::new()
+    let waiter = std::thread::Builder::new()
         .name("mptest-serial-lock".into())
         .spawn(move || {
             let _ = done_tx.send(Flock::lock(file, arg).map_err(|(_, errno)| errno));
         })
         .map_err(|e| format!("cannot start the lock's thread: {e}"))?;
     match done.recv_timeout(WAIT_LIMIT) {
-        Ok(Ok(lock)) => Ok(Some(RunLock { _lock: lock })),
+        Ok(Ok(lock)) => {
+            // Gone before the first workers start (it has sent: it is ending).
+            let _ = waiter.join();
+            Ok(Some(RunLock { _lock: lock }))
+        }
         Ok(Err(errno)) => Err(format!("cannot lock {}: {errno}", dir.display())),
         Err(_) => Err(format!(
             "waited {} for other tests of this nextest run to leave room for a serial test (lock on {})",

@@ -152,7 +152,10 @@ impl State {
 
 /// One worker.
 pub(crate) struct Slot {
+    /// The worker's process that is our child: the root of its tree of processes.
     pub(crate) pid: i32,
+    /// Its process group, which what its tests start inherits: one signal ends them all.
+    pub(crate) group: i32,
     pub(crate) state: State,
     pub(crate) tasks: Option<IpcSender<ToWorker>>,
     pub(crate) buffer: Option<SharedBuffer>,
@@ -172,9 +175,10 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// A worker just started, its output captured in `buffer` (`None`: not captured).
-    pub(crate) fn new(pid: i32, buffer: Option<SharedBuffer>) -> Self {
+    pub(crate) fn new(pid: i32, group: i32, buffer: Option<SharedBuffer>) -> Self {
         Slot {
             pid,
+            group,
             state: State::Starting,
             tasks: None,
             buffer,
@@ -302,7 +306,7 @@ mod tests {
 
     #[test]
     fn results_and_outputs_pair_in_order_whichever_comes_first() {
-        let mut slot = Slot::new(1, Some(SharedBuffer::default()));
+        let mut slot = Slot::new(1, 1, Some(SharedBuffer::default()));
         slot.reports.push_back((JOB, report(7)));
         assert!(slot.next_paired().is_none(), "its output has not come");
         slot.outputs.push_back(text("first\n"));
@@ -316,14 +320,14 @@ mod tests {
 
     #[test]
     fn without_capture_a_result_needs_no_output() {
-        let mut slot = Slot::new(1, None);
+        let mut slot = Slot::new(1, 1, None);
         slot.reports.push_back((JOB, report(7)));
         assert!(matches!(slot.next_paired(), Some((_, _, None))));
     }
 
     #[test]
     fn a_dead_workers_unpaired_output_comes_in_the_order_it_was_written() {
-        let mut slot = Slot::new(1, Some(SharedBuffer::default()));
+        let mut slot = Slot::new(1, 1, Some(SharedBuffer::default()));
         slot.outputs.push_back(text("cut at a marker\n"));
         slot.closed_rest = Some(text("after it\n"));
         let text = slot.unpaired_output().map(|o| o.to_text());

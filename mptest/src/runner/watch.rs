@@ -31,13 +31,46 @@ pub(crate) trait Speaks: Serialize + DeserializeOwned + Debug + Send + 'static {
     fn said(self) -> Said;
 }
 
+/// A process the coordinator started: spawned (re-executed) or forked (see
+/// [`crate::launch::fork`]), with the founder of its process group, killed once it joined.
+pub(crate) enum Started {
+    Spawned(Child),
+    Forked { pid: i32, founder: i32 },
+}
+
+impl Started {
+    /// Waits until the process ends (a forked one's group founder is reaped first).
+    pub(crate) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
+        match self {
+            Started::Spawned(child) => child.wait(),
+            Started::Forked { pid, founder } => loop {
+                if *founder > 0 {
+                    let founder_pid = nix::unistd::Pid::from_raw(*founder);
+                    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(founder_pid, None) {}
+                    *founder = 0;
+                }
+                let mut status = 0;
+                // SAFETY: waitpid on our own child, with a status word of ours.
+                if unsafe { libc::waitpid(*pid, &mut status, 0) } == *pid {
+                    return Ok(std::process::ExitStatus::from_raw(status));
+                }
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            },
+        }
+    }
+}
+
 /// Watches the started process `child`, which connects to `server`: its events go to `events`
 /// tagged `slot`. `what` names it in thread names ("worker", "host").
 pub(crate) fn watch<M: Speaks>(
     slot: usize,
     what: &str,
     server: Bootstrap<M>,
-    mut child: Child,
+    mut child: Started,
     events: &Sender<(usize, WorkerEvent)>,
 ) -> Result<(), Error> {
     let reading = Arc::new(ChannelReading::default());
@@ -174,7 +207,7 @@ mod tests {
             .expect("sh starts");
         let end_it = child.stdin.take();
         let (tx, rx) = std::sync::mpsc::channel();
-        watch(0, "test", server, child, &tx).expect("watching");
+        watch(0, "test", server, Started::Spawned(child), &tx).expect("watching");
         thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
             .join()
             .expect("the peer thread ends");

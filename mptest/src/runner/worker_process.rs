@@ -1,62 +1,194 @@
-//! Starting one worker process and the threads that watch it: its channel and its exit (see
+//! Starting one worker process — forked early or re-executed — and the threads that watch it: its channel and its exit (see
 //! [`watch`](super::watch)), and its output pipe. Each turns what it sees into a
 //! [`WorkerEvent`] for the scheduler.
 
+use std::io::PipeReader;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::sync::mpsc::Sender;
 
 use super::event::WorkerEvent;
-use super::watch::{spawn_thread, watch, Said, Speaks};
+use super::watch::{spawn_thread, watch, Said, Speaks, Started};
 
 use crate::capture::{self, Piece, SharedBuffer};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
-use crate::launch::role;
+use crate::launch::role::{self, Boot};
 use crate::protocol::FromWorker;
 
 /// A started worker.
 pub(crate) struct WorkerProcess {
     pub(crate) pid: i32,
+    pub(crate) group: i32,
     /// The output of the test in progress (`None` when not capturing).
     pub(crate) buffer: Option<SharedBuffer>,
 }
 
-/// Starts worker `id`; its events arrive on `events` tagged with `id`.
-pub(crate) fn spawn(
-    id: usize,
-    capture: bool,
-    events: Sender<(usize, WorkerEvent)>,
-) -> Result<WorkerProcess, Error> {
+/// A worker process that exists, not yet watched.
+struct Launched {
+    process: Started,
+    pid: i32,
+    group: i32,
+    server: Bootstrap<FromWorker>,
+    /// The read end of its output pipe and its end-of-test marker, when capturing.
+    output: Option<(PipeReader, Vec<u8>)>,
+}
+
+/// A worker forked before the coordinator had a thread (see [`crate::launch::fork`]), waiting
+/// for the scheduler to take it; one never taken is killed and reaped when dropped.
+pub(crate) struct Forked(Option<Launched>);
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, killpg, Signal};
+        use nix::unistd::Pid;
+        if let Some(launched) = self.0.take() {
+            let _ = killpg(Pid::from_raw(launched.group), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(launched.pid), Signal::SIGKILL);
+            let mut process = launched.process;
+            let _ = process.wait();
+        }
+    }
+}
+
+/// Forks the run's first `count` workers now, if the coordinator may fork (see
+/// [`crate::launch::fork`]); else, or from the first that fails, none: those are spawned.
+pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
+    let mut forked = Vec::new();
+    if count == 0 || !crate::launch::fork::workers_may_fork() {
+        return forked;
+    }
+    for id in 0..count {
+        // Each copy closes the coordinator's ends of the pipes of the ones before it.
+        let readers = forked
+            .iter()
+            .filter_map(|f: &Forked| Some(f.0.as_ref()?.output.as_ref()?.0.as_raw_fd()))
+            .collect();
+        match fork_one(id, capture, readers) {
+            Ok(launched) => forked.push(Forked(Some(launched))),
+            Err(_) => break,
+        }
+    }
+    forked
+}
+
+fn fork_one(id: usize, capture: bool, mut close: Vec<RawFd>) -> Result<Launched, Error> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::{fork, setpgid, ForkResult};
+    let server = Bootstrap::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
+    let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
+    let (sentinel, pipe) = match capture {
+        true => (
+            Some(capture::sentinel_bytes(&crate::nonce::new_nonce())),
+            Some(std::io::pipe().map_err(Error::WorkerSpawn)?),
+        ),
+        false => (None, None),
+    };
+    let (reader, writer) = pipe.map(|(r, w)| (r, OwnedFd::from(w))).unzip();
+    let boot = Boot {
+        server: server.name().to_string(),
+        parent: std::process::id() as i32,
+        sentinel: sentinel.clone(),
+        forked: true,
+    };
+    let title = format!("worker {}", id + 1);
+    let founder = crate::launch::fork::found_group().map_err(|e| Error::WorkerSpawn(e.into()))?;
+    // What is buffered would be written twice: once more by the copy.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: the coordinator has one thread (`workers_may_fork`); the copy only makes itself a
+    // worker and runs it, and never returns into the caller.
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            close.extend(reader.as_ref().map(AsRawFd::as_raw_fd));
+            let stdio = crate::launch::fork::Stdio {
+                null,
+                output: writer,
+                close,
+            };
+            crate::launch::fork::become_worker(&title, founder.as_raw(), boot, stdio)
+        }
+        Ok(ForkResult::Parent { child }) => Ok(child),
+        Err(err) => Err(err),
+    };
+    // As the copy does too: whichever comes first, it is in the group before the founder goes
+    // (the group lives on with its members).
+    let joined = child.and_then(|child| match setpgid(child, founder) {
+        Ok(()) => Ok(child),
+        Err(err) => {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            Err(err)
+        }
+    });
+    let _ = kill(founder, Signal::SIGKILL);
+    match joined {
+        Ok(child) => Ok(Launched {
+            process: Started::Forked {
+                pid: child.as_raw(),
+                founder: founder.as_raw(),
+            },
+            pid: child.as_raw(),
+            group: founder.as_raw(),
+            server,
+            output: reader.zip(sentinel),
+        }),
+        Err(err) => {
+            let _ = nix::sys::wait::waitpid(founder, None);
+            Err(Error::WorkerSpawn(err.into()))
+        }
+    }
+}
+
+/// Re-executes this binary as worker `id`.
+fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
     let server = Bootstrap::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
     let mut command = crate::launch::reexec::command("worker", server.name(), &format!("worker {}", id + 1));
     command
         .stdin(Stdio::null())
         // Its own process group, which what its tests start inherits: one signal ends them all.
         .process_group(0);
-    let mut pipe = None;
-    let mut sentinel = Vec::new();
+    let mut output = None;
     if capture {
         let nonce = crate::nonce::new_nonce();
-        sentinel = capture::sentinel_bytes(&nonce);
         command.env(role::SENTINEL_VAR, &nonce);
         let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;
         // fd 1 and fd 2 share one pipe, so their interleaving is kept as a terminal shows it.
         command
             .stdout(writer.try_clone().map_err(Error::WorkerSpawn)?)
             .stderr(writer);
-        pipe = Some(reader);
+        output = Some((reader, capture::sentinel_bytes(&nonce)));
     }
     let child = command.spawn().map_err(Error::WorkerSpawn)?;
     // The command holds our copies of the pipe's write end; without dropping them the pipe
     // would never close.
     drop(command);
-    let pid = child.id() as i32;
+    Ok(Launched {
+        pid: child.id() as i32,
+        group: child.id() as i32,
+        process: Started::Spawned(child),
+        server,
+        output,
+    })
+}
 
-    watch(id, "worker", server, child, &events)?;
+/// Starts worker `id` — takes `forked` if there is one, else re-executes this binary; its
+/// events arrive on `events` tagged with `id`.
+pub(crate) fn spawn(
+    id: usize,
+    capture: bool,
+    forked: Option<Forked>,
+    events: Sender<(usize, WorkerEvent)>,
+) -> Result<WorkerProcess, Error> {
+    let launched = match forked.and_then(|mut forked| forked.0.take()) {
+        Some(launched) => launched,
+        None => exec(id, capture)?,
+    };
+    let (pid, group) = (launched.pid, launched.group);
+    watch(id, "worker", launched.server, launched.process, &events)?;
 
-    let buffer = match pipe {
-        Some(reader) => {
+    let buffer = match launched.output {
+        Some((reader, sentinel)) => {
             let buffer = SharedBuffer::default();
             let shared = buffer.clone();
             spawn_thread("mptest-worker-output", move || {
@@ -72,7 +204,7 @@ pub(crate) fn spawn(
         }
         None => None,
     };
-    Ok(WorkerProcess { pid, buffer })
+    Ok(WorkerProcess { pid, group, buffer })
 }
 
 impl Speaks for FromWorker {

@@ -33,6 +33,11 @@ mod shutdown;
 /// Sent on the event channel by the signal thread.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
 
+/// How many workers a run of `tests` tests keeps.
+pub(crate) fn workers_wanted(options: &Options, tests: usize) -> usize {
+    options.threads.min(tests).max(1)
+}
+
 /// Runs the selected tests; returns the run's counts.
 pub(crate) struct Scheduler<'a> {
     tests: &'a [(String, &'static TestDef)],
@@ -50,6 +55,11 @@ pub(crate) struct Scheduler<'a> {
     run_timed_out: bool,
     /// Workers started so far (the first `workers_wanted` are not restarts).
     started_workers: usize,
+    /// The first workers, forked before the coordinator had threads; taken in order.
+    forked: std::collections::VecDeque<worker_process::Forked>,
+    /// Work done while the workers exit at the end of an orderly run (see
+    /// [`Scheduler::while_workers_exit`]).
+    while_workers_exit: Option<Box<dyn FnOnce() + 'a>>,
     /// Each test's index in the registry (what a worker is sent), found once for the run.
     registry_index: Vec<u32>,
     run_fixtures: RunFixtures,
@@ -61,6 +71,7 @@ impl<'a> Scheduler<'a> {
         run: &[usize],
         options: &'a Options,
         reporter: &'a mut dyn Reporter,
+        forked: Vec<worker_process::Forked>,
     ) -> Self {
         let (events_tx, events) = mpsc::channel();
         let position: HashMap<*const TestDef, u32> = crate::registry::TESTS
@@ -91,13 +102,23 @@ impl<'a> Scheduler<'a> {
             events_tx,
             events,
             summary: Summary::default(),
-            workers_wanted: options.threads.min(run.len()).max(1),
+            workers_wanted: workers_wanted(options, run.len()),
             interrupted: None,
             run_deadline: options.run_timeout.and_then(|t| Instant::now().checked_add(t)),
             run_timed_out: false,
             started_workers: 0,
+            forked: forked.into(),
+            while_workers_exit: None,
             registry_index,
         }
+    }
+
+    /// `work` is done while the workers exit at the end of a run in which every test ran to its
+    /// result (nothing is reported after it then): it takes its time in parallel with theirs,
+    /// not after it. Not done otherwise.
+    pub(crate) fn while_workers_exit(mut self, work: impl FnOnce() + 'a) -> Self {
+        self.while_workers_exit = Some(Box::new(work));
+        self
     }
 
     /// A sender for outside events (the interrupt thread sends `(INTERRUPT_SLOT, Exited)`).
@@ -151,9 +172,10 @@ impl<'a> Scheduler<'a> {
         }
         self.started_workers += 1;
         let id = self.slots.len();
-        match worker_process::spawn(id, self.options.capture, self.events_tx.clone()) {
+        let forked = self.forked.pop_front();
+        match worker_process::spawn(id, self.options.capture, forked, self.events_tx.clone()) {
             Ok(worker) => {
-                self.slots.push(Slot::new(worker.pid, worker.buffer));
+                self.slots.push(Slot::new(worker.pid, worker.group, worker.buffer));
                 true
             }
             Err(err) => {
@@ -512,13 +534,13 @@ impl<'a> Scheduler<'a> {
                 });
             }
         }
-        procs::signal_group(slot.pid, Signal::SIGKILL);
+        procs::signal_group(slot.group, Signal::SIGKILL);
     }
 
     fn on_exit(&mut self, id: usize, status: ExitStatus) {
         let pid = self.slots[id].pid;
         // Whatever is left in its process group goes with it.
-        procs::signal_group(pid, Signal::SIGKILL);
+        procs::signal_group(self.slots[id].group, Signal::SIGKILL);
         let now = Instant::now();
         // The test handed out ahead never started: back to the front of the queue.
         if let Some(next) = self.slots[id].next.take() {
@@ -618,7 +640,7 @@ impl<'a> Scheduler<'a> {
             self.run_timed_out = true;
         }
         for id in 0..self.slots.len() {
-            let pid = self.slots[id].pid;
+            let group = self.slots[id].group;
             match &mut self.slots[id].state {
                 State::Busy(r) => {
                     let due = r.fire(now, self.options.slow_period);
@@ -627,7 +649,7 @@ impl<'a> Scheduler<'a> {
                         self.reporter.report(&Event::TestSlow { name, elapsed });
                     }
                     if let Some(signal) = due.signal {
-                        procs::signal_group(pid, signal);
+                        procs::signal_group(group, signal);
                     }
                 }
                 State::Dying { since, .. } if now >= *since + OUTPUT_GRACE => self.finish_dying(id),

@@ -42,12 +42,17 @@ impl Scheduler<'_> {
         for slot in &mut self.slots {
             match slot.state {
                 State::Dead => {}
-                _ if abrupt => procs::signal_group(slot.pid, Signal::SIGKILL),
+                _ if abrupt => procs::signal_group(slot.group, Signal::SIGKILL),
                 _ => {
                     if let Some(tasks) = &slot.tasks {
                         let _ = tasks.send(ToWorker::Exit);
                     }
                 }
+            }
+        }
+        if !abrupt && self.queue.is_empty() {
+            if let Some(work) = self.while_workers_exit.take() {
+                work();
             }
         }
         let deadline = Instant::now() + EXIT_GRACE;
@@ -58,7 +63,7 @@ impl Scheduler<'_> {
             let now = Instant::now();
             if now >= deadline && !killed {
                 for slot in self.slots.iter().filter(|s| running(s)) {
-                    procs::signal_group(slot.pid, Signal::SIGKILL);
+                    procs::signal_group(slot.group, Signal::SIGKILL);
                 }
                 killed = true;
             }
