@@ -181,6 +181,15 @@ mod hang {
         hang();
     }
 
+    /// The worker leaves the process group the coordinator signals: the timeout still ends it.
+    #[mp_test(timeout = "300ms")]
+    fn forever_in_a_session_of_its_own() {
+        // SAFETY: setsid has no preconditions.
+        let session = unsafe { libc::setsid() };
+        assert!(session > 0, "setsid: {}", std::io::Error::last_os_error());
+        hang();
+    }
+
     extern "C" {
         #[link_name = "signal"]
         fn c_signal(signum: i32, handler: usize) -> usize;

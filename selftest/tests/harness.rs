@@ -276,6 +276,11 @@ fn timeouts_end_the_test_and_its_processes() {
     }
     // 300 ms, 1 s of grace for the one ignoring SIGTERM, 1 s default: far from the 60 s limit.
     assert!(run.elapsed.as_secs() < 20, "{:?}", run.elapsed);
+    // Alone, in the first worker (forked, in a group of its own that it leaves).
+    let run = fixture_json(&["hang::forever_in_a_session_of_its_own"]);
+    let name = "hang::forever_in_a_session_of_its_own";
+    assert_eq!(run.outcome(name), "timed-out", "{name}: {}", run.stdout);
+    assert!(run.elapsed.as_secs() < 20, "{:?}", run.elapsed);
 }
 
 fn pids_of(leftovers: &serde_json::Value) -> Vec<u32> {

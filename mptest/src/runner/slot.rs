@@ -190,6 +190,16 @@ impl Slot {
         }
     }
 
+    /// Sends `signal` to the worker's process group, and to the worker itself if a test took
+    /// it out of the group (`setsid()`; a forked worker is no group's leader, see
+    /// `launch::fork`).
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        crate::procs::signal_group(self.group, signal);
+        if self.pid != self.group && self.pid > 1 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), signal);
+        }
+    }
+
     /// When a timer of this worker next fires.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         match &self.state {

@@ -534,13 +534,13 @@ impl<'a> Scheduler<'a> {
                 });
             }
         }
-        procs::signal_group(slot.group, Signal::SIGKILL);
+        slot.signal(Signal::SIGKILL);
     }
 
     fn on_exit(&mut self, id: usize, status: ExitStatus) {
         let pid = self.slots[id].pid;
         // Whatever is left in its process group goes with it.
-        procs::signal_group(self.slots[id].group, Signal::SIGKILL);
+        self.slots[id].signal(Signal::SIGKILL);
         let now = Instant::now();
         // The test handed out ahead never started: back to the front of the queue.
         if let Some(next) = self.slots[id].next.take() {
@@ -640,7 +640,7 @@ impl<'a> Scheduler<'a> {
             self.run_timed_out = true;
         }
         for id in 0..self.slots.len() {
-            let group = self.slots[id].group;
+            let mut send = None;
             match &mut self.slots[id].state {
                 State::Busy(r) => {
                     let due = r.fire(now, self.options.slow_period);
@@ -648,12 +648,13 @@ impl<'a> Scheduler<'a> {
                         let name = &self.tests[r.job.test].0;
                         self.reporter.report(&Event::TestSlow { name, elapsed });
                     }
-                    if let Some(signal) = due.signal {
-                        procs::signal_group(group, signal);
-                    }
+                    send = due.signal;
                 }
                 State::Dying { since, .. } if now >= *since + OUTPUT_GRACE => self.finish_dying(id),
                 _ => {}
+            }
+            if let Some(signal) = send {
+                self.slots[id].signal(signal);
             }
         }
     }

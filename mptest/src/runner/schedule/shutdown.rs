@@ -42,7 +42,7 @@ impl Scheduler<'_> {
         for slot in &mut self.slots {
             match slot.state {
                 State::Dead => {}
-                _ if abrupt => procs::signal_group(slot.group, Signal::SIGKILL),
+                _ if abrupt => slot.signal(Signal::SIGKILL),
                 _ => {
                     if let Some(tasks) = &slot.tasks {
                         let _ = tasks.send(ToWorker::Exit);
@@ -63,7 +63,7 @@ impl Scheduler<'_> {
             let now = Instant::now();
             if now >= deadline && !killed {
                 for slot in self.slots.iter().filter(|s| running(s)) {
-                    procs::signal_group(slot.group, Signal::SIGKILL);
+                    slot.signal(Signal::SIGKILL);
                 }
                 killed = true;
             }
