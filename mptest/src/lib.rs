@@ -1,9 +1,10 @@
 //! # mptest
 //!
 //! A test framework for Rust code that lives in several processes. Tests are ordinary
-//! functions marked `#[mp_test]`; they run in a pool of worker processes — the test binary
-//! itself, re-executed — so a test that panics, aborts, segfaults, calls `process::exit` or
-//! hangs costs that one test, and the run goes on and says precisely what happened.
+//! functions marked `#[mp_test]`; they run in a pool of worker processes — copies of the test
+//! binary, forked before the run starts or re-executed — so a test that panics, aborts,
+//! segfaults, calls `process::exit` or hangs costs that one test, and the run goes on and says
+//! precisely what happened.
 //!
 //! ## Getting started
 //!
@@ -293,7 +294,7 @@
 //!   worker's process group are still ended by a timeout).
 //! - `spawn`, `SharedValue::update` and the ready-made types' servers locate functions by their
 //!   offset in the binary: every process of a run must be this same binary (it is: all are
-//!   re-executions of it).
+//!   copies or re-executions of it).
 //! - Objects live in the manager until it shuts down; there is no reference counting of proxies.
 //! - A closure given to `spawn` that never returns needs its result type: `spawn::<_, ()>`.
 //! - Under libtest (an ordinary `#[test]`), what a spawned child prints goes to the terminal:

@@ -74,6 +74,14 @@ pub mod prelude {
 ///
 /// [`main!`] writes a `main` that calls this; call it yourself from a `main` of your own when
 /// something must happen first.
+///
+/// How workers start: under [`main!`]'s `main` the first workers are copies of the coordinator
+/// made by `fork` before it starts any thread (on Linux; no `exec`, so a worker is ready at
+/// once — this matters most under cargo-nextest, which starts the binary once per test). Under a
+/// `main` of your own every worker re-executes the binary and runs your `main` again, so what
+/// it sets up (a directory, a file, a thread) is each worker's own, as it always was; so does a
+/// worker that replaces a dead one, any worker of a binary built with
+/// `-C instrument-coverage`, and every worker with `MPTEST_FORK_WORKERS=0`.
 pub fn run() -> ! {
     init();
     let code = runner::run(std::env::args().skip(1).collect());

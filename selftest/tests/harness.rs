@@ -239,6 +239,43 @@ fn crashes_cost_one_test_and_name_the_signal_or_exit_code() {
 }
 
 #[test]
+fn tests_handed_out_ahead_of_a_crash_run_once_in_the_next_worker() {
+    // One worker, the crash first (the longest, by the timings file): while it runs, several of
+    // the six after it are handed to the worker ahead; they go back and run once, elsewhere.
+    let dirs = util::RunDirs::new();
+    let file = dirs.scratch.join("timings.txt");
+    let passing = [
+        "pass::plain",
+        "pass::result_ok",
+        "pass::prints_from_a_child_process",
+        "pass::should_panic_any",
+        "pass::should_panic_with_text",
+        "pass::with_generous_timeout",
+    ];
+    let mut timings = "mptest-timings 3\n9.0\tpass\tcrash::aborts\n".to_string();
+    for name in passing {
+        timings.push_str(&format!("0.001\tpass\t{name}\n"));
+    }
+    std::fs::write(&file, timings).unwrap();
+    let names: Vec<&str> = ["crash::aborts"].into_iter().chain(passing).collect();
+    let run = with_timings(file.to_str().unwrap(), &names, &["--order", "longest"]);
+    assert_eq!(run.outcome("crash::aborts"), "crashed", "{}", run.stdout);
+    let mut started = started(&run);
+    assert_eq!(
+        started.first().map(String::as_str),
+        Some("crash::aborts"),
+        "{started:?}"
+    );
+    started.sort();
+    assert_eq!(started.len(), 7, "every test started once: {started:?}");
+    started.dedup();
+    assert_eq!(started.len(), 7, "a test started twice");
+    for name in passing {
+        assert_eq!(run.outcome(name), "passed", "{name}: {}", run.stdout);
+    }
+}
+
+#[test]
 fn timeouts_end_the_test_and_its_processes() {
     // A daemon in a session of its own whose parent exited is found only by a subreaper:
     // Linux's (not with `--cfg mptest_portable`, the other systems' way).

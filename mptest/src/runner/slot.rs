@@ -167,10 +167,10 @@ pub(crate) struct Slot {
     pub(crate) closed_rest: Option<CapturedOutput>,
     /// Processes found after the worker died, named in the report of the test it ran.
     pub(crate) strays: Vec<String>,
-    /// The test handed out ahead, while this worker runs another: it starts the moment the
-    /// running one ends, without a round trip to us. Not started until that one's `Done`
-    /// comes, so a crash is always the running test's; this one goes back to the queue.
-    pub(crate) next: Option<Job>,
+    /// The tests handed out ahead, in order, while this worker runs another: each starts the
+    /// moment the one before it ends, without a round trip to us. Not started until that one's
+    /// `Done` comes, so a crash is always the running test's; these go back to the queue.
+    pub(crate) ahead: VecDeque<Job>,
 }
 
 impl Slot {
@@ -186,7 +186,7 @@ impl Slot {
             outputs: VecDeque::new(),
             closed_rest: None,
             strays: Vec::new(),
-            next: None,
+            ahead: VecDeque::new(),
         }
     }
 

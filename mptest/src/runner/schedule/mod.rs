@@ -30,6 +30,9 @@ use crate::reporter::{Event, Outcome, Reporter, Summary, TestResult};
 
 mod shutdown;
 
+/// How many tests a busy worker may have handed out ahead while the queue is long.
+const AHEAD: usize = 4;
+
 /// Sent on the event channel by the signal thread.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
 
@@ -220,15 +223,29 @@ impl<'a> Scheduler<'a> {
         // Workers busy with a test get their next one ahead, while there is more work than
         // workers (near the end, a test waiting behind a long one would leave a worker idle).
         for id in 0..self.slots.len() {
-            let ahead = match &self.slots[id].state {
-                State::Busy(r) => r.ending.is_none() && self.slots[id].next.is_none(),
-                _ => false,
-            };
-            if ahead && !self.options.fail_fast && self.queue.len() > self.workers_wanted {
-                self.slots[id].next = self.hand_out(id);
+            while self.may_hand_out_ahead(id) {
+                match self.hand_out(id) {
+                    Some(job) => self.slots[id].ahead.push_back(job),
+                    None => break,
+                }
             }
         }
         self.keep_workers();
+    }
+
+    /// Whether busy worker `id` gets another test ahead: one while there are more tests than
+    /// workers; up to [`AHEAD`] while there are that many for every worker — tests shorter than
+    /// a round trip to us then run back to back, and near the end each worker has at most one
+    /// queued, so none waits behind a long one while another worker idles.
+    fn may_hand_out_ahead(&self, id: usize) -> bool {
+        let slot = &self.slots[id];
+        let busy = matches!(&slot.state, State::Busy(r) if r.ending.is_none());
+        let depth = if self.queue.len() > self.workers_wanted * AHEAD {
+            AHEAD
+        } else {
+            1
+        };
+        busy && !self.options.fail_fast && self.queue.len() > self.workers_wanted && slot.ahead.len() < depth
     }
 
     /// Takes the next job worker `id` may run and sends it; `None` when there is none for it
@@ -424,7 +441,7 @@ impl<'a> Scheduler<'a> {
         let left = self.queue.jobs().any(in_group)
             || self.slots.iter().any(|s| {
                 matches!(&s.state, State::Busy(r) if in_group(&r.job))
-                    || s.next.as_ref().is_some_and(in_group)
+                    || s.ahead.iter().any(in_group)
             });
         if left {
             return;
@@ -482,7 +499,7 @@ impl<'a> Scheduler<'a> {
         let job = running.job;
         slot.state = State::Idle;
         // The test handed out ahead starts now, in the worker as here.
-        if let Some(next) = slot.next.take() {
+        if let Some(next) = slot.ahead.pop_front() {
             self.start_running(id, next);
         }
         // --fail-fast stops handing out tests as soon as a final failure is known, before its
@@ -542,8 +559,8 @@ impl<'a> Scheduler<'a> {
         // Whatever is left in its process group goes with it.
         self.slots[id].signal(Signal::SIGKILL);
         let now = Instant::now();
-        // The test handed out ahead never started: back to the front of the queue.
-        if let Some(next) = self.slots[id].next.take() {
+        // The tests handed out ahead never started: back to the front of the queue, in order.
+        while let Some(next) = self.slots[id].ahead.pop_back() {
             self.queue.push_front(next);
         }
         let previous = std::mem::replace(&mut self.slots[id].state, State::Dead);

@@ -21,7 +21,7 @@ impl Scheduler<'_> {
         let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some() || self.run_timed_out;
         // Tests handed out ahead never started: they did not run.
         for slot in &mut self.slots {
-            if let Some(next) = slot.next.take() {
+            while let Some(next) = slot.ahead.pop_back() {
                 self.queue.push_front(next);
             }
         }
