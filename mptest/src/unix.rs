@@ -126,7 +126,7 @@ pub fn init() {
     }
     match role {
         Ok(launch::role::Role::Coordinator) => {}
-        Ok(launch::role::Role::Worker(boot)) => worker::run(boot),
+        Ok(launch::role::Role::Worker(boot)) => worker::run(boot, None),
         Ok(launch::role::Role::FixtureHost(boot)) => fixtures::run_host(boot),
         Ok(launch::role::Role::Child(boot)) => spawn::run_child(boot),
         Ok(launch::role::Role::Manager(boot)) => shared::run_manager(boot),

@@ -24,9 +24,11 @@ static TO_COORDINATOR: Mutex<Option<IpcSender<FromWorker>>> = Mutex::new(None);
 /// output of a later test that fails, which may have counted on those processes.
 static EARLIER_LEFTOVERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Runs the worker until the coordinator says stop or goes away; never returns.
-pub(crate) fn run(boot: Boot) -> ! {
-    match serve(boot) {
+/// Runs the worker until the coordinator says stop or goes away; never returns. A forked
+/// worker has its channel to the coordinator already (`to_coordinator`); a re-executed one
+/// connects to `boot.server`.
+pub(crate) fn run(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> ! {
+    match serve(boot, to_coordinator) {
         Ok(()) => std::process::exit(0),
         Err(err) => {
             eprintln!("mptest worker: {err}");
@@ -35,7 +37,7 @@ pub(crate) fn run(boot: Boot) -> ! {
     }
 }
 
-fn serve(boot: Boot) -> Result<(), Error> {
+fn serve(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> Result<(), Error> {
     crate::launch::role::check_parent(boot.parent)?;
     if boot.forked {
         // A member of its group already (see `launch::fork`): when the coordinator goes, the
@@ -51,8 +53,11 @@ fn serve(boot: Boot) -> Result<(), Error> {
     crate::panics::install_hook();
 
     let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
-    let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone())
-        .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?;
+    let to_coordinator = match to_coordinator {
+        Some(sender) => sender,
+        None => IpcSender::<FromWorker>::connect(boot.server.clone())
+            .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?,
+    };
     to_coordinator
         .send(FromWorker::Hello {
             pid: std::process::id(),

@@ -22,13 +22,14 @@
 //! `MPTEST_FORK_WORKERS=0` has every worker re-executed.
 //!
 //! The copy then becomes what `exec` would have made of it: a process group of its own (founded
-//! by a process forked for the purpose, see [`found_group`]), stdin from
-//! `/dev/null`, stdout and stderr the capture pipe, the coordinator's ends of the pipes of the
-//! workers forked before it closed, the worker's name and role. Descriptors are otherwise left
+//! by a process forked for the purpose, see [`found_group`]), stdin from `/dev/null`, stdout and
+//! stderr the capture pipe, the coordinator's ends of the pipes and channels of the workers
+//! forked before it closed, the worker's name and role. Its channel to the coordinator is made
+//! before the fork: no socket to connect to. Descriptors are otherwise left
 //! as they are (the copy never touches the coordinator's objects that own them, and closing a
 //! descriptor that something in memory still names could send its writes elsewhere).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by [`crate::main!`]'s `main`: no code of the user's ran before the coordinator.
@@ -64,15 +65,12 @@ fn single_threaded() -> bool {
     after_name.split_whitespace().nth(17) == Some("1")
 }
 
-/// What a forked worker's descriptors become.
+/// What a forked worker's standard descriptors become.
 pub(crate) struct Stdio {
     /// stdin: `/dev/null`.
     pub(crate) null: OwnedFd,
     /// stdout and stderr, when capturing: the pipe's write end.
     pub(crate) output: Option<OwnedFd>,
-    /// The coordinator's descriptors to close: the read ends of the capture pipes (this
-    /// worker's and those of the workers forked before it).
-    pub(crate) close: Vec<RawFd>,
 }
 
 /// Forks the founder of a worker's process group: a process that leads a new group and waits,
@@ -121,20 +119,22 @@ pub(crate) fn found_group() -> nix::Result<nix::unistd::Pid> {
 /// module's documentation), a member of the process group `group`, and runs the worker. Never
 /// returns; a panic on the way ends the copy, which must never go back into the coordinator's
 /// code.
-pub(crate) fn become_worker(title: &str, group: i32, boot: super::role::Boot, stdio: Stdio) -> ! {
+pub(crate) fn become_worker(
+    title: &str,
+    group: i32,
+    boot: super::role::Boot,
+    to_coordinator: ipc_channel::ipc::IpcSender<crate::protocol::FromWorker>,
+    stdio: Stdio,
+) -> ! {
     let became = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(group));
         // SAFETY: dup2 onto the standard descriptors, which this process owns, from open
-        // descriptors of ours; the ones closed are the coordinator's pipe ends, which nothing in
-        // this copy reads (their owners stay in the coordinator's code, never run here).
+        // descriptors of ours.
         unsafe {
             libc::dup2(stdio.null.as_raw_fd(), 0);
             if let Some(output) = &stdio.output {
                 libc::dup2(output.as_raw_fd(), 1);
                 libc::dup2(output.as_raw_fd(), 2);
-            }
-            for &fd in &stdio.close {
-                libc::close(fd);
             }
         }
         drop(stdio.null);
@@ -150,5 +150,5 @@ pub(crate) fn become_worker(title: &str, group: i32, boot: super::role::Boot, st
         // SAFETY: ends this copy at once, running nothing of the coordinator's.
         unsafe { libc::_exit(crate::EXIT_USAGE) }
     }
-    crate::worker::run(boot)
+    crate::worker::run(boot, Some(to_coordinator))
 }

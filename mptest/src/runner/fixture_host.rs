@@ -46,7 +46,8 @@ pub(crate) fn spawn(events: Sender<(usize, WorkerEvent)>) -> Result<i32, Error> 
     let child = command.spawn().map_err(Error::WorkerSpawn)?;
     drop(command);
     let pid = child.id() as i32;
-    watch(HOST_SLOT, "host", server, super::watch::Started::Spawned(child), &events)?;
+    let connection = super::watch::Connection::Server(server);
+    watch(HOST_SLOT, "host", connection, super::watch::Started::Spawned(child), &events)?;
     Ok(pid)
 }
 

@@ -64,12 +64,19 @@ impl Started {
     }
 }
 
-/// Watches the started process `child`, which connects to `server`: its events go to `events`
-/// tagged `slot`. `what` names it in thread names ("worker", "host").
+/// How the coordinator hears a started process: a one-shot server it connects to (a process
+/// that was re-executed), or a channel made before it was forked.
+pub(crate) enum Connection<M> {
+    Server(Bootstrap<M>),
+    Channel(ipc_channel::ipc::IpcReceiver<M>),
+}
+
+/// Watches the started process `child`, which speaks on `connection`: its events go to
+/// `events` tagged `slot`. `what` names it in thread names ("worker", "host").
 pub(crate) fn watch<M: Speaks>(
     slot: usize,
     what: &str,
-    server: Bootstrap<M>,
+    connection: Connection<M>,
     mut child: Started,
     events: &Sender<(usize, WorkerEvent)>,
 ) -> Result<(), Error> {
@@ -92,7 +99,7 @@ pub(crate) fn watch<M: Speaks>(
     // ipc-channel's accept has no timeout: if the process dies before connecting, this thread
     // stays blocked, and the scheduler learns of the death from the exit thread instead.
     spawn_thread(&format!("mptest-{what}-channel"), move || {
-        pass_on(slot, server, &tx, &reading);
+        pass_on(slot, connection, &tx, &reading);
         reading.set(Reading::Finished);
     })
 }
@@ -145,12 +152,16 @@ impl ChannelReading {
 /// Accepts the connection, then passes each message on until the channel closes.
 fn pass_on<M: Speaks>(
     slot: usize,
-    server: Bootstrap<M>,
+    connection: Connection<M>,
     tx: &Sender<(usize, WorkerEvent)>,
     reading: &ChannelReading,
 ) {
     let send = |event| tx.send((slot, event)).is_ok();
-    let receiver = match server.accept().map(|(receiver, first)| (receiver, first.said())) {
+    let first = match connection {
+        Connection::Server(server) => server.accept(),
+        Connection::Channel(receiver) => crate::ipc_retry::recv(&receiver).map(|first| (receiver, first)),
+    };
+    let receiver = match first.map(|(receiver, first)| (receiver, first.said())) {
         Ok((receiver, Said::Hello(hello))) => {
             reading.set(Reading::Connected);
             if !send(hello) {
@@ -207,7 +218,7 @@ mod tests {
             .expect("sh starts");
         let end_it = child.stdin.take();
         let (tx, rx) = std::sync::mpsc::channel();
-        watch(0, "test", server, Started::Spawned(child), &tx).expect("watching");
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &tx).expect("watching");
         thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
             .join()
             .expect("the peer thread ends");

@@ -3,13 +3,15 @@
 //! [`WorkerEvent`] for the scheduler.
 
 use std::io::PipeReader;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
+
+use ipc_channel::ipc;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::sync::mpsc::Sender;
 
 use super::event::WorkerEvent;
-use super::watch::{spawn_thread, watch, Said, Speaks, Started};
+use super::watch::{spawn_thread, watch, Connection, Said, Speaks, Started};
 
 use crate::capture::{self, Piece, SharedBuffer};
 use crate::error::Error;
@@ -30,7 +32,7 @@ struct Launched {
     process: Started,
     pid: i32,
     group: i32,
-    server: Bootstrap<FromWorker>,
+    connection: Connection<FromWorker>,
     /// The read end of its output pipe and its end-of-test marker, when capturing.
     output: Option<(PipeReader, Vec<u8>)>,
 }
@@ -60,12 +62,7 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
         return forked;
     }
     for id in 0..count {
-        // Each copy closes the coordinator's ends of the pipes of the ones before it.
-        let readers = forked
-            .iter()
-            .filter_map(|f: &Forked| Some(f.0.as_ref()?.output.as_ref()?.0.as_raw_fd()))
-            .collect();
-        match fork_one(id, capture, readers) {
+        match fork_one(id, capture, &mut forked) {
             Ok(launched) => forked.push(Forked(Some(launched))),
             Err(_) => break,
         }
@@ -73,10 +70,12 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
     forked
 }
 
-fn fork_one(id: usize, capture: bool, mut close: Vec<RawFd>) -> Result<Launched, Error> {
+/// Forks worker `id`, after the workers `earlier`: the copy closes the coordinator's ends of
+/// their pipes and channels (and of its own), which a re-executed worker would never have had.
+fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launched, Error> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::{fork, setpgid, ForkResult};
-    let server = Bootstrap::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
+    let (to_coordinator, from_worker) = ipc::channel::<FromWorker>().map_err(Error::WorkerSpawn)?;
     let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
     let (sentinel, pipe) = match capture {
         true => (
@@ -87,7 +86,7 @@ fn fork_one(id: usize, capture: bool, mut close: Vec<RawFd>) -> Result<Launched,
     };
     let (reader, writer) = pipe.map(|(r, w)| (r, OwnedFd::from(w))).unzip();
     let boot = Boot {
-        server: server.name().to_string(),
+        server: String::new(),
         parent: std::process::id() as i32,
         sentinel: sentinel.clone(),
         forked: true,
@@ -100,17 +99,20 @@ fn fork_one(id: usize, capture: bool, mut close: Vec<RawFd>) -> Result<Launched,
     // worker and runs it, and never returns into the caller.
     let child = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            close.extend(reader.as_ref().map(AsRawFd::as_raw_fd));
-            let stdio = crate::launch::fork::Stdio {
-                null,
-                output: writer,
-                close,
-            };
-            crate::launch::fork::become_worker(&title, founder.as_raw(), boot, stdio)
+            // The coordinator's ends: closed here, where nothing reads them (taken out of each
+            // `Forked` first, whose drop would end that worker).
+            for mut other in earlier.drain(..) {
+                drop(other.0.take());
+            }
+            drop((reader, from_worker));
+            let stdio = crate::launch::fork::Stdio { null, output: writer };
+            crate::launch::fork::become_worker(&title, founder.as_raw(), boot, to_coordinator, stdio)
         }
         Ok(ForkResult::Parent { child }) => Ok(child),
         Err(err) => Err(err),
     };
+    // The worker's end is the worker's: its channel closes when it dies.
+    drop(to_coordinator);
     // As the copy does too: whichever comes first, it is in the group before the founder goes
     // (the group lives on with its members).
     let joined = child.and_then(|child| match setpgid(child, founder) {
@@ -130,7 +132,7 @@ fn fork_one(id: usize, capture: bool, mut close: Vec<RawFd>) -> Result<Launched,
             },
             pid: child.as_raw(),
             group: founder.as_raw(),
-            server,
+            connection: Connection::Channel(from_worker),
             output: reader.zip(sentinel),
         }),
         Err(err) => {
@@ -167,7 +169,7 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
         pid: child.id() as i32,
         group: child.id() as i32,
         process: Started::Spawned(child),
-        server,
+        connection: Connection::Server(server),
         output,
     })
 }
@@ -185,7 +187,7 @@ pub(crate) fn spawn(
         None => exec(id, capture)?,
     };
     let (pid, group) = (launched.pid, launched.group);
-    watch(id, "worker", launched.server, launched.process, &events)?;
+    watch(id, "worker", launched.connection, launched.process, &events)?;
 
     let buffer = match launched.output {
         Some((reader, sentinel)) => {
