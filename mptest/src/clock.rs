@@ -213,9 +213,10 @@ fn mapped() -> Option<&'static Mapped> {
     MAPPED.get_or_init(map).as_ref()
 }
 
-/// Where this process's test keeps its clock.
+/// Where this process's test keeps its clock (the run directory is made when the clock is
+/// first mapped; looking whether there is one makes nothing).
 fn clock_path() -> Option<std::path::PathBuf> {
-    let dir = crate::launch::endpoint::run_dir()?;
+    let dir = crate::launch::endpoint::run_dir_name()?;
     // SAFETY: getpgrp has no preconditions.
     let group = unsafe { libc::getpgrp() };
     Some(dir.join(format!("clock-{group}")))
@@ -223,6 +224,7 @@ fn clock_path() -> Option<std::path::PathBuf> {
 
 fn map() -> Option<Mapped> {
     use std::os::unix::fs::OpenOptionsExt;
+    crate::launch::endpoint::run_dir()?;
     let path = clock_path()?;
     let file = std::fs::OpenOptions::new()
         .read(true)

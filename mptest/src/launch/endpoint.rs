@@ -6,8 +6,9 @@
 //! connects and `accept` waits for ever. So each endpoint directory is moved, as soon as it is
 //! made, into the run's directory `$TMPDIR/mptest-<pid>-<nonce>/` (a bound socket keeps working
 //! under its new name), removed as soon as its peer has connected or is known dead, and the
-//! whole run directory is removed when the process that made it exits. A run directory whose
-//! maker died without cleaning up (SIGKILL) is removed by the next one made.
+//! whole run directory is removed when the process that named it exits. It is made when a
+//! process of the run first needs it (see [`run_dir`]). A run directory whose maker died without
+//! cleaning up (SIGKILL) is removed by the next one made.
 //!
 //! A socket's path has room for [`SOCKET_PATH_MAX`] bytes, and ipc-channel cuts a longer one
 //! without a word (two servers then collide). When `$TMPDIR` is too long for the paths made
@@ -18,7 +19,7 @@
 //! error that says so.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver};
@@ -31,25 +32,55 @@ pub(crate) const RUN_DIR_VAR: &str = "MPTEST_RUN_DIR";
 /// Run directories are named `mptest-<pid of their maker>-<nonce>`.
 const RUN_DIR_PREFIX: &str = "mptest-";
 
-/// The run directory of this process: inherited, or made by this process (and removed when it
-/// exits); `None` if none could be made (endpoints then stay where ipc-channel put them).
+/// The run directory of this process, made if it is not there yet: named by the process that
+/// started this one, or by this process (and then removed when it exits); `None` if none could
+/// be made (endpoints then stay where ipc-channel put them).
+///
+/// The coordinator names the directory when the run starts but makes it only when a process
+/// of the run first needs it (a `spawn`, a clock, a re-executed worker): a run of plain tests
+/// makes none, and pays nothing for it.
 pub fn run_dir() -> Option<&'static Path> {
-    static RUN_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    RUN_DIR
-        .get_or_init(|| inherited_run_dir().or_else(make_run_dir))
+    static MADE_OR_FOUND: OnceLock<bool> = OnceLock::new();
+    let dir = run_dir_name()?;
+    MADE_OR_FOUND.get_or_init(|| make_if_missing(dir)).then_some(dir)
+}
+
+/// The name of this process's run directory, which may not exist yet (see [`run_dir`]).
+pub(crate) fn run_dir_name() -> Option<&'static Path> {
+    static NAME: OnceLock<Option<PathBuf>> = OnceLock::new();
+    NAME.get_or_init(|| inherited_run_dir().or_else(name_run_dir))
         .as_deref()
 }
 
 fn inherited_run_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os(RUN_DIR_VAR)?);
-    if !dir.is_dir() {
+    // Made already, or named by a run still going (its maker's pid is in the name).
+    if !dir.is_dir() && !maker_alive(&dir) {
         return None;
     }
     if dir.parent() != Some(std::env::temp_dir().as_path()) {
-        // The maker moved it out of a too long `$TMPDIR`: ipc-channel's servers go there too.
+        // The maker moved it out of a too long `$TMPDIR` (and made it at once): ipc-channel's
+        // servers go there too.
         let _ = tempfile::env::override_temp_dir(&dir);
     }
     Some(dir)
+}
+
+/// The pid in a run directory's name (`mptest-<pid>-<nonce>`).
+fn maker_of(name: &std::ffi::OsStr) -> Option<u32> {
+    name.to_str()?
+        .strip_prefix(RUN_DIR_PREFIX)?
+        .split_once('-')?
+        .0
+        .parse()
+        .ok()
+}
+
+fn maker_alive(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(maker_of)
+        .and_then(|pid| i32::try_from(pid).ok())
+        .is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
 }
 
 /// The longest socket path the platform takes (`sun_path` less its closing NUL).
@@ -75,12 +106,16 @@ fn run_dir_parent() -> Option<PathBuf> {
         .find(|dir| fits(dir) && dir.is_dir())
 }
 
-/// Checks that the sockets of the run can be made: in the run directory, or else in the
-/// temporary directory, where ipc-channel panics when it cannot make one. The error names
-/// `TMPDIR` and what is wrong with it.
+/// Checks that the sockets of the run can be made: in the run directory (made there, or
+/// later, in a directory this process may write), or else in the temporary directory, where
+/// ipc-channel panics when it cannot make one. The error names `TMPDIR` and what is wrong with
+/// it.
 pub(crate) fn check_temp_dir() -> Result<(), String> {
-    if run_dir().is_some() {
-        return Ok(());
+    use nix::unistd::{access, AccessFlags};
+    let writable = |dir: &Path| access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
+    match run_dir_name() {
+        Some(dir) if dir.is_dir() || dir.parent().is_some_and(writable) => return Ok(()),
+        _ => {}
     }
     let tmp = std::env::temp_dir();
     let named = match std::env::var_os("TMPDIR") {
@@ -100,55 +135,60 @@ pub(crate) fn check_temp_dir() -> Result<(), String> {
     }
 }
 
-/// The run directory this process made, and its pid (a fork has another one).
-static MADE: OnceLock<(u32, PathBuf)> = OnceLock::new();
+/// The run directory this process named, and its pid (a fork has another one).
+static NAMED: OnceLock<(u32, PathBuf)> = OnceLock::new();
 
-fn make_run_dir() -> Option<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
+/// Names this process's run directory, to be made when first needed and removed when this
+/// process exits. In a too long `$TMPDIR` it is made at once, elsewhere (see the module's
+/// documentation), and tempfile's directory pointed at it.
+fn name_run_dir() -> Option<PathBuf> {
     let tmp = run_dir_parent()?;
-    if !TIDY_LATER.load(Ordering::Relaxed) {
-        remove_stale_run_dirs(&tmp);
-    }
     let pid = std::process::id();
     let dir = tmp.join(format!(
         "{RUN_DIR_PREFIX}{pid}-{}",
         &crate::nonce::new_nonce()[..8]
     ));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
-    if tmp != std::env::temp_dir() {
-        let _ = tempfile::env::override_temp_dir(&dir);
-    }
-    MADE.get_or_init(|| (pid, dir.clone()));
+    NAMED.get_or_init(|| (pid, dir.clone()));
     // SAFETY: registering a plain `extern "C" fn` with atexit has no preconditions.
     unsafe {
         libc::atexit(remove_run_dir_at_exit);
     }
+    if tmp != std::env::temp_dir() {
+        if !make_if_missing(&dir) {
+            return None;
+        }
+        let _ = tempfile::env::override_temp_dir(&dir);
+    }
     Some(dir)
+}
+
+/// Makes the run directory `dir` (only this user may enter it) unless a process of the run made
+/// it already; the first to make it removes the directories of runs that are gone. False if it
+/// is neither made nor ours.
+fn make_if_missing(dir: &Path) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {
+            if let Some(tmp) = dir.parent() {
+                remove_stale_run_dirs(tmp);
+            }
+            true
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::geteuid() };
+            std::fs::symlink_metadata(dir)
+                .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0)
+        }
+        Err(_) => false,
+    }
 }
 
 extern "C" fn remove_run_dir_at_exit() {
     // A fork of this process that exits must not remove the directory its parent still uses.
-    if let Some((maker, dir)) = MADE.get() {
+    if let Some((maker, dir)) = NAMED.get() {
         if *maker == std::process::id() {
             let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// Set by the coordinator: the temporary directory is tidied (see [`tidy_temp_dir`]) while
-/// it waits for its workers to exit, not before its first worker starts.
-static TIDY_LATER: AtomicBool = AtomicBool::new(false);
-
-/// The coordinator tidies the temporary directory later, with [`tidy_temp_dir`].
-pub(crate) fn tidy_later() {
-    TIDY_LATER.store(true, Ordering::Relaxed);
-}
-
-/// Removes the run directories of runs that are gone, if [`tidy_later`] put it off.
-pub(crate) fn tidy_temp_dir() {
-    if TIDY_LATER.swap(false, Ordering::Relaxed) {
-        if let Some(tmp) = run_dir_parent() {
-            remove_stale_run_dirs(&tmp);
         }
     }
 }
@@ -162,17 +202,13 @@ fn remove_stale_run_dirs(tmp: &Path) {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(RUN_DIR_PREFIX))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = maker_of(&entry.file_name()) else {
             continue;
         };
         let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid);
-        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+        let alive = i32::try_from(pid)
+            .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
+        if ours && !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -304,6 +340,29 @@ pub(crate) fn remove(name: &str) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_first_to_make_a_run_directory_removes_those_of_runs_that_are_gone() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = gone.id();
+        gone.wait().unwrap();
+        let stale = parent.path().join(format!("mptest-{dead}-00000000"));
+        let live = parent.path().join(format!("mptest-{}-11111111", std::process::id()));
+        std::fs::create_dir_all(stale.join("1-0")).unwrap();
+        std::fs::create_dir(&live).unwrap();
+        let ours = parent.path().join("mptest-1-22222222");
+        assert!(make_if_missing(&ours));
+        assert!(!stale.exists(), "a run that is gone keeps its directory");
+        assert!(live.exists(), "a running run lost its directory");
+        let mode = std::fs::metadata(&ours).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // Made already (by another process of the run): found, not made again.
+        assert!(make_if_missing(&ours));
+        // Someone else's, or open to others: refused.
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!make_if_missing(&ours));
+    }
 
     #[test]
     fn endpoints_live_in_the_run_directory_in_folders_only_the_user_can_read() {

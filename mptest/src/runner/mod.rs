@@ -70,8 +70,6 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let bazel = Bazel::from_env();
     bazel.prepare();
     // After Bazel's `TEST_TMPDIR` became `TMPDIR`: the run directory is made here, once.
-    // Run directories of runs that are gone are removed while the workers exit at the end.
-    crate::launch::endpoint::tidy_later();
     if let Err(why) = crate::launch::endpoint::check_temp_dir() {
         eprintln!("mptest: {why}");
         return EXIT_FAILED;
@@ -230,15 +228,11 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         saved.set(true);
     };
     let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter, forked)
-        .while_workers_exit(|| {
-            save(&mut timings);
-            crate::launch::endpoint::tidy_temp_dir();
-        });
+        .while_workers_exit(|| save(&mut timings));
     forward_interrupts(scheduler.sender());
     let mut summary = scheduler.run();
     if !saved.get() {
         save(&mut timings);
-        crate::launch::endpoint::tidy_temp_dir();
     }
     summary.ignored = selection.ignored.len();
     summary.filtered_out = selection.filtered_out;
