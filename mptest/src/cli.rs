@@ -351,7 +351,8 @@ pub(crate) struct Options {
     pub(crate) list: bool,
     pub(crate) format: Format,
     pub(crate) color: bool,
-    pub(crate) threads: usize,
+    /// `--test-threads` (or `RUST_TEST_THREADS`); 0: the machine's parallelism.
+    threads: usize,
     pub(crate) capture: bool,
     pub(crate) show_output: bool,
     pub(crate) report_time: bool,
@@ -383,6 +384,17 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// How many workers run `tests` tests at once: `--test-threads`, else the machine's
+    /// parallelism (read from the system only when there is more than one test).
+    pub(crate) fn threads(&self, tests: usize) -> usize {
+        let threads = match self.threads {
+            0 if tests > 1 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => 1,
+            n => n,
+        };
+        threads.min(tests).max(1)
+    }
+
     /// Parses libtest-style arguments (without the program name). A usage error is returned
     /// as clap's error, which prints itself and exits with code 2.
     pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, clap::Error> {
@@ -415,7 +427,8 @@ impl Options {
                 Some(Err(message)) => {
                     return Err(command.error(clap::error::ErrorKind::InvalidValue, message))
                 }
-                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                // The machine's, looked up only when it matters (see `Options::threads`).
+                None => 0,
             },
         };
         let env_nocapture = std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|v| v != "0");
@@ -540,7 +553,8 @@ mod tests {
             "2.5",
         ])
         .unwrap();
-        assert_eq!((o.format, o.threads), (Format::Json, 3));
+        assert_eq!((o.format, o.threads(2)), (Format::Json, 2));
+        assert_eq!(o.threads(10), 3);
         assert_eq!(o.timeout, Some(Duration::from_millis(2500)));
         assert_eq!(
             parse(&["--timeout", "1m 30s"]).unwrap().timeout,

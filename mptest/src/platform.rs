@@ -53,6 +53,40 @@ pub(crate) fn watch_parent(parent: i32, group: bool) -> bool {
         .is_ok()
 }
 
+/// Ends this process's whole process group with SIGKILL once its parent is gone: on Linux
+/// without a thread — the parent-death signal runs a handler that does it (`kill(0, SIGKILL)`,
+/// async-signal-safe) — elsewhere with [`watch_parent`]'s thread. The parent-death signal follows
+/// the parent *thread*: only for a process forked by a thread that lives as long as its parent
+/// (the coordinator's main thread forks the first workers). False if it could not be set up.
+pub(crate) fn end_group_with_parent(parent: i32) -> bool {
+    #[cfg(all(target_os = "linux", not(mptest_portable)))]
+    {
+        extern "C" fn end_group(_: libc::c_int) {
+            // SAFETY: kill(2) is async-signal-safe; 0 is this process's own group.
+            unsafe {
+                libc::kill(0, libc::SIGKILL);
+            }
+        }
+        let signal = libc::SIGRTMAX();
+        // SAFETY: a handler that only calls kill(2), for a real-time signal nothing else of
+        // ours uses; then prctl with an int argument.
+        let set = unsafe {
+            libc::signal(signal, end_group as extern "C" fn(libc::c_int) as libc::sighandler_t) != libc::SIG_ERR
+                && libc::prctl(libc::PR_SET_PDEATHSIG, signal) == 0
+        };
+        if !set {
+            return watch_parent(parent, true);
+        }
+        // Gone before the signal was asked for: nothing will send it.
+        if nix::unistd::getppid().as_raw() != parent {
+            end_group(0);
+        }
+        true
+    }
+    #[cfg(not(all(target_os = "linux", not(mptest_portable))))]
+    watch_parent(parent, true)
+}
+
 /// The executable to re-exec: the kernel's link to this very binary where there is one, so a
 /// rebuilt or moved file does not matter.
 pub(crate) fn own_exe() -> std::path::PathBuf {

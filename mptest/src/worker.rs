@@ -42,7 +42,7 @@ fn serve(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> Result<()
     if boot.forked {
         // A member of its group already (see `launch::fork`): when the coordinator goes, the
         // whole group goes, as the anchor of a re-executed worker sees to.
-        if !crate::platform::watch_parent(boot.parent, true) {
+        if !crate::platform::end_group_with_parent(boot.parent) {
             return Err(Error::BadRole("cannot start the thread that watches the coordinator".into()));
         }
     } else {

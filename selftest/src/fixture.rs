@@ -285,11 +285,11 @@ mod spawned {
     /// `kill` right after `spawn`, before the child connected: its endpoint must go too.
     #[mp_test]
     fn killed_at_once_leaves_no_endpoint() {
-        let run_dir = std::env::var_os("MPTEST_RUN_DIR").expect("workers know the run directory");
+        let run_dir = mptest::__private::run_dir().expect("workers know the run directory");
         // This process's endpoints are named `<pid>-<n>`; other workers' come and go.
         let mine = format!("{}-", std::process::id());
         let entries = || {
-            std::fs::read_dir(&run_dir)
+            std::fs::read_dir(run_dir)
                 .unwrap()
                 .filter(|e| {
                     e.as_ref()

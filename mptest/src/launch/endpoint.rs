@@ -114,7 +114,7 @@ pub(crate) fn check_temp_dir() -> Result<(), String> {
     use nix::unistd::{access, AccessFlags};
     let writable = |dir: &Path| access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
     match run_dir_name() {
-        Some(dir) if dir.is_dir() || dir.parent().is_some_and(writable) => return Ok(()),
+        Some(dir) if dir.parent().is_some_and(writable) || dir.is_dir() => return Ok(()),
         _ => {}
     }
     let tmp = std::env::temp_dir();

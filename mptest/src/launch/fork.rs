@@ -139,10 +139,6 @@ pub(crate) fn become_worker(
         }
         drop(stdio.null);
         drop(stdio.output);
-        // As a re-executed worker has it (its tests may read it; what they start inherits it).
-        if let Some(dir) = super::endpoint::run_dir_name() {
-            std::env::set_var(super::endpoint::RUN_DIR_VAR, dir);
-        }
         super::role::become_worker();
         super::reexec::name_process(title);
     }));

@@ -38,7 +38,7 @@ pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
 
 /// How many workers a run of `tests` tests keeps.
 pub(crate) fn workers_wanted(options: &Options, tests: usize) -> usize {
-    options.threads.min(tests).max(1)
+    options.threads(tests)
 }
 
 /// Runs the selected tests; returns the run's counts.
