@@ -1,4 +1,4 @@
-//! The leader of a worker's process group, so that the worker itself is not one.
+//! The leader of a re-executed worker's process group, so that the worker itself is not one.
 //!
 //! The coordinator ends a worker and everything its tests started with one signal to the
 //! worker's process group, so the process it starts leads a group of its own. A test may call
@@ -9,6 +9,9 @@
 //! SIGTERM and SIGINT (the worker handles them), dies on SIGKILL like the rest of the group,
 //! and the worker dies with it (parent-death signal). When the coordinator dies, the anchor
 //! ends the whole group (see [`crate::platform::watch_parent`]). Never returns in the anchor.
+//!
+//! A worker forked from the coordinator has no anchor: it joins a group founded for it (see
+//! [`super::fork`]) and is the coordinator's own child.
 //!
 //! Coverage: LLVM's profile runtime names the profile when the process starts, so the worker
 //! writes its profile under the anchor's pid (`%p`); the anchor itself writes none (`_exit`).
