@@ -39,11 +39,11 @@ pub(crate) fn run(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> 
 
 fn serve(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> Result<(), Error> {
     crate::launch::role::check_parent(boot.parent)?;
-    if boot.forked {
-        // A member of its group already (see `launch::fork`): when the coordinator goes, the
-        // whole group goes, as the anchor of a re-executed worker sees to.
+    if to_coordinator.is_some() {
+        // Forked, a member of its group already (see `launch::fork`): when the coordinator
+        // goes, the whole group goes, as the anchor of a re-executed worker sees to.
         if !crate::platform::end_group_with_parent(boot.parent) {
-            return Err(Error::BadRole("cannot start the thread that watches the coordinator".into()));
+            return Err(Error::BadRole("cannot arrange to end with the coordinator".into()));
         }
     } else {
         // From here on this is the worker; its parent leads the process group (see `anchor`).

@@ -44,9 +44,6 @@ pub(crate) struct Boot {
     pub(crate) server: String,
     pub(crate) parent: i32,
     pub(crate) sentinel: Option<Vec<u8>>,
-    /// A worker forked from the coordinator (see [`super::fork`]): a member of a process
-    /// group already, with no anchor to split off.
-    pub(crate) forked: bool,
 }
 
 /// Runs the child, manager and aux roles before `main`, so that a re-executed process never reaches
@@ -166,7 +163,6 @@ pub(crate) fn take_from_env() -> Result<Role, Error> {
                 server,
                 parent,
                 sentinel,
-                forked: false,
             };
             Ok(match name {
                 "worker" => Role::Worker(boot),

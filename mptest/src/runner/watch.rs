@@ -39,6 +39,14 @@ pub(crate) enum Started {
 }
 
 impl Started {
+    /// The process's pid.
+    pub(crate) fn pid(&self) -> i32 {
+        match self {
+            Started::Spawned(child) => child.id() as i32,
+            Started::Forked { pid, .. } => *pid,
+        }
+    }
+
     /// Waits until the process ends (a forked one's group founder is reaped first).
     pub(crate) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;

@@ -1,14 +1,14 @@
-//! Starting one worker process — forked early or re-executed — and the threads that watch it: its channel and its exit (see
-//! [`watch`](super::watch)), and its output pipe. Each turns what it sees into a
-//! [`WorkerEvent`] for the scheduler.
+//! Starting one worker process — forked early or re-executed — and the threads that watch it:
+//! its channel and its exit (see [`watch`](super::watch)), and its output pipe. Each turns what
+//! it sees into a [`WorkerEvent`] for the scheduler.
 
 use std::io::PipeReader;
 use std::os::fd::OwnedFd;
-
-use ipc_channel::ipc;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::sync::mpsc::Sender;
+
+use ipc_channel::ipc;
 
 use super::event::WorkerEvent;
 use super::watch::{spawn_thread, watch, Connection, Said, Speaks, Started};
@@ -30,7 +30,6 @@ pub(crate) struct WorkerProcess {
 /// A worker process that exists, not yet watched.
 struct Launched {
     process: Started,
-    pid: i32,
     group: i32,
     connection: Connection<FromWorker>,
     /// The read end of its output pipe and its end-of-test marker, when capturing.
@@ -47,7 +46,7 @@ impl Drop for Forked {
         use nix::unistd::Pid;
         if let Some(launched) = self.0.take() {
             let _ = killpg(Pid::from_raw(launched.group), Signal::SIGKILL);
-            let _ = kill(Pid::from_raw(launched.pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(launched.process.pid()), Signal::SIGKILL);
             let mut process = launched.process;
             let _ = process.wait();
         }
@@ -89,7 +88,6 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
         server: String::new(),
         parent: std::process::id() as i32,
         sentinel: sentinel.clone(),
-        forked: true,
     };
     let title = format!("worker {}", id + 1);
     let founder = crate::launch::fork::found_group().map_err(|e| Error::WorkerSpawn(e.into()))?;
@@ -130,7 +128,6 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
                 pid: child.as_raw(),
                 founder: founder.as_raw(),
             },
-            pid: child.as_raw(),
             group: founder.as_raw(),
             connection: Connection::Channel(from_worker),
             output: reader.zip(sentinel),
@@ -166,7 +163,6 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
     // would never close.
     drop(command);
     Ok(Launched {
-        pid: child.id() as i32,
         group: child.id() as i32,
         process: Started::Spawned(child),
         connection: Connection::Server(server),
@@ -186,7 +182,7 @@ pub(crate) fn spawn(
         Some(launched) => launched,
         None => exec(id, capture)?,
     };
-    let (pid, group) = (launched.pid, launched.group);
+    let (pid, group) = (launched.process.pid(), launched.group);
     watch(id, "worker", launched.connection, launched.process, &events)?;
 
     let buffer = match launched.output {
