@@ -234,7 +234,20 @@ mod leak {
 
     #[mp_test(timeout = "300ms")]
     fn daemon_then_hang() {
-        Command::new("setsid").args(["sleep", "1000"]).spawn().unwrap();
+        use std::os::unix::process::CommandExt;
+        let mut daemon = Command::new("sleep");
+        daemon.arg("1000");
+        // In a session of its own before `spawn` returns (the `setsid` program would leave
+        // that until it runs: a timeout that came first, under load, killed it in our group
+        // and left no daemon to find).
+        // SAFETY: setsid is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            daemon.pre_exec(|| match libc::setsid() {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            });
+        }
+        daemon.spawn().unwrap();
         hang();
     }
 }
