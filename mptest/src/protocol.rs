@@ -17,8 +17,12 @@ pub(crate) enum ToWorker {
 /// Worker to coordinator.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
-    /// The first message: where to send work.
-    Hello { pid: u32, tasks: IpcSender<ToWorker> },
+    /// The first message: where to send work (a forked worker's channel for work was made
+    /// before it, and the coordinator has it: `None`).
+    Hello {
+        pid: u32,
+        tasks: Option<IpcSender<ToWorker>>,
+    },
     /// A test ended (its output end marker is already in the pipe).
     Done(Report),
     /// The worker's start or stop hooks ran.

@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use ipc_channel::ipc::{self, IpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::IpcError;
 
 use crate::error::Error;
@@ -24,11 +24,13 @@ static TO_COORDINATOR: Mutex<Option<IpcSender<FromWorker>>> = Mutex::new(None);
 /// output of a later test that fails, which may have counted on those processes.
 static EARLIER_LEFTOVERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// A forked worker's channels, made before it was: to the coordinator, and for its work.
+pub(crate) type Channels = (IpcSender<FromWorker>, IpcReceiver<ToWorker>);
+
 /// Runs the worker until the coordinator says stop or goes away; never returns. A forked
-/// worker has its channel to the coordinator already (`to_coordinator`); a re-executed one
-/// connects to `boot.server`.
-pub(crate) fn run(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> ! {
-    match serve(boot, to_coordinator) {
+/// worker has its channels already (`made`); a re-executed one connects to `boot.server`.
+pub(crate) fn run(boot: Boot, made: Option<Channels>) -> ! {
+    match serve(boot, made) {
         Ok(()) => std::process::exit(0),
         Err(err) => {
             eprintln!("mptest worker: {err}");
@@ -37,9 +39,9 @@ pub(crate) fn run(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> 
     }
 }
 
-fn serve(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> Result<(), Error> {
+fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
     crate::launch::role::check_parent(boot.parent)?;
-    if to_coordinator.is_some() {
+    if made.is_some() {
         // Forked, a member of its group already (see `launch::fork`): when the coordinator
         // goes, the whole group goes, as the anchor of a re-executed worker sees to.
         if !crate::platform::end_group_with_parent(boot.parent) {
@@ -52,11 +54,14 @@ fn serve(boot: Boot, to_coordinator: Option<IpcSender<FromWorker>>) -> Result<()
     procs::become_subreaper();
     crate::panics::install_hook();
 
-    let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
-    let to_coordinator = match to_coordinator {
-        Some(sender) => sender,
-        None => IpcSender::<FromWorker>::connect(boot.server.clone())
-            .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?,
+    let (to_coordinator, tasks, tasks_tx) = match made {
+        Some((to_coordinator, tasks)) => (to_coordinator, tasks, None),
+        None => {
+            let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
+            let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone())
+                .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?;
+            (to_coordinator, tasks, Some(tasks_tx))
+        }
     };
     to_coordinator
         .send(FromWorker::Hello {

@@ -915,6 +915,59 @@ fn a_serial_test_runs_alone() {
 }
 
 #[test]
+fn a_serial_test_first_in_line_runs_alone_too() {
+    // The serial test first (the longest, by the timings file): the first forked worker is sent
+    // it before its hello, and the other worker must get nothing until it is reported.
+    let dirs = util::RunDirs::new();
+    let file = dirs.scratch.join("timings.txt");
+    std::fs::write(
+        &file,
+        "mptest-timings 3\n9.0\tpass\tserial::m_alone\n0.1\tpass\tserial::a_before\n\
+         0.1\tpass\tserial::z_after_1\n0.1\tpass\tserial::z_after_2\n",
+    )
+    .unwrap();
+    let args = [
+        "serial::",
+        "--test-threads",
+        "2",
+        "--order",
+        "longest",
+        "--format",
+        "json",
+        "-Z",
+        "unstable-options",
+    ];
+    let run = fixture_env(&args, &[("MPTEST_TIMINGS", file.to_str().unwrap())]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let events = run.events();
+    let names: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["type"] == "test")
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().into(),
+                e["name"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let first = names.iter().position(|(event, _)| event == "started").unwrap();
+    assert_eq!(names[first].1, "serial::m_alone", "{names:?}");
+    let done = names
+        .iter()
+        .position(|(event, name)| event == "ok" && name == "serial::m_alone")
+        .unwrap();
+    let others_started = names
+        .iter()
+        .filter(|(event, name)| event == "started" && name != "serial::m_alone")
+        .count();
+    let started_before = names[..done]
+        .iter()
+        .filter(|(event, name)| event == "started" && name != "serial::m_alone")
+        .count();
+    assert_eq!((others_started, started_before), (3, 0), "{names:?}");
+}
+
+#[test]
 fn spawned_children_write_into_the_tests_output_and_are_ended_with_it() {
     let run = fixture_json(&["spawned::", "--show-output"]);
     let out = run.field("spawned::child_output_is_captured", "stdout");

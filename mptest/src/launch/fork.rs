@@ -24,8 +24,9 @@
 //! The copy then becomes what `exec` would have made of it: a process group of its own (founded
 //! by a process forked for the purpose, see [`found_group`]), stdin from `/dev/null`, stdout and
 //! stderr the capture pipe, the coordinator's ends of the pipes and channels of the workers
-//! forked before it closed, the worker's name and role. Its channel to the coordinator is made
-//! before the fork: no socket to connect to. Descriptors are otherwise left
+//! forked before it closed, the worker's name and role. Its channels to and from the coordinator
+//! are made before the fork: no socket to connect to, and its first test can be sent before it
+//! says hello. Descriptors are otherwise left
 //! as they are (the copy never touches the coordinator's objects that own them, and closing a
 //! descriptor that something in memory still names could send its writes elsewhere).
 
@@ -123,7 +124,7 @@ pub(crate) fn become_worker(
     title: &str,
     group: i32,
     boot: super::role::Boot,
-    to_coordinator: ipc_channel::ipc::IpcSender<crate::protocol::FromWorker>,
+    channels: crate::worker::Channels,
     stdio: Stdio,
 ) -> ! {
     let became = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -146,5 +147,5 @@ pub(crate) fn become_worker(
         // SAFETY: ends this copy at once, running nothing of the coordinator's.
         unsafe { libc::_exit(crate::EXIT_USAGE) }
     }
-    crate::worker::run(boot, Some(to_coordinator))
+    crate::worker::run(boot, Some(channels))
 }

@@ -12,7 +12,7 @@ use crate::protocol::{Report, ToWorker};
 #[derive(Debug)]
 pub(crate) enum WorkerEvent {
     /// It connected and said where to send work.
-    Connected(IpcSender<ToWorker>),
+    Connected(Option<IpcSender<ToWorker>>),
     /// A test ended.
     Done(Report),
     /// Its start or stop hooks ran.

@@ -244,7 +244,7 @@ mod tests {
 
     fn hello() -> FromWorker {
         let (tasks, _) = ipc_channel::ipc::channel().expect("a channel");
-        FromWorker::Hello { pid: 1, tasks }
+        FromWorker::Hello { pid: 1, tasks: Some(tasks) }
     }
 
     #[test]

@@ -17,12 +17,14 @@ use crate::capture::{self, Piece, SharedBuffer};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 use crate::launch::role::{self, Boot};
-use crate::protocol::FromWorker;
+use crate::protocol::{FromWorker, ToWorker};
 
 /// A started worker.
 pub(crate) struct WorkerProcess {
     pub(crate) pid: i32,
     pub(crate) group: i32,
+    /// Where to send its work, when known before its hello (a forked worker).
+    pub(crate) tasks: Option<ipc::IpcSender<ToWorker>>,
     /// The output of the test in progress (`None` when not capturing).
     pub(crate) buffer: Option<SharedBuffer>,
 }
@@ -32,6 +34,7 @@ struct Launched {
     process: Started,
     group: i32,
     connection: Connection<FromWorker>,
+    tasks: Option<ipc::IpcSender<ToWorker>>,
     /// The read end of its output pipe and its end-of-test marker, when capturing.
     output: Option<(PipeReader, Vec<u8>)>,
 }
@@ -75,6 +78,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::{fork, setpgid, ForkResult};
     let (to_coordinator, from_worker) = ipc::channel::<FromWorker>().map_err(Error::WorkerSpawn)?;
+    let (tasks, to_worker) = ipc::channel::<ToWorker>().map_err(Error::WorkerSpawn)?;
     let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
     let (sentinel, pipe) = match capture {
         true => (
@@ -102,15 +106,16 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             for mut other in earlier.drain(..) {
                 drop(other.0.take());
             }
-            drop((reader, from_worker));
+            drop((reader, from_worker, tasks));
             let stdio = crate::launch::fork::Stdio { null, output: writer };
-            crate::launch::fork::become_worker(&title, founder.as_raw(), boot, to_coordinator, stdio)
+            let channels = (to_coordinator, to_worker);
+            crate::launch::fork::become_worker(&title, founder.as_raw(), boot, channels, stdio)
         }
         Ok(ForkResult::Parent { child }) => Ok(child),
         Err(err) => Err(err),
     };
-    // The worker's end is the worker's: its channel closes when it dies.
-    drop(to_coordinator);
+    // The worker's ends are the worker's: its channels close when it dies.
+    drop((to_coordinator, to_worker));
     // As the copy does too: whichever comes first, it is in the group before the founder goes
     // (the group lives on with its members).
     let joined = child.and_then(|child| match setpgid(child, founder) {
@@ -130,6 +135,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             },
             group: founder.as_raw(),
             connection: Connection::Channel(from_worker),
+            tasks: Some(tasks),
             output: reader.zip(sentinel),
         }),
         Err(err) => {
@@ -166,6 +172,7 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
         group: child.id() as i32,
         process: Started::Spawned(child),
         connection: Connection::Server(server),
+        tasks: None,
         output,
     })
 }
@@ -182,7 +189,7 @@ pub(crate) fn spawn(
         Some(launched) => launched,
         None => exec(id, capture)?,
     };
-    let (pid, group) = (launched.process.pid(), launched.group);
+    let (pid, group, tasks) = (launched.process.pid(), launched.group, launched.tasks);
     watch(id, "worker", launched.connection, launched.process, &events)?;
 
     let buffer = match launched.output {
@@ -202,7 +209,12 @@ pub(crate) fn spawn(
         }
         None => None,
     };
-    Ok(WorkerProcess { pid, group, buffer })
+    Ok(WorkerProcess {
+        pid,
+        group,
+        tasks,
+        buffer,
+    })
 }
 
 impl Speaks for FromWorker {

@@ -178,7 +178,9 @@ impl<'a> Scheduler<'a> {
         let forked = self.forked.pop_front();
         match worker_process::spawn(id, self.options.capture, forked, self.events_tx.clone()) {
             Ok(worker) => {
-                self.slots.push(Slot::new(worker.pid, worker.group, worker.buffer));
+                let mut slot = Slot::new(worker.pid, worker.group, worker.buffer);
+                slot.tasks = worker.tasks;
+                self.slots.push(slot);
                 true
             }
             Err(err) => {
@@ -196,14 +198,16 @@ impl<'a> Scheduler<'a> {
     fn next_job_for(&self, id: usize) -> Option<usize> {
         // A test counts until it is reported (its result can wait for its output).
         let serial = |job: &Job| self.tests[job.test].1.serial;
+        // A starting worker handed its first test counts as busy with it.
         let pool = Pool {
             busy: self
                 .slots
                 .iter()
-                .filter(|s| matches!(s.state, State::Busy(_)))
+                .filter(|s| matches!(s.state, State::Busy(_)) || !s.ahead.is_empty())
                 .count(),
             serial_unfinished: self.slots.iter().any(|s| {
                 matches!(&s.state, State::Busy(r) if serial(&r.job))
+                    || s.ahead.iter().any(serial)
                     || s.reports.iter().any(|(job, _)| serial(job))
             }),
             unreported: self.slots.iter().any(|s| !s.reports.is_empty()),
@@ -239,6 +243,11 @@ impl<'a> Scheduler<'a> {
     /// queued, so none waits behind a long one while another worker idles.
     fn may_hand_out_ahead(&self, id: usize) -> bool {
         let slot = &self.slots[id];
+        if matches!(slot.state, State::Starting) {
+            // A forked worker can be sent its first test before it says hello (its channel was
+            // made before it): it finds the test waiting. Its timers start with the hello.
+            return slot.tasks.is_some() && slot.ahead.is_empty() && !self.queue.is_empty();
+        }
         let busy = matches!(&slot.state, State::Busy(r) if r.ending.is_none());
         let depth = if self.queue.len() > self.workers_wanted * AHEAD {
             AHEAD
@@ -358,9 +367,15 @@ impl<'a> Scheduler<'a> {
         match event {
             WorkerEvent::Connected(tasks) => {
                 let slot = &mut self.slots[id];
-                slot.tasks = Some(tasks);
+                if let Some(tasks) = tasks {
+                    slot.tasks = Some(tasks);
+                }
                 if matches!(slot.state, State::Starting) {
                     slot.state = State::Idle;
+                    // The test it was sent before its hello is the one it runs now.
+                    if let Some(first) = slot.ahead.pop_front() {
+                        self.start_running(id, first);
+                    }
                 }
             }
             WorkerEvent::Done(report) => self.on_done(id, report),
