@@ -200,6 +200,15 @@ impl Slot {
         }
     }
 
+    /// Whether a test given to this worker is still to be reported: one it runs (or died
+    /// running), one handed out ahead — a starting worker's first test too, which it runs once
+    /// it says hello — or a result that waits for its output.
+    pub(crate) fn has_unreported_test(&self) -> bool {
+        !self.reports.is_empty()
+            || !self.ahead.is_empty()
+            || matches!(self.state, State::Busy(_) | State::Dying { job: Some(_), .. })
+    }
+
     /// When a timer of this worker next fires.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         match &self.state {
@@ -326,6 +335,21 @@ mod tests {
         assert!(slot.next_paired().is_none(), "the second output waits for its result");
         slot.reports.push_back((JOB, report(8)));
         assert_eq!(slot.next_paired().map(|(_, r, _)| r.index), Some(8));
+    }
+
+    #[test]
+    fn a_starting_worker_sent_its_first_test_has_a_test_to_report() {
+        let mut slot = Slot::new(1, 1, Some(SharedBuffer::default()));
+        assert!(!slot.has_unreported_test());
+        // Sent before its hello: the run is not over until it reports it.
+        slot.ahead.push_back(JOB);
+        assert!(slot.has_unreported_test());
+        slot.ahead.clear();
+        slot.reports.push_back((JOB, report(7)));
+        assert!(slot.has_unreported_test(), "its result waits for its output");
+        slot.reports.clear();
+        slot.state = State::Idle;
+        assert!(!slot.has_unreported_test());
     }
 
     #[test]

@@ -157,10 +157,7 @@ impl<'a> Scheduler<'a> {
     }
 
     fn all_done(&self) -> bool {
-        self.queue.is_empty()
-            && self.slots.iter().all(|s| {
-                s.reports.is_empty() && !matches!(s.state, State::Busy(_) | State::Dying { job: Some(_), .. })
-            })
+        self.queue.is_empty() && !self.slots.iter().any(Slot::has_unreported_test)
     }
 
     fn spawn_worker(&mut self) -> bool {
