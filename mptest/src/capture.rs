@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Bytes kept from the start of a test's output.
 pub(crate) const HEAD_LIMIT: usize = 4 << 20;
@@ -154,6 +155,50 @@ pub(crate) enum Piece {
     Closed(CapturedOutput),
 }
 
+/// How the pipe's reader keeps a flood of small writes from waking it for each one.
+///
+/// Linux wakes a pipe's reader on a write only when the pipe was empty, so a reader that keeps
+/// up is woken for every piece: a test that prints a million lines with `eprintln!` (three
+/// `write`s each) pays a wake-up of this thread per piece, several times the write itself. Once
+/// reads come back to back with little in them, the reader lets the pipe fill for a moment
+/// between reads — one wake-up for a pipe full. It stops as soon as a read has to wait, so a
+/// test's end marker after quiet output is read at once; in a flood it comes at most
+/// [`Pace::PAUSE`] late.
+#[derive(Default)]
+struct Pace {
+    /// Small reads in a row that did not wait for their data.
+    quick: u32,
+    flooded: bool,
+}
+
+impl Pace {
+    /// Small reads in a row after which the writer is taken to be flooding the pipe.
+    const QUICK_READS: u32 = 32;
+    /// How long the pipe is left to fill: a 64 KiB pipe holds about 3 000 short lines, which
+    /// take a writer longer than this to write.
+    const PAUSE: Duration = Duration::from_micros(200);
+    /// A read that took longer than this waited for its data: the writer is not flooding.
+    const WAITED: Duration = Duration::from_micros(50);
+
+    fn after_read(&mut self, asked: Instant, n: usize) {
+        let waited = asked.elapsed() > Self::WAITED;
+        if waited {
+            *self = Pace::default();
+        } else if n < 4096 {
+            self.quick += 1;
+            self.flooded |= self.quick >= Self::QUICK_READS;
+        }
+    }
+
+    fn pause_if_flooded(&self) {
+        if self.flooded {
+            // Not a wait for another process: the data is already coming; this only lets it
+            // gather (see the type's documentation).
+            std::thread::sleep(Self::PAUSE);
+        }
+    }
+}
+
 /// Reads a worker's output pipe until its end, cutting it at the sentinel.
 pub(crate) fn read_pipe(
     mut pipe: impl Read,
@@ -165,13 +210,16 @@ pub(crate) fn read_pipe(
     let mut chunk = vec![0u8; 64 * 1024];
     // Bytes that might be the start of a marker split across two reads.
     let mut pending: Vec<u8> = Vec::new();
+    let mut pace = Pace::default();
     loop {
+        let asked = Instant::now();
         let n = match pipe.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        pace.after_read(asked, n);
         pending.extend_from_slice(&chunk[..n]);
         let mut start = 0;
         while let Some(pos) = finder.find(&pending[start..]) {
@@ -189,6 +237,7 @@ pub(crate) fn read_pipe(
             .unwrap_or_else(PoisonError::into_inner)
             .push(&pending[start..flush_to]);
         pending.drain(..flush_to);
+        pace.pause_if_flooded();
     }
     let mut buf = buffer.lock().unwrap_or_else(PoisonError::into_inner);
     buf.push(&pending);
@@ -241,6 +290,25 @@ fn capture_file() -> Option<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_small_writes_is_read_in_pauses_and_a_wait_ends_them() {
+        let mut pace = Pace::default();
+        let now = Instant::now();
+        for _ in 0..Pace::QUICK_READS - 1 {
+            pace.after_read(now, 40);
+        }
+        assert!(!pace.flooded, "a few quick reads are no flood");
+        pace.after_read(now, 40);
+        assert!(pace.flooded);
+        // A full pipe after a pause keeps it flooded.
+        pace.after_read(now, 64 * 1024);
+        assert!(pace.flooded);
+        // A read that had to wait: the writer went quiet; the next marker is read at once.
+        let asked = now.checked_sub(Duration::from_millis(1)).unwrap_or(now);
+        pace.after_read(asked, 40);
+        assert!(!pace.flooded && pace.quick == 0);
+    }
 
     #[test]
     fn keeps_head_and_tail_and_counts_the_cut() {
