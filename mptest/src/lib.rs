@@ -105,7 +105,8 @@
 //! - **Order**: the longest tests first, by their durations in earlier runs (kept in
 //!   `<target>/<profile>/mptest-timings/<suite>.txt`, or the file `MPTEST_TIMINGS` names; under
 //!   Bazel in `TEST_UNDECLARED_OUTPUTS_DIR`, or nowhere; parallel runs of one binary merge
-//!   theirs under a lock);
+//!   theirs under a lock; a run that changes no outcome, no test and no duration by more than a
+//!   quarter and a millisecond leaves the file as it was);
 //!   unknown tests in between. `--order declared|longest|random`, `--seed N`. A group (tests
 //!   with `group = "..."`) runs on one worker in declaration order and is placed by its total.
 //! - **Shards**: `--partition hash:M/N` or `slice:M/N` (also `count:M/N`, nextest's name for

@@ -3,7 +3,8 @@
 //! (`<target>/<profile>/mptest-timings/<suite>.txt`, or `$MPTEST_TIMINGS`), read at the start of
 //! a run to hand out the longest tests first (and for `--partition time:`, `--last-failed`,
 //! `--failed-first`), and written at its end — atomically (a new file renamed over the old), so
-//! a run killed midway leaves the last good one.
+//! a run killed midway leaves the last good one — when the run changed something that matters
+//! (an outcome, a test, a duration by more than noise).
 //!
 //! The format: a first line `mptest-timings 3`, then one line per test: its seconds (`-` when
 //! none is known), `pass` or `fail`, and its name, separated by tabs (a test's name is a Rust
@@ -177,8 +178,14 @@ impl Timings {
     /// meanwhile: the file is read again and merged under a lock; tests that no longer exist
     /// are dropped. `keep_seconds`: record outcomes only, not durations (a run split by
     /// durations must not change them under the shards that come after it).
+    ///
+    /// A run that would change nothing that matters leaves the file alone (see
+    /// [`Timings::changed_by`]): rewriting it is most of a quick run's fixed cost.
     pub(crate) fn save(&mut self, measured: &[Measured], existing: &[&str], keep_seconds: bool) {
         let Some(path) = &self.path else { return };
+        if !self.changed_by(measured, existing, keep_seconds) {
+            return;
+        }
         let result = (|| -> std::io::Result<()> {
             let dir = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
@@ -205,6 +212,39 @@ impl Timings {
             eprintln!("mptest: cannot write {} ({err})", path.display());
         }
     }
+}
+
+impl Timings {
+    /// Whether what a run measured changes what the file says, as read at the run's start: a
+    /// test new to it or gone from the suite, an outcome, a duration first known, or one that
+    /// moved by more than [`Timings::NOISE_SHARE`] of itself *and* more than
+    /// [`Timings::NOISE_SECONDS`]. Smaller moves are the noise of quick tests, and change no
+    /// order that matters; a duration that drifts is compared with the recorded one, not the
+    /// last run's, so a slow drift is written once it adds up.
+    fn changed_by(&self, measured: &[Measured], existing: &[&str], keep_seconds: bool) -> bool {
+        let existing: HashSet<&str> = existing.iter().copied().collect();
+        if self.none_because.is_some() || self.records.keys().any(|name| !existing.contains(name.as_str())) {
+            return true;
+        }
+        measured.iter().any(|test| match self.records.get(&test.name) {
+            None => true,
+            Some(old) if old.failed != test.failed => true,
+            Some(_) if keep_seconds => false,
+            Some(old) => match (old.seconds, test.seconds) {
+                (None, Some(_)) => true,
+                (Some(old), Some(new)) => {
+                    let moved = (new - old).abs();
+                    moved > Self::NOISE_SECONDS && moved > Self::NOISE_SHARE * old
+                }
+                (_, None) => false,
+            },
+        })
+    }
+
+    /// A duration that moved by less than this is not rewritten.
+    const NOISE_SECONDS: f64 = 0.001;
+    /// ... nor one that moved by less than this share of itself.
+    const NOISE_SHARE: f64 = 0.25;
 }
 
 /// Holds `<path>.lock` (flock, released if we die) while the file is read and rewritten.
@@ -340,6 +380,45 @@ mod tests {
         assert_eq!(read["c"], Record { seconds: None, failed: true });
         assert_eq!(timings.failed(), HashSet::from(["c".to_string()]));
         assert_eq!(timings.seconds(), HashMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_run_that_changes_nothing_that_matters_leaves_the_file_alone() {
+        let dir = std::env::temp_dir().join(format!("mptest-timings-same-{}", std::process::id()));
+        let path = dir.join("suite.txt");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "mptest-timings 3\n0.00005\tpass\ta\n2\tfail\tb\n";
+        let all = ["a", "b"];
+        let loaded = || Timings {
+            path: Some(path.clone()),
+            records: from_text(text).unwrap(),
+            none_because: None,
+        };
+        let saved = |measured: &[Measured], existing: &[&str], keep_seconds: bool| {
+            std::fs::write(&path, text).unwrap();
+            loaded().save(measured, existing, keep_seconds);
+            std::fs::read_to_string(&path).unwrap() != text
+        };
+        // Noise: a quick test twice as slow (under a millisecond), a slow one 10 % slower, an
+        // interrupted one, and under a split by durations any duration.
+        let noise = [measured("a", Some(0.0001), false), measured("b", Some(2.2), true)];
+        assert!(!saved(&noise, &all, false));
+        assert!(!saved(&[measured("b", None, true)], &all, false));
+        assert!(!saved(&[measured("b", Some(9.0), true)], &all, true));
+        // What matters: an outcome, a move of more than a quarter and a millisecond, a new
+        // test, a test gone from the suite.
+        assert!(saved(&[measured("a", Some(0.00005), true)], &all, false));
+        assert!(saved(&[measured("b", Some(2.6), true)], &all, false));
+        assert!(saved(&[measured("a", Some(0.002), false)], &all, false));
+        assert!(saved(&[measured("c", Some(0.1), false)], &["a", "b", "c"], false));
+        assert!(saved(&[measured("a", Some(0.00005), false)], &["a"], false));
+        // No file read at the start (none, or unreadable): written.
+        let mut fresh = loaded();
+        fresh.none_because = Some("no run has written it yet".into());
+        std::fs::write(&path, text).unwrap();
+        fresh.save(&noise, &all, false);
+        assert_ne!(std::fs::read_to_string(&path).unwrap(), text);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
