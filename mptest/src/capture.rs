@@ -6,6 +6,11 @@
 //! per-worker random nonce) into the pipe; the reader cuts the stream at the markers, one piece
 //! per test. Each piece keeps its head and its tail and counts what it cut in between, so a test
 //! that prints 100 MB costs bounded memory.
+//!
+//! A marker starts a record (see [`Record`]): the test's report rides in the pipe right after
+//! its output when it fits one atomic write — one wake-up of the coordinator per test instead of
+//! two (the pipe's reader and the channel's) — and the coordinator's own note that the worker
+//! exited comes last, so nothing the worker wrote is read after its death is known.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -23,6 +28,57 @@ pub(crate) fn sentinel_bytes(hex: &str) -> Vec<u8> {
     bytes.extend_from_slice(hex.as_bytes());
     bytes.push(0);
     bytes
+}
+
+/// What follows a marker in the pipe: one byte saying which record this is, then its data.
+/// A record is written with one `write` of at most `PIPE_BUF` bytes, which no other writer's
+/// bytes can split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Record<'a> {
+    /// A test ended; its report comes on the channel (it did not fit, or the channel carried
+    /// something else since the last report, whose order must be kept).
+    TestEnded,
+    /// A test ended; its report (postcard) follows, after its length (`u32`, little-endian).
+    TestReported(&'a [u8]),
+    /// Written by the coordinator once the worker is dead (its raw wait status, `i32`,
+    /// little-endian): everything the worker wrote is before it.
+    Exited(i32),
+}
+
+impl Record<'_> {
+    const ENDED: u8 = b'.';
+    const REPORTED: u8 = b'R';
+    const EXITED: u8 = b'X';
+
+    /// The record's bytes after `sentinel`, or `None` when they would not be one atomic write.
+    pub(crate) fn bytes(&self, sentinel: &[u8]) -> Option<Vec<u8>> {
+        let mut bytes = sentinel.to_vec();
+        match self {
+            Record::TestEnded => bytes.push(Self::ENDED),
+            Record::TestReported(report) => {
+                bytes.push(Self::REPORTED);
+                bytes.extend_from_slice(&u32::try_from(report.len()).ok()?.to_le_bytes());
+                bytes.extend_from_slice(report);
+            }
+            Record::Exited(status) => {
+                bytes.push(Self::EXITED);
+                bytes.extend_from_slice(&status.to_le_bytes());
+            }
+        }
+        (bytes.len() <= libc::PIPE_BUF).then_some(bytes)
+    }
+}
+
+/// Writes `bytes` to `fd` with one `write` (a record: at most `PIPE_BUF` bytes, so the pipe
+/// takes it whole); true when it was written.
+pub(crate) fn write_record(fd: impl std::os::fd::AsFd, bytes: &[u8]) -> bool {
+    loop {
+        match nix::unistd::write(&fd, bytes) {
+            Ok(n) => return n == bytes.len(),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// What one test wrote: its head, its tail, and how much was cut between them.
@@ -149,10 +205,43 @@ pub(crate) fn take_shared(buffer: &SharedBuffer) -> CapturedOutput {
 /// What the reader saw.
 #[derive(Debug)]
 pub(crate) enum Piece {
-    /// An end marker: the output of the test that just ended.
+    /// A test ended: its output; its report comes on the channel.
     Test(CapturedOutput),
+    /// A test ended: its output and its report (postcard, not decoded yet).
+    Reported(CapturedOutput, Vec<u8>),
+    /// The worker exited with this raw wait status (the coordinator's note).
+    Exited(i32),
+    /// A marker followed by no record we know: the stream goes on after the marker.
+    Malformed(String),
     /// The end of the pipe: what came after the last marker (a crashed test's output).
     Closed(CapturedOutput),
+}
+
+/// The longest report a record can carry (a record is one atomic write).
+const MAX_REPORT: usize = libc::PIPE_BUF;
+
+/// What follows a marker at the start of `after`: the record, its length (kind byte
+/// included), `Ok(None)` when more bytes must come first, or what is wrong with it.
+fn parse_record(after: &[u8]) -> Result<Option<(Record<'_>, usize)>, String> {
+    let Some((&kind, rest)) = after.split_first() else {
+        return Ok(None);
+    };
+    let four = |rest: &[u8]| rest.get(..4).map(|b| [b[0], b[1], b[2], b[3]]);
+    match kind {
+        Record::ENDED => Ok(Some((Record::TestEnded, 1))),
+        Record::EXITED => Ok(four(rest).map(|b| (Record::Exited(i32::from_le_bytes(b)), 5))),
+        Record::REPORTED => {
+            let Some(len) = four(rest).map(u32::from_le_bytes) else {
+                return Ok(None);
+            };
+            let len = len as usize;
+            if len > MAX_REPORT {
+                return Err(format!("a report of {len} bytes in the output pipe (at most {MAX_REPORT})"));
+            }
+            Ok(rest.get(4..4 + len).map(|report| (Record::TestReported(report), 5 + len)))
+        }
+        other => Err(format!("an end-of-test marker followed by {other:#04x}, no record")),
+    }
 }
 
 /// How the pipe's reader keeps a flood of small writes from waking it for each one.
@@ -180,8 +269,9 @@ impl Pace {
     /// A read that took longer than this waited for its data: the writer is not flooding.
     const WAITED: Duration = Duration::from_micros(50);
 
-    fn after_read(&mut self, asked: Instant, n: usize) {
-        let waited = asked.elapsed() > Self::WAITED;
+    /// After a read of `n` bytes that took `took`.
+    fn after_read(&mut self, took: Duration, n: usize) {
+        let waited = took > Self::WAITED;
         if waited {
             *self = Pace::default();
         } else if n < 4096 {
@@ -219,18 +309,56 @@ pub(crate) fn read_pipe(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        pace.after_read(asked, n);
+        pace.after_read(asked.elapsed(), n);
         pending.extend_from_slice(&chunk[..n]);
         let mut start = 0;
+        // Set when a marker's record is not all in yet: kept from the marker on.
+        let mut incomplete = false;
         while let Some(pos) = finder.find(&pending[start..]) {
-            let mut buf = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-            buf.push(&pending[start..start + pos]);
-            let out = buf.take();
-            drop(buf);
-            emit(Piece::Test(out));
-            start += pos + sentinel.len();
+            let at = start + pos;
+            let after = at + sentinel.len();
+            let record = match parse_record(&pending[after..]) {
+                Ok(None) => {
+                    push(buffer, &pending[start..at]);
+                    start = at;
+                    incomplete = true;
+                    break;
+                }
+                Ok(Some((record, len))) => Some((record, len)),
+                Err(why) => {
+                    emit(Piece::Malformed(why));
+                    None
+                }
+            };
+            let Some((record, len)) = record else {
+                // What follows the marker is the stream's again.
+                push(buffer, &pending[start..at]);
+                start = after;
+                continue;
+            };
+            match record {
+                Record::Exited(status) => {
+                    // Not the end of a test: the output around it is still the test's.
+                    push(buffer, &pending[start..at]);
+                    emit(Piece::Exited(status));
+                }
+                Record::TestEnded | Record::TestReported(_) => {
+                    let mut buf = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+                    buf.push(&pending[start..at]);
+                    let out = buf.take();
+                    drop(buf);
+                    emit(match record {
+                        Record::TestReported(report) => Piece::Reported(out, report.to_vec()),
+                        _ => Piece::Test(out),
+                    });
+                }
+            }
+            start = after + len;
         }
-        let keep = (sentinel.len() - 1).min(pending.len() - start);
+        let keep = match incomplete {
+            true => pending.len() - start,
+            false => (sentinel.len() - 1).min(pending.len() - start),
+        };
         let flush_to = pending.len() - keep;
         buffer
             .lock()
@@ -244,6 +372,10 @@ pub(crate) fn read_pipe(
     let out = buf.take();
     drop(buf);
     emit(Piece::Closed(out));
+}
+
+fn push(buffer: &SharedBuffer, bytes: &[u8]) {
+    buffer.lock().unwrap_or_else(PoisonError::into_inner).push(bytes);
 }
 
 /// Runs `f` with this process's stdout and stderr sent to a file of their own; returns what it
@@ -293,20 +425,20 @@ mod tests {
 
     #[test]
     fn a_flood_of_small_writes_is_read_in_pauses_and_a_wait_ends_them() {
+        // Read durations as given, not measured: the test says the same on a loaded machine.
         let mut pace = Pace::default();
-        let now = Instant::now();
+        let quick = Duration::from_micros(5);
         for _ in 0..Pace::QUICK_READS - 1 {
-            pace.after_read(now, 40);
+            pace.after_read(quick, 40);
         }
         assert!(!pace.flooded, "a few quick reads are no flood");
-        pace.after_read(now, 40);
+        pace.after_read(quick, 40);
         assert!(pace.flooded);
         // A full pipe after a pause keeps it flooded.
-        pace.after_read(now, 64 * 1024);
+        pace.after_read(quick, 64 * 1024);
         assert!(pace.flooded);
         // A read that had to wait: the writer went quiet; the next marker is read at once.
-        let asked = now.checked_sub(Duration::from_millis(1)).unwrap_or(now);
-        pace.after_read(asked, 40);
+        pace.after_read(Duration::from_millis(1), 40);
         assert!(!pace.flooded && pace.quick == 0);
     }
 
@@ -337,19 +469,12 @@ mod tests {
         assert_eq!(out.cut_bytes(), 998);
     }
 
-    #[test]
-    fn cuts_the_stream_at_markers_even_when_split_across_reads() {
-        let sentinel = sentinel_bytes("00112233445566778899aabbccddeeff");
-        let mut stream = b"first test\n".to_vec();
-        stream.extend_from_slice(&sentinel);
-        stream.extend_from_slice(b"second");
-        stream.extend_from_slice(&sentinel);
-        stream.extend_from_slice(b"crashed half-way");
-        // A reader that returns 3 bytes at a time splits every marker.
-        struct Trickle(Vec<u8>, usize);
+    /// Reads `stream` as a pipe that returns `step` bytes at a time; the pieces, as text.
+    fn pieces(stream: Vec<u8>, sentinel: &[u8], step: usize) -> Vec<String> {
+        struct Trickle(Vec<u8>, usize, usize);
         impl Read for Trickle {
             fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-                let n = 3.min(self.0.len() - self.1).min(out.len());
+                let n = self.2.min(self.0.len() - self.1).min(out.len());
                 out[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
                 self.1 += n;
                 Ok(n)
@@ -357,17 +482,57 @@ mod tests {
         }
         let buffer = SharedBuffer::default();
         let mut pieces = Vec::new();
-        read_pipe(Trickle(stream, 0), &sentinel, &buffer, |p| pieces.push(p));
-        let texts: Vec<String> = pieces
+        read_pipe(Trickle(stream, 0, step), sentinel, &buffer, |p| pieces.push(p));
+        pieces
             .iter()
             .map(|p| match p {
                 Piece::Test(o) => format!("test:{}", o.to_text()),
+                Piece::Reported(o, report) => format!("reported:{}:{}", o.to_text(), String::from_utf8_lossy(report)),
+                Piece::Exited(status) => format!("exited:{status}"),
+                Piece::Malformed(why) => format!("malformed:{why}"),
                 Piece::Closed(o) => format!("closed:{}", o.to_text()),
             })
-            .collect();
-        assert_eq!(
-            texts,
-            ["test:first test\n", "test:second", "closed:crashed half-way"]
-        );
+            .collect()
+    }
+
+    #[test]
+    fn cuts_the_stream_at_records_even_when_split_across_reads() {
+        let sentinel = sentinel_bytes("00112233445566778899aabbccddeeff");
+        let record = |r: Record| r.bytes(&sentinel).expect("fits");
+        let mut stream = b"first test\n".to_vec();
+        stream.extend(record(Record::TestEnded));
+        stream.extend_from_slice(b"second");
+        stream.extend(record(Record::TestReported(b"its report")));
+        stream.extend_from_slice(b"crashed half-way");
+        stream.extend(record(Record::Exited(9)));
+        stream.extend_from_slice(b" and a stray after");
+        let expected = [
+            "test:first test\n",
+            "reported:second:its report",
+            "exited:9",
+            "closed:crashed half-way and a stray after",
+        ];
+        // Every split of every record: one byte, three, and whole reads.
+        for step in [1, 3, 64 * 1024] {
+            assert_eq!(pieces(stream.clone(), &sentinel, step), expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn a_record_that_is_none_is_said_and_the_stream_goes_on() {
+        let sentinel = sentinel_bytes("00112233445566778899aabbccddeeff");
+        let mut stream = b"out".to_vec();
+        stream.extend_from_slice(&sentinel);
+        stream.extend_from_slice(b"?more");
+        stream.extend_from_slice(&sentinel);
+        stream.push(b'R');
+        stream.extend_from_slice(&u32::MAX.to_le_bytes());
+        stream.extend(Record::TestEnded.bytes(&sentinel).unwrap());
+        let got = pieces(stream, &sentinel, 5);
+        assert!(got[0].starts_with("malformed:") && got[0].contains("0x3f"), "{got:?}");
+        assert!(got[1].contains("a report of 4294967295 bytes"), "{got:?}");
+        assert_eq!(got[2..], ["test:out?moreR\u{fffd}\u{fffd}\u{fffd}\u{fffd}", "closed:"]);
+        // A report too long for one atomic write is no record: it goes on the channel.
+        assert_eq!(Record::TestReported(&[0; libc::PIPE_BUF]).bytes(&sentinel), None);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -12,20 +13,27 @@ use ipc_channel::IpcError;
 use crate::error::Error;
 use crate::launch::role::Boot;
 use crate::procs;
-use crate::protocol::{FromWorker, Report, ToWorker};
+use crate::protocol::{CarriedReport, FromWorker, Report, Told, ToWorker};
 use crate::registry::{ShouldPanic, TestDef, TESTS};
 use crate::reporter::FailureKind;
 
 /// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
 /// tests can reach it.
-static TO_COORDINATOR: Mutex<Option<IpcSender<FromWorker>>> = Mutex::new(None);
+static TO_COORDINATOR: Mutex<Option<IpcSender<Told>>> = Mutex::new(None);
+
+/// How many messages this worker sent the coordinator on the channel, and how many reports it
+/// carried in the output pipe. Each message of one way carries the count of the other, and
+/// the coordinator takes it only after that many of the other way: what was said is heard in
+/// its order, whichever way it went.
+static SENT: AtomicU64 = AtomicU64::new(0);
+static CARRIED: AtomicU64 = AtomicU64::new(0);
 
 /// What earlier tests of this worker left running (and mptest ended), by test: said in the
 /// output of a later test that fails, which may have counted on those processes.
 static EARLIER_LEFTOVERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A forked worker's channels, made before it was: to the coordinator, and for its work.
-pub(crate) type Channels = (IpcSender<FromWorker>, IpcReceiver<ToWorker>);
+pub(crate) type Channels = (IpcSender<Told>, IpcReceiver<ToWorker>);
 
 /// Runs the worker until the coordinator says stop or goes away; never returns. A forked
 /// worker has its channels already (`made`); a re-executed one connects to `boot.server`.
@@ -58,18 +66,17 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
         Some((to_coordinator, tasks)) => (to_coordinator, tasks, None),
         None => {
             let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
-            let to_coordinator = IpcSender::<FromWorker>::connect(boot.server.clone())
+            let to_coordinator = IpcSender::<Told>::connect(boot.server.clone())
                 .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?;
             (to_coordinator, tasks, Some(tasks_tx))
         }
     };
-    to_coordinator
-        .send(FromWorker::Hello {
-            pid: std::process::id(),
-            tasks: tasks_tx,
-        })
-        .map_err(|e| Error::Channel(e.to_string()))?;
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
+    say(FromWorker::Hello {
+        pid: std::process::id(),
+        tasks: tasks_tx,
+    })
+    .map_err(|e| Error::Channel(e.to_string()))?;
     crate::fixtures::ask_for_run_fixtures_with(ask_for_fixture);
     send_hooks("start", &crate::hooks::WORKER_START);
 
@@ -77,16 +84,22 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
         match crate::ipc_retry::recv(&tasks) {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);
-                end_of_test(boot.sentinel.as_deref());
-                let Some(sender) = coordinator() else {
+                if coordinator().is_none() {
                     // The channel was closed (a fault hook): stay, as a wedged worker would,
                     // until the coordinator notices and ends us — running no more tests (one
                     // may be waiting, handed out ahead).
+                    end_of_test(boot.sentinel.as_deref(), None);
                     loop {
                         std::thread::park();
                     }
+                }
+                let carried = CarriedReport {
+                    sent_before: SENT.load(Ordering::SeqCst),
+                    report,
                 };
-                if sender.send(FromWorker::Done(report)).is_err() {
+                if !end_of_test(boot.sentinel.as_deref(), Some(&carried))
+                    && say(FromWorker::Done(carried.report)).is_err()
+                {
                     return Ok(()); // coordinator gone
                 }
             }
@@ -111,11 +124,23 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
 }
 
 /// The channel to the coordinator (`None` once a fault hook closed it).
-fn coordinator() -> Option<IpcSender<FromWorker>> {
+fn coordinator() -> Option<IpcSender<Told>> {
     TO_COORDINATOR
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
+}
+
+/// Sends `message` to the coordinator on the channel, counted in [`SENT`].
+fn say(message: FromWorker) -> Result<(), String> {
+    let sender = coordinator().ok_or("this worker has no channel to the coordinator")?;
+    let told = Told {
+        carried_before: CARRIED.load(Ordering::SeqCst),
+        message,
+    };
+    sender.send(told).map_err(|e| e.to_string())?;
+    SENT.fetch_add(1, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Tells the coordinator which fixtures were torn down, and how.
@@ -123,17 +148,12 @@ fn send_fixtures(events: Vec<crate::fixtures::FixtureEvent>) {
     if events.is_empty() {
         return;
     }
-    if let Some(sender) = coordinator() {
-        let _ = sender.send(FromWorker::Fixtures(events));
-    }
+    let _ = say(FromWorker::Fixtures(events));
 }
 
 /// Asks the coordinator for a run fixture; the fixture host answers on `reply`.
 fn ask_for_fixture(key: String, reply: ipc_channel::ipc::OpaqueIpcSender) -> Result<(), String> {
-    let sender = coordinator().ok_or("this worker has no channel to the coordinator")?;
-    sender
-        .send(FromWorker::NeedFixture { key, reply })
-        .map_err(|e| format!("cannot ask the coordinator: {e}"))
+    say(FromWorker::NeedFixture { key, reply }).map_err(|e| format!("cannot ask the coordinator: {e}"))
 }
 
 /// Runs one phase's hooks and tells the coordinator what they did.
@@ -141,9 +161,7 @@ fn send_hooks(phase: &str, hooks: &[crate::hooks::WorkerHook]) {
     let Some(report) = crate::hooks::run(phase, hooks) else {
         return;
     };
-    if let Some(sender) = coordinator() {
-        let _ = sender.send(FromWorker::Hooks(report));
-    }
+    let _ = say(FromWorker::Hooks(report));
 }
 
 /// Runs one test on a thread named after it, as libtest does, and ends what it left running.
@@ -304,13 +322,28 @@ fn __rust_begin_short_backtrace<T, F: FnOnce() -> T>(f: F) -> T {
     std::hint::black_box(result)
 }
 
-/// Marks the end of this test's output in the pipe the coordinator reads.
-fn end_of_test(sentinel: Option<&[u8]>) {
+/// Marks the end of this test's output in the pipe the coordinator reads, with `report` after
+/// it when given and it fits one atomic write (see [`crate::capture::Record`]); true when the
+/// report went so, else it is for the channel.
+fn end_of_test(sentinel: Option<&[u8]>, report: Option<&CarriedReport>) -> bool {
+    use crate::capture::Record;
     let _ = std::io::stdout().flush();
-    if let Some(sentinel) = sentinel {
-        // Straight to fd 1, below std's buffering, so it lands after everything already written.
-        let _ = nix::unistd::write(std::io::stdout(), sentinel);
+    let Some(sentinel) = sentinel else {
+        return false;
+    };
+    let carried = report
+        .and_then(|report| postcard::to_allocvec(report).ok())
+        .and_then(|report| Record::TestReported(&report).bytes(sentinel));
+    let (record, carried) = match carried {
+        Some(record) => (record, true),
+        None => (Record::TestEnded.bytes(sentinel).unwrap_or_default(), false),
+    };
+    // Straight to fd 1, below std's buffering, so it lands after everything already written.
+    let carried = crate::capture::write_record(std::io::stdout(), &record) && carried;
+    if carried {
+        CARRIED.fetch_add(1, Ordering::SeqCst);
     }
+    carried
 }
 
 /// Fault injection for mptest's own tests: a worker that misbehaves on its channel.
@@ -319,6 +352,8 @@ pub mod fault {
     use super::*;
 
     fn raw_sender() -> Option<IpcSender<Vec<u8>>> {
+        // What it sends counts as sent, heard or not: a report after it waits for it.
+        SENT.fetch_add(1, Ordering::SeqCst);
         let guard = TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner);
         guard.clone().map(|s| s.to_opaque().to::<Vec<u8>>())
     }

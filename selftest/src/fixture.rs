@@ -414,6 +414,42 @@ mod logging {
     }
 }
 
+/// Reports that take both ways to the coordinator, one after the other: a failure message too
+/// long for one atomic write of the output pipe goes on the channel, a passing test's report
+/// in the pipe. Each must be taken as its own test's, in order.
+mod report_ways {
+    use super::*;
+
+    fn fail_at_length() -> Result<(), String> {
+        Err("a reason this long does not fit the output pipe's record. ".repeat(100))
+    }
+
+    #[mp_test]
+    fn a1_channel() -> Result<(), String> {
+        fail_at_length()
+    }
+    #[mp_test]
+    fn a2_pipe() {}
+    #[mp_test]
+    fn b1_channel() -> Result<(), String> {
+        fail_at_length()
+    }
+    #[mp_test]
+    fn b2_pipe() {}
+    #[mp_test]
+    fn c1_channel() -> Result<(), String> {
+        fail_at_length()
+    }
+    #[mp_test]
+    fn c2_pipe() {}
+    #[mp_test]
+    fn d1_channel() -> Result<(), String> {
+        fail_at_length()
+    }
+    #[mp_test]
+    fn d2_pipe() {}
+}
+
 /// The same tests as `tests/twin/twin.rs` under libtest, to compare the JSON events.
 mod twin {
     use super::*;

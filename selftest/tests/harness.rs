@@ -542,6 +542,41 @@ fn the_command_line_is_libtests() {
 }
 
 #[test]
+fn reports_through_the_pipe_and_the_channel_keep_their_order() {
+    // One worker, in declared order: each test's report follows one that went the other way
+    // (a long failure on the channel, a pass in the output pipe after the end marker). A report
+    // in the pipe taken before the channel's one ahead of it was a crash: "the worker reported
+    // a result for test #N while running ...".
+    for round in 0..20 {
+        let run = fixture_json(&["report_ways::", "--test-threads", "1", "--order", "declared"]);
+        let events = run.events();
+        let outcome = |name: &str| {
+            events
+                .iter()
+                .find(|e| e["type"] == "test" && e["name"] == name && e["event"] != "started")
+                .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        };
+        for group in ["a", "b", "c", "d"] {
+            let failed = outcome(&format!("report_ways::{group}1_channel"));
+            let passed = outcome(&format!("report_ways::{group}2_pipe"));
+            assert_eq!(
+                (failed.as_deref(), passed.as_deref()),
+                (Some("failed"), Some("ok")),
+                "round {round}\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+        assert!(
+            run.stdout.contains("does not fit the output pipe"),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("while running"), "{}", run.stdout);
+    }
+}
+
+#[test]
 fn listing_follows_nextests_custom_harness_contract() {
     let list = fixture(&["--list", "--format", "terse"]);
     assert_eq!(list.code, Some(0));

@@ -32,8 +32,37 @@ pub(crate) enum WorkerEvent {
     ChannelClosed,
     /// The output of one test (cut at an end marker).
     Output(CapturedOutput),
+    /// A test ended: its output, and its report that came with it in the pipe (as `Output`
+    /// then `Done`, in one event: one wake-up of the scheduler) — taken once the worker's
+    /// first `sent_before` messages on the channel are (see [`crate::protocol::CarriedReport`]).
+    Reported {
+        output: CapturedOutput,
+        report: Report,
+        sent_before: u64,
+    },
     /// Its output pipe closed; what came after the last marker.
     OutputClosed(CapturedOutput),
     /// The process ended.
     Exited(ExitStatus),
+    /// A message of the worker's channel to take only after its first `carried_before`
+    /// reports in the pipe (see [`crate::protocol::Told`]).
+    After {
+        carried_before: u64,
+        event: Box<WorkerEvent>,
+    },
+}
+
+impl WorkerEvent {
+    /// Whether it came on the process's channel (what a report in the pipe waits for).
+    pub(crate) fn is_from_channel(&self) -> bool {
+        matches!(
+            self,
+            WorkerEvent::Connected(_)
+                | WorkerEvent::After { .. }
+                | WorkerEvent::Done(_)
+                | WorkerEvent::Hooks(_)
+                | WorkerEvent::NeedFixture { .. }
+                | WorkerEvent::Fixtures(_)
+        )
+    }
 }

@@ -47,7 +47,7 @@ pub(crate) fn spawn(events: Sender<(usize, WorkerEvent)>) -> Result<i32, Error> 
     drop(command);
     let pid = child.id() as i32;
     let connection = super::watch::Connection::Server(server);
-    watch(HOST_SLOT, "host", connection, super::watch::Started::Spawned(child), &events)?;
+    watch(HOST_SLOT, "host", connection, super::watch::Started::Spawned(child), &events, None)?;
     Ok(pid)
 }
 

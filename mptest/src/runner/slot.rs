@@ -171,9 +171,70 @@ pub(crate) struct Slot {
     /// moment the one before it ends, without a round trip to us. Not started until that one's
     /// `Done` comes, so a crash is always the running test's; these go back to the queue.
     pub(crate) ahead: VecDeque<Job>,
+    /// What the worker said, by the way it came, kept back until it may be taken in the
+    /// order it was said (see [`crate::protocol::Told`]): from the output pipe (outputs and
+    /// reports), and from the channel.
+    pub(crate) piped: VecDeque<Piped>,
+    pub(crate) told: VecDeque<(u64, super::WorkerEvent)>,
+    /// Messages of the channel taken so far.
+    pub(crate) heard: u64,
+    /// Reports of the pipe taken so far.
+    pub(crate) taken: u64,
+}
+
+/// What came in the output pipe, kept back.
+#[derive(Debug)]
+pub(crate) enum Piped {
+    Output(CapturedOutput),
+    Reported {
+        output: CapturedOutput,
+        report: Report,
+        sent_before: u64,
+    },
+}
+
+/// What the scheduler may take now, in the order the worker said it.
+#[derive(Debug)]
+pub(crate) enum Released {
+    Piped(Piped),
+    Told(super::WorkerEvent),
 }
 
 impl Slot {
+    /// The next thing the worker said that the scheduler may take now: an output, a report of
+    /// the pipe once the channel messages sent before it are taken, a message of the channel
+    /// once the reports carried before it are (everything in order when `all`: the worker is
+    /// gone, and what was said is all in).
+    pub(crate) fn next_released(&mut self, all: bool) -> Option<Released> {
+        let piped_ready = match self.piped.front() {
+            Some(Piped::Output(_)) => true,
+            Some(Piped::Reported { sent_before, .. }) => *sent_before <= self.heard,
+            None => false,
+        };
+        if piped_ready {
+            let piped = self.piped.pop_front()?;
+            if matches!(piped, Piped::Reported { .. }) {
+                self.taken += 1;
+            }
+            return Some(Released::Piped(piped));
+        }
+        let told_ready = self
+            .told
+            .front()
+            .is_some_and(|(carried_before, _)| *carried_before <= self.taken);
+        if told_ready || (all && self.piped.is_empty()) {
+            let (_, event) = self.told.pop_front()?;
+            self.heard += 1;
+            return Some(Released::Told(event));
+        }
+        // Stuck only while the other way's messages are still coming; at the end (what did
+        // not come never will), the pipe's first.
+        match all {
+            true => self.piped.pop_front().map(Released::Piped),
+            false => None,
+        }
+    }
+
     /// A worker just started, its output captured in `buffer` (`None`: not captured).
     pub(crate) fn new(pid: i32, group: i32, buffer: Option<SharedBuffer>) -> Self {
         Slot {
@@ -182,6 +243,10 @@ impl Slot {
             state: State::Starting,
             tasks: None,
             buffer,
+            piped: VecDeque::new(),
+            told: VecDeque::new(),
+            heard: 0,
+            taken: 0,
             reports: VecDeque::new(),
             outputs: VecDeque::new(),
             closed_rest: None,
@@ -251,6 +316,49 @@ mod tests {
 
     const JOB: Job = Job { test: 0, attempt: 1 };
     const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn what_came_two_ways_is_taken_in_the_order_it_was_said() {
+        use super::super::WorkerEvent;
+        let report = |index| Report {
+            index,
+            failure: None,
+            duration_ns: 0,
+            leftovers: vec![],
+            logs: vec![],
+            fixtures: vec![],
+        };
+        let reported = |index, sent_before| Piped::Reported {
+            output: CapturedOutput::default(),
+            report: report(index),
+            sent_before,
+        };
+        let next = |slot: &mut Slot, all| match slot.next_released(all) {
+            Some(Released::Piped(Piped::Reported { report, .. })) => format!("pipe #{}", report.index),
+            Some(Released::Piped(Piped::Output(_))) => "output".to_string(),
+            Some(Released::Told(WorkerEvent::Done(report))) => format!("channel #{}", report.index),
+            Some(Released::Told(other)) => format!("channel {other:?}"),
+            None => "nothing".to_string(),
+        };
+        // The worker said: hello, test 1's report (channel: too long), test 2's (pipe), test
+        // 3's (channel), test 4's (pipe). The pipe's came first, then the channel's.
+        let mut slot = Slot::new(1, 1, None);
+        slot.piped.push_back(reported(2, 2));
+        slot.piped.push_back(Piped::Output(CapturedOutput::default()));
+        slot.piped.push_back(reported(4, 3));
+        assert_eq!(next(&mut slot, false), "nothing");
+        slot.told.push_back((0, WorkerEvent::Connected(None)));
+        slot.told.push_back((0, WorkerEvent::Done(report(1))));
+        slot.told.push_back((1, WorkerEvent::Done(report(3))));
+        let order: Vec<String> = std::iter::from_fn(|| Some(next(&mut slot, false)))
+            .take_while(|n| n != "nothing")
+            .collect();
+        assert_eq!(order, ["channel Connected(None)", "channel #1", "pipe #2", "output", "channel #3", "pipe #4"]);
+        // A channel message waits for the pipe's reports carried before it, until the end.
+        slot.told.push_back((5, WorkerEvent::Done(report(9))));
+        assert_eq!(next(&mut slot, false), "nothing");
+        assert_eq!(next(&mut slot, true), "channel #9");
+    }
 
     #[test]
     fn a_test_past_its_deadline_gets_sigterm_then_sigkill_after_the_grace() {

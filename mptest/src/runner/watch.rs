@@ -4,6 +4,8 @@
 //! process's slot, and the exit comes after everything the process sent.
 
 use std::fmt::Debug;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -79,14 +81,25 @@ pub(crate) enum Connection<M> {
     Channel(ipc_channel::ipc::IpcReceiver<M>),
 }
 
+/// Where the exit of a process whose output is captured is told: into its output pipe, as the
+/// last record (see [`crate::capture::Record`]), so the pipe's reader passes it on after
+/// everything the process wrote — reports carried in the pipe included.
+pub(crate) struct ExitNote {
+    /// A write end of the process's output pipe, the coordinator's own.
+    pub(crate) pipe: OwnedFd,
+    pub(crate) sentinel: Vec<u8>,
+}
+
 /// Watches the started process `child`, which speaks on `connection`: its events go to
-/// `events` tagged `slot`. `what` names it in thread names ("worker", "host").
+/// `events` tagged `slot`, its exit through `note` when given. `what` names it in thread names
+/// ("worker", "host").
 pub(crate) fn watch<M: Speaks>(
     slot: usize,
     what: &str,
     connection: Connection<M>,
     mut child: Started,
     events: &Sender<(usize, WorkerEvent)>,
+    note: Option<ExitNote>,
 ) -> Result<(), Error> {
     let reading = Arc::new(ChannelReading::default());
     let tx = events.clone();
@@ -101,6 +114,14 @@ pub(crate) fn watch<M: Speaks>(
         // next one crashed it is reported as done, not as crashed; a fixture host's last
         // teardowns are reported before its exit ends the run.
         channel.wait_until_read();
+        if let (Some(note), WorkerEvent::Exited(status)) = (&note, &event) {
+            let record = crate::capture::Record::Exited(status.into_raw()).bytes(&note.sentinel);
+            if record.is_some_and(|record| crate::capture::write_record(&note.pipe, &record)) {
+                // The reader passes it on; our write end closes here, so the pipe can end.
+                return;
+            }
+        }
+        drop(note);
         let _ = tx.send((slot, event));
     })?;
     let tx = events.clone();
@@ -211,13 +232,13 @@ fn pass_on<M: Speaks>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::FromWorker;
+    use crate::protocol::{FromWorker, Told};
     use ipc_channel::ipc::IpcSender;
 
     /// Watches a process that ends when told to, `peer` speaking for it on the channel; the
     /// process is told to end once `peer` is done and the first event is in.
-    fn watched(peer: impl FnOnce(IpcSender<FromWorker>) + Send + 'static) -> Vec<WorkerEvent> {
-        let server = Bootstrap::<FromWorker>::new().expect("a bootstrap server");
+    fn watched(peer: impl FnOnce(IpcSender<Told>) + Send + 'static) -> Vec<WorkerEvent> {
+        let server = Bootstrap::<Told>::new().expect("a bootstrap server");
         let name = server.name().to_string();
         let mut child = std::process::Command::new("sh")
             .args(["-c", "read line"])
@@ -226,7 +247,7 @@ mod tests {
             .expect("sh starts");
         let end_it = child.stdin.take();
         let (tx, rx) = std::sync::mpsc::channel();
-        watch(0, "test", Connection::Server(server), Started::Spawned(child), &tx).expect("watching");
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &tx, None).expect("watching");
         thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
             .join()
             .expect("the peer thread ends");
@@ -242,9 +263,16 @@ mod tests {
         seen
     }
 
-    fn hello() -> FromWorker {
+    fn told(message: FromWorker) -> Told {
+        Told {
+            carried_before: 0,
+            message,
+        }
+    }
+
+    fn hello() -> Told {
         let (tasks, _) = ipc_channel::ipc::channel().expect("a channel");
-        FromWorker::Hello { pid: 1, tasks: Some(tasks) }
+        told(FromWorker::Hello { pid: 1, tasks: Some(tasks) })
     }
 
     #[test]
@@ -252,7 +280,7 @@ mod tests {
         // The exit thread sees the exit as soon as it happens; it waits for the channel's end.
         let seen = watched(|to| {
             to.send(hello()).expect("sent");
-            to.send(FromWorker::Fixtures(Vec::new())).expect("sent");
+            to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
         });
         let kinds: Vec<&str> = seen
             .iter()
@@ -268,8 +296,35 @@ mod tests {
     }
 
     #[test]
+    fn with_a_note_the_exit_is_told_in_the_output_pipe_after_what_the_process_wrote() {
+        use std::io::Read;
+        let sentinel = crate::capture::sentinel_bytes("00112233445566778899aabbccddeeff");
+        let (mut reader, writer) = std::io::pipe().expect("a pipe");
+        let note = ExitNote {
+            pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
+            sentinel: sentinel.clone(),
+        };
+        let child = std::process::Command::new("sh")
+            .args(["-c", "printf 'last words'; exit 3"])
+            .stdout(writer)
+            .spawn()
+            .expect("sh starts");
+        let (server, (tx, rx)) = (Bootstrap::<Told>::new().expect("a server"), std::sync::mpsc::channel());
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &tx, Some(note)).expect("watching");
+        // The pipe ends once the process and the note are done with it: the exit came last.
+        let mut text = Vec::new();
+        reader.read_to_end(&mut text).expect("read to the end");
+        let mut expected = b"last words".to_vec();
+        expected.extend(crate::capture::Record::Exited(3 << 8).bytes(&sentinel).expect("a record"));
+        assert_eq!(text, expected);
+        // Not also on the scheduler's channel (the pipe's reader passes it on): the exit
+        // thread was done when the pipe ended (it held the note's end to the last).
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn a_first_message_that_is_no_hello_and_a_second_hello_are_malformed() {
-        let seen = watched(|to| to.send(FromWorker::Fixtures(Vec::new())).expect("sent"));
+        let seen = watched(|to| to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent"));
         assert!(
             matches!(&seen[0], WorkerEvent::Malformed(why) if why.contains("expected a hello first")),
             "{seen:?}"

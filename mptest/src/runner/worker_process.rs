@@ -4,20 +4,21 @@
 
 use std::io::PipeReader;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::ExitStatus;
 use std::process::Stdio;
 use std::sync::mpsc::Sender;
 
 use ipc_channel::ipc;
 
 use super::event::WorkerEvent;
-use super::watch::{spawn_thread, watch, Connection, Said, Speaks, Started};
+use super::watch::{spawn_thread, watch, Connection, ExitNote, Said, Speaks, Started};
 
 use crate::capture::{self, Piece, SharedBuffer};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 use crate::launch::role::{self, Boot};
-use crate::protocol::{FromWorker, ToWorker};
+use crate::protocol::{CarriedReport, FromWorker, Told, ToWorker};
 
 /// A started worker.
 pub(crate) struct WorkerProcess {
@@ -33,10 +34,12 @@ pub(crate) struct WorkerProcess {
 struct Launched {
     process: Started,
     group: i32,
-    connection: Connection<FromWorker>,
+    connection: Connection<Told>,
     tasks: Option<ipc::IpcSender<ToWorker>>,
     /// The read end of its output pipe and its end-of-test marker, when capturing.
     output: Option<(PipeReader, Vec<u8>)>,
+    /// Where its exit is told, when capturing.
+    note: Option<ExitNote>,
 }
 
 /// A worker forked before the coordinator had a thread (see [`crate::launch::fork`]), waiting
@@ -77,7 +80,7 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
 fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launched, Error> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::{fork, setpgid, ForkResult};
-    let (to_coordinator, from_worker) = ipc::channel::<FromWorker>().map_err(Error::WorkerSpawn)?;
+    let (to_coordinator, from_worker) = ipc::channel::<Told>().map_err(Error::WorkerSpawn)?;
     let (tasks, to_worker) = ipc::channel::<ToWorker>().map_err(Error::WorkerSpawn)?;
     let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
     let (sentinel, pipe) = match capture {
@@ -88,6 +91,13 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
         false => (None, None),
     };
     let (reader, writer) = pipe.map(|(r, w)| (r, OwnedFd::from(w))).unzip();
+    let note = match (&writer, &sentinel) {
+        (Some(writer), Some(sentinel)) => Some(ExitNote {
+            pipe: writer.try_clone().map_err(Error::WorkerSpawn)?,
+            sentinel: sentinel.clone(),
+        }),
+        _ => None,
+    };
     let boot = Boot {
         server: String::new(),
         parent: std::process::id() as i32,
@@ -106,7 +116,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             for mut other in earlier.drain(..) {
                 drop(other.0.take());
             }
-            drop((reader, from_worker, tasks));
+            drop((reader, from_worker, tasks, note));
             let stdio = crate::launch::fork::Stdio { null, output: writer };
             let channels = (to_coordinator, to_worker);
             crate::launch::fork::become_worker(&title, founder.as_raw(), boot, channels, stdio)
@@ -137,6 +147,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             connection: Connection::Channel(from_worker),
             tasks: Some(tasks),
             output: reader.zip(sentinel),
+            note,
         }),
         Err(err) => {
             let _ = nix::sys::wait::waitpid(founder, None);
@@ -147,17 +158,22 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
 
 /// Re-executes this binary as worker `id`.
 fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
-    let server = Bootstrap::<FromWorker>::new().map_err(Error::WorkerSpawn)?;
+    let server = Bootstrap::<Told>::new().map_err(Error::WorkerSpawn)?;
     let mut command = crate::launch::reexec::command("worker", server.name(), &format!("worker {}", id + 1));
     command
         .stdin(Stdio::null())
         // Its own process group, which what its tests start inherits: one signal ends them all.
         .process_group(0);
-    let mut output = None;
+    let (mut output, mut note) = (None, None);
     if capture {
         let nonce = crate::nonce::new_nonce();
         command.env(role::SENTINEL_VAR, &nonce);
         let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;
+        // Close-on-exec, as every descriptor std makes: no process started later inherits it.
+        note = Some(ExitNote {
+            pipe: OwnedFd::from(writer.try_clone().map_err(Error::WorkerSpawn)?),
+            sentinel: capture::sentinel_bytes(&nonce),
+        });
         // fd 1 and fd 2 share one pipe, so their interleaving is kept as a terminal shows it.
         command
             .stdout(writer.try_clone().map_err(Error::WorkerSpawn)?)
@@ -174,6 +190,7 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
         connection: Connection::Server(server),
         tasks: None,
         output,
+        note,
     })
 }
 
@@ -190,7 +207,7 @@ pub(crate) fn spawn(
         None => exec(id, capture)?,
     };
     let (pid, group, tasks) = (launched.process.pid(), launched.group, launched.tasks);
-    watch(id, "worker", launched.connection, launched.process, &events)?;
+    watch(id, "worker", launched.connection, launched.process, &events, launched.note)?;
 
     let buffer = match launched.output {
         Some((reader, sentinel)) => {
@@ -200,6 +217,19 @@ pub(crate) fn spawn(
                 capture::read_pipe(reader, &sentinel, &shared, |piece| {
                     let event = match piece {
                         Piece::Test(out) => WorkerEvent::Output(out),
+                        Piece::Reported(out, report) => match postcard::from_bytes::<CarriedReport>(&report) {
+                            Ok(carried) => WorkerEvent::Reported {
+                                output: out,
+                                report: carried.report,
+                                sent_before: carried.sent_before,
+                            },
+                            Err(err) => {
+                                let _ = events.send((id, WorkerEvent::Output(out)));
+                                WorkerEvent::Malformed(format!("an undecodable report in the output pipe ({err})"))
+                            }
+                        },
+                        Piece::Exited(status) => WorkerEvent::Exited(ExitStatus::from_raw(status)),
+                        Piece::Malformed(why) => WorkerEvent::Malformed(why),
                         Piece::Closed(out) => WorkerEvent::OutputClosed(out),
                     };
                     let _ = events.send((id, event));
@@ -217,14 +247,21 @@ pub(crate) fn spawn(
     })
 }
 
-impl Speaks for FromWorker {
+impl Speaks for Told {
     fn said(self) -> Said {
-        match self {
+        let event = |event| match self.carried_before {
+            0 => event,
+            carried_before => WorkerEvent::After {
+                carried_before,
+                event: Box::new(event),
+            },
+        };
+        match self.message {
             FromWorker::Hello { tasks, .. } => Said::Hello(WorkerEvent::Connected(tasks)),
-            FromWorker::Done(report) => Said::Message(WorkerEvent::Done(report)),
-            FromWorker::Hooks(report) => Said::Message(WorkerEvent::Hooks(report)),
-            FromWorker::NeedFixture { key, reply } => Said::Message(WorkerEvent::NeedFixture { key, reply }),
-            FromWorker::Fixtures(events) => Said::Message(WorkerEvent::Fixtures(events)),
+            FromWorker::Done(report) => Said::Message(event(WorkerEvent::Done(report))),
+            FromWorker::Hooks(report) => Said::Message(event(WorkerEvent::Hooks(report))),
+            FromWorker::NeedFixture { key, reply } => Said::Message(event(WorkerEvent::NeedFixture { key, reply })),
+            FromWorker::Fixtures(events) => Said::Message(event(WorkerEvent::Fixtures(events))),
         }
     }
 }

@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 
 use super::dispatch::{Job, Pool, Queue};
 use super::fixture_host::{self, RunFixtures, HOST_SLOT};
-use super::slot::{Ending, Running, Slot, State, OUTPUT_GRACE};
+use super::slot::{Ending, Piped, Released, Running, Slot, State, OUTPUT_GRACE};
 use super::verdict;
 use super::event::WorkerEvent;
 use super::worker_process;
@@ -361,6 +361,54 @@ impl<'a> Scheduler<'a> {
         if id >= self.slots.len() {
             return;
         }
+        let slot = &mut self.slots[id];
+        match event {
+            WorkerEvent::Output(out) => slot.piped.push_back(Piped::Output(out)),
+            WorkerEvent::Reported {
+                output,
+                report,
+                sent_before,
+            } => slot.piped.push_back(Piped::Reported {
+                output,
+                report,
+                sent_before,
+            }),
+            WorkerEvent::After { carried_before, event } => slot.told.push_back((carried_before, *event)),
+            event if event.is_from_channel() => slot.told.push_back((0, event)),
+            WorkerEvent::OutputClosed(rest) => {
+                self.release(id, true);
+                return self.on_output_closed(id, rest);
+            }
+            WorkerEvent::Exited(status) => {
+                // The channel was read to its end (or given up on) before the exit is told.
+                self.release(id, true);
+                return self.on_exit(id, status);
+            }
+            other => return self.take(id, other),
+        }
+        self.release(id, false);
+    }
+
+    /// Takes what the worker said that may be taken now, in the order it said it (see
+    /// [`Slot::next_released`]).
+    fn release(&mut self, id: usize, all: bool) {
+        while let Some(released) = self.slots[id].next_released(all) {
+            match released {
+                Released::Piped(Piped::Output(out)) => {
+                    self.slots[id].outputs.push_back(out);
+                    self.pair_outputs(id);
+                }
+                Released::Piped(Piped::Reported { output, report, .. }) => {
+                    self.slots[id].outputs.push_back(output);
+                    self.on_done(id, report);
+                }
+                Released::Told(event) => self.take(id, event),
+            }
+        }
+    }
+
+    /// Acts on what a worker's channel said, or on what happened to it.
+    fn take(&mut self, id: usize, event: WorkerEvent) {
         match event {
             WorkerEvent::Connected(tasks) => {
                 let slot = &mut self.slots[id];
@@ -379,7 +427,6 @@ impl<'a> Scheduler<'a> {
             WorkerEvent::Hooks(report) => self.report_hooks(id, &report),
             WorkerEvent::NeedFixture { key, reply } => self.need_fixture(key, reply),
             WorkerEvent::Fixtures(events) => self.report_fixtures(&format!("worker {}", id + 1), &events),
-            WorkerEvent::HostConnected(_) => {}
             WorkerEvent::Malformed(what) => {
                 self.break_worker(id, format!("the worker sent a malformed message: {what}"))
             }
@@ -388,12 +435,13 @@ impl<'a> Scheduler<'a> {
                     r.channel_closed(Instant::now());
                 }
             }
-            WorkerEvent::Output(out) => {
-                self.slots[id].outputs.push_back(out);
-                self.pair_outputs(id);
-            }
-            WorkerEvent::OutputClosed(rest) => self.on_output_closed(id, rest),
-            WorkerEvent::Exited(status) => self.on_exit(id, status),
+            // Kept back and released above, or the fixture host's.
+            WorkerEvent::HostConnected(_)
+            | WorkerEvent::Output(_)
+            | WorkerEvent::Reported { .. }
+            | WorkerEvent::After { .. }
+            | WorkerEvent::OutputClosed(_)
+            | WorkerEvent::Exited(_) => {}
         }
     }
 

@@ -19,6 +19,13 @@ impl Scheduler<'_> {
     /// Asks idle workers to exit, waits a bounded time, kills the rest and what they left.
     pub(super) fn shut_down(&mut self) {
         let abrupt = self.summary.fatal.is_some() || self.interrupted.is_some() || self.run_timed_out;
+        // What a worker's channel said and was kept back for a report that will not be taken
+        // now (see `Slot::next_released`): still reported (hooks, fixtures).
+        for id in 0..self.slots.len() {
+            for (_, event) in std::mem::take(&mut self.slots[id].told) {
+                self.handle_late(id, event);
+            }
+        }
         // Tests handed out ahead never started: they did not run.
         for slot in &mut self.slots {
             while let Some(next) = slot.ahead.pop_back() {
@@ -179,6 +186,8 @@ impl Scheduler<'_> {
             return;
         }
         match event {
+            // Every test is reported: nothing left to keep in order with.
+            WorkerEvent::After { event, .. } => self.handle_late(id, *event),
             WorkerEvent::Hooks(report) if id < self.slots.len() => self.report_hooks(id, &report),
             WorkerEvent::Fixtures(events) => self.report_fixtures(&format!("worker {}", id + 1), &events),
             WorkerEvent::NeedFixture { key, reply } => {
