@@ -317,42 +317,33 @@ pub(crate) fn read_pipe(
         while let Some(pos) = finder.find(&pending[start..]) {
             let at = start + pos;
             let after = at + sentinel.len();
-            let record = match parse_record(&pending[after..]) {
+            let (record, len) = match parse_record(&pending[after..]) {
+                Ok(Some(found)) => found,
                 Ok(None) => {
                     push(buffer, &pending[start..at]);
                     start = at;
                     incomplete = true;
                     break;
                 }
-                Ok(Some((record, len))) => Some((record, len)),
                 Err(why) => {
                     emit(Piece::Malformed(why));
-                    None
-                }
-            };
-            let Some((record, len)) = record else {
-                // What follows the marker is the stream's again.
-                push(buffer, &pending[start..at]);
-                start = after;
-                continue;
-            };
-            match record {
-                Record::Exited(status) => {
-                    // Not the end of a test: the output around it is still the test's.
+                    // What follows the marker is the stream's again.
                     push(buffer, &pending[start..at]);
-                    emit(Piece::Exited(status));
+                    start = after;
+                    continue;
                 }
-                Record::TestEnded | Record::TestReported(_) => {
-                    let mut buf = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-                    buf.push(&pending[start..at]);
-                    let out = buf.take();
-                    drop(buf);
-                    emit(match record {
-                        Record::TestReported(report) => Piece::Reported(out, report.to_vec()),
-                        _ => Piece::Test(out),
-                    });
+            };
+            emit(match record {
+                // Not the end of a test: the output around it is still the test's.
+                Record::Exited(status) => {
+                    push(buffer, &pending[start..at]);
+                    Piece::Exited(status)
                 }
-            }
+                Record::TestEnded => Piece::Test(push_and_take(buffer, &pending[start..at])),
+                Record::TestReported(report) => {
+                    Piece::Reported(push_and_take(buffer, &pending[start..at]), report.to_vec())
+                }
+            });
             start = after + len;
         }
         let keep = match incomplete {
@@ -360,22 +351,22 @@ pub(crate) fn read_pipe(
             false => (sentinel.len() - 1).min(pending.len() - start),
         };
         let flush_to = pending.len() - keep;
-        buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(&pending[start..flush_to]);
+        push(buffer, &pending[start..flush_to]);
         pending.drain(..flush_to);
         pace.pause_if_flooded();
     }
-    let mut buf = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-    buf.push(&pending);
-    let out = buf.take();
-    drop(buf);
-    emit(Piece::Closed(out));
+    emit(Piece::Closed(push_and_take(buffer, &pending)));
 }
 
 fn push(buffer: &SharedBuffer, bytes: &[u8]) {
     buffer.lock().unwrap_or_else(PoisonError::into_inner).push(bytes);
+}
+
+/// The output gathered so far, ending with `bytes`; the buffer starts afresh.
+fn push_and_take(buffer: &SharedBuffer, bytes: &[u8]) -> CapturedOutput {
+    let mut buffer = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+    buffer.push(bytes);
+    buffer.take()
 }
 
 /// Runs `f` with this process's stdout and stderr sent to a file of their own; returns what it

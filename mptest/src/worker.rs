@@ -84,7 +84,7 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
         match crate::ipc_retry::recv(&tasks) {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);
-                if coordinator().is_none() {
+                if TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
                     // The channel was closed (a fault hook): stay, as a wedged worker would,
                     // until the coordinator notices and ends us — running no more tests (one
                     // may be waiting, handed out ahead).
