@@ -124,7 +124,7 @@ pub(crate) enum RunIgnored {
 }
 
 /// The arguments of a test binary built with mptest.
-#[derive(Debug, Parser)]
+#[derive(Debug, Parser, PartialEq)]
 #[command(
     name = "mptest",
     about = "Runs this binary's #[mp_test] tests in a pool of worker processes",
@@ -256,6 +256,114 @@ struct Args {
     /// Accepted as libtest does under panic=abort; tests always run in worker processes here
     #[arg(long)]
     force_run_in_process: bool,
+}
+
+/// The arguments cargo, cargo-nextest and most runs pass — filters, `--exact`, `--ignored`,
+/// `--include-ignored`, `--list`, `-q`, `--nocapture`, `--show-output`, `--format F`,
+/// `--test-threads N`, `-Z unstable-options` — read as clap reads them, without building clap's
+/// command (a few hundred microseconds cold: most of a quick run's start, paid by every
+/// process under cargo-nextest). `None` for anything else, a repeated flag or a doubtful value:
+/// clap reads those, and says what is wrong. A unit test holds the two to the same result.
+fn read_common(args: &[String]) -> Option<Args> {
+    let mut read = Args {
+        filters: Vec::new(),
+        exact: false,
+        skip: Vec::new(),
+        ignored: false,
+        include_ignored: false,
+        list: false,
+        format: None,
+        quiet: false,
+        color: Color::Auto,
+        test_threads: None,
+        nocapture: false,
+        show_output: false,
+        report_time: false,
+        timeout: None,
+        slow_timeout: Duration::from_secs(60),
+        progress: ProgressWhen::Auto,
+        retries: 0,
+        flaky_result: FlakyResult::Pass,
+        leak_result: LeakResult::Warn,
+        fail_fast: false,
+        no_fail_fast: false,
+        run_timeout: None,
+        max_worker_restarts: None,
+        junit: None,
+        order: None,
+        seed: None,
+        partition: None,
+        last_failed: false,
+        failed_first: false,
+        unstable: Vec::new(),
+        test: false,
+        bench: false,
+        shuffle: false,
+        shuffle_seed: None,
+        logfile: None,
+        exclude_should_panic: false,
+        ensure_time: false,
+        force_run_in_process: false,
+    };
+    // Sets a flag given once (clap refuses one given twice).
+    fn once(flag: &mut bool) -> Option<()> {
+        (!std::mem::replace(flag, true)).then_some(())
+    }
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (arg.as_str(), None),
+        };
+        // A flag's value: after `=` or the next argument, never one that looks like a flag.
+        let mut value = || match inline {
+            Some(value) => Some(value),
+            None => args.next().map(String::as_str).filter(|v| !v.starts_with('-')),
+        };
+        let plain = inline.is_none();
+        match name {
+            "--exact" if plain => once(&mut read.exact)?,
+            "--ignored" if plain && !read.include_ignored => once(&mut read.ignored)?,
+            "--include-ignored" if plain && !read.ignored => once(&mut read.include_ignored)?,
+            "--list" if plain => once(&mut read.list)?,
+            "-q" | "--quiet" if plain => once(&mut read.quiet)?,
+            "--nocapture" | "--no-capture" if plain => once(&mut read.nocapture)?,
+            "--show-output" if plain => once(&mut read.show_output)?,
+            "--format" if read.format.is_none() => {
+                read.format = Some(match value()? {
+                    "pretty" => Format::Pretty,
+                    "terse" => Format::Terse,
+                    "json" => Format::Json,
+                    "junit" => Format::Junit,
+                    _ => return None,
+                })
+            }
+            "--test-threads" if read.test_threads.is_none() => {
+                let value = value()?;
+                // Digits only: clap's reading of "+3" or " 3" is its own.
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                read.test_threads = Some(value.parse().ok().filter(|&n: &u32| n >= 1)?);
+            }
+            "-Z" if plain => match args.next()?.as_str() {
+                "unstable-options" => read.unstable.push("unstable-options".into()),
+                _ => return None,
+            },
+            _ if !arg.starts_with('-') => read.filters.push(arg.clone()),
+            _ => return None,
+        }
+    }
+    Some(read)
+}
+
+/// Every argument as clap reads it (`command`: [`Args`]' command).
+fn read_by_clap(args: Vec<String>, command: &mut clap::Command) -> Result<Args, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command
+        .try_get_matches_from_mut(std::iter::once(String::new()).chain(args))
+        .map_err(|err| usage_error(err, command))?;
+    Args::from_arg_matches(&matches).map_err(|err| err.format(command))
 }
 
 /// `RUST_TEST_THREADS`, checked on its own so that a bad value is blamed on it, not on the flag.
@@ -398,13 +506,17 @@ impl Options {
     /// Parses libtest-style arguments (without the program name). A usage error is returned
     /// as clap's error, which prints itself and exits with code 2.
     pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, clap::Error> {
-        use clap::{CommandFactory, FromArgMatches};
-        let name = crate::launch::reexec::suite_name();
-        let mut command = Args::command().name(name).bin_name(name);
-        let matches = command
-            .try_get_matches_from_mut(std::iter::once(String::new()).chain(args))
-            .map_err(|err| usage_error(err, &mut command))?;
-        let args = Args::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
+        use clap::CommandFactory;
+        let args: Vec<String> = args.into_iter().collect();
+        // Built only when needed: building clap's command is most of a quick run's parse.
+        let command = || {
+            let name = crate::launch::reexec::suite_name();
+            Args::command().name(name).bin_name(name)
+        };
+        let args = match read_common(&args) {
+            Some(args) => args,
+            None => read_by_clap(args, &mut command())?,
+        };
         let format = match (args.format, args.quiet) {
             (Some(format), _) => format,
             (None, true) => Format::Terse,
@@ -425,7 +537,7 @@ impl Options {
             None => match threads_from_env() {
                 Some(Ok(n)) => n,
                 Some(Err(message)) => {
-                    return Err(command.error(clap::error::ErrorKind::InvalidValue, message))
+                    return Err(command().error(clap::error::ErrorKind::InvalidValue, message))
                 }
                 // The machine's, looked up only when it matters (see `Options::threads`).
                 None => 0,
@@ -437,7 +549,7 @@ impl Options {
             (Some(seed), _) => Some(seed),
             (None, Some(Ok(seed))) => Some(seed),
             (None, Some(Err(message))) => {
-                return Err(command.error(clap::error::ErrorKind::InvalidValue, message))
+                return Err(command().error(clap::error::ErrorKind::InvalidValue, message))
             }
             (None, None) if args.shuffle || std::env::var("RUST_TEST_SHUFFLE").is_ok_and(|v| v != "0") => {
                 Some(fastrand::u64(..))
@@ -447,7 +559,7 @@ impl Options {
         let ensure_time = if args.ensure_time {
             match crate::runner::time_limits::TimeLimits::from_env() {
                 Ok(limits) => Some(limits),
-                Err(message) => return Err(command.error(clap::error::ErrorKind::InvalidValue, message)),
+                Err(message) => return Err(command().error(clap::error::ErrorKind::InvalidValue, message)),
             }
         } else {
             None
@@ -617,6 +729,53 @@ mod tests {
         assert!(!parse(&[]).unwrap().bench_only);
         assert!(parse(&["--ensure-time"]).unwrap().ensure_time.is_some());
         assert!(parse(&["--shuffle-seed", "x"]).is_err());
+    }
+
+    /// The quick reading of the common arguments gives what clap gives, or leaves them to it.
+    #[test]
+    fn the_common_arguments_are_read_as_clap_reads_them() {
+        use clap::CommandFactory;
+        let pool = [
+            "net", "disk::io", "", "--exact", "--ignored", "--include-ignored", "--list", "-q",
+            "--quiet", "--nocapture", "--no-capture", "--show-output", "--format", "terse",
+            "json", "--format=pretty", "--format=junit", "--format=", "--test-threads", "2",
+            "--test-threads=1", "-Z", "unstable-options", "0", "+3", "--skip", "-j", "--exact=1",
+            "-qZ", "--", "-",
+        ];
+        let mut cases: Vec<Vec<&str>> = vec![vec![]];
+        for a in pool {
+            cases.push(vec![a]);
+            for b in pool {
+                cases.push(vec![a, b]);
+            }
+        }
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..3000 {
+            let len = rng.usize(3..7);
+            cases.push((0..len).map(|_| pool[rng.usize(..pool.len())]).collect());
+        }
+        let mut quick = 0;
+        for case in &cases {
+            let args: Vec<String> = case.iter().map(|s| s.to_string()).collect();
+            let Some(read) = read_common(&args) else { continue };
+            quick += 1;
+            match read_by_clap(args, &mut Args::command()) {
+                Ok(by_clap) => assert_eq!(read, by_clap, "{case:?}"),
+                Err(err) => panic!("{case:?}: read quickly, refused by clap: {err}"),
+            }
+        }
+        // The quick way is taken, for what cargo and nextest pass above all.
+        assert!(quick > 500, "{quick} of {} read quickly", cases.len());
+        for common in [
+            &["--exact", "suite::test", "--nocapture"][..],
+            &["--list", "--format", "terse"],
+            &["--list", "--format", "terse", "--ignored"],
+            &["--test-threads", "2", "-q"],
+            &["-Z", "unstable-options", "--format", "json", "--show-output"],
+        ] {
+            let args: Vec<String> = common.iter().map(|s| s.to_string()).collect();
+            assert!(read_common(&args).is_some(), "{common:?}");
+        }
     }
 
     #[test]
