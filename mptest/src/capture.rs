@@ -13,9 +13,8 @@
 //! exited comes last, so nothing the worker wrote is read after its death is known.
 
 use std::collections::VecDeque;
-use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes kept from the start of a test's output.
 pub(crate) const HEAD_LIMIT: usize = 4 << 20;
@@ -193,8 +192,8 @@ impl OutputBuffer {
     }
 }
 
-/// Shared between the reader thread and the coordinator, which takes the remainder when a
-/// worker dies and something still holds the pipe open.
+/// Shared between the pipe's [`Cutter`] and the worker's slot, which takes the remainder when
+/// a worker dies and something still holds the pipe open.
 pub(crate) type SharedBuffer = Arc<Mutex<OutputBuffer>>;
 
 /// Takes what a shared buffer holds, even if a reader panicked while holding it.
@@ -248,7 +247,7 @@ fn parse_record(after: &[u8]) -> Result<Option<(Record<'_>, usize)>, String> {
 ///
 /// Linux wakes a pipe's reader on a write only when the pipe was empty, so a reader that keeps
 /// up is woken for every piece: a test that prints a million lines with `eprintln!` (three
-/// `write`s each) pays a wake-up of this thread per piece, several times the write itself. Once
+/// `write`s each) pays a wake-up of the reader per piece, several times the write itself. Once
 /// reads come back to back with little in them, the reader lets the pipe fill for a moment
 /// between reads — one wake-up for a pipe full. It stops as soon as a read has to wait, so a
 /// test's end marker after quiet output is read at once; in a flood it comes at most
@@ -280,43 +279,52 @@ impl Pace {
         }
     }
 
-    fn pause_if_flooded(&self) {
-        if self.flooded {
-            // Not a wait for another process: the data is already coming; this only lets it
-            // gather (see the type's documentation).
-            std::thread::sleep(Self::PAUSE);
-        }
+    /// How long to leave the pipe before the next read: in a flood, [`Pace::PAUSE`]. Not a
+    /// wait for another process — the data is already coming; this only lets it gather.
+    fn pause(&self) -> Option<Duration> {
+        self.flooded.then_some(Self::PAUSE)
     }
 }
 
-/// Reads a worker's output pipe until its end, cutting it at the sentinel.
-pub(crate) fn read_pipe(
-    mut pipe: impl Read,
-    sentinel: &[u8],
-    buffer: &SharedBuffer,
-    mut emit: impl FnMut(Piece),
-) {
-    let finder = memchr::memmem::Finder::new(sentinel);
-    let mut chunk = vec![0u8; 64 * 1024];
-    // Bytes that might be the start of a marker split across two reads.
-    let mut pending: Vec<u8> = Vec::new();
-    let mut pace = Pace::default();
-    loop {
-        let asked = Instant::now();
-        let n = match pipe.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        pace.after_read(asked.elapsed(), n);
-        pending.extend_from_slice(&chunk[..n]);
+/// Cuts a worker's output stream at the sentinel: fed what each read of the pipe gives, it
+/// gathers the output in the buffer and says each record as a [`Piece`]. Whoever reads the
+/// pipe feeds it (the scheduler's [`Inbox`](crate::runner) reads every worker's pipe itself).
+pub(crate) struct Cutter {
+    finder: memchr::memmem::Finder<'static>,
+    sentinel_len: usize,
+    /// Bytes that might be the start of a marker split across two reads.
+    pending: Vec<u8>,
+    pace: Pace,
+}
+
+impl Cutter {
+    pub(crate) fn new(sentinel: &[u8]) -> Self {
+        Cutter {
+            finder: memchr::memmem::Finder::new(sentinel).into_owned(),
+            sentinel_len: sentinel.len(),
+            pending: Vec::new(),
+            pace: Pace::default(),
+        }
+    }
+
+    /// Takes the `bytes` one read gave, after waiting `took` for them; returns how long the pipe
+    /// is best left to fill before the next read (a flood of small writes, see [`Pace`]).
+    pub(crate) fn feed(
+        &mut self,
+        bytes: &[u8],
+        took: Duration,
+        buffer: &SharedBuffer,
+        mut emit: impl FnMut(Piece),
+    ) -> Option<Duration> {
+        self.pace.after_read(took, bytes.len());
+        self.pending.extend_from_slice(bytes);
+        let pending = &self.pending;
         let mut start = 0;
         // Set when a marker's record is not all in yet: kept from the marker on.
         let mut incomplete = false;
-        while let Some(pos) = finder.find(&pending[start..]) {
+        while let Some(pos) = self.finder.find(&pending[start..]) {
             let at = start + pos;
-            let after = at + sentinel.len();
+            let after = at + self.sentinel_len;
             let (record, len) = match parse_record(&pending[after..]) {
                 Ok(Some(found)) => found,
                 Ok(None) => {
@@ -348,14 +356,36 @@ pub(crate) fn read_pipe(
         }
         let keep = match incomplete {
             true => pending.len() - start,
-            false => (sentinel.len() - 1).min(pending.len() - start),
+            false => (self.sentinel_len - 1).min(pending.len() - start),
         };
         let flush_to = pending.len() - keep;
         push(buffer, &pending[start..flush_to]);
-        pending.drain(..flush_to);
-        pace.pause_if_flooded();
+        self.pending.drain(..flush_to);
+        self.pace.pause()
     }
-    emit(Piece::Closed(push_and_take(buffer, &pending)));
+
+    /// The pipe's end: what came after the last marker.
+    pub(crate) fn close(&mut self, buffer: &SharedBuffer) -> Piece {
+        Piece::Closed(push_and_take(buffer, &std::mem::take(&mut self.pending)))
+    }
+}
+
+/// Reads `pipe` until its end (blocking), cutting it at the sentinel.
+#[cfg(test)]
+fn read_pipe(mut pipe: impl std::io::Read, sentinel: &[u8], buffer: &SharedBuffer, mut emit: impl FnMut(Piece)) {
+    let mut cutter = Cutter::new(sentinel);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let asked = std::time::Instant::now();
+        let n = match pipe.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        cutter.feed(&chunk[..n], asked.elapsed(), buffer, &mut emit);
+    }
+    emit(cutter.close(buffer));
 }
 
 fn push(buffer: &SharedBuffer, bytes: &[u8]) {
@@ -413,6 +443,7 @@ fn capture_file() -> Option<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn a_flood_of_small_writes_is_read_in_pauses_and_a_wait_ends_them() {

@@ -22,7 +22,7 @@
 //! `MPTEST_FORK_WORKERS=0` has every worker re-executed.
 //!
 //! The copy then becomes what `exec` would have made of it: a process group of its own (founded
-//! by a process forked for the purpose, see [`found_group`]), stdin from `/dev/null`, stdout and
+//! by a process it forks for the purpose, see [`found_own_group`]), stdin from `/dev/null`, stdout and
 //! stderr the capture pipe, the coordinator's ends of the pipes and channels of the workers
 //! forked before it closed, the worker's name and role. Its channels to and from the coordinator
 //! are made before the fork: no socket to connect to, and its first test can be sent before it
@@ -74,17 +74,19 @@ pub(crate) struct Stdio {
     pub(crate) output: Option<OwnedFd>,
 }
 
-/// Forks the founder of a worker's process group: a process that leads a new group and waits,
-/// doing nothing, to be killed (or to die with the coordinator). The worker joins the group
-/// and the founder is killed: the group lives on with the worker and what its tests start, and
-/// the worker, not its leader, may call `setsid()` (a re-executed worker has an anchor for
-/// that, see [`super::anchor`]). Only while the coordinator has one thread.
-pub(crate) fn found_group() -> nix::Result<nix::unistd::Pid> {
+/// Makes this process (a forked worker, one thread) a member of a process group of its own
+/// that it does not lead: a process forked for the purpose founds the group, this one joins it,
+/// and the founder is killed and reaped; the group lives on with this process and what its
+/// tests start, and a test may call `setsid()`, which a group's leader may not (a re-executed
+/// worker has an anchor for that, see [`super::anchor`]). Done by the worker, not by the
+/// coordinator, whose start it would slow by a fork per worker.
+fn found_own_group() -> nix::Result<()> {
+    use nix::sys::signal::{kill, Signal};
     use nix::unistd::{fork, setpgid, ForkResult, Pid};
-    let coordinator = std::process::id() as i32;
-    // SAFETY: one thread (see `workers_may_fork`); the copy only calls async-signal-safe
-    // functions (setpgid, prctl, getppid, pause, _exit) and never returns.
-    match unsafe { fork() }? {
+    let me = std::process::id() as i32;
+    // SAFETY: one thread (a forked worker before it starts any); the copy only calls
+    // async-signal-safe functions (setpgid, prctl, getppid, pause, _exit) and never returns.
+    let founder = match unsafe { fork() }? {
         ForkResult::Child => {
             let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
             #[cfg(target_os = "linux")]
@@ -94,7 +96,7 @@ pub(crate) fn found_group() -> nix::Result<nix::unistd::Pid> {
             }
             // SAFETY: getppid, pause and _exit have no preconditions.
             unsafe {
-                if libc::getppid() != coordinator {
+                if libc::getppid() != me {
                     libc::_exit(0);
                 }
                 loop {
@@ -102,33 +104,26 @@ pub(crate) fn found_group() -> nix::Result<nix::unistd::Pid> {
                 }
             }
         }
-        ForkResult::Parent { child } => {
-            // As the founder does: whichever comes first, the group exists after this.
-            match setpgid(child, child) {
-                Ok(()) => Ok(child),
-                Err(err) => {
-                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    Err(err)
-                }
-            }
-        }
-    }
+        ForkResult::Parent { child } => child,
+    };
+    // As the founder does: whichever comes first, the group exists after this.
+    let joined = setpgid(founder, founder).and_then(|()| setpgid(Pid::from_raw(0), founder));
+    let _ = kill(founder, Signal::SIGKILL);
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(founder, None) {}
+    joined
 }
 
 /// In the forked copy, first thing: makes it the process `exec` would have started (see the
-/// module's documentation), a member of the process group `group`, and runs the worker. Never
-/// returns; a panic on the way ends the copy, which must never go back into the coordinator's
-/// code.
+/// module's documentation), a member of a process group of its own, and runs the worker. Never
+/// returns; a panic or an error on the way ends the copy (the error said in its output), which
+/// must never go back into the coordinator's code.
 pub(crate) fn become_worker(
     title: &str,
-    group: i32,
     boot: super::role::Boot,
     channels: crate::worker::Channels,
     stdio: Stdio,
 ) -> ! {
     let became = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(group));
         // SAFETY: dup2 onto the standard descriptors, which this process owns, from open
         // descriptors of ours.
         unsafe {
@@ -140,10 +135,15 @@ pub(crate) fn become_worker(
         }
         drop(stdio.null);
         drop(stdio.output);
+        if let Err(err) = found_own_group() {
+            eprintln!("mptest worker: cannot make a process group of its own: {err}");
+            return false;
+        }
         super::role::become_worker();
         super::reexec::name_process(title);
+        true
     }));
-    if became.is_err() {
+    if !matches!(became, Ok(true)) {
         // SAFETY: ends this copy at once, running nothing of the coordinator's.
         unsafe { libc::_exit(crate::EXIT_USAGE) }
     }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
-use std::sync::mpsc::Sender;
 #[cfg(test)]
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use nix::sys::signal::Signal;
 
 use super::watch::{watch, Said, Speaks};
 use super::event::WorkerEvent;
+use super::inbox::Mail;
 use crate::error::Error;
 use crate::fixtures::{FromHost, ToHost};
 use crate::launch::endpoint::Bootstrap;
@@ -24,7 +24,7 @@ use crate::procs;
 pub(crate) const HOST_SLOT: usize = usize::MAX - 1;
 
 /// Starts the fixture host; returns its pid.
-pub(crate) fn spawn(events: Sender<(usize, WorkerEvent)>) -> Result<i32, Error> {
+pub(crate) fn spawn(events: Mail) -> Result<i32, Error> {
     let server = Bootstrap::<FromHost>::new().map_err(Error::WorkerSpawn)?;
     let mut command = crate::launch::reexec::command("fixtures", server.name(), "fixture host");
     // What it prints outside a setup or teardown (which are captured) goes to our stderr: our

@@ -2,9 +2,10 @@
 //! in a pool of workers, and reports. It never runs a test itself.
 //!
 //! - [`select`] and [`plan`]: which tests run, in which order (longest first, from [`timings`]).
-//! - [`schedule`]: the loop, sole owner of the run's state. It hears [`event`]s from the threads
-//!   that [`watch`] each started process — workers ([`worker_process`]) and the fixture host
-//!   ([`fixture_host`]) — and decides with the units below, each with its own tests:
+//! - [`schedule`]: the loop, sole owner of the run's state. It hears [`event`]s in its [`inbox`]:
+//!   from the threads that [`watch`] each started process's channel and exit — workers
+//!   ([`worker_process`]) and the fixture host ([`fixture_host`]) — and from the workers' output
+//!   pipes, which it reads itself; and decides with the units below, each with its own tests:
 //!   - [`dispatch`]: the queue of jobs, groups kept on their worker, serial tests alone;
 //!   - [`slot`]: one worker's state, its test's timers, results paired with their output;
 //!   - [`fixture_host::RunFixtures`]: requests for run fixtures, and when each is torn down;
@@ -13,6 +14,7 @@
 mod dispatch;
 mod event;
 mod fixture_host;
+mod inbox;
 mod nextest_lock;
 mod plan;
 mod schedule;
@@ -227,9 +229,15 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         timings.save(&measured.borrow(), &names, by_time);
         saved.set(true);
     };
-    let scheduler = schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter, forked)
-        .while_workers_exit(|| save(&mut timings));
-    forward_interrupts(scheduler.sender());
+    let scheduler = match schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter, forked) {
+        Ok(scheduler) => scheduler.while_workers_exit(|| save(&mut timings)),
+        Err(err) => {
+            eprintln!("mptest: {err}");
+            return EXIT_FAILED;
+        }
+    };
+    let interrupts = forward_interrupts(scheduler.sender());
+    let scheduler = scheduler.once_started(interrupts);
     let mut summary = scheduler.run();
     if !saved.get() {
         save(&mut timings);
@@ -373,11 +381,23 @@ fn list(
 /// SIGINT, SIGTERM and SIGHUP end the run cleanly: workers and what they started are killed,
 /// the interrupted tests and the partial report (JUnit too) are written. A second one kills every
 /// process of the run at once and exits.
-fn forward_interrupts(events: std::sync::mpsc::Sender<(usize, WorkerEvent)>) {
+///
+/// Caught from now on; the thread that passes them on is started by what this returns, once
+/// the workers have their first tests: a thread's start (the process's first, the costliest)
+/// then takes its time beside theirs, not before them. A signal that comes before waits in
+/// the pipe.
+fn forward_interrupts(events: inbox::Mail) -> impl FnOnce() {
+    let signals = crate::signals::listen(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]).ok();
+    move || {
+        if let Some(signals) = signals {
+            pass_interrupts_on(signals, events);
+        }
+    }
+}
+
+/// Passes the first interrupt on to the scheduler; at a second, ends every process of the run.
+fn pass_interrupts_on(mut signals: crate::signals::Signals, events: inbox::Mail) {
     use std::os::unix::process::ExitStatusExt;
-    let Ok(mut signals) = crate::signals::listen(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) else {
-        return;
-    };
     let _ = std::thread::Builder::new()
         .name("mptest-signals".into())
         .spawn(move || {

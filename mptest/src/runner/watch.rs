@@ -7,7 +7,6 @@ use std::fmt::Debug;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -17,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::event::WorkerEvent;
+use super::inbox::Mail;
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 
@@ -34,10 +34,10 @@ pub(crate) trait Speaks: Serialize + DeserializeOwned + Debug + Send + 'static {
 }
 
 /// A process the coordinator started: spawned (re-executed) or forked (see
-/// [`crate::launch::fork`]), with the founder of its process group, killed once it joined.
+/// [`crate::launch::fork`]).
 pub(crate) enum Started {
     Spawned(Child),
-    Forked { pid: i32, founder: i32 },
+    Forked { pid: i32 },
 }
 
 impl Started {
@@ -45,21 +45,16 @@ impl Started {
     pub(crate) fn pid(&self) -> i32 {
         match self {
             Started::Spawned(child) => child.id() as i32,
-            Started::Forked { pid, .. } => *pid,
+            Started::Forked { pid } => *pid,
         }
     }
 
-    /// Waits until the process ends (a forked one's group founder is reaped first).
+    /// Waits until the process ends.
     pub(crate) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
         match self {
             Started::Spawned(child) => child.wait(),
-            Started::Forked { pid, founder } => loop {
-                if *founder > 0 {
-                    let founder_pid = nix::unistd::Pid::from_raw(*founder);
-                    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(founder_pid, None) {}
-                    *founder = 0;
-                }
+            Started::Forked { pid } => loop {
                 let mut status = 0;
                 // SAFETY: waitpid on our own child, with a status word of ours.
                 if unsafe { libc::waitpid(*pid, &mut status, 0) } == *pid {
@@ -98,7 +93,7 @@ pub(crate) fn watch<M: Speaks>(
     what: &str,
     connection: Connection<M>,
     mut child: Started,
-    events: &Sender<(usize, WorkerEvent)>,
+    events: &Mail,
     note: Option<ExitNote>,
 ) -> Result<(), Error> {
     let reading = Arc::new(ChannelReading::default());
@@ -182,10 +177,10 @@ impl ChannelReading {
 fn pass_on<M: Speaks>(
     slot: usize,
     connection: Connection<M>,
-    tx: &Sender<(usize, WorkerEvent)>,
+    tx: &Mail,
     reading: &ChannelReading,
 ) {
-    let send = |event| tx.send((slot, event)).is_ok();
+    let send = |event| tx.send((slot, event));
     let first = match connection {
         Connection::Server(server) => server.accept(),
         Connection::Channel(receiver) => crate::ipc_retry::recv(&receiver).map(|first| (receiver, first)),
@@ -238,22 +233,40 @@ mod tests {
     /// Watches a process that ends when told to, `peer` speaking for it on the channel; the
     /// process is told to end once `peer` is done and the first event is in.
     fn watched(peer: impl FnOnce(IpcSender<Told>) + Send + 'static) -> Vec<WorkerEvent> {
+        watched_with(false, peer)
+    }
+
+    /// The same; `piped`: its output goes to a pipe the inbox reads, where its exit is told
+    /// (as a worker's is).
+    fn watched_with(piped: bool, peer: impl FnOnce(IpcSender<Told>) + Send + 'static) -> Vec<WorkerEvent> {
         let server = Bootstrap::<Told>::new().expect("a bootstrap server");
         let name = server.name().to_string();
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "read line"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh starts");
+        let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
+        let mut command = std::process::Command::new("sh");
+        command.args(["-c", "read line"]).stdin(std::process::Stdio::piped());
+        let mut note = None;
+        if piped {
+            let sentinel = crate::capture::sentinel_bytes("00112233445566778899aabbccddeeff");
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            note = Some(ExitNote {
+                pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
+                sentinel: sentinel.clone(),
+            });
+            command.stdout(writer);
+            inbox
+                .read_output(0, reader, &sentinel, Default::default())
+                .expect("read");
+        }
+        let mut child = command.spawn().expect("sh starts");
+        drop(command);
         let end_it = child.stdin.take();
-        let (tx, rx) = std::sync::mpsc::channel();
-        watch(0, "test", Connection::Server(server), Started::Spawned(child), &tx, None).expect("watching");
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &inbox.mail(), note).expect("watching");
         thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
             .join()
             .expect("the peer thread ends");
-        let mut seen = vec![rx.recv_timeout(Duration::from_secs(10)).expect("a first event").1];
+        let mut seen = vec![inbox.recv_timeout(Duration::from_secs(10)).expect("a first event").1];
         drop(end_it);
-        while let Ok((_, event)) = rx.recv_timeout(Duration::from_secs(10)) {
+        while let Some((_, event)) = inbox.recv_timeout(Duration::from_secs(10)) {
             let exited = matches!(event, WorkerEvent::Exited(_));
             seen.push(event);
             if exited {
@@ -296,6 +309,30 @@ mod tests {
     }
 
     #[test]
+    fn read_by_the_inbox_the_exit_told_in_the_pipe_comes_after_the_channel_s_messages() {
+        // The exit thread writes the exit into the pipe once the channel thread passed on the
+        // channel's last message; the inbox reads the pipe itself, and must still take that
+        // message first (it empties the channel after each read of the pipes).
+        for round in 0..20 {
+            let seen = watched_with(true, |to| {
+                to.send(hello()).expect("sent");
+                to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
+            });
+            let kinds: Vec<&str> = seen
+                .iter()
+                .map(|e| match e {
+                    WorkerEvent::Connected(_) => "hello",
+                    WorkerEvent::Fixtures(_) => "message",
+                    WorkerEvent::ChannelClosed => "closed",
+                    WorkerEvent::Exited(_) => "exit",
+                    _ => "other",
+                })
+                .collect();
+            assert_eq!(kinds, ["hello", "message", "closed", "exit"], "round {round}");
+        }
+    }
+
+    #[test]
     fn with_a_note_the_exit_is_told_in_the_output_pipe_after_what_the_process_wrote() {
         use std::io::Read;
         let sentinel = crate::capture::sentinel_bytes("00112233445566778899aabbccddeeff");
@@ -309,8 +346,9 @@ mod tests {
             .stdout(writer)
             .spawn()
             .expect("sh starts");
-        let (server, (tx, rx)) = (Bootstrap::<Told>::new().expect("a server"), std::sync::mpsc::channel());
-        watch(0, "test", Connection::Server(server), Started::Spawned(child), &tx, Some(note)).expect("watching");
+        let server = Bootstrap::<Told>::new().expect("a server");
+        let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &inbox.mail(), Some(note)).expect("watching");
         // The pipe ends once the process and the note are done with it: the exit came last.
         let mut text = Vec::new();
         reader.read_to_end(&mut text).expect("read to the end");
@@ -319,7 +357,7 @@ mod tests {
         assert_eq!(text, expected);
         // Not also on the scheduler's channel (the pipe's reader passes it on): the exit
         // thread was done when the pipe ended (it held the note's end to the last).
-        assert!(rx.try_recv().is_err());
+        assert!(inbox.try_recv().is_none());
     }
 
     #[test]

@@ -7,12 +7,12 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
 use std::process::Stdio;
-use std::sync::mpsc::Sender;
 
 use ipc_channel::ipc;
 
 use super::event::WorkerEvent;
-use super::watch::{spawn_thread, watch, Connection, ExitNote, Said, Speaks, Started};
+use super::inbox::Mail;
+use super::watch::{watch, Connection, ExitNote, Said, Speaks, Started};
 
 use crate::capture::{self, Piece, SharedBuffer};
 use crate::error::Error;
@@ -26,8 +26,18 @@ pub(crate) struct WorkerProcess {
     pub(crate) group: i32,
     /// Where to send its work, when known before its hello (a forked worker).
     pub(crate) tasks: Option<ipc::IpcSender<ToWorker>>,
-    /// The output of the test in progress (`None` when not capturing).
-    pub(crate) buffer: Option<SharedBuffer>,
+    /// Its output pipe (`None` when not capturing).
+    pub(crate) output: Option<Output>,
+    /// To be started for its channel and its exit to be heard.
+    pub(crate) watcher: Watcher,
+}
+
+/// A worker's output pipe, for the scheduler to read.
+pub(crate) struct Output {
+    pub(crate) pipe: PipeReader,
+    pub(crate) sentinel: Vec<u8>,
+    /// The output of the test in progress.
+    pub(crate) buffer: SharedBuffer,
 }
 
 /// A worker process that exists, not yet watched.
@@ -78,8 +88,7 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
 /// Forks worker `id`, after the workers `earlier`: the copy closes the coordinator's ends of
 /// their pipes and channels (and of its own), which a re-executed worker would never have had.
 fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launched, Error> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::{fork, setpgid, ForkResult};
+    use nix::unistd::{fork, ForkResult};
     let (to_coordinator, from_worker) = ipc::channel::<Told>().map_err(Error::WorkerSpawn)?;
     let (tasks, to_worker) = ipc::channel::<ToWorker>().map_err(Error::WorkerSpawn)?;
     let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
@@ -104,7 +113,6 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
         sentinel: sentinel.clone(),
     };
     let title = format!("worker {}", id + 1);
-    let founder = crate::launch::fork::found_group().map_err(|e| Error::WorkerSpawn(e.into()))?;
     // What is buffered would be written twice: once more by the copy.
     let _ = std::io::Write::flush(&mut std::io::stdout());
     // SAFETY: the coordinator has one thread (`workers_may_fork`); the copy only makes itself a
@@ -119,42 +127,28 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             drop((reader, from_worker, tasks, note));
             let stdio = crate::launch::fork::Stdio { null, output: writer };
             let channels = (to_coordinator, to_worker);
-            crate::launch::fork::become_worker(&title, founder.as_raw(), boot, channels, stdio)
+            crate::launch::fork::become_worker(&title, boot, channels, stdio)
         }
-        Ok(ForkResult::Parent { child }) => Ok(child),
-        Err(err) => Err(err),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(err) => return Err(Error::WorkerSpawn(err.into())),
     };
     // The worker's ends are the worker's: its channels close when it dies.
     drop((to_coordinator, to_worker));
-    // As the copy does too: whichever comes first, it is in the group before the founder goes
-    // (the group lives on with its members).
-    let joined = child.and_then(|child| match setpgid(child, founder) {
-        Ok(()) => Ok(child),
-        Err(err) => {
-            let _ = kill(child, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(child, None);
-            Err(err)
-        }
-    });
-    let _ = kill(founder, Signal::SIGKILL);
-    match joined {
-        Ok(child) => Ok(Launched {
-            process: Started::Forked {
-                pid: child.as_raw(),
-                founder: founder.as_raw(),
-            },
-            group: founder.as_raw(),
-            connection: Connection::Channel(from_worker),
-            tasks: Some(tasks),
-            output: reader.zip(sentinel),
-            note,
-        }),
-        Err(err) => {
-            let _ = nix::sys::wait::waitpid(founder, None);
-            Err(Error::WorkerSpawn(err.into()))
-        }
-    }
+    Ok(Launched {
+        process: Started::Forked { pid: child.as_raw() },
+        // Founded by the copy itself (see `launch::fork::found_own_group`): known once it
+        // says hello; until then it is signalled by its pid alone.
+        group: UNKNOWN_GROUP,
+        connection: Connection::Channel(from_worker),
+        tasks: Some(tasks),
+        output: reader.zip(sentinel),
+        note,
+    })
 }
+
+/// The process group of a forked worker that has not said hello yet (`procs::signal_group`
+/// signals no group for it).
+pub(crate) const UNKNOWN_GROUP: i32 = 0;
 
 /// Re-executes this binary as worker `id`.
 fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
@@ -194,57 +188,72 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
     })
 }
 
-/// Starts worker `id` — takes `forked` if there is one, else re-executes this binary; its
-/// events arrive on `events` tagged with `id`.
-pub(crate) fn spawn(
-    id: usize,
-    capture: bool,
-    forked: Option<Forked>,
-    events: Sender<(usize, WorkerEvent)>,
-) -> Result<WorkerProcess, Error> {
+/// Starts worker `id` — takes `forked` if there is one, else re-executes this binary. Its
+/// channel and exit are watched once its [`Watcher`] starts.
+pub(crate) fn spawn(id: usize, capture: bool, forked: Option<Forked>) -> Result<WorkerProcess, Error> {
     let launched = match forked.and_then(|mut forked| forked.0.take()) {
         Some(launched) => launched,
         None => exec(id, capture)?,
     };
     let (pid, group, tasks) = (launched.process.pid(), launched.group, launched.tasks);
-    watch(id, "worker", launched.connection, launched.process, &events, launched.note)?;
-
-    let buffer = match launched.output {
-        Some((reader, sentinel)) => {
-            let buffer = SharedBuffer::default();
-            let shared = buffer.clone();
-            spawn_thread("mptest-worker-output", move || {
-                capture::read_pipe(reader, &sentinel, &shared, |piece| {
-                    let event = match piece {
-                        Piece::Test(out) => WorkerEvent::Output(out),
-                        Piece::Reported(out, report) => match postcard::from_bytes::<CarriedReport>(&report) {
-                            Ok(carried) => WorkerEvent::Reported {
-                                output: out,
-                                report: carried.report,
-                                sent_before: carried.sent_before,
-                            },
-                            Err(err) => {
-                                let _ = events.send((id, WorkerEvent::Output(out)));
-                                WorkerEvent::Malformed(format!("an undecodable report in the output pipe ({err})"))
-                            }
-                        },
-                        Piece::Exited(status) => WorkerEvent::Exited(ExitStatus::from_raw(status)),
-                        Piece::Malformed(why) => WorkerEvent::Malformed(why),
-                        Piece::Closed(out) => WorkerEvent::OutputClosed(out),
-                    };
-                    let _ = events.send((id, event));
-                });
-            })?;
-            Some(buffer)
-        }
-        None => None,
+    let watcher = Watcher {
+        id,
+        connection: launched.connection,
+        process: launched.process,
+        note: launched.note,
     };
+
+    // Read by the scheduler itself (see `Inbox::read_output`).
+    let output = launched.output.map(|(pipe, sentinel)| Output {
+        pipe,
+        sentinel,
+        buffer: SharedBuffer::default(),
+    });
     Ok(WorkerProcess {
         pid,
         group,
         tasks,
-        buffer,
+        output,
+        watcher,
     })
+}
+
+/// What watches a started worker's channel and exit (two threads, see [`watch`]), not started
+/// yet: a forked worker can be handed its first test before (its channel's messages and its
+/// exit wait for them), so the threads' start takes its time beside the worker's first test.
+pub(crate) struct Watcher {
+    id: usize,
+    connection: Connection<Told>,
+    process: Started,
+    note: Option<ExitNote>,
+}
+
+impl Watcher {
+    /// Starts the threads; the worker's events arrive on `events` tagged with its id.
+    pub(crate) fn start(self, events: &Mail) -> Result<(), Error> {
+        watch(self.id, "worker", self.connection, self.process, events, self.note)
+    }
+}
+
+/// The events a piece of a worker's output pipe makes.
+pub(crate) fn events_of(piece: Piece) -> Vec<WorkerEvent> {
+    match piece {
+        Piece::Test(out) => vec![WorkerEvent::Output(out)],
+        Piece::Reported(out, report) => match postcard::from_bytes::<CarriedReport>(&report) {
+            Ok(carried) => vec![WorkerEvent::Reported {
+                output: out,
+                report: carried.report,
+                sent_before: carried.sent_before,
+            }],
+            Err(err) => vec![
+                WorkerEvent::Output(out),
+                WorkerEvent::Malformed(format!("an undecodable report in the output pipe ({err})")),
+            ],
+        },
+        Piece::Exited(status) => vec![WorkerEvent::Exited(ExitStatus::from_raw(status))],
+        Piece::Malformed(why) => vec![WorkerEvent::Malformed(why)],
+        Piece::Closed(out) => vec![WorkerEvent::OutputClosed(out)],
+    }
 }
 
 impl Speaks for Told {

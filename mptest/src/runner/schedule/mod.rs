@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::OpaqueIpcSender;
@@ -18,6 +17,7 @@ use super::fixture_host::{self, RunFixtures, HOST_SLOT};
 use super::slot::{Ending, Piped, Released, Running, Slot, State, OUTPUT_GRACE};
 use super::verdict;
 use super::event::WorkerEvent;
+use super::inbox::{Inbox, Mail};
 use super::worker_process;
 use crate::capture::{self, CapturedOutput};
 use crate::cli::Options;
@@ -48,8 +48,8 @@ pub(crate) struct Scheduler<'a> {
     reporter: &'a mut dyn Reporter,
     queue: Queue,
     slots: Vec<Slot>,
-    events_tx: Sender<(usize, WorkerEvent)>,
-    events: Receiver<(usize, WorkerEvent)>,
+    /// Where everything is heard: other threads' events, the workers' output pipes.
+    inbox: Inbox,
     summary: Summary,
     workers_wanted: usize,
     interrupted: Option<i32>,
@@ -63,6 +63,12 @@ pub(crate) struct Scheduler<'a> {
     /// Work done while the workers exit at the end of an orderly run (see
     /// [`Scheduler::while_workers_exit`]).
     while_workers_exit: Option<Box<dyn FnOnce() + 'a>>,
+    /// Work done once the first workers were handed their first tests (see
+    /// [`Scheduler::once_started`]).
+    once_started: Option<Box<dyn FnOnce() + 'a>>,
+    /// Workers started whose channel and exit are not watched yet (see
+    /// [`worker_process::Watcher`]): watched once they were handed their tests.
+    unwatched: Vec<worker_process::Watcher>,
     /// Each test's index in the registry (what a worker is sent), found once for the run.
     registry_index: Vec<u32>,
     run_fixtures: RunFixtures,
@@ -75,8 +81,8 @@ impl<'a> Scheduler<'a> {
         options: &'a Options,
         reporter: &'a mut dyn Reporter,
         forked: Vec<worker_process::Forked>,
-    ) -> Self {
-        let (events_tx, events) = mpsc::channel();
+    ) -> Result<Self, crate::error::Error> {
+        let inbox = Inbox::new().map_err(crate::error::Error::WorkerSpawn)?;
         let position: HashMap<*const TestDef, u32> = crate::registry::TESTS
             .iter()
             .enumerate()
@@ -95,15 +101,14 @@ impl<'a> Scheduler<'a> {
             .iter()
             .map(|(_, def)| crate::fixtures::run_fixtures_of(def.fixtures))
             .collect();
-        Scheduler {
+        Ok(Scheduler {
             run_fixtures: RunFixtures::new(needed_by, run),
             tests,
             options,
             reporter,
             queue: Queue::new(run),
             slots: Vec::new(),
-            events_tx,
-            events,
+            inbox,
             summary: Summary::default(),
             workers_wanted: workers_wanted(options, run.len()),
             interrupted: None,
@@ -112,8 +117,10 @@ impl<'a> Scheduler<'a> {
             started_workers: 0,
             forked: forked.into(),
             while_workers_exit: None,
+            once_started: None,
+            unwatched: Vec::new(),
             registry_index,
-        }
+        })
     }
 
     /// `work` is done while the workers exit at the end of a run in which every test ran to its
@@ -124,9 +131,16 @@ impl<'a> Scheduler<'a> {
         self
     }
 
+    /// `work` is done once the first workers have their first tests (at the run's end if there
+    /// was none): it takes its time beside theirs, not before them.
+    pub(crate) fn once_started(mut self, work: impl FnOnce() + 'a) -> Self {
+        self.once_started = Some(Box::new(work));
+        self
+    }
+
     /// A sender for outside events (the interrupt thread sends `(INTERRUPT_SLOT, Exited)`).
-    pub(crate) fn sender(&self) -> Sender<(usize, WorkerEvent)> {
-        self.events_tx.clone()
+    pub(crate) fn sender(&self) -> Mail {
+        self.inbox.mail()
     }
 
     /// Runs every pending test to an outcome, then ends the workers.
@@ -148,12 +162,27 @@ impl<'a> Scheduler<'a> {
                 if self.summary.fatal.is_some() {
                     break;
                 }
+                self.watch_started();
                 self.wait_for_event();
                 self.check_timers();
             }
         }
+        self.watch_started();
         self.shut_down();
         self.summary
+    }
+
+    /// Starts watching the workers started since the last time, and (the first time) does the
+    /// work of [`Scheduler::once_started`].
+    fn watch_started(&mut self) {
+        for watcher in std::mem::take(&mut self.unwatched) {
+            if let Err(err) = watcher.start(&self.inbox.mail()) {
+                self.summary.fatal.get_or_insert(err.to_string());
+            }
+        }
+        if let Some(work) = self.once_started.take() {
+            work();
+        }
     }
 
     fn all_done(&self) -> bool {
@@ -173,11 +202,19 @@ impl<'a> Scheduler<'a> {
         self.started_workers += 1;
         let id = self.slots.len();
         let forked = self.forked.pop_front();
-        match worker_process::spawn(id, self.options.capture, forked, self.events_tx.clone()) {
+        match worker_process::spawn(id, self.options.capture, forked) {
             Ok(worker) => {
-                let mut slot = Slot::new(worker.pid, worker.group, worker.buffer);
+                let buffer = worker.output.as_ref().map(|output| output.buffer.clone());
+                if let Some(output) = worker.output {
+                    if let Err(err) = self.inbox.read_output(id, output.pipe, &output.sentinel, output.buffer) {
+                        self.summary.fatal = Some(format!("cannot read a worker's output: {err}"));
+                        return false;
+                    }
+                }
+                let mut slot = Slot::new(worker.pid, worker.group, buffer);
                 slot.tasks = worker.tasks;
                 self.slots.push(slot);
+                self.unwatched.push(worker.watcher);
                 true
             }
             Err(err) => {
@@ -327,22 +364,11 @@ impl<'a> Scheduler<'a> {
     }
 
     fn wait_for_event(&mut self) {
-        let received = match self.next_timer() {
-            Some(at) => self
-                .events
-                .recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match received {
-            Ok((id, event)) => self.handle(id, event),
-            Err(RecvTimeoutError::Timeout) => {}
-            // Cannot happen while we hold a sender; treat as the end of the world anyway.
-            Err(RecvTimeoutError::Disconnected) => {
-                self.summary.fatal = Some("the coordinator's event channel closed".into());
-            }
+        if let Some((id, event)) = self.inbox.recv_until(self.next_timer()) {
+            self.handle(id, event);
         }
-        // Take whatever else is already there before looking at timers again.
-        while let Ok((id, event)) = self.events.try_recv() {
+        // Take whatever else was read already before looking at timers again.
+        while let Some((id, event)) = self.inbox.take_read() {
             self.handle(id, event);
         }
     }
@@ -415,6 +441,15 @@ impl<'a> Scheduler<'a> {
                 if let Some(tasks) = tasks {
                     slot.tasks = Some(tasks);
                 }
+                if slot.group == worker_process::UNKNOWN_GROUP {
+                    // A forked worker founds its group before its hello (see `launch::fork`).
+                    let pid = nix::unistd::Pid::from_raw(slot.pid);
+                    // Never ours: a signal to it would end the run itself.
+                    match nix::unistd::getpgid(Some(pid)) {
+                        Ok(group) if group != nix::unistd::getpgrp() => slot.group = group.as_raw(),
+                        _ => {}
+                    }
+                }
                 if matches!(slot.state, State::Starting) {
                     slot.state = State::Idle;
                     // The test it was sent before its hello is the one it runs now.
@@ -448,7 +483,7 @@ impl<'a> Scheduler<'a> {
     /// A worker asks for a run fixture: pass the request on to the fixture host, started first
     /// if this is the first.
     fn need_fixture(&mut self, key: String, reply: OpaqueIpcSender) {
-        let events = self.events_tx.clone();
+        let events = self.inbox.mail();
         if let Some(message) = self.run_fixtures.request(key, reply, || fixture_host::spawn(events)) {
             self.reporter.report(&Event::Notice { message: &message });
         }

@@ -82,17 +82,17 @@ impl Scheduler<'_> {
             } else {
                 deadline - now
             };
-            match self.events.recv_timeout(wait) {
-                Ok((id, WorkerEvent::Exited(_))) if id < self.slots.len() => {
+            match self.inbox.recv_timeout(wait) {
+                Some((id, WorkerEvent::Exited(_))) if id < self.slots.len() => {
                     self.slots[id].state = State::Dead;
                 }
                 // Stop hooks and fixture teardowns run as the workers exit.
-                Ok((id, event)) => self.handle_late(id, event),
-                Err(_) => {}
+                Some((id, event)) => self.handle_late(id, event),
+                None => {}
             }
         }
         // A stop hook's report may come after its worker's exit was seen.
-        while let Ok((id, event)) = self.events.try_recv() {
+        while let Some((id, event)) = self.inbox.try_recv() {
             self.handle_late(id, event);
         }
         // After the workers, whatever ended them: the run's fixtures are torn down last.
@@ -155,16 +155,16 @@ impl Scheduler<'_> {
         let deadline = Instant::now() + HOST_GRACE;
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(wait) {
-                Ok((HOST_SLOT, WorkerEvent::Exited(status))) => {
+            match self.inbox.recv_timeout(wait) {
+                Some((HOST_SLOT, WorkerEvent::Exited(status))) => {
                     if !status.success() {
                         let message = format!("the fixture host {}", describe_exit(status));
                         self.reporter.report(&Event::Notice { message: &message });
                     }
                     break;
                 }
-                Ok((id, event)) => self.handle_late(id, event),
-                Err(_) => {
+                Some((id, event)) => self.handle_late(id, event),
+                None => {
                     let message = format!(
                         "the fixture host did not end within {} of the end of the run; it was killed",
                         humantime::format_duration(HOST_GRACE)

@@ -1,0 +1,313 @@
+//! Where the scheduler hears everything: what the threads that watch processes send it (a
+//! channel that rings a bell the scheduler polls), and the workers' output pipes, which it
+//! reads itself.
+//!
+//! A test's end and its report come in its worker's output pipe (see
+//! [`crate::capture::Record`]). Read here, in the scheduler's own thread, each costs one
+//! wake-up of the coordinator; read by a thread of its own, it cost two (that thread's and the
+//! scheduler's, woken by it), and a thread per worker to start.
+//!
+//! Order: what another thread sent before a worker wrote something in its pipe is taken before
+//! it — the channel is emptied after each read of the pipes, before what was read is passed on.
+//! A worker's exit, told in its pipe by the exit thread once its channel was read to the end
+//! (see [`super::watch`]), so comes after every message the worker sent.
+
+use std::collections::VecDeque;
+use std::io::{PipeReader, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags};
+
+use super::event::WorkerEvent;
+use crate::capture::{Cutter, SharedBuffer};
+
+/// An event for the scheduler, and whose it is (a worker's slot, or one of the scheduler's
+/// own ids: the interrupt, the fixture host).
+pub(crate) type Envelope = (usize, WorkerEvent);
+
+/// What other threads send the scheduler events with.
+#[derive(Clone)]
+pub(crate) struct Mail {
+    tx: mpsc::Sender<Envelope>,
+    bell: Arc<OwnedFd>,
+}
+
+impl Mail {
+    /// Sends `envelope` and rings the bell, which wakes the scheduler if it waits; false when
+    /// the scheduler is gone.
+    pub(crate) fn send(&self, envelope: Envelope) -> bool {
+        if self.tx.send(envelope).is_err() {
+            return false;
+        }
+        // Non-blocking: a full pipe has been rung already.
+        let _ = nix::unistd::write(&*self.bell, &[1]);
+        true
+    }
+}
+
+/// A worker's output pipe, read by the scheduler.
+struct Watched {
+    id: usize,
+    pipe: PipeReader,
+    cutter: Cutter,
+    buffer: SharedBuffer,
+    /// Left to fill until then (a flood of small writes, see [`Cutter::feed`]).
+    resume: Option<Instant>,
+}
+
+/// The scheduler's side (see the module's documentation).
+pub(crate) struct Inbox {
+    rx: mpsc::Receiver<Envelope>,
+    bell: OwnedFd,
+    mail: Mail,
+    pipes: Vec<Watched>,
+    ready: VecDeque<Envelope>,
+    chunk: Vec<u8>,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> std::io::Result<Inbox> {
+        let (bell, ringer) = std::io::pipe()?;
+        let (bell, ringer) = (OwnedFd::from(bell), OwnedFd::from(ringer));
+        set_nonblocking(&bell)?;
+        set_nonblocking(&ringer)?;
+        let (tx, rx) = mpsc::channel();
+        Ok(Inbox {
+            rx,
+            bell,
+            mail: Mail {
+                tx,
+                bell: Arc::new(ringer),
+            },
+            pipes: Vec::new(),
+            ready: VecDeque::new(),
+            chunk: vec![0; 64 * 1024],
+        })
+    }
+
+    /// A sender for other threads.
+    pub(crate) fn mail(&self) -> Mail {
+        self.mail.clone()
+    }
+
+    /// Reads worker `id`'s output `pipe` from now on, cut at `sentinel`, gathering it in
+    /// `buffer`; its pieces come as the worker's events, the last `OutputClosed`.
+    pub(crate) fn read_output(
+        &mut self,
+        id: usize,
+        pipe: PipeReader,
+        sentinel: &[u8],
+        buffer: SharedBuffer,
+    ) -> std::io::Result<()> {
+        set_nonblocking(&pipe)?;
+        self.pipes.push(Watched {
+            id,
+            pipe,
+            cutter: Cutter::new(sentinel),
+            buffer,
+            resume: None,
+        });
+        Ok(())
+    }
+
+    /// The next event, waiting at most until `deadline` (`None`: as long as it takes); `None`
+    /// once the deadline has passed with nothing come.
+    pub(crate) fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
+        loop {
+            if let Some(envelope) = self.take_read() {
+                return Some(envelope);
+            }
+            let now = Instant::now();
+            let expired = deadline.is_some_and(|d| d <= now);
+            let resume = self.pipes.iter().filter_map(|p| p.resume).filter(|&r| r > now).min();
+            let wait = match (expired, deadline.into_iter().chain(resume).min()) {
+                (true, _) => Some(Duration::ZERO),
+                (false, until) => until.map(|until| until.saturating_duration_since(now)),
+            };
+            self.gather(wait);
+            if expired && self.ready.is_empty() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits at most `wait` (`None`: no limit) for the bell or a pipe, reads the pipes that
+    /// have something, and puts what came in order in `ready`: what other threads sent before
+    /// what was read in the pipes first.
+    fn gather(&mut self, wait: Option<Duration>) {
+        let now = Instant::now();
+        let polled: Vec<usize> = (0..self.pipes.len())
+            .filter(|&i| self.pipes[i].resume.is_none_or(|r| r <= now))
+            .collect();
+        let took;
+        let readable = {
+            let mut fds = Vec::with_capacity(polled.len() + 1);
+            fds.push(PollFd::new(self.bell.as_fd(), PollFlags::POLLIN));
+            for &i in &polled {
+                fds.push(PollFd::new(self.pipes[i].pipe.as_fd(), PollFlags::POLLIN));
+            }
+            let asked = Instant::now();
+            let polled_result = poll_for(&mut fds, wait);
+            // How long a pipe read now waited for its data (the old reader's `read` took that).
+            took = asked.elapsed();
+            match polled_result {
+                Ok(_) => fds.iter().map(|fd| fd.revents().is_some_and(|r| !r.is_empty())).collect(),
+                // Interrupted: look again.
+                Err(_) => vec![false; fds.len()],
+            }
+        };
+        if readable[0] {
+            while matches!(nix::unistd::read(&self.bell, &mut [0; 256]), Ok(n) if n > 0) {}
+        }
+        let mut piped = Vec::new();
+        let mut closed = Vec::new();
+        for (&i, _) in polled.iter().zip(&readable[1..]).filter(|(_, &r)| r) {
+            if self.read_pipe(i, took, &mut piped) {
+                closed.push(i);
+            }
+        }
+        for i in closed.into_iter().rev() {
+            self.pipes.swap_remove(i);
+        }
+        // What was sent before these bytes were written comes before them.
+        while let Ok(envelope) = self.rx.try_recv() {
+            self.ready.push_back(envelope);
+        }
+        self.ready.extend(piped);
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Option<Envelope> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// An event read or sent already, without looking at the pipes again.
+    pub(crate) fn take_read(&mut self) -> Option<Envelope> {
+        self.ready.pop_front().or_else(|| self.rx.try_recv().ok())
+    }
+
+    /// An event that is there now.
+    pub(crate) fn try_recv(&mut self) -> Option<Envelope> {
+        self.recv_until(Some(Instant::now()))
+    }
+
+    /// One read of pipe `i`, its events added to `piped`; true at its end.
+    fn read_pipe(&mut self, i: usize, took: Duration, piped: &mut Vec<Envelope>) -> bool {
+        let watched = &mut self.pipes[i];
+        let id = watched.id;
+        let mut events = |piece| {
+            for event in super::worker_process::events_of(piece) {
+                piped.push((id, event));
+            }
+        };
+        match watched.pipe.read(&mut self.chunk) {
+            Ok(0) => {
+                events(watched.cutter.close(&watched.buffer));
+                true
+            }
+            Ok(n) => {
+                let pause = watched.cutter.feed(&self.chunk[..n], took, &watched.buffer, events);
+                watched.resume = pause.map(|pause| Instant::now() + pause);
+                false
+            }
+            Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => false,
+            // A pipe that cannot be read is at its end.
+            Err(_) => {
+                events(watched.cutter.close(&watched.buffer));
+                true
+            }
+        }
+    }
+}
+
+fn set_nonblocking(fd: &impl AsFd) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Waits until one of `fds` is ready or `wait` has passed (`None`: no limit), to the
+/// microsecond where the system has `ppoll`, else to the millisecond above.
+fn poll_for(fds: &mut [PollFd<'_>], wait: Option<Duration>) -> nix::Result<i32> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        let wait = wait.map(nix::sys::time::TimeSpec::from_duration);
+        nix::poll::ppoll(fds, wait, None)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        use nix::poll::PollTimeout;
+        let timeout = match wait {
+            None => PollTimeout::NONE,
+            Some(wait) => {
+                let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128 - 1);
+                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        nix::poll::poll(fds, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{sentinel_bytes, Record};
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn kind(envelope: Option<Envelope>) -> String {
+        match envelope {
+            Some((id, WorkerEvent::ChannelClosed)) => format!("{id}:closed"),
+            Some((id, WorkerEvent::Exited(status))) => format!("{id}:exited {}", status.into_raw()),
+            Some((id, WorkerEvent::Output(out))) => format!("{id}:output {}", out.to_text()),
+            Some((id, WorkerEvent::OutputClosed(out))) => format!("{id}:end {}", out.to_text()),
+            Some((id, other)) => format!("{id}:{other:?}"),
+            None => "nothing".into(),
+        }
+    }
+
+    #[test]
+    fn what_was_sent_before_a_pipe_was_read_comes_before_what_the_pipe_said() {
+        let mut inbox = Inbox::new().expect("an inbox");
+        let sentinel = sentinel_bytes("00112233445566778899aabbccddeeff");
+        let (reader, mut writer) = std::io::pipe().expect("a pipe");
+        inbox.read_output(3, reader, &sentinel, Default::default()).expect("read");
+        // As a worker's exit comes: its channel's end sent, then its exit told in the pipe.
+        assert!(inbox.mail().send((3, WorkerEvent::ChannelClosed)));
+        writer.write_all(b"last words").expect("written");
+        writer.write_all(&Record::Exited(9).bytes(&sentinel).expect("a record")).expect("written");
+        drop(writer);
+        // Both are there when the pipe is read (not taken from the channel before it).
+        inbox.gather(Some(Duration::from_secs(10)));
+        let mut seen = vec![];
+        while let Some(envelope) = inbox.take_read() {
+            seen.push(kind(Some(envelope)));
+        }
+        assert_eq!(seen[..2], ["3:closed", "3:exited 9"], "{seen:?}");
+        // Then the pipe's end, with what came before the exit record.
+        let mut rest: Vec<String> = seen[2..].to_vec();
+        while !rest.iter().any(|k| k.starts_with("3:end")) {
+            let next = inbox.recv_timeout(Duration::from_secs(10));
+            assert!(next.is_some(), "no end of the pipe: {rest:?}");
+            rest.push(kind(next));
+        }
+        assert_eq!(rest, ["3:end last words"]);
+    }
+
+    #[test]
+    fn mail_from_another_thread_wakes_a_wait_and_a_wait_ends_at_its_deadline() {
+        let mut inbox = Inbox::new().expect("an inbox");
+        let mail = inbox.mail();
+        let sender = std::thread::spawn(move || mail.send((1, WorkerEvent::ChannelClosed)));
+        assert_eq!(kind(inbox.recv_timeout(Duration::from_secs(10))), "1:closed");
+        assert!(sender.join().expect("the sender ends"));
+        let asked = Instant::now();
+        assert_eq!(kind(inbox.recv_timeout(Duration::from_millis(20))), "nothing");
+        assert!(asked.elapsed() >= Duration::from_millis(20));
+        assert_eq!(kind(inbox.try_recv()), "nothing");
+    }
+}
