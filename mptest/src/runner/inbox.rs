@@ -204,18 +204,14 @@ impl Inbox {
             }
         };
         match watched.pipe.read(&mut self.chunk) {
-            Ok(0) => {
-                events(watched.cutter.close(&watched.buffer));
-                true
-            }
-            Ok(n) => {
+            Ok(n) if n > 0 => {
                 let pause = watched.cutter.feed(&self.chunk[..n], took, &watched.buffer, events);
                 watched.resume = pause.map(|pause| Instant::now() + pause);
                 false
             }
             Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => false,
-            // A pipe that cannot be read is at its end.
-            Err(_) => {
+            // Its end, or a pipe that cannot be read.
+            _ => {
                 events(watched.cutter.close(&watched.buffer));
                 true
             }

@@ -288,15 +288,9 @@ mod tests {
         told(FromWorker::Hello { pid: 1, tasks: Some(tasks) })
     }
 
-    #[test]
-    fn the_hello_comes_first_and_the_exit_after_everything_sent() {
-        // The exit thread sees the exit as soon as it happens; it waits for the channel's end.
-        let seen = watched(|to| {
-            to.send(hello()).expect("sent");
-            to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
-        });
-        let kinds: Vec<&str> = seen
-            .iter()
+    /// What each event is, in a word.
+    fn kinds(seen: &[WorkerEvent]) -> Vec<&'static str> {
+        seen.iter()
             .map(|e| match e {
                 WorkerEvent::Connected(_) => "hello",
                 WorkerEvent::Fixtures(_) => "message",
@@ -304,8 +298,17 @@ mod tests {
                 WorkerEvent::Exited(_) => "exit",
                 _ => "other",
             })
-            .collect();
-        assert_eq!(kinds, ["hello", "message", "closed", "exit"]);
+            .collect()
+    }
+
+    #[test]
+    fn the_hello_comes_first_and_the_exit_after_everything_sent() {
+        // The exit thread sees the exit as soon as it happens; it waits for the channel's end.
+        let seen = watched(|to| {
+            to.send(hello()).expect("sent");
+            to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
+        });
+        assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"]);
     }
 
     #[test]
@@ -318,17 +321,7 @@ mod tests {
                 to.send(hello()).expect("sent");
                 to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
             });
-            let kinds: Vec<&str> = seen
-                .iter()
-                .map(|e| match e {
-                    WorkerEvent::Connected(_) => "hello",
-                    WorkerEvent::Fixtures(_) => "message",
-                    WorkerEvent::ChannelClosed => "closed",
-                    WorkerEvent::Exited(_) => "exit",
-                    _ => "other",
-                })
-                .collect();
-            assert_eq!(kinds, ["hello", "message", "closed", "exit"], "round {round}");
+            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "round {round}");
         }
     }
 
