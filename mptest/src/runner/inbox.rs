@@ -14,6 +14,8 @@
 
 use std::collections::VecDeque;
 use std::io::{PipeReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags};
 
 use super::event::WorkerEvent;
-use crate::capture::{Cutter, SharedBuffer};
+use crate::capture::{Cutter, Piece, SharedBuffer};
+use crate::protocol::CarriedReport;
 
 /// An event for the scheduler, and whose it is (a worker's slot, or one of the scheduler's
 /// own ids: the interrupt, the fixture host).
@@ -199,7 +202,7 @@ impl Inbox {
         let watched = &mut self.pipes[i];
         let id = watched.id;
         let mut events = |piece| {
-            for event in super::worker_process::events_of(piece) {
+            for event in events_of(piece) {
                 piped.push((id, event));
             }
         };
@@ -216,6 +219,27 @@ impl Inbox {
                 true
             }
         }
+    }
+}
+
+/// The events a piece of a worker's output pipe makes.
+pub(crate) fn events_of(piece: Piece) -> Vec<WorkerEvent> {
+    match piece {
+        Piece::Test(out) => vec![WorkerEvent::Output(out)],
+        Piece::Reported(out, report) => match postcard::from_bytes::<CarriedReport>(&report) {
+            Ok(carried) => vec![WorkerEvent::Reported {
+                output: out,
+                report: carried.report,
+                sent_before: carried.sent_before,
+            }],
+            Err(err) => vec![
+                WorkerEvent::Output(out),
+                WorkerEvent::Malformed(format!("an undecodable report in the output pipe ({err})")),
+            ],
+        },
+        Piece::Exited(status) => vec![WorkerEvent::Exited(ExitStatus::from_raw(status))],
+        Piece::Malformed(why) => vec![WorkerEvent::Malformed(why)],
+        Piece::Closed(out) => vec![WorkerEvent::OutputClosed(out)],
     }
 }
 

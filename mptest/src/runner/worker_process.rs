@@ -4,8 +4,7 @@
 
 use std::io::PipeReader;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::ExitStatus;
+use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
 use ipc_channel::ipc;
@@ -14,11 +13,11 @@ use super::event::WorkerEvent;
 use super::inbox::Mail;
 use super::watch::{watch, Connection, ExitNote, Said, Speaks, Started};
 
-use crate::capture::{self, Piece, SharedBuffer};
+use crate::capture::{self, SharedBuffer};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 use crate::launch::role::{self, Boot};
-use crate::protocol::{CarriedReport, FromWorker, Told, ToWorker};
+use crate::protocol::{FromWorker, Told, ToWorker};
 
 /// A started worker.
 pub(crate) struct WorkerProcess {
@@ -235,26 +234,6 @@ impl Watcher {
     }
 }
 
-/// The events a piece of a worker's output pipe makes.
-pub(crate) fn events_of(piece: Piece) -> Vec<WorkerEvent> {
-    match piece {
-        Piece::Test(out) => vec![WorkerEvent::Output(out)],
-        Piece::Reported(out, report) => match postcard::from_bytes::<CarriedReport>(&report) {
-            Ok(carried) => vec![WorkerEvent::Reported {
-                output: out,
-                report: carried.report,
-                sent_before: carried.sent_before,
-            }],
-            Err(err) => vec![
-                WorkerEvent::Output(out),
-                WorkerEvent::Malformed(format!("an undecodable report in the output pipe ({err})")),
-            ],
-        },
-        Piece::Exited(status) => vec![WorkerEvent::Exited(ExitStatus::from_raw(status))],
-        Piece::Malformed(why) => vec![WorkerEvent::Malformed(why)],
-        Piece::Closed(out) => vec![WorkerEvent::OutputClosed(out)],
-    }
-}
 
 impl Speaks for Told {
     fn said(self) -> Said {
