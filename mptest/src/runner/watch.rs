@@ -97,6 +97,12 @@ pub(crate) fn watch<M: Speaks>(
     note: Option<ExitNote>,
 ) -> Result<(), Error> {
     let reading = Arc::new(ChannelReading::default());
+    if matches!(connection, Connection::Channel(_)) {
+        // Made before the process was (a forked worker): connected already, so there is
+        // something to read to its end, even if this thread has not started reading yet when
+        // the exit is seen — a worker that dies in its first test said hello first.
+        reading.set(Reading::Connected);
+    }
     let tx = events.clone();
     let channel = reading.clone();
     spawn_thread(&format!("mptest-{what}-exit"), move || {
@@ -321,6 +327,41 @@ mod tests {
                 to.send(hello()).expect("sent");
                 to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
             });
+            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_channel_made_before_the_process_is_read_to_its_end_before_its_exit_is_told() {
+        // A forked worker can die in its first test before its channel's thread has read a
+        // thing: the exit thread must still wait for the hello and the rest.
+        for round in 0..20 {
+            let (to, from) = ipc_channel::ipc::channel::<Told>().expect("a channel");
+            to.send(hello()).expect("sent");
+            to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
+            let child = std::process::Command::new("sh")
+                .args(["-c", "exit 3"])
+                .spawn()
+                .expect("sh starts");
+            // Dead (not reaped) before it is watched.
+            // SAFETY: waitid on our own child into a siginfo of ours; WNOWAIT leaves it to reap.
+            let waited = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+            };
+            assert_eq!(waited, 0, "it exits");
+            drop(to);
+            let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
+            let mail = inbox.mail();
+            watch(0, "test", Connection::Channel(from), Started::Spawned(child), &mail, None).expect("watching");
+            let mut seen = Vec::new();
+            while let Some((_, event)) = inbox.recv_timeout(Duration::from_secs(10)) {
+                let exited = matches!(event, WorkerEvent::Exited(_));
+                seen.push(event);
+                if exited {
+                    break;
+                }
+            }
             assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "round {round}");
         }
     }
