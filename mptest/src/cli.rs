@@ -491,12 +491,19 @@ pub(crate) struct Options {
     pub(crate) ensure_time: Option<crate::runner::time_limits::TimeLimits>,
 }
 
+/// std's `available_parallelism`, read once: it reads several files (cgroup limits), and a run
+/// asks before it forks its first workers and again when it starts them.
+fn machine_parallelism() -> usize {
+    static PARALLELISM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PARALLELISM.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 impl Options {
     /// How many workers run `tests` tests at once: `--test-threads`, else the machine's
     /// parallelism (read from the system only when there is more than one test).
     pub(crate) fn threads(&self, tests: usize) -> usize {
         let threads = match self.threads {
-            0 if tests > 1 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 if tests > 1 => machine_parallelism(),
             0 => 1,
             n => n,
         };

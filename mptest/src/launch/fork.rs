@@ -22,7 +22,7 @@
 //! `MPTEST_FORK_WORKERS=0` has every worker re-executed.
 //!
 //! The copy then becomes what `exec` would have made of it: a process group of its own (founded
-//! by a process it forks for the purpose, see [`found_own_group`]), stdin from `/dev/null`, stdout and
+//! by a process it makes for the purpose, see [`found_own_group`]), stdin from `/dev/null`, stdout and
 //! stderr the capture pipe, the coordinator's ends of the pipes and channels of the workers
 //! forked before it closed, the worker's name and role. Its channels to and from the coordinator
 //! are made before the fork: no socket to connect to, and its first test can be sent before it
@@ -75,42 +75,59 @@ pub(crate) struct Stdio {
 }
 
 /// Makes this process (a forked worker, one thread) a member of a process group of its own
-/// that it does not lead: a process forked for the purpose founds the group, this one joins it,
-/// and the founder is killed and reaped; the group lives on with this process and what its
-/// tests start, and a test may call `setsid()`, which a group's leader may not (a re-executed
-/// worker has an anchor for that, see [`super::anchor`]). Done by the worker, not by the
-/// coordinator, whose start it would slow by a fork per worker.
-fn found_own_group() -> nix::Result<()> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::{fork, setpgid, ForkResult, Pid};
-    let me = std::process::id() as i32;
-    // SAFETY: one thread (a forked worker before it starts any); the copy only calls
-    // async-signal-safe functions (setpgid, prctl, getppid, pause, _exit) and never returns.
-    let founder = match unsafe { fork() }? {
-        ForkResult::Child => {
-            let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
-            #[cfg(target_os = "linux")]
-            // SAFETY: prctl with an int argument.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            }
-            // SAFETY: getppid, pause and _exit have no preconditions.
-            unsafe {
-                if libc::getppid() != me {
-                    libc::_exit(0);
-                }
-                loop {
-                    libc::pause();
-                }
-            }
-        }
-        ForkResult::Parent { child } => child,
+/// that it does not lead: a process made for the purpose founds the group and exits, this one
+/// joins the group before reaping the founder; the group lives on with this process and what
+/// its tests start, and a test may call `setsid()`, which a group's leader may not (a
+/// re-executed worker has an anchor for that, see [`super::anchor`]). Done by the worker, not by
+/// the coordinator, whose start it would slow.
+///
+/// The founder is made by `clone` with `CLONE_VM | CLONE_VFORK`, as `posix_spawn` makes its
+/// children: it shares this process's memory instead of copying its page tables (a `fork` costs
+/// this process ~150 µs and copy-on-write faults after it), runs one function on a small stack
+/// of its own while this process waits, and exits. Until it is reaped it is a zombie, still a
+/// member of its group: joining the group then cannot find it gone.
+#[cfg(target_os = "linux")]
+fn found_own_group() -> std::io::Result<()> {
+    extern "C" fn lead_a_new_group(_: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: setpgid on the calling process. (On failure it sets the errno of the thread
+        // it shares memory with, which waits meanwhile and reads no errno from before.)
+        unsafe { libc::setpgid(0, 0) }
+    }
+    // The founder's stack: it runs `lead_a_new_group` and nothing else.
+    let mut stack = vec![0u128; 1024];
+    let top = stack.as_mut_ptr_range().end.cast::<libc::c_void>();
+    // SAFETY: the child runs on a stack of its own (16-byte aligned, as `u128`s are), calls
+    // only setpgid and returns, which exits it; this thread is suspended until then
+    // (`CLONE_VFORK`), so the stack outlives it.
+    let founder = unsafe {
+        libc::clone(
+            lead_a_new_group,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::null_mut(),
+        )
     };
-    // As the founder does: whichever comes first, the group exists after this.
-    let joined = setpgid(founder, founder).and_then(|()| setpgid(Pid::from_raw(0), founder));
-    let _ = kill(founder, Signal::SIGKILL);
-    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(founder, None) {}
+    if founder < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    drop(stack);
+    // SAFETY: setpgid on this process, into the group its exited founder leads.
+    let joined = match unsafe { libc::setpgid(0, founder) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    };
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, with a status word of ours.
+    while unsafe { libc::waitpid(founder, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+    {}
     joined
+}
+
+/// Elsewhere workers are never forked (see [`workers_may_fork`]).
+#[cfg(not(target_os = "linux"))]
+fn found_own_group() -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// In the forked copy, first thing: makes it the process `exec` would have started (see the

@@ -171,6 +171,9 @@ pub(crate) struct Slot {
     /// moment the one before it ends, without a round trip to us. Not started until that one's
     /// `Done` comes, so a crash is always the running test's; these go back to the queue.
     pub(crate) ahead: VecDeque<Job>,
+    /// `Exit` was sent behind its last tests (see `Scheduler::send_exit_ahead`): it is handed
+    /// nothing more, and goes when they are done.
+    pub(crate) exit_sent: bool,
     /// What the worker said, by the way it came, kept back until it may be taken in the
     /// order it was said (see [`crate::protocol::Told`]): from the output pipe (outputs and
     /// reports), and from the channel.
@@ -252,6 +255,7 @@ impl Slot {
             closed_rest: None,
             strays: Vec::new(),
             ahead: VecDeque::new(),
+            exit_sent: false,
         }
     }
 
