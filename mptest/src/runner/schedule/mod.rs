@@ -624,13 +624,13 @@ impl<'a> Scheduler<'a> {
             self.break_worker(id, cause);
             return;
         }
+        // Too late when it is being ended already (timed out, broken): its exit decides the
+        // outcome. Not when its channel closed: that is heard apart from the pipe, and may be
+        // heard before a report written before it — a worker told to exit behind its last test
+        // closes it as it exits.
         if running.ending.as_ref().is_some_and(|e| !matches!(e, Ending::ChannelClosed { .. })) {
-            // Too late: it is being ended already (timed out); its exit decides the outcome.
             return;
         }
-        // (A closed channel is heard apart from the pipe, and may be heard before a report the
-        // worker wrote before it closed: a worker told to exit behind its last test closes it
-        // as it exits. The report says the test ended.)
         let job = running.job;
         slot.state = State::Idle;
         // The test handed out ahead starts now, in the worker as here.
