@@ -111,17 +111,10 @@ fn found_own_group() -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     drop(stack);
-    // SAFETY: setpgid on this process, into the group its exited founder leads.
-    let joined = match unsafe { libc::setpgid(0, founder) } {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    };
-    let mut status = 0;
-    // SAFETY: waitpid on our own child, with a status word of ours.
-    while unsafe { libc::waitpid(founder, &mut status, 0) } < 0
-        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-    {}
-    joined
+    let founder = nix::unistd::Pid::from_raw(founder);
+    let joined = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), founder);
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(founder, None) {}
+    joined.map_err(std::io::Error::from)
 }
 
 /// Elsewhere workers are never forked (see [`workers_may_fork`]).
