@@ -47,7 +47,9 @@ pub(crate) fn spawn(events: Mail) -> Result<i32, Error> {
     drop(command);
     let pid = child.id() as i32;
     let connection = super::watch::Connection::Server(server);
-    watch(HOST_SLOT, "host", connection, super::watch::Started::Spawned(child), &events, None)?;
+    // At most one a run, started when a test first needs it: its exit is heard by a thread.
+    let exit = super::watch::HearExit::Thread;
+    watch(HOST_SLOT, "host", connection, super::watch::Started::Spawned(child), &events, None, exit)?;
     Ok(pid)
 }
 

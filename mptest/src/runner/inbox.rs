@@ -1,6 +1,6 @@
 //! Where the scheduler hears everything: what the threads that watch processes send it (a
-//! channel that rings a bell the scheduler polls), and the workers' output pipes, which it
-//! reads itself.
+//! channel that rings a bell the scheduler polls), the workers' output pipes, which it reads
+//! itself, and — through pidfds — the workers' exits.
 //!
 //! A test's end and its report come in its worker's output pipe (see
 //! [`crate::capture::Record`]). Read here, in the scheduler's own thread, each costs one
@@ -9,8 +9,8 @@
 //!
 //! Order: what another thread sent before a worker wrote something in its pipe is taken before
 //! it — the channel is emptied after each read of the pipes, before what was read is passed on.
-//! A worker's exit, told in its pipe by the exit thread once its channel was read to the end
-//! (see [`super::watch`]), so comes after every message the worker sent.
+//! A worker's exit, told once its channel was read to the end (see [`super::exit`]), after what
+//! its pipe held, so comes after every message the worker sent.
 
 use std::collections::VecDeque;
 use std::io::{PipeReader, Read};
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags};
 
 use super::event::WorkerEvent;
+use super::exit::PolledExit;
 use crate::capture::{Cutter, Piece, SharedBuffer};
 use crate::protocol::CarriedReport;
 
@@ -45,9 +46,14 @@ impl Mail {
         if self.tx.send(envelope).is_err() {
             return false;
         }
+        self.ring();
+        true
+    }
+
+    /// Wakes the scheduler if it waits, to look again at what it waits for.
+    pub(crate) fn ring(&self) {
         // Non-blocking: a full pipe has been rung already.
         let _ = nix::unistd::write(&*self.bell, &[1]);
-        true
     }
 }
 
@@ -67,6 +73,8 @@ pub(crate) struct Inbox {
     bell: OwnedFd,
     mail: Mail,
     pipes: Vec<Watched>,
+    /// Exits heard through pidfds (see [`super::exit`]).
+    exits: Vec<PolledExit>,
     ready: VecDeque<Envelope>,
     chunk: Vec<u8>,
 }
@@ -86,6 +94,7 @@ impl Inbox {
                 bell: Arc::new(ringer),
             },
             pipes: Vec::new(),
+            exits: Vec::new(),
             ready: VecDeque::new(),
             chunk: vec![0; 64 * 1024],
         })
@@ -116,6 +125,13 @@ impl Inbox {
         Ok(())
     }
 
+    /// Hears a process's exit from now on: told as its thread would (see [`super::watch`]),
+    /// once the process's channel is read to its end, in its output pipe after everything it
+    /// wrote when it has a note.
+    pub(crate) fn hear_exit(&mut self, exit: PolledExit) {
+        self.exits.push(exit);
+    }
+
     /// The next event, waiting at most until `deadline` (`None`: as long as it takes); `None`
     /// once the deadline has passed with nothing come.
     pub(crate) fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
@@ -125,7 +141,9 @@ impl Inbox {
             }
             let now = Instant::now();
             let expired = deadline.is_some_and(|d| d <= now);
-            let resume = self.pipes.iter().filter_map(|p| p.resume).filter(|&r| r > now).min();
+            let paused = self.pipes.iter().filter_map(|p| p.resume).filter(|&r| r > now);
+            // A dead process's channel given up on.
+            let resume = paused.chain(self.exits.iter().filter_map(PolledExit::deadline)).min();
             let wait = match (expired, deadline.into_iter().chain(resume).min()) {
                 (true, _) => Some(Duration::ZERO),
                 (false, until) => until.map(|until| until.saturating_duration_since(now)),
@@ -152,6 +170,9 @@ impl Inbox {
             for &i in &polled {
                 fds.push(PollFd::new(self.pipes[i].pipe.as_fd(), PollFlags::POLLIN));
             }
+            for exit in &self.exits {
+                fds.extend(exit.fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            }
             let asked = Instant::now();
             let polled_result = poll_for(&mut fds, wait);
             // How long a pipe read now waited for its data (the old reader's `read` took that).
@@ -168,18 +189,60 @@ impl Inbox {
         let mut piped = Vec::new();
         let mut closed = Vec::new();
         for (&i, _) in polled.iter().zip(&readable[1..]).filter(|(_, &r)| r) {
-            if self.read_pipe(i, took, &mut piped) {
+            if self.read_pipe(i, took, &mut piped) == PipeRead::Ended {
                 closed.push(i);
             }
         }
         for i in closed.into_iter().rev() {
             self.pipes.swap_remove(i);
         }
+        let ended = readable[1 + polled.len()..].iter();
+        for (exit, _) in self.exits.iter_mut().filter(|e| e.fd().is_some()).zip(ended).filter(|(_, &r)| r) {
+            exit.reap();
+        }
         // What was sent before these bytes were written comes before them.
         while let Ok(envelope) = self.rx.try_recv() {
             self.ready.push_back(envelope);
         }
+        self.tell_exits(&mut piped);
         self.ready.extend(piped);
+    }
+
+    /// Tells the exits that may be told now (see [`PolledExit::take_ready`]), each after what
+    /// its process wrote in its output pipe, as the exit thread's record in the pipe would.
+    fn tell_exits(&mut self, piped: &mut Vec<Envelope>) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.exits.len() {
+            let Some(event) = self.exits[i].take_ready(now) else {
+                i += 1;
+                continue;
+            };
+            let exit = self.exits.swap_remove(i);
+            let record = match (&exit.note, &event) {
+                (Some(note), WorkerEvent::Exited(status)) => note.record(*status),
+                _ => None,
+            };
+            let pipe = self.pipes.iter().position(|p| p.id == exit.slot);
+            if let (Some(record), Some(pipe)) = (record, pipe) {
+                // The process is gone: all it wrote is in the pipe; read it first.
+                let mut read = PipeRead::More;
+                while read == PipeRead::More {
+                    read = self.read_pipe(pipe, Duration::ZERO, piped);
+                }
+                if read == PipeRead::Empty {
+                    let watched = &mut self.pipes[pipe];
+                    let id = watched.id;
+                    watched.cutter.feed(&record, Duration::ZERO, &watched.buffer, |piece| {
+                        piped.extend(events_of(piece).into_iter().map(|event| (id, event)))
+                    });
+                    // Its note's write end closes here, so the pipe can end.
+                    continue;
+                }
+                self.pipes.swap_remove(pipe);
+            }
+            piped.push((exit.slot, event));
+        }
     }
 
     /// The next event, waiting at most `timeout`.
@@ -197,8 +260,8 @@ impl Inbox {
         self.recv_until(Some(Instant::now()))
     }
 
-    /// One read of pipe `i`, its events added to `piped`; true at its end.
-    fn read_pipe(&mut self, i: usize, took: Duration, piped: &mut Vec<Envelope>) -> bool {
+    /// One read of pipe `i`, its events added to `piped`.
+    fn read_pipe(&mut self, i: usize, took: Duration, piped: &mut Vec<Envelope>) -> PipeRead {
         let watched = &mut self.pipes[i];
         let id = watched.id;
         let mut events = |piece| {
@@ -210,16 +273,28 @@ impl Inbox {
             Ok(n) if n > 0 => {
                 let pause = watched.cutter.feed(&self.chunk[..n], took, &watched.buffer, events);
                 watched.resume = pause.map(|pause| Instant::now() + pause);
-                false
+                PipeRead::More
             }
-            Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => false,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => PipeRead::More,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => PipeRead::Empty,
             // Its end, or a pipe that cannot be read.
             _ => {
                 events(watched.cutter.close(&watched.buffer));
-                true
+                PipeRead::Ended
             }
         }
     }
+}
+
+/// What one read of a pipe found.
+#[derive(Debug, PartialEq, Eq)]
+enum PipeRead {
+    /// Something (there may be more).
+    More,
+    /// Nothing for now.
+    Empty,
+    /// The pipe's end: it is done with.
+    Ended,
 }
 
 /// The events a piece of a worker's output pipe makes.

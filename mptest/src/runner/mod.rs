@@ -3,9 +3,9 @@
 //!
 //! - [`select`] and [`plan`]: which tests run, in which order (longest first, from [`timings`]).
 //! - [`schedule`]: the loop, sole owner of the run's state. It hears [`event`]s in its [`inbox`]:
-//!   from the threads that [`watch`] each started process's channel and exit — workers
-//!   ([`worker_process`]) and the fixture host ([`fixture_host`]) — and from the workers' output
-//!   pipes, which it reads itself; and decides with the units below, each with its own tests:
+//!   from the threads that [`watch`] each started process's channel (and [`exit`], where it has
+//!   no pidfd the inbox polls) — workers ([`worker_process`]) and the fixture host
+//!   ([`fixture_host`]) — and from the workers' output pipes, which it reads itself; and decides with the units below, each with its own tests:
 //!   - [`dispatch`]: the queue of jobs, groups kept on their worker, serial tests alone;
 //!   - [`slot`]: one worker's state, its test's timers, results paired with their output;
 //!   - [`fixture_host::RunFixtures`]: requests for run fixtures, and when each is torn down;
@@ -13,6 +13,7 @@
 
 mod dispatch;
 mod event;
+mod exit;
 mod fixture_host;
 mod inbox;
 mod nextest_lock;

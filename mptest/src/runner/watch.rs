@@ -1,22 +1,21 @@
 //! The one path by which the coordinator hears from a process it started — a worker or the
 //! fixture host: a thread accepts its connection, takes its hello and passes on what it sends;
-//! another waits for its exit. Both turn what they see into [`WorkerEvent`]s tagged with the
-//! process's slot, and the exit comes after everything the process sent.
+//! its exit is heard by the inbox through a pidfd, or by another thread (see [`super::exit`]).
+//! Both turn what they see into [`WorkerEvent`]s tagged with the process's slot, and the exit
+//! comes after everything the process sent.
 
 use std::fmt::Debug;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use ipc_channel::IpcError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::event::WorkerEvent;
-use super::inbox::Mail;
+use super::exit::{ChannelReading, ExitNote, PolledExit, Reading};
+use super::inbox::{Inbox, Mail};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 
@@ -76,25 +75,25 @@ pub(crate) enum Connection<M> {
     Channel(ipc_channel::ipc::IpcReceiver<M>),
 }
 
-/// Where the exit of a process whose output is captured is told: into its output pipe, as the
-/// last record (see [`crate::capture::Record`]), so the pipe's reader passes it on after
-/// everything the process wrote — reports carried in the pipe included.
-pub(crate) struct ExitNote {
-    /// A write end of the process's output pipe, the coordinator's own.
-    pub(crate) pipe: OwnedFd,
-    pub(crate) sentinel: Vec<u8>,
+/// How a started process's exit is heard (see [`super::exit`]).
+pub(crate) enum HearExit<'i> {
+    /// By a thread that waits for it.
+    Thread,
+    /// By the inbox, through a pidfd, where the system has them; else by a thread.
+    Polled(&'i mut Inbox),
 }
 
 /// Watches the started process `child`, which speaks on `connection`: its events go to
-/// `events` tagged `slot`, its exit through `note` when given. `what` names it in thread names
-/// ("worker", "host").
+/// `events` tagged `slot`, its exit heard as `exit` says, and told through `note` when given.
+/// `what` names it in thread names ("worker", "host").
 pub(crate) fn watch<M: Speaks>(
     slot: usize,
     what: &str,
     connection: Connection<M>,
-    mut child: Started,
+    child: Started,
     events: &Mail,
     note: Option<ExitNote>,
+    exit: HearExit<'_>,
 ) -> Result<(), Error> {
     let reading = Arc::new(ChannelReading::default());
     if matches!(connection, Connection::Channel(_)) {
@@ -103,8 +102,41 @@ pub(crate) fn watch<M: Speaks>(
         // the exit is seen — a worker that dies in its first test said hello first.
         reading.set(Reading::Connected);
     }
+    // `Some(note)`: a thread waits for the exit.
+    let waited = match exit {
+        HearExit::Polled(inbox) => match PolledExit::open(slot, child.pid(), reading.clone(), note) {
+            Ok(polled) => {
+                inbox.hear_exit(polled);
+                None
+            }
+            Err(note) => Some(note),
+        },
+        HearExit::Thread => Some(note),
+    };
+    if let Some(note) = waited {
+        wait_in_a_thread(slot, what, child, events, note, reading.clone())?;
+    }
     let tx = events.clone();
-    let channel = reading.clone();
+    // ipc-channel's accept has no timeout: if the process dies before connecting, this thread
+    // stays blocked, and the scheduler learns of the death from the exit instead.
+    spawn_thread(&format!("mptest-{what}-channel"), move || {
+        pass_on(slot, connection, &tx, &reading);
+        reading.set(Reading::Finished);
+        // An exit the inbox heard may wait for this.
+        tx.ring();
+    })
+}
+
+/// Hears `child`'s exit in a thread of its own, which waits for it.
+fn wait_in_a_thread(
+    slot: usize,
+    what: &str,
+    mut child: Started,
+    events: &Mail,
+    note: Option<ExitNote>,
+    channel: Arc<ChannelReading>,
+) -> Result<(), Error> {
+    let tx = events.clone();
     spawn_thread(&format!("mptest-{what}-exit"), move || {
         // Blocks until the process ends; a kill from the scheduler makes sure it does.
         let event = match child.wait() {
@@ -116,21 +148,16 @@ pub(crate) fn watch<M: Speaks>(
         // teardowns are reported before its exit ends the run.
         channel.wait_until_read();
         if let (Some(note), WorkerEvent::Exited(status)) = (&note, &event) {
-            let record = crate::capture::Record::Exited(status.into_raw()).bytes(&note.sentinel);
-            if record.is_some_and(|record| crate::capture::write_record(&note.pipe, &record)) {
+            if note
+                .record(*status)
+                .is_some_and(|record| crate::capture::write_record(&note.pipe, &record))
+            {
                 // The reader passes it on; our write end closes here, so the pipe can end.
                 return;
             }
         }
         drop(note);
         let _ = tx.send((slot, event));
-    })?;
-    let tx = events.clone();
-    // ipc-channel's accept has no timeout: if the process dies before connecting, this thread
-    // stays blocked, and the scheduler learns of the death from the exit thread instead.
-    spawn_thread(&format!("mptest-{what}-channel"), move || {
-        pass_on(slot, connection, &tx, &reading);
-        reading.set(Reading::Finished);
     })
 }
 
@@ -140,43 +167,6 @@ pub(crate) fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Res
         .spawn(f)
         .map(drop)
         .map_err(Error::WorkerSpawn)
-}
-
-/// How far the channel thread has read a process's channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Reading {
-    /// The process has not connected (it may never: then there is nothing to wait for).
-    #[default]
-    NotConnected,
-    Connected,
-    /// To its end (or the thread gave up on it).
-    Finished,
-}
-
-/// Lets the exit thread wait until the channel thread has passed on everything a dead process
-/// sent.
-#[derive(Default)]
-struct ChannelReading {
-    state: Mutex<Reading>,
-    changed: Condvar,
-}
-
-/// How long a dead process's channel may take to reach its end (its process is gone, so the
-/// socket's end is near; something it forked could hold it open).
-const CHANNEL_DRAIN: Duration = Duration::from_secs(2);
-
-impl ChannelReading {
-    fn set(&self, reading: Reading) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = reading;
-        self.changed.notify_all();
-    }
-
-    fn wait_until_read(&self) {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = self
-            .changed
-            .wait_timeout_while(state, CHANNEL_DRAIN, |r| *r == Reading::Connected);
-    }
 }
 
 /// Accepts the connection, then passes each message on until the channel closes.
@@ -235,16 +225,27 @@ mod tests {
     use super::*;
     use crate::protocol::{FromWorker, Told};
     use ipc_channel::ipc::IpcSender;
+    use std::os::fd::OwnedFd;
+    use std::time::Duration;
+
+    /// Both ways an exit is heard: by a thread (other systems, the fixture host), and by the
+    /// inbox through a pidfd (Linux).
+    const POLLED: [bool; 2] = [false, true];
 
     /// Watches a process that ends when told to, `peer` speaking for it on the channel; the
-    /// process is told to end once `peer` is done and the first event is in.
-    fn watched(peer: impl FnOnce(IpcSender<Told>) + Send + 'static) -> Vec<WorkerEvent> {
-        watched_with(false, peer)
+    /// process is told to end once `peer` is done and the first event is in. `polled`: its
+    /// exit is heard by the inbox.
+    fn watched(polled: bool, peer: impl FnOnce(IpcSender<Told>) + Send + 'static) -> Vec<WorkerEvent> {
+        watched_with(false, polled, peer)
     }
 
     /// The same; `piped`: its output goes to a pipe the inbox reads, where its exit is told
     /// (as a worker's is).
-    fn watched_with(piped: bool, peer: impl FnOnce(IpcSender<Told>) + Send + 'static) -> Vec<WorkerEvent> {
+    fn watched_with(
+        piped: bool,
+        polled: bool,
+        peer: impl FnOnce(IpcSender<Told>) + Send + 'static,
+    ) -> Vec<WorkerEvent> {
         let server = Bootstrap::<Told>::new().expect("a bootstrap server");
         let name = server.name().to_string();
         let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
@@ -266,7 +267,12 @@ mod tests {
         let mut child = command.spawn().expect("sh starts");
         drop(command);
         let end_it = child.stdin.take();
-        watch(0, "test", Connection::Server(server), Started::Spawned(child), &inbox.mail(), note).expect("watching");
+        let mail = inbox.mail();
+        let exit = match polled {
+            true => HearExit::Polled(&mut inbox),
+            false => HearExit::Thread,
+        };
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &mail, note, exit).expect("watching");
         thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
             .join()
             .expect("the peer thread ends");
@@ -309,12 +315,14 @@ mod tests {
 
     #[test]
     fn the_hello_comes_first_and_the_exit_after_everything_sent() {
-        // The exit thread sees the exit as soon as it happens; it waits for the channel's end.
-        let seen = watched(|to| {
-            to.send(hello()).expect("sent");
-            to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
-        });
-        assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"]);
+        // The exit is seen as soon as it happens; its telling waits for the channel's end.
+        for polled in POLLED {
+            let seen = watched(polled, |to| {
+                to.send(hello()).expect("sent");
+                to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
+            });
+            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "polled: {polled}");
+        }
     }
 
     #[test]
@@ -322,12 +330,12 @@ mod tests {
         // The exit thread writes the exit into the pipe once the channel thread passed on the
         // channel's last message; the inbox reads the pipe itself, and must still take that
         // message first (it empties the channel after each read of the pipes).
-        for round in 0..20 {
-            let seen = watched_with(true, |to| {
+        for (polled, round) in POLLED.into_iter().flat_map(|p| (0..20).map(move |r| (p, r))) {
+            let seen = watched_with(true, polled, |to| {
                 to.send(hello()).expect("sent");
                 to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
             });
-            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "round {round}");
+            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "polled: {polled}, round {round}");
         }
     }
 
@@ -335,7 +343,7 @@ mod tests {
     fn a_channel_made_before_the_process_is_read_to_its_end_before_its_exit_is_told() {
         // A forked worker can die in its first test before its channel's thread has read a
         // thing: the exit thread must still wait for the hello and the rest.
-        for round in 0..20 {
+        for (polled, round) in POLLED.into_iter().flat_map(|p| (0..20).map(move |r| (p, r))) {
             let (to, from) = ipc_channel::ipc::channel::<Told>().expect("a channel");
             to.send(hello()).expect("sent");
             to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent");
@@ -353,7 +361,11 @@ mod tests {
             drop(to);
             let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
             let mail = inbox.mail();
-            watch(0, "test", Connection::Channel(from), Started::Spawned(child), &mail, None).expect("watching");
+            let exit = match polled {
+                true => HearExit::Polled(&mut inbox),
+                false => HearExit::Thread,
+            };
+            watch(0, "test", Connection::Channel(from), Started::Spawned(child), &mail, None, exit).expect("watching");
             let mut seen = Vec::new();
             while let Some((_, event)) = inbox.recv_timeout(Duration::from_secs(10)) {
                 let exited = matches!(event, WorkerEvent::Exited(_));
@@ -362,7 +374,7 @@ mod tests {
                     break;
                 }
             }
-            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "round {round}");
+            assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit"], "polled: {polled}, round {round}");
         }
     }
 
@@ -382,7 +394,8 @@ mod tests {
             .expect("sh starts");
         let server = Bootstrap::<Told>::new().expect("a server");
         let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
-        watch(0, "test", Connection::Server(server), Started::Spawned(child), &inbox.mail(), Some(note)).expect("watching");
+        let exit = HearExit::Thread;
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &inbox.mail(), Some(note), exit).expect("watching");
         // The pipe ends once the process and the note are done with it: the exit came last.
         let mut text = Vec::new();
         reader.read_to_end(&mut text).expect("read to the end");
@@ -394,14 +407,68 @@ mod tests {
         assert!(inbox.try_recv().is_none());
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn heard_by_the_inbox_an_exit_is_told_after_all_the_process_wrote_however_much_is_unread() {
+        // The process writes more than one read of the inbox takes, then a test's end, and
+        // dies before the inbox reads a byte: its exit must still come after that end.
+        let sentinel = crate::capture::sentinel_bytes("00112233445566778899aabbccddeeff");
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        // Room for all of it, so the process is dead before anything is read.
+        // SAFETY: fcntl on a pipe of ours.
+        let sized = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&writer), libc::F_SETPIPE_SZ, 1 << 20) };
+        assert!(sized >= 1 << 20, "a 1 MiB pipe");
+        let note = ExitNote {
+            pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
+            sentinel: sentinel.clone(),
+        };
+        let mut written = vec![b'x'; 300_000];
+        written.extend(crate::capture::Record::TestEnded.bytes(&sentinel).expect("a record"));
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "cat; exit 3"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(writer)
+            .spawn()
+            .expect("sh starts");
+        let mut stdin = child.stdin.take().expect("its stdin");
+        let feeder = thread::spawn(move || std::io::Write::write_all(&mut stdin, &written));
+        feeder.join().expect("the feeder ends").expect("written");
+        // SAFETY: waitid on our own child into a siginfo of ours; WNOWAIT leaves it to reap.
+        let waited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        assert_eq!(waited, 0, "it exits");
+        let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
+        inbox.read_output(0, reader, &sentinel, Default::default()).expect("read");
+        let server = Bootstrap::<Told>::new().expect("a server");
+        let mail = inbox.mail();
+        let exit = HearExit::Polled(&mut inbox);
+        watch(0, "test", Connection::Server(server), Started::Spawned(child), &mail, Some(note), exit).expect("watching");
+        let mut seen = Vec::new();
+        while let Some((_, event)) = inbox.recv_timeout(Duration::from_secs(10)) {
+            let end = matches!(event, WorkerEvent::OutputClosed(_));
+            seen.push(match event {
+                WorkerEvent::Output(out) => format!("output of {} bytes", out.total_bytes()),
+                WorkerEvent::Exited(status) => format!("exit {:?}", status.code()),
+                WorkerEvent::OutputClosed(out) => format!("end of {} bytes", out.total_bytes()),
+                other => format!("{other:?}"),
+            });
+            if end {
+                break;
+            }
+        }
+        assert_eq!(seen, ["output of 300000 bytes", "exit Some(3)", "end of 0 bytes"]);
+    }
+
     #[test]
     fn a_first_message_that_is_no_hello_and_a_second_hello_are_malformed() {
-        let seen = watched(|to| to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent"));
+        let seen = watched(true, |to| to.send(told(FromWorker::Fixtures(Vec::new()))).expect("sent"));
         assert!(
             matches!(&seen[0], WorkerEvent::Malformed(why) if why.contains("expected a hello first")),
             "{seen:?}"
         );
-        let seen = watched(|to| {
+        let seen = watched(true, |to| {
             to.send(hello()).expect("sent");
             to.send(hello()).expect("sent");
         });

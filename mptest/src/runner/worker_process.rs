@@ -10,8 +10,9 @@ use std::process::Stdio;
 use ipc_channel::ipc;
 
 use super::event::WorkerEvent;
-use super::inbox::Mail;
-use super::watch::{watch, Connection, ExitNote, Said, Speaks, Started};
+use super::exit::ExitNote;
+use super::inbox::Inbox;
+use super::watch::{watch, Connection, HearExit, Said, Speaks, Started};
 
 use crate::capture::{self, SharedBuffer};
 use crate::error::Error;
@@ -228,12 +229,13 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
-    /// Starts the threads; the worker's events arrive on `events` tagged with its id.
-    pub(crate) fn start(self, events: &Mail) -> Result<(), Error> {
-        watch(self.id, "worker", self.connection, self.process, events, self.note)
+    /// Starts watching; the worker's events arrive in `inbox` tagged with its id.
+    pub(crate) fn start(self, inbox: &mut Inbox) -> Result<(), Error> {
+        let events = inbox.mail();
+        let exit = HearExit::Polled(inbox);
+        watch(self.id, "worker", self.connection, self.process, &events, self.note, exit)
     }
 }
-
 
 impl Speaks for Told {
     fn said(self) -> Said {

@@ -176,7 +176,7 @@ impl<'a> Scheduler<'a> {
     /// work of [`Scheduler::once_started`].
     fn watch_started(&mut self) {
         for watcher in std::mem::take(&mut self.unwatched) {
-            if let Err(err) = watcher.start(&self.inbox.mail()) {
+            if let Err(err) = watcher.start(&mut self.inbox) {
                 self.summary.fatal.get_or_insert(err.to_string());
             }
         }
@@ -305,17 +305,23 @@ impl<'a> Scheduler<'a> {
     /// queued, so none waits behind a long one while another worker idles.
     fn may_hand_out_ahead(&self, id: usize) -> bool {
         let slot = &self.slots[id];
-        if matches!(slot.state, State::Starting) {
-            // A forked worker can be sent its first test before it says hello (its channel was
-            // made before it): it finds the test waiting. Its timers start with the hello.
-            return slot.tasks.is_some() && slot.ahead.is_empty() && !self.queue.is_empty();
-        }
-        let busy = matches!(&slot.state, State::Busy(r) if r.ending.is_none());
         let depth = if self.queue.len() > self.workers_wanted * AHEAD {
             AHEAD
         } else {
             1
         };
+        if matches!(slot.state, State::Starting) {
+            // A forked worker can be sent its first test before it says hello (its channel was
+            // made before it): it finds the test waiting, and the next ones behind it as a
+            // busy worker does, so it goes on while we are still busy starting the run. Its
+            // timers start with the hello, the first test's run.
+            let first = slot.ahead.is_empty() && !self.queue.is_empty();
+            let behind = !self.options.fail_fast
+                && self.queue.len() > self.workers_wanted
+                && slot.ahead.len() < 1 + depth;
+            return slot.tasks.is_some() && (first || behind);
+        }
+        let busy = matches!(&slot.state, State::Busy(r) if r.ending.is_none());
         busy && !slot.exit_sent
             && !self.options.fail_fast
             && self.queue.len() > self.workers_wanted
