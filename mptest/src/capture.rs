@@ -42,12 +42,19 @@ pub(crate) enum Record<'a> {
     /// Written by the coordinator once the worker is dead (its raw wait status, `i32`,
     /// little-endian): everything the worker wrote is before it.
     Exited(i32),
+    /// A forked worker's hello (its first record): it is running.
+    Hello,
+    /// A forked worker is about to send its first message on its channel: read the channel
+    /// from now on (until then the coordinator has no thread reading it).
+    ChannelUsed,
 }
 
 impl Record<'_> {
     const ENDED: u8 = b'.';
     const REPORTED: u8 = b'R';
     const EXITED: u8 = b'X';
+    const HELLO: u8 = b'H';
+    const CHANNEL_USED: u8 = b'C';
 
     /// The record's bytes after `sentinel`, or `None` when they would not be one atomic write.
     pub(crate) fn bytes(&self, sentinel: &[u8]) -> Option<Vec<u8>> {
@@ -63,6 +70,8 @@ impl Record<'_> {
                 bytes.push(Self::EXITED);
                 bytes.extend_from_slice(&status.to_le_bytes());
             }
+            Record::Hello => bytes.push(Self::HELLO),
+            Record::ChannelUsed => bytes.push(Self::CHANNEL_USED),
         }
         (bytes.len() <= libc::PIPE_BUF).then_some(bytes)
     }
@@ -210,6 +219,10 @@ pub(crate) enum Piece {
     Reported(CapturedOutput, Vec<u8>),
     /// The worker exited with this raw wait status (the coordinator's note).
     Exited(i32),
+    /// A forked worker said hello.
+    Hello,
+    /// A forked worker's channel is used from now on.
+    ChannelUsed,
     /// A marker followed by no record we know: the stream goes on after the marker.
     Malformed(String),
     /// The end of the pipe: what came after the last marker (a crashed test's output).
@@ -228,6 +241,8 @@ fn parse_record(after: &[u8]) -> Result<Option<(Record<'_>, usize)>, String> {
     let four = |rest: &[u8]| rest.get(..4).map(|b| [b[0], b[1], b[2], b[3]]);
     match kind {
         Record::ENDED => Ok(Some((Record::TestEnded, 1))),
+        Record::HELLO => Ok(Some((Record::Hello, 1))),
+        Record::CHANNEL_USED => Ok(Some((Record::ChannelUsed, 1))),
         Record::EXITED => Ok(four(rest).map(|b| (Record::Exited(i32::from_le_bytes(b)), 5))),
         Record::REPORTED => {
             let Some(len) = four(rest).map(u32::from_le_bytes) else {
@@ -346,6 +361,14 @@ impl Cutter {
                 Record::Exited(status) => {
                     push(buffer, &pending[start..at]);
                     Piece::Exited(status)
+                }
+                Record::Hello => {
+                    push(buffer, &pending[start..at]);
+                    Piece::Hello
+                }
+                Record::ChannelUsed => {
+                    push(buffer, &pending[start..at]);
+                    Piece::ChannelUsed
                 }
                 Record::TestEnded => Piece::Test(push_and_take(buffer, &pending[start..at])),
                 Record::TestReported(report) => {
@@ -511,6 +534,8 @@ mod tests {
                 Piece::Test(o) => format!("test:{}", o.to_text()),
                 Piece::Reported(o, report) => format!("reported:{}:{}", o.to_text(), String::from_utf8_lossy(report)),
                 Piece::Exited(status) => format!("exited:{status}"),
+                Piece::Hello => "hello".to_string(),
+                Piece::ChannelUsed => "channel".to_string(),
                 Piece::Malformed(why) => format!("malformed:{why}"),
                 Piece::Closed(o) => format!("closed:{}", o.to_text()),
             })

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
@@ -27,6 +27,13 @@ static TO_COORDINATOR: Mutex<Option<IpcSender<Told>>> = Mutex::new(None);
 /// its order, whichever way it went.
 static SENT: AtomicU64 = AtomicU64::new(0);
 static CARRIED: AtomicU64 = AtomicU64::new(0);
+
+/// A forked worker whose output is captured says hello, and that it uses its channel, in its
+/// output pipe (with this marker): the coordinator has no thread reading its channel until
+/// it is used (see the coordinator's `watch`). `None`: it says hello on the channel.
+static SAID_IN_PIPE: OnceLock<Vec<u8>> = OnceLock::new();
+/// Whether the first use of the channel was said in the pipe.
+static CHANNEL_USED: AtomicBool = AtomicBool::new(false);
 
 /// What earlier tests of this worker left running (and mptest ended), by test: said in the
 /// output of a later test that fails, which may have counted on those processes.
@@ -62,6 +69,7 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
     procs::become_subreaper();
     crate::panics::install_hook();
 
+    let forked = made.is_some();
     let (to_coordinator, tasks, tasks_tx) = match made {
         Some((to_coordinator, tasks)) => (to_coordinator, tasks, None),
         None => {
@@ -72,11 +80,22 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
         }
     };
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
-    say(FromWorker::Hello {
-        pid: std::process::id(),
-        tasks: tasks_tx,
-    })
-    .map_err(|e| Error::Channel(e.to_string()))?;
+    let hello_in_pipe = match (&boot.sentinel, forked) {
+        (Some(sentinel), true) => {
+            let _ = SAID_IN_PIPE.set(sentinel.clone());
+            crate::capture::Record::Hello.bytes(sentinel)
+        }
+        _ => None,
+    };
+    match hello_in_pipe {
+        Some(hello) if crate::capture::write_record(std::io::stdout(), &hello) => {}
+        Some(_) => return Err(Error::Channel("cannot say hello in the output pipe".into())),
+        None => say(FromWorker::Hello {
+            pid: std::process::id(),
+            tasks: tasks_tx,
+        })
+        .map_err(|e| Error::Channel(e.to_string()))?,
+    }
     crate::fixtures::ask_for_run_fixtures_with(ask_for_fixture);
     send_hooks("start", &crate::hooks::WORKER_START);
 
@@ -131,9 +150,24 @@ fn coordinator() -> Option<IpcSender<Told>> {
         .clone()
 }
 
+/// Says in the output pipe, the first time, that the channel is used from now on (a forked
+/// worker whose output is captured, see [`SAID_IN_PIPE`]).
+fn announce_channel() {
+    if let Some(sentinel) = SAID_IN_PIPE.get() {
+        if !CHANNEL_USED.swap(true, Ordering::SeqCst) {
+            // After what the test wrote so far, as every record.
+            let _ = std::io::stdout().flush();
+            if let Some(record) = crate::capture::Record::ChannelUsed.bytes(sentinel) {
+                crate::capture::write_record(std::io::stdout(), &record);
+            }
+        }
+    }
+}
+
 /// Sends `message` to the coordinator on the channel, counted in [`SENT`].
 fn say(message: FromWorker) -> Result<(), String> {
     let sender = coordinator().ok_or("this worker has no channel to the coordinator")?;
+    announce_channel();
     let told = Told {
         carried_before: CARRIED.load(Ordering::SeqCst),
         message,
@@ -354,6 +388,7 @@ pub mod fault {
     fn raw_sender() -> Option<IpcSender<Vec<u8>>> {
         // What it sends counts as sent, heard or not: a report after it waits for it.
         SENT.fetch_add(1, Ordering::SeqCst);
+        announce_channel();
         let guard = TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner);
         guard.clone().map(|s| s.to_opaque().to::<Vec<u8>>())
     }
@@ -374,6 +409,8 @@ pub mod fault {
 
     /// Closes this worker's channel to the coordinator.
     pub fn close_channel() {
+        // Its end is news to the coordinator: have it read the channel.
+        announce_channel();
         TO_COORDINATOR
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -13,6 +13,9 @@ use crate::protocol::{Report, ToWorker};
 pub(crate) enum WorkerEvent {
     /// It connected and said where to send work.
     Connected(Option<IpcSender<ToWorker>>),
+    /// A forked worker said hello in its output pipe (its channel, made before it, may be
+    /// unread: not a message of the channel).
+    HelloInPipe,
     /// A test ended.
     Done(Report),
     /// Its start or stop hooks ran.

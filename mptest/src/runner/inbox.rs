@@ -65,6 +65,9 @@ struct Watched {
     buffer: SharedBuffer,
     /// Left to fill until then (a flood of small writes, see [`Cutter::feed`]).
     resume: Option<Instant>,
+    /// What starts reading the worker's channel when the pipe says it is used (see
+    /// [`Inbox::on_channel_used`]).
+    channel_used: Option<Box<dyn FnOnce()>>,
 }
 
 /// The scheduler's side (see the module's documentation).
@@ -121,8 +124,18 @@ impl Inbox {
             cutter: Cutter::new(sentinel),
             buffer,
             resume: None,
+            channel_used: None,
         });
         Ok(())
+    }
+
+    /// `start` is called when worker `id`'s pipe says its channel is used, before what follows
+    /// in the pipe is passed on and before the worker's exit is told: a forked worker's
+    /// channel is read only from then on (see [`super::watch`]).
+    pub(crate) fn on_channel_used(&mut self, id: usize, start: Box<dyn FnOnce()>) {
+        if let Some(watched) = self.pipes.iter_mut().find(|p| p.id == id) {
+            watched.channel_used = Some(start);
+        }
     }
 
     /// Hears a process's exit from now on: told as its thread would (see [`super::watch`]),
@@ -211,6 +224,17 @@ impl Inbox {
     /// Tells the exits that may be told now (see [`PolledExit::take_ready`]), each after what
     /// its process wrote in its output pipe, as the exit thread's record in the pipe would.
     fn tell_exits(&mut self, piped: &mut Vec<Envelope>) {
+        // A reaped process is gone: all it wrote is in its pipe. Read first, it may say the
+        // process's channel was used (and must be read to its end before the exit is told).
+        for e in 0..self.exits.len() {
+            let slot = self.exits[e].slot;
+            let pipe = self.pipes.iter().position(|p| p.id == slot);
+            if let (Some(pipe), Some(_)) = (pipe, self.exits[e].deadline()) {
+                if self.drain(pipe, piped) == PipeRead::Ended {
+                    self.pipes.swap_remove(pipe);
+                }
+            }
+        }
         let now = Instant::now();
         let mut i = 0;
         while i < self.exits.len() {
@@ -225,12 +249,9 @@ impl Inbox {
             };
             let pipe = self.pipes.iter().position(|p| p.id == exit.slot);
             if let (Some(record), Some(pipe)) = (record, pipe) {
-                // The process is gone: all it wrote is in the pipe; read it first.
-                let mut read = PipeRead::More;
-                while read == PipeRead::More {
-                    read = self.read_pipe(pipe, Duration::ZERO, piped);
-                }
-                if read == PipeRead::Empty {
+                // After all it wrote (read above; its note's write end, ours, kept the pipe
+                // from ending).
+                if self.drain(pipe, piped) == PipeRead::Empty {
                     let watched = &mut self.pipes[pipe];
                     let id = watched.id;
                     watched.cutter.feed(&record, Duration::ZERO, &watched.buffer, |piece| {
@@ -260,19 +281,36 @@ impl Inbox {
         self.recv_until(Some(Instant::now()))
     }
 
+    /// Reads pipe `i` until it is empty or ends.
+    fn drain(&mut self, i: usize, piped: &mut Vec<Envelope>) -> PipeRead {
+        loop {
+            match self.read_pipe(i, Duration::ZERO, piped) {
+                PipeRead::More => continue,
+                read => return read,
+            }
+        }
+    }
+
     /// One read of pipe `i`, its events added to `piped`.
     fn read_pipe(&mut self, i: usize, took: Duration, piped: &mut Vec<Envelope>) -> PipeRead {
         let watched = &mut self.pipes[i];
         let id = watched.id;
+        let mut channel_used = false;
         let mut events = |piece| {
+            channel_used |= matches!(piece, Piece::ChannelUsed);
             for event in events_of(piece) {
                 piped.push((id, event));
             }
         };
         match watched.pipe.read(&mut self.chunk) {
             Ok(n) if n > 0 => {
-                let pause = watched.cutter.feed(&self.chunk[..n], took, &watched.buffer, events);
+                let pause = watched.cutter.feed(&self.chunk[..n], took, &watched.buffer, &mut events);
                 watched.resume = pause.map(|pause| Instant::now() + pause);
+                if channel_used {
+                    if let Some(start) = watched.channel_used.take() {
+                        start();
+                    }
+                }
                 PipeRead::More
             }
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => PipeRead::More,
@@ -313,6 +351,9 @@ pub(crate) fn events_of(piece: Piece) -> Vec<WorkerEvent> {
             ],
         },
         Piece::Exited(status) => vec![WorkerEvent::Exited(ExitStatus::from_raw(status))],
+        Piece::Hello => vec![WorkerEvent::HelloInPipe],
+        // Acted on by the pipe's reader (see `Inbox::on_channel_used`).
+        Piece::ChannelUsed => vec![],
         Piece::Malformed(why) => vec![WorkerEvent::Malformed(why)],
         Piece::Closed(out) => vec![WorkerEvent::OutputClosed(out)],
     }

@@ -75,16 +75,18 @@ pub(crate) enum Connection<M> {
     Channel(ipc_channel::ipc::IpcReceiver<M>),
 }
 
-/// How a started process's exit is heard (see [`super::exit`]).
-pub(crate) enum HearExit<'i> {
-    /// By a thread that waits for it.
-    Thread,
-    /// By the inbox, through a pidfd, where the system has them; else by a thread.
-    Polled(&'i mut Inbox),
+/// How a started process is heard.
+pub(crate) enum Heard<'i> {
+    /// By threads: one reads its channel, one waits for its exit.
+    ByThreads,
+    /// By the inbox where it can: its exit through a pidfd (where the system has them), and —
+    /// a forked worker whose output is captured, which says hello and announces the first use
+    /// of its channel in its pipe — its channel read by a thread only once it is used.
+    ByInbox(&'i mut Inbox),
 }
 
 /// Watches the started process `child`, which speaks on `connection`: its events go to
-/// `events` tagged `slot`, its exit heard as `exit` says, and told through `note` when given.
+/// `events` tagged `slot`, heard as `heard` says; its exit told through `note` when given.
 /// `what` names it in thread names ("worker", "host").
 pub(crate) fn watch<M: Speaks>(
     slot: usize,
@@ -93,38 +95,65 @@ pub(crate) fn watch<M: Speaks>(
     child: Started,
     events: &Mail,
     note: Option<ExitNote>,
-    exit: HearExit<'_>,
+    mut heard: Heard<'_>,
 ) -> Result<(), Error> {
     let reading = Arc::new(ChannelReading::default());
-    if matches!(connection, Connection::Channel(_)) {
-        // Made before the process was (a forked worker): connected already, so there is
-        // something to read to its end, even if this thread has not started reading yet when
-        // the exit is seen — a worker that dies in its first test said hello first.
+    // Made before the process was (a forked worker), and announced in its pipe when used.
+    let announced = matches!(
+        (&connection, &note, &heard),
+        (Connection::Channel(_), Some(_), Heard::ByInbox(_))
+    );
+    if matches!(connection, Connection::Channel(_)) && !announced {
+        // Connected already, so there is something to read to its end, even if this thread
+        // has not started reading yet when the exit is seen — a worker that dies in its first
+        // test said hello first.
         reading.set(Reading::Connected);
     }
+    let tx = events.clone();
+    let channel = reading.clone();
+    let name = format!("mptest-{what}-channel");
+    // ipc-channel's accept has no timeout: if the process dies before connecting, this thread
+    // stays blocked, and the scheduler learns of the death from the exit instead.
+    let read_channel = move || {
+        spawn_thread(&name, move || {
+            pass_on(slot, connection, &tx, &channel, !announced);
+            channel.set(Reading::Finished);
+            // An exit the inbox heard may wait for this.
+            tx.ring();
+        })
+    };
+    match &mut heard {
+        Heard::ByInbox(inbox) if announced => {
+            let (reading, tx) = (reading.clone(), events.clone());
+            inbox.on_channel_used(
+                slot,
+                Box::new(move || {
+                    // Before the exit's teller can look (see `Inbox::on_channel_used`).
+                    reading.set(Reading::Connected);
+                    if let Err(err) = read_channel() {
+                        reading.set(Reading::Finished);
+                        tx.send((slot, WorkerEvent::Malformed(format!("its channel cannot be read: {err}"))));
+                    }
+                }),
+            );
+        }
+        _ => read_channel()?,
+    }
     // `Some(note)`: a thread waits for the exit.
-    let waited = match exit {
-        HearExit::Polled(inbox) => match PolledExit::open(slot, child.pid(), reading.clone(), note) {
+    let waited = match heard {
+        Heard::ByInbox(inbox) => match PolledExit::open(slot, child.pid(), reading.clone(), note) {
             Ok(polled) => {
                 inbox.hear_exit(polled);
                 None
             }
             Err(note) => Some(note),
         },
-        HearExit::Thread => Some(note),
+        Heard::ByThreads => Some(note),
     };
-    if let Some(note) = waited {
-        wait_in_a_thread(slot, what, child, events, note, reading.clone())?;
+    match waited {
+        Some(note) => wait_in_a_thread(slot, what, child, events, note, reading),
+        None => Ok(()),
     }
-    let tx = events.clone();
-    // ipc-channel's accept has no timeout: if the process dies before connecting, this thread
-    // stays blocked, and the scheduler learns of the death from the exit instead.
-    spawn_thread(&format!("mptest-{what}-channel"), move || {
-        pass_on(slot, connection, &tx, &reading);
-        reading.set(Reading::Finished);
-        // An exit the inbox heard may wait for this.
-        tx.ring();
-    })
 }
 
 /// Hears `child`'s exit in a thread of its own, which waits for it.
@@ -170,16 +199,21 @@ pub(crate) fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Res
 }
 
 /// Accepts the connection, then passes each message on until the channel closes.
+/// `hello_first`: the process says hello on the channel (else it said it in its pipe).
 fn pass_on<M: Speaks>(
     slot: usize,
     connection: Connection<M>,
     tx: &Mail,
     reading: &ChannelReading,
+    hello_first: bool,
 ) {
     let send = |event| tx.send((slot, event));
     let first = match connection {
         Connection::Server(server) => server.accept(),
-        Connection::Channel(receiver) => crate::ipc_retry::recv(&receiver).map(|first| (receiver, first)),
+        Connection::Channel(receiver) if hello_first => {
+            crate::ipc_retry::recv(&receiver).map(|first| (receiver, first))
+        }
+        Connection::Channel(receiver) => return pass_messages_on(slot, receiver, tx),
     };
     let receiver = match first.map(|(receiver, first)| (receiver, first.said())) {
         Ok((receiver, Said::Hello(hello))) => {
@@ -198,6 +232,12 @@ fn pass_on<M: Speaks>(
             return;
         }
     };
+    pass_messages_on(slot, receiver, tx)
+}
+
+/// Passes each message of `receiver` on until the channel closes.
+fn pass_messages_on<M: Speaks>(slot: usize, receiver: ipc_channel::ipc::IpcReceiver<M>, tx: &Mail) {
+    let send = |event| tx.send((slot, event));
     loop {
         let event = match crate::ipc_retry::recv(&receiver).map(Speaks::said) {
             Ok(Said::Message(event)) => event,
@@ -269,8 +309,8 @@ mod tests {
         let end_it = child.stdin.take();
         let mail = inbox.mail();
         let exit = match polled {
-            true => HearExit::Polled(&mut inbox),
-            false => HearExit::Thread,
+            true => Heard::ByInbox(&mut inbox),
+            false => Heard::ByThreads,
         };
         watch(0, "test", Connection::Server(server), Started::Spawned(child), &mail, note, exit).expect("watching");
         thread::spawn(move || peer(IpcSender::connect(name).expect("connects")))
@@ -304,7 +344,7 @@ mod tests {
     fn kinds(seen: &[WorkerEvent]) -> Vec<&'static str> {
         seen.iter()
             .map(|e| match e {
-                WorkerEvent::Connected(_) => "hello",
+                WorkerEvent::Connected(_) | WorkerEvent::HelloInPipe => "hello",
                 WorkerEvent::Fixtures(_) => "message",
                 WorkerEvent::ChannelClosed => "closed",
                 WorkerEvent::Exited(_) => "exit",
@@ -362,8 +402,8 @@ mod tests {
             let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
             let mail = inbox.mail();
             let exit = match polled {
-                true => HearExit::Polled(&mut inbox),
-                false => HearExit::Thread,
+                true => Heard::ByInbox(&mut inbox),
+                false => Heard::ByThreads,
             };
             watch(0, "test", Connection::Channel(from), Started::Spawned(child), &mail, None, exit).expect("watching");
             let mut seen = Vec::new();
@@ -394,7 +434,7 @@ mod tests {
             .expect("sh starts");
         let server = Bootstrap::<Told>::new().expect("a server");
         let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
-        let exit = HearExit::Thread;
+        let exit = Heard::ByThreads;
         watch(0, "test", Connection::Server(server), Started::Spawned(child), &inbox.mail(), Some(note), exit).expect("watching");
         // The pipe ends once the process and the note are done with it: the exit came last.
         let mut text = Vec::new();
@@ -443,7 +483,7 @@ mod tests {
         inbox.read_output(0, reader, &sentinel, Default::default()).expect("read");
         let server = Bootstrap::<Told>::new().expect("a server");
         let mail = inbox.mail();
-        let exit = HearExit::Polled(&mut inbox);
+        let exit = Heard::ByInbox(&mut inbox);
         watch(0, "test", Connection::Server(server), Started::Spawned(child), &mail, Some(note), exit).expect("watching");
         let mut seen = Vec::new();
         while let Some((_, event)) = inbox.recv_timeout(Duration::from_secs(10)) {
@@ -459,6 +499,67 @@ mod tests {
             }
         }
         assert_eq!(seen, ["output of 300000 bytes", "exit Some(3)", "end of 0 bytes"]);
+    }
+
+    /// Watches a dead process that wrote `records` in its captured output and sent `messages`
+    /// on a channel made before it, as a forked worker does; its events, to its pipe's end.
+    #[cfg(target_os = "linux")]
+    fn forked_like(records: &[crate::capture::Record<'_>], messages: Vec<Told>) -> Vec<WorkerEvent> {
+        let sentinel = crate::capture::sentinel_bytes("00112233445566778899aabbccddeeff");
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        let note = ExitNote {
+            pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
+            sentinel: sentinel.clone(),
+        };
+        let (to, from) = ipc_channel::ipc::channel::<Told>().expect("a channel");
+        for message in messages {
+            to.send(message).expect("sent");
+        }
+        drop(to);
+        let written: Vec<u8> = records.iter().flat_map(|r| r.bytes(&sentinel).expect("a record")).collect();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "cat; exit 3"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(writer)
+            .spawn()
+            .expect("sh starts");
+        let mut stdin = child.stdin.take().expect("its stdin");
+        std::io::Write::write_all(&mut stdin, &written).expect("written");
+        drop(stdin);
+        // Dead before it is watched: what it wrote and sent is all there at the first look.
+        // SAFETY: waitid on our own child into a siginfo of ours; WNOWAIT leaves it to reap.
+        let waited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        assert_eq!(waited, 0, "it exits");
+        let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
+        inbox.read_output(0, reader, &sentinel, Default::default()).expect("read");
+        let mail = inbox.mail();
+        let heard = Heard::ByInbox(&mut inbox);
+        watch(0, "test", Connection::Channel(from), Started::Spawned(child), &mail, Some(note), heard).expect("watching");
+        let mut seen = Vec::new();
+        while let Some((_, event)) = inbox.recv_timeout(Duration::from_secs(10)) {
+            let end = matches!(event, WorkerEvent::OutputClosed(_));
+            seen.push(event);
+            if end {
+                return seen;
+            }
+        }
+        panic!("no end of the pipe: {seen:?}")
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_forked_worker_s_channel_is_read_once_its_pipe_says_it_is_used_and_before_its_exit() {
+        use crate::capture::Record;
+        let fixtures = || told(FromWorker::Fixtures(Vec::new()));
+        // Said in the pipe, read then, to its end before the exit is told.
+        let seen = forked_like(&[Record::Hello, Record::ChannelUsed], vec![fixtures()]);
+        assert_eq!(kinds(&seen), ["hello", "message", "closed", "exit", "other"], "{seen:?}");
+        // Never said: never read (no thread waits on it), and the exit is told at once.
+        let seen = forked_like(&[Record::Hello], vec![]);
+        assert_eq!(kinds(&seen), ["hello", "exit", "other"], "{seen:?}");
     }
 
     #[test]

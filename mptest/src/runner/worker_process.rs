@@ -12,7 +12,7 @@ use ipc_channel::ipc;
 use super::event::WorkerEvent;
 use super::exit::ExitNote;
 use super::inbox::Inbox;
-use super::watch::{watch, Connection, HearExit, Said, Speaks, Started};
+use super::watch::{watch, Connection, Heard, Said, Speaks, Started};
 
 use crate::capture::{self, SharedBuffer};
 use crate::error::Error;
@@ -232,7 +232,7 @@ impl Watcher {
     /// Starts watching; the worker's events arrive in `inbox` tagged with its id.
     pub(crate) fn start(self, inbox: &mut Inbox) -> Result<(), Error> {
         let events = inbox.mail();
-        let exit = HearExit::Polled(inbox);
+        let exit = Heard::ByInbox(inbox);
         watch(self.id, "worker", self.connection, self.process, &events, self.note, exit)
     }
 }

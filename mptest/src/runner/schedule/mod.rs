@@ -442,6 +442,9 @@ impl<'a> Scheduler<'a> {
                 report,
                 sent_before,
             }),
+            // The first thing in its pipe, before any test's output or report: taken now, and
+            // not counted among the channel's messages (it came in the pipe).
+            WorkerEvent::HelloInPipe => return self.take(id, WorkerEvent::Connected(None)),
             WorkerEvent::After { carried_before, event } => slot.told.push_back((carried_before, *event)),
             event if event.is_from_channel() => slot.told.push_back((0, event)),
             WorkerEvent::OutputClosed(rest) => {
@@ -515,6 +518,7 @@ impl<'a> Scheduler<'a> {
             }
             // Kept back and released above, or the fixture host's.
             WorkerEvent::HostConnected(_)
+            | WorkerEvent::HelloInPipe
             | WorkerEvent::Output(_)
             | WorkerEvent::Reported { .. }
             | WorkerEvent::After { .. }
