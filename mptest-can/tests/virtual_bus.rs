@@ -421,7 +421,10 @@ fn names_are_checked_and_a_closed_bus_says_so() {
             && err.contains("VirtualBus::create(\"nobody\")"),
         "{err}"
     );
-    // By name, from a child.
+    // By name, from a child. `here` is on the bus before the child can speak (a frame reaches
+    // the nodes attached when it is sent: the child's one frame, sent before `here` attached,
+    // would never come), and calls until the child is there to hear it and speaks.
+    let here = bus.attach().unwrap();
     let from_child = mptest::spawn((), |()| {
         let node = VirtualBus::attach_named("named").unwrap();
         node.send(&CanFrame::new(std_id(0x5), &[5]).unwrap()).unwrap();
@@ -429,8 +432,6 @@ fn names_are_checked_and_a_closed_bus_says_so() {
             .map(|r| r.map(|r| r.frame.to_string()))
             .map_err(|e| e.to_string())
     });
-    let here = bus.attach().unwrap();
-    // Either may attach first: `here` calls until the child speaks, then answers it.
     let started = Instant::now();
     loop {
         here.send(&CanFrame::new(std_id(0x6), &[6]).unwrap()).unwrap();

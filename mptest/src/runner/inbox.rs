@@ -224,8 +224,8 @@ impl Inbox {
     /// Tells the exits that may be told now (see [`PolledExit::take_ready`]), each after what
     /// its process wrote in its output pipe, as the exit thread's record in the pipe would.
     fn tell_exits(&mut self, piped: &mut Vec<Envelope>) {
-        // A reaped process is gone: all it wrote is in its pipe. Read first, it may say the
-        // process's channel was used (and must be read to its end before the exit is told).
+        // A reaped process is gone: all it wrote is in its pipe. Read it first: it may say the
+        // process's channel was used (to be read to its end before the exit is told).
         for e in 0..self.exits.len() {
             let slot = self.exits[e].slot;
             let pipe = self.pipes.iter().position(|p| p.id == slot);
@@ -248,21 +248,18 @@ impl Inbox {
                 _ => None,
             };
             let pipe = self.pipes.iter().position(|p| p.id == exit.slot);
-            if let (Some(record), Some(pipe)) = (record, pipe) {
-                // After all it wrote (read above; its note's write end, ours, kept the pipe
-                // from ending).
-                if self.drain(pipe, piped) == PipeRead::Empty {
+            match (record, pipe) {
+                // After all it wrote, read above (its note's write end, ours, kept the pipe
+                // from ending); the note's end closes here, so the pipe can end.
+                (Some(record), Some(pipe)) => {
                     let watched = &mut self.pipes[pipe];
                     let id = watched.id;
                     watched.cutter.feed(&record, Duration::ZERO, &watched.buffer, |piece| {
                         piped.extend(events_of(piece).into_iter().map(|event| (id, event)))
                     });
-                    // Its note's write end closes here, so the pipe can end.
-                    continue;
                 }
-                self.pipes.swap_remove(pipe);
+                _ => piped.push((exit.slot, event)),
             }
-            piped.push((exit.slot, event));
         }
     }
 

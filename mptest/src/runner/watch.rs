@@ -464,21 +464,7 @@ mod tests {
         };
         let mut written = vec![b'x'; 300_000];
         written.extend(crate::capture::Record::TestEnded.bytes(&sentinel).expect("a record"));
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "cat; exit 3"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(writer)
-            .spawn()
-            .expect("sh starts");
-        let mut stdin = child.stdin.take().expect("its stdin");
-        let feeder = thread::spawn(move || std::io::Write::write_all(&mut stdin, &written));
-        feeder.join().expect("the feeder ends").expect("written");
-        // SAFETY: waitid on our own child into a siginfo of ours; WNOWAIT leaves it to reap.
-        let waited = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
-        };
-        assert_eq!(waited, 0, "it exits");
+        let child = dead_after_writing(written, writer);
         let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
         inbox.read_output(0, reader, &sentinel, Default::default()).expect("read");
         let server = Bootstrap::<Told>::new().expect("a server");
@@ -501,6 +487,28 @@ mod tests {
         assert_eq!(seen, ["output of 300000 bytes", "exit Some(3)", "end of 0 bytes"]);
     }
 
+    /// A child that wrote `written` to `stdout` and exited with 3, not reaped yet.
+    #[cfg(target_os = "linux")]
+    fn dead_after_writing(written: Vec<u8>, stdout: std::io::PipeWriter) -> std::process::Child {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "cat; exit 3"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(stdout)
+            .spawn()
+            .expect("sh starts");
+        // (`stdout` must have room for all of it: nothing reads it yet.)
+        let mut stdin = child.stdin.take().expect("its stdin");
+        std::io::Write::write_all(&mut stdin, &written).expect("written");
+        drop(stdin);
+        // SAFETY: waitid on our own child into a siginfo of ours; WNOWAIT leaves it to reap.
+        let waited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        assert_eq!(waited, 0, "it exits");
+        child
+    }
+
     /// Watches a dead process that wrote `records` in its captured output and sent `messages`
     /// on a channel made before it, as a forked worker does; its events, to its pipe's end.
     #[cfg(target_os = "linux")]
@@ -517,22 +525,8 @@ mod tests {
         }
         drop(to);
         let written: Vec<u8> = records.iter().flat_map(|r| r.bytes(&sentinel).expect("a record")).collect();
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "cat; exit 3"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(writer)
-            .spawn()
-            .expect("sh starts");
-        let mut stdin = child.stdin.take().expect("its stdin");
-        std::io::Write::write_all(&mut stdin, &written).expect("written");
-        drop(stdin);
         // Dead before it is watched: what it wrote and sent is all there at the first look.
-        // SAFETY: waitid on our own child into a siginfo of ours; WNOWAIT leaves it to reap.
-        let waited = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
-        };
-        assert_eq!(waited, 0, "it exits");
+        let child = dead_after_writing(written, writer);
         let mut inbox = super::super::inbox::Inbox::new().expect("an inbox");
         inbox.read_output(0, reader, &sentinel, Default::default()).expect("read");
         let mail = inbox.mail();
