@@ -8,11 +8,67 @@
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
+use std::process::{Child, ExitStatus};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::event::WorkerEvent;
+
+/// A process the coordinator started: spawned (re-executed) or forked (see
+/// [`crate::launch::fork`]).
+pub(crate) enum Started {
+    Spawned(Child),
+    Forked { pid: i32 },
+}
+
+impl Started {
+    /// The process's pid.
+    pub(crate) fn pid(&self) -> i32 {
+        match self {
+            Started::Spawned(child) => child.id() as i32,
+            Started::Forked { pid } => *pid,
+        }
+    }
+
+    /// Waits until the process ends.
+    pub(crate) fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match self {
+            Started::Spawned(child) => child.wait(),
+            Started::Forked { pid } => loop {
+                if let Some(status) = reap(*pid, 0)? {
+                    return Ok(status);
+                }
+            },
+        }
+    }
+
+    /// Its exit, reaped, if it has ended; `None` while it runs (or the wait was interrupted).
+    pub(crate) fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        let tried = match self {
+            Started::Spawned(child) => child.try_wait(),
+            Started::Forked { pid } => reap(*pid, libc::WNOHANG),
+        };
+        match tried {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => Ok(None),
+            tried => tried,
+        }
+    }
+}
+
+/// `waitpid` on our forked child `pid` with `flags`: its status once it ended; `None` when it
+/// has not (`WNOHANG`) or the wait was interrupted.
+fn reap(pid: i32, flags: libc::c_int) -> std::io::Result<Option<ExitStatus>> {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, with a status word of ours.
+    match unsafe { libc::waitpid(pid, &mut status, flags) } {
+        0 => Ok(None),
+        reaped if reaped == pid => Ok(Some(ExitStatus::from_raw(status))),
+        _ => match std::io::Error::last_os_error() {
+            err if err.kind() == std::io::ErrorKind::Interrupted => Ok(None),
+            err => Err(err),
+        },
+    }
+}
 
 /// Where the exit of a process whose output is captured is told: into its output pipe, as the
 /// last record (see [`crate::capture::Record`]), so the pipe's reader passes it on after
@@ -78,7 +134,7 @@ impl ChannelReading {
 pub(crate) struct PolledExit {
     /// Whose it is (the scheduler's slot).
     pub(crate) slot: usize,
-    pid: i32,
+    process: Started,
     pidfd: OwnedFd,
     reading: Arc<ChannelReading>,
     /// Where the exit is told, when the process's output is captured.
@@ -88,24 +144,24 @@ pub(crate) struct PolledExit {
 }
 
 impl PolledExit {
-    /// Watches the exit of our child `pid` through a pidfd; `Err` gives `note` back where the
+    /// Watches the exit of `process` through a pidfd; `Err` gives it and `note` back where the
     /// system has none (Linux before 5.3, other systems): a thread then waits for the exit.
     pub(crate) fn open(
         slot: usize,
-        pid: i32,
+        process: Started,
         reading: Arc<ChannelReading>,
         note: Option<ExitNote>,
-    ) -> Result<PolledExit, Option<ExitNote>> {
-        match pidfd_open(pid) {
+    ) -> Result<PolledExit, (Started, Option<ExitNote>)> {
+        match pidfd_open(process.pid()) {
             Some(pidfd) => Ok(PolledExit {
                 slot,
-                pid,
+                process,
                 pidfd,
                 reading,
                 note,
                 reaped: None,
             }),
-            None => Err(note),
+            None => Err((process, note)),
         }
     }
 
@@ -117,19 +173,11 @@ impl PolledExit {
 
     /// The pidfd was readable: the process ended; reaps it.
     pub(crate) fn reap(&mut self) {
-        let mut status = 0;
-        // SAFETY: waitpid on our own child, with a status word of ours; WNOHANG does not block.
-        let event = match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
-            // Not ended after all.
-            0 => return,
-            pid if pid == self.pid => WorkerEvent::Exited(ExitStatus::from_raw(status)),
-            _ => {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    return;
-                }
-                WorkerEvent::Malformed(format!("could not wait for the process: {err}"))
-            }
+        let event = match self.process.try_wait() {
+            // Not ended after all, or interrupted: polled again.
+            Ok(None) => return,
+            Ok(Some(status)) => WorkerEvent::Exited(status),
+            Err(err) => WorkerEvent::Malformed(format!("could not wait for the process: {err}")),
         };
         self.reaped = Some((event, Instant::now() + CHANNEL_DRAIN));
     }

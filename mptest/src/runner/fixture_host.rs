@@ -49,7 +49,7 @@ pub(crate) fn spawn(events: Mail) -> Result<i32, Error> {
     let connection = super::watch::Connection::Server(server);
     // At most one a run, started when a test first needs it: its exit is heard by a thread.
     let exit = super::watch::Heard::ByThreads;
-    watch(HOST_SLOT, "host", connection, super::watch::Started::Spawned(child), &events, None, exit)?;
+    watch(HOST_SLOT, "host", connection, super::exit::Started::Spawned(child), &events, None, exit)?;
     Ok(pid)
 }
 

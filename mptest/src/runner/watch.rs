@@ -5,7 +5,6 @@
 //! comes after everything the process sent.
 
 use std::fmt::Debug;
-use std::process::Child;
 use std::sync::Arc;
 use std::thread;
 
@@ -14,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::event::WorkerEvent;
-use super::exit::{ChannelReading, ExitNote, PolledExit, Reading};
+use super::exit::{ChannelReading, ExitNote, PolledExit, Reading, Started};
 use super::inbox::{Inbox, Mail};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
@@ -30,42 +29,6 @@ pub(crate) enum Said {
 /// The messages a started process sends the coordinator.
 pub(crate) trait Speaks: Serialize + DeserializeOwned + Debug + Send + 'static {
     fn said(self) -> Said;
-}
-
-/// A process the coordinator started: spawned (re-executed) or forked (see
-/// [`crate::launch::fork`]).
-pub(crate) enum Started {
-    Spawned(Child),
-    Forked { pid: i32 },
-}
-
-impl Started {
-    /// The process's pid.
-    pub(crate) fn pid(&self) -> i32 {
-        match self {
-            Started::Spawned(child) => child.id() as i32,
-            Started::Forked { pid } => *pid,
-        }
-    }
-
-    /// Waits until the process ends.
-    pub(crate) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        use std::os::unix::process::ExitStatusExt;
-        match self {
-            Started::Spawned(child) => child.wait(),
-            Started::Forked { pid } => loop {
-                let mut status = 0;
-                // SAFETY: waitpid on our own child, with a status word of ours.
-                if unsafe { libc::waitpid(*pid, &mut status, 0) } == *pid {
-                    return Ok(std::process::ExitStatus::from_raw(status));
-                }
-                let err = std::io::Error::last_os_error();
-                if err.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            },
-        }
-    }
 }
 
 /// How the coordinator hears a started process: a one-shot server it connects to (a process
@@ -139,19 +102,19 @@ pub(crate) fn watch<M: Speaks>(
         }
         _ => read_channel()?,
     }
-    // `Some(note)`: a thread waits for the exit.
+    // `Some`: a thread waits for the exit.
     let waited = match heard {
-        Heard::ByInbox(inbox) => match PolledExit::open(slot, child.pid(), reading.clone(), note) {
+        Heard::ByInbox(inbox) => match PolledExit::open(slot, child, reading.clone(), note) {
             Ok(polled) => {
                 inbox.hear_exit(polled);
                 None
             }
-            Err(note) => Some(note),
+            Err(given_back) => Some(given_back),
         },
-        Heard::ByThreads => Some(note),
+        Heard::ByThreads => Some((child, note)),
     };
     match waited {
-        Some(note) => wait_in_a_thread(slot, what, child, events, note, reading),
+        Some((child, note)) => wait_in_a_thread(slot, what, child, events, note, reading),
         None => Ok(()),
     }
 }

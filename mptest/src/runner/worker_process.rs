@@ -1,6 +1,6 @@
-//! Starting one worker process — forked early or re-executed — and the threads that watch it:
-//! its channel and its exit (see [`watch`](super::watch)), and its output pipe. Each turns what
-//! it sees into a [`WorkerEvent`] for the scheduler.
+//! Starting one worker process — forked early or re-executed — and what watches it: its
+//! channel, its exit (see [`watch`](super::watch)) and its output pipe. Each turns what it sees
+//! into a [`WorkerEvent`] for the scheduler.
 
 use std::io::PipeReader;
 use std::os::fd::OwnedFd;
@@ -10,9 +10,9 @@ use std::process::Stdio;
 use ipc_channel::ipc;
 
 use super::event::WorkerEvent;
-use super::exit::ExitNote;
+use super::exit::{ExitNote, Started};
 use super::inbox::Inbox;
-use super::watch::{watch, Connection, Heard, Said, Speaks, Started};
+use super::watch::{watch, Connection, Heard, Said, Speaks};
 
 use crate::capture::{self, SharedBuffer};
 use crate::error::Error;
