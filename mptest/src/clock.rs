@@ -209,9 +209,11 @@ fn wall_ns() -> u64 {
 /// The clock of this process's test, mapped on first use; `None` where no file can be made
 /// (then the clock is real time).
 fn mapped() -> Option<&'static Mapped> {
-    static MAPPED: OnceLock<Option<Mapped>> = OnceLock::new();
     MAPPED.get_or_init(map).as_ref()
 }
+
+/// This process's mapping, once it was asked for.
+static MAPPED: OnceLock<Option<Mapped>> = OnceLock::new();
 
 /// Where this process's test keeps its clock (the run directory is made when the clock is
 /// first mapped; looking whether there is one makes nothing).
@@ -570,10 +572,16 @@ fn futex_wake(_: &AtomicU32) {}
 
 /// Before each test, in the worker: real time again (a test's clock does not leak into the
 /// next test the worker runs).
-/// A test that never used the clock costs nothing here (no file, nothing mapped).
+/// A test that never used the clock costs nothing here: nothing is mapped, and until the
+/// worker started a process of ours (the only other kind that maps its clock, creating the
+/// file), there is no file to look for either.
 pub(crate) fn reset_for_test() {
     static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if USED.load(Ordering::Relaxed) || clock_path().is_some_and(|p| p.exists()) {
+    let mapped_here = MAPPED.get().is_some_and(Option::is_some);
+    if mapped_here
+        || USED.load(Ordering::Relaxed)
+        || (crate::launch::reexec::made_roles() && clock_path().is_some_and(|p| p.exists()))
+    {
         USED.store(true, Ordering::Relaxed);
         reset();
     }

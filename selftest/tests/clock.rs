@@ -103,6 +103,25 @@ fn the_next_test_on_that_worker_starts_in_real_time() {
     );
 }
 
+/// Only a child of the test touched the clock: the worker never mapped it, and still resets it.
+#[mp_test(timeout = "60s", group = "clock_reset_by_a_child")]
+fn a_child_leaves_its_test_s_clock_paused() {
+    let mut child = mptest::spawn((), |()| {
+        clock::pause();
+        clock::advance(HOUR);
+        clock::mode() == Mode::Paused
+    });
+    assert!(
+        child.join_timeout(LIMIT).unwrap(),
+        "the child's clock is not paused"
+    );
+}
+
+#[mp_test(timeout = "60s", group = "clock_reset_by_a_child")]
+fn after_a_child_s_clock_the_next_test_on_that_worker_starts_in_real_time() {
+    assert_eq!(clock::mode(), Mode::Real);
+}
+
 #[mp_test(timeout = "60s")]
 fn recorded_calls_carry_the_tests_time() {
     clock::pause();

@@ -2138,6 +2138,108 @@ fn an_interrupted_run_writes_its_partial_junit_and_ends_within_seconds() {
     );
 }
 
+/// The scheduler hears the first interrupt itself (no thread waits for signals in a run that
+/// is never interrupted). When it is stuck — here writing a failed test's 100 MiB of output to
+/// a stdout nobody reads, while another test waits in its worker with processes of its own — a
+/// second interrupt still ends the run at once, and every process of it.
+#[test]
+fn a_second_interrupt_ends_a_run_whose_scheduler_is_stuck() {
+    use wait_timeout::ChildExt;
+    let dirs = util::RunDirs::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fixture"));
+    dirs.apply(&mut command);
+    // Its stdout a pipe we never read: the report of `huge` fills it and the scheduler blocks.
+    let mut coordinator = util::KillOnDrop(
+        command
+            .args([
+                "output::huge",
+                "interrupt::announces_then_waits",
+                "--exact",
+                "--test-threads",
+                "2",
+            ])
+            // JSON: a failed test's output is in its event, written as it ends.
+            .args(["-Zunstable-options", "--format", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = coordinator.0.id();
+    let until = |what: &str, limit: std::time::Duration, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + limit;
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what} within {limit:?}");
+            std::thread::yield_now();
+        }
+    };
+    // Blocked in write(2) on its stdout (system call 1, descriptor 1).
+    let in_write_to_stdout = || {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| s.split_whitespace().take(2).eq(["1", "0x1"]))
+    };
+    until(
+        "the scheduler blocked writing its report",
+        std::time::Duration::from_secs(120),
+        &in_write_to_stdout,
+    );
+    // Every process below it: the workers, and what the other test started.
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(|p: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            Some((
+                p,
+                stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let mut below = vec![pid];
+    let mut i = 0;
+    while i < below.len() {
+        let parent = below[i];
+        below.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    let below = below.split_off(1);
+    assert!(below.len() >= 3, "the run's processes: {below:?}");
+    let sigint_pending = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+            status
+                .lines()
+                .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+                .any(|l| u64::from_str_radix(l[7..].trim(), 16).unwrap_or(0) & (1 << (libc::SIGINT - 1)) != 0)
+        })
+    };
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+    // Caught (no longer pending): the next one is a second, not the same one again.
+    until(
+        "the first SIGINT caught",
+        std::time::Duration::from_secs(10),
+        &|| !sigint_pending(),
+    );
+    assert!(
+        in_write_to_stdout(),
+        "the first interrupt got the scheduler out of its write"
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+    let status = coordinator
+        .0
+        .wait_timeout(std::time::Duration::from_secs(10))
+        .unwrap()
+        .expect("the stuck run did not end at the second SIGINT");
+    assert!(!status.success(), "{status:?}");
+    for process in below {
+        assert!(
+            util::wait_ended(process, std::time::Duration::from_secs(10)),
+            "process {process} outlived the interrupted run"
+        );
+    }
+}
+
 /// Bazel's `--test_timeout` ends a test binary with SIGTERM: the JUnit file still holds every
 /// selected test, those that never ran as errors saying why, so no dashboard shows green.
 #[test]

@@ -1,6 +1,7 @@
 //! Where the scheduler hears everything: what the threads that watch processes send it (a
 //! channel that rings a bell the scheduler polls), the workers' output pipes, which it reads
-//! itself, and — through pidfds — the workers' exits.
+//! itself, — through pidfds — the workers' exits, and the first interrupt (see
+//! [`Inbox::hear_signals`]).
 //!
 //! A test's end and its report come in its worker's output pipe (see
 //! [`crate::capture::Record`]). Read here, in the scheduler's own thread, each costs one
@@ -27,6 +28,7 @@ use super::event::WorkerEvent;
 use super::exit::PolledExit;
 use crate::capture::{Cutter, Piece, SharedBuffer};
 use crate::protocol::CarriedReport;
+use crate::signals::Signals;
 
 /// An event for the scheduler, and whose it is (a worker's slot, or one of the scheduler's
 /// own ids: the interrupt, the fixture host).
@@ -70,6 +72,13 @@ struct Watched {
     channel_used: Option<Box<dyn FnOnce()>>,
 }
 
+/// Signals heard in the inbox until the first: what to tell it as, and who takes the rest.
+struct Interrupts {
+    slot: usize,
+    signals: Signals,
+    then: Box<dyn FnOnce(Signals)>,
+}
+
 /// The scheduler's side (see the module's documentation).
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Envelope>,
@@ -79,8 +88,15 @@ pub(crate) struct Inbox {
     /// Exits heard through pidfds (see [`super::exit`]).
     exits: Vec<PolledExit>,
     ready: VecDeque<Envelope>,
+    interrupts: Option<Interrupts>,
+    /// Where a pipe is read into: small at first (a run of quiet tests never touches more), it
+    /// doubles, up to [`CHUNK_MAX`], each time a read fills it.
     chunk: Vec<u8>,
 }
+
+/// The read buffer's first and largest sizes.
+const CHUNK_MIN: usize = 4 * 1024;
+const CHUNK_MAX: usize = 64 * 1024;
 
 impl Inbox {
     pub(crate) fn new() -> std::io::Result<Inbox> {
@@ -99,7 +115,8 @@ impl Inbox {
             pipes: Vec::new(),
             exits: Vec::new(),
             ready: VecDeque::new(),
-            chunk: vec![0; 64 * 1024],
+            interrupts: None,
+            chunk: vec![0; CHUNK_MIN],
         })
     }
 
@@ -145,6 +162,13 @@ impl Inbox {
         self.exits.push(exit);
     }
 
+    /// Hears `signals` from now on: the first comes as `(slot, Exited(killed by it))`, after
+    /// which they go to `then` — a thread to wait for the next, which the scheduler cannot be
+    /// trusted to read (it may be what is stuck). No thread waits for signals before.
+    pub(crate) fn hear_signals(&mut self, slot: usize, signals: Signals, then: Box<dyn FnOnce(Signals)>) {
+        self.interrupts = Some(Interrupts { slot, signals, then });
+    }
+
     /// The next event, waiting at most until `deadline` (`None`: as long as it takes); `None`
     /// once the deadline has passed with nothing come.
     pub(crate) fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
@@ -186,6 +210,9 @@ impl Inbox {
             for exit in &self.exits {
                 fds.extend(exit.fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
             }
+            if let Some(interrupts) = &self.interrupts {
+                fds.push(PollFd::new(interrupts.signals.fd(), PollFlags::POLLIN));
+            }
             let asked = Instant::now();
             let polled_result = poll_for(&mut fds, wait);
             // How long a pipe read now waited for its data (the old reader's `read` took that).
@@ -198,6 +225,9 @@ impl Inbox {
         };
         if readable[0] {
             while matches!(nix::unistd::read(&self.bell, &mut [0; 256]), Ok(n) if n > 0) {}
+        }
+        if self.interrupts.is_some() && readable.last() == Some(&true) {
+            self.take_interrupt();
         }
         let mut piped = Vec::new();
         let mut closed = Vec::new();
@@ -219,6 +249,18 @@ impl Inbox {
         }
         self.tell_exits(&mut piped);
         self.ready.extend(piped);
+    }
+
+    /// The first signal, if it came: told before anything read with it; the signals go on to
+    /// their next listener.
+    fn take_interrupt(&mut self) {
+        let Some(interrupts) = &mut self.interrupts else { return };
+        let Some(signal) = interrupts.signals.try_next() else { return };
+        self.ready
+            .push_back((interrupts.slot, WorkerEvent::Exited(ExitStatus::from_raw(signal))));
+        if let Some(Interrupts { signals, then, .. }) = self.interrupts.take() {
+            then(signals);
+        }
     }
 
     /// Tells the exits that may be told now (see [`PolledExit::take_ready`]), each after what
@@ -302,6 +344,9 @@ impl Inbox {
         match watched.pipe.read(&mut self.chunk) {
             Ok(n) if n > 0 => {
                 let pause = watched.cutter.feed(&self.chunk[..n], took, &watched.buffer, &mut events);
+                if n == self.chunk.len() && n < CHUNK_MAX {
+                    self.chunk.resize(2 * n, 0);
+                }
                 watched.resume = pause.map(|pause| Instant::now() + pause);
                 if channel_used {
                     if let Some(start) = watched.channel_used.take() {

@@ -80,6 +80,19 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     let mut selection = select::select(&tests, &options);
     let partition = options.partition.or(bazel.partition);
     let by_time = matches!(partition, Some(crate::cli::Partition::Time { .. }));
+    // The first workers, forked while this process has one thread (before the reporter holds
+    // stdout's lock, before any thread is started); see `launch::fork`. When the selection is
+    // already the run's (no shard or rerun of failed tests narrows it), before the timings are
+    // read and the order planned: the copies start meanwhile.
+    let fork = |run: usize| match run {
+        0 => Vec::new(),
+        run => worker_process::fork_first(schedule::workers_wanted(&options, run), options.capture),
+    };
+    let final_selection = partition.is_none() && !options.last_failed;
+    let mut forked = match final_selection {
+        true => fork(selection.run.len()),
+        false => Vec::new(),
+    };
     let mut timings = timings::Timings::load(
         options.order == crate::cli::Order::Longest || by_time || options.last_failed || options.failed_first,
     );
@@ -137,15 +150,9 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             return EXIT_FAILED;
         }
     };
-    // The first workers, forked while this process has one thread (before the reporter holds
-    // stdout's lock, before any thread is started); see `launch::fork`.
-    let forked = match selection.run.is_empty() {
-        true => Vec::new(),
-        false => worker_process::fork_first(
-            schedule::workers_wanted(&options, selection.run.len()),
-            options.capture,
-        ),
-    };
+    if !final_selection {
+        forked = fork(selection.run.len());
+    }
     let stdout = std::io::stdout();
     let mut main_reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
@@ -237,8 +244,13 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let interrupts = forward_interrupts(scheduler.sender());
-    let scheduler = scheduler.once_started(interrupts);
+    let scheduler = match crate::signals::listen(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) {
+        Ok(signals) => {
+            crate::signals::second_ends_process(true);
+            scheduler.hear_interrupts(signals, Box::new(end_everything_at_the_next))
+        }
+        Err(_) => scheduler,
+    };
     let mut summary = scheduler.run();
     if !saved.get() {
         save(&mut timings);
@@ -383,30 +395,15 @@ fn list(
 /// the interrupted tests and the partial report (JUnit too) are written. A second one kills every
 /// process of the run at once and exits.
 ///
-/// Caught from now on; the thread that passes them on is started by what this returns, once
-/// the workers have their first tests: a thread's start (the process's first, the costliest)
-/// then takes its time beside theirs, not before them. A signal that comes before waits in
-/// the pipe.
-fn forward_interrupts(events: inbox::Mail) -> impl FnOnce() {
-    let signals = crate::signals::listen(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]).ok();
-    move || {
-        if let Some(signals) = signals {
-            pass_interrupts_on(signals, events);
-        }
-    }
-}
-
-/// Passes the first interrupt on to the scheduler; at a second, ends every process of the run.
-fn pass_interrupts_on(mut signals: crate::signals::Signals, events: inbox::Mail) {
-    use std::os::unix::process::ExitStatusExt;
-    let _ = std::thread::Builder::new()
+/// The scheduler hears the first in its inbox; this starts, after it, the thread that waits
+/// for the second — a run that is never interrupted starts no thread for signals. Until that
+/// thread waits, a second signal ends the coordinator by its default action
+/// ([`crate::signals::second_ends_process`]): its forked workers' groups end with it (see
+/// [`crate::platform::end_group_with_parent`]), re-executed ones' with their anchors.
+fn end_everything_at_the_next(mut signals: crate::signals::Signals) {
+    let waiting = std::thread::Builder::new()
         .name("mptest-signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.next() {
-                let status = std::process::ExitStatus::from_raw(signal);
-                let _ = events.send((schedule::INTERRUPT_SLOT, WorkerEvent::Exited(status)));
-            }
-            // A second one: end every process of the run at once, without the orderly end.
             if signals.next().is_some() {
                 let me = std::process::id() as i32;
                 for p in procs::descendants(me, &procs::all_processes(), &[]) {
@@ -419,4 +416,7 @@ fn pass_interrupts_on(mut signals: crate::signals::Signals, events: inbox::Mail)
                 std::process::exit(EXIT_FAILED);
             }
         });
+    if waiting.is_ok() {
+        crate::signals::second_ends_process(false);
+    }
 }

@@ -17,7 +17,8 @@ use super::fixture_host::{self, RunFixtures, HOST_SLOT};
 use super::slot::{Ending, Piped, Released, Running, Slot, State, OUTPUT_GRACE};
 use super::verdict;
 use super::event::WorkerEvent;
-use super::inbox::{Inbox, Mail};
+use super::inbox::Inbox;
+use crate::signals::Signals;
 use super::worker_process;
 use crate::capture::{self, CapturedOutput};
 use crate::cli::Options;
@@ -33,7 +34,7 @@ mod shutdown;
 /// How many tests a busy worker may have handed out ahead while the queue is long.
 const AHEAD: usize = 4;
 
-/// Sent on the event channel by the signal thread.
+/// Whose the first interrupt is, heard in the inbox.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
 
 /// How many workers a run of `tests` tests keeps.
@@ -63,9 +64,6 @@ pub(crate) struct Scheduler<'a> {
     /// Work done while the workers exit at the end of an orderly run (see
     /// [`Scheduler::while_workers_exit`]).
     while_workers_exit: Option<Box<dyn FnOnce() + 'a>>,
-    /// Work done once the first workers were handed their first tests (see
-    /// [`Scheduler::once_started`]).
-    once_started: Option<Box<dyn FnOnce() + 'a>>,
     /// Workers started whose channel and exit are not watched yet (see
     /// [`worker_process::Watcher`]): watched once they were handed their tests.
     unwatched: Vec<worker_process::Watcher>,
@@ -117,7 +115,6 @@ impl<'a> Scheduler<'a> {
             started_workers: 0,
             forked: forked.into(),
             while_workers_exit: None,
-            once_started: None,
             unwatched: Vec::new(),
             registry_index,
         })
@@ -131,16 +128,11 @@ impl<'a> Scheduler<'a> {
         self
     }
 
-    /// `work` is done once the first workers have their first tests (at the run's end if there
-    /// was none): it takes its time beside theirs, not before them.
-    pub(crate) fn once_started(mut self, work: impl FnOnce() + 'a) -> Self {
-        self.once_started = Some(Box::new(work));
+    /// Hears interrupts in the inbox (see [`Inbox::hear_signals`]): the first ends the run in
+    /// order; `then` takes the signals after it.
+    pub(crate) fn hear_interrupts(mut self, signals: Signals, then: Box<dyn FnOnce(Signals)>) -> Self {
+        self.inbox.hear_signals(INTERRUPT_SLOT, signals, then);
         self
-    }
-
-    /// A sender for outside events (the interrupt thread sends `(INTERRUPT_SLOT, Exited)`).
-    pub(crate) fn sender(&self) -> Mail {
-        self.inbox.mail()
     }
 
     /// Runs every pending test to an outcome, then ends the workers.
@@ -172,16 +164,12 @@ impl<'a> Scheduler<'a> {
         self.summary
     }
 
-    /// Starts watching the workers started since the last time, and (the first time) does the
-    /// work of [`Scheduler::once_started`].
+    /// Starts watching the workers started since the last time.
     fn watch_started(&mut self) {
         for watcher in std::mem::take(&mut self.unwatched) {
             if let Err(err) = watcher.start(&mut self.inbox) {
                 self.summary.fatal.get_or_insert(err.to_string());
             }
-        }
-        if let Some(work) = self.once_started.take() {
-            work();
         }
     }
 

@@ -50,6 +50,8 @@ impl Scheduler<'_> {
             match slot.state {
                 State::Dead => {}
                 _ if abrupt => slot.signal(Signal::SIGKILL),
+                // Told already, behind its last test (see `send_exit_ahead`).
+                _ if slot.exit_sent => {}
                 _ => {
                     if let Some(tasks) = &slot.tasks {
                         let _ = tasks.send(ToWorker::Exit);
