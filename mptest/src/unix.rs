@@ -29,6 +29,7 @@ mod signals;
 mod spawn;
 #[doc(hidden)]
 pub mod sync;
+pub(crate) mod work;
 mod worker;
 
 pub use error::Error;
@@ -209,6 +210,7 @@ pub mod __private {
     pub use crate::shared::{
         serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
     };
+    pub use crate::work::pipe_fd as work_pipe_fd;
     pub use crate::worker::fault;
     /// The runtimes of async tests and fixtures.
     #[cfg(feature = "tokio")]

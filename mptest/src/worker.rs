@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use ipc_channel::IpcError;
+use ipc_channel::ipc::{self, IpcSender};
 
 use crate::error::Error;
 use crate::launch::role::Boot;
@@ -16,6 +15,7 @@ use crate::procs;
 use crate::protocol::{CarriedReport, FromWorker, Report, Told, ToWorker};
 use crate::registry::{ShouldPanic, TestDef, TESTS};
 use crate::reporter::FailureKind;
+use crate::work::{RecvError, WorkReceiver};
 
 /// The channel to the coordinator. Kept in one place so the fault hooks used by mptest's own
 /// tests can reach it.
@@ -40,7 +40,7 @@ static CHANNEL_USED: AtomicBool = AtomicBool::new(false);
 static EARLIER_LEFTOVERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A forked worker's channels, made before it was: to the coordinator, and for its work.
-pub(crate) type Channels = (IpcSender<Told>, IpcReceiver<ToWorker>);
+pub(crate) type Channels = (IpcSender<Told>, std::io::PipeReader);
 
 /// Runs the worker until the coordinator says stop or goes away; never returns. A forked
 /// worker has its channels already (`made`); a re-executed one connects to `boot.server`.
@@ -70,13 +70,13 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
     crate::panics::install_hook();
 
     let forked = made.is_some();
-    let (to_coordinator, tasks, tasks_tx) = match made {
-        Some((to_coordinator, tasks)) => (to_coordinator, tasks, None),
+    let (to_coordinator, mut tasks, tasks_tx) = match made {
+        Some((to_coordinator, tasks)) => (to_coordinator, WorkReceiver::pipe(tasks), None),
         None => {
             let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
             let to_coordinator = IpcSender::<Told>::connect(boot.server.clone())
                 .map_err(|e| Error::Channel(format!("cannot connect to {:?}: {e}", boot.server)))?;
-            (to_coordinator, tasks, Some(tasks_tx))
+            (to_coordinator, WorkReceiver::Channel(tasks), Some(tasks_tx))
         }
     };
     *TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(to_coordinator);
@@ -100,7 +100,7 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
     send_hooks("start", &crate::hooks::WORKER_START);
 
     loop {
-        match crate::ipc_retry::recv(&tasks) {
+        match tasks.recv() {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);
                 if TO_COORDINATOR.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
@@ -136,7 +136,7 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
                 send_hooks("stop", &crate::hooks::WORKER_STOP);
                 return Ok(());
             }
-            Err(IpcError::Disconnected) => return Ok(()),
+            Err(RecvError::Disconnected) => return Ok(()),
             Err(err) => return Err(Error::Channel(format!("bad message from the coordinator: {err}"))),
         }
     }

@@ -703,12 +703,15 @@ mod forked {
     use mptest::prelude::*;
     use std::os::fd::AsRawFd;
 
-    /// The pipes this process holds that `exec` would have closed (close-on-exec): a copy of
-    /// the coordinator would hold its ends of the other workers' output pipes.
+    /// The pipes this process holds that `exec` would have closed (close-on-exec), but for its
+    /// own work pipe: a copy of the coordinator would hold its ends of the other workers' output
+    /// and work pipes.
     fn close_on_exec_pipes() -> Vec<String> {
+        let own = mptest::__private::work_pipe_fd().map(|fd| fd.to_string());
         std::fs::read_dir("/proc/self/fd")
             .unwrap()
             .flatten()
+            .filter(|fd| Some(fd.file_name().to_string_lossy().into_owned()) != own)
             .filter_map(|fd| {
                 let target = std::fs::read_link(fd.path()).ok()?.to_string_lossy().into_owned();
                 let name = fd.file_name().to_string_lossy().into_owned();

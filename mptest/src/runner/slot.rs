@@ -4,12 +4,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::IpcSender;
+use crate::work::WorkSender;
 use nix::sys::signal::Signal;
 
 use super::dispatch::Job;
 use crate::capture::{self, CapturedOutput, SharedBuffer};
-use crate::protocol::{Report, ToWorker};
+use crate::protocol::Report;
 use crate::reporter::Outcome;
 
 /// Between SIGTERM and SIGKILL when a test times out.
@@ -157,7 +157,7 @@ pub(crate) struct Slot {
     /// Its process group, which what its tests start inherits: one signal ends them all.
     pub(crate) group: i32,
     pub(crate) state: State,
-    pub(crate) tasks: Option<IpcSender<ToWorker>>,
+    pub(crate) tasks: Option<WorkSender>,
     pub(crate) buffer: Option<SharedBuffer>,
     /// Tests whose `Done` came before their output.
     pub(crate) reports: VecDeque<(Job, Report)>,

@@ -18,14 +18,15 @@ use crate::capture::{self, SharedBuffer};
 use crate::error::Error;
 use crate::launch::endpoint::Bootstrap;
 use crate::launch::role::{self, Boot};
-use crate::protocol::{FromWorker, Told, ToWorker};
+use crate::protocol::{FromWorker, Told};
+use crate::work::WorkSender;
 
 /// A started worker.
 pub(crate) struct WorkerProcess {
     pub(crate) pid: i32,
     pub(crate) group: i32,
     /// Where to send its work, when known before its hello (a forked worker).
-    pub(crate) tasks: Option<ipc::IpcSender<ToWorker>>,
+    pub(crate) tasks: Option<WorkSender>,
     /// Its output pipe (`None` when not capturing).
     pub(crate) output: Option<Output>,
     /// To be started for its channel and its exit to be heard.
@@ -45,7 +46,7 @@ struct Launched {
     process: Started,
     group: i32,
     connection: Connection<Told>,
-    tasks: Option<ipc::IpcSender<ToWorker>>,
+    tasks: Option<WorkSender>,
     /// The read end of its output pipe and its end-of-test marker, when capturing.
     output: Option<(PipeReader, Vec<u8>)>,
     /// Where its exit is told, when capturing.
@@ -90,7 +91,7 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
 fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launched, Error> {
     use nix::unistd::{fork, ForkResult};
     let (to_coordinator, from_worker) = ipc::channel::<Told>().map_err(Error::WorkerSpawn)?;
-    let (tasks, to_worker) = ipc::channel::<ToWorker>().map_err(Error::WorkerSpawn)?;
+    let (to_worker, tasks) = std::io::pipe().map_err(Error::WorkerSpawn)?;
     let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
     let (sentinel, pipe) = match capture {
         true => (
@@ -140,7 +141,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
         // says hello; until then it is signalled by its pid alone.
         group: UNKNOWN_GROUP,
         connection: Connection::Channel(from_worker),
-        tasks: Some(tasks),
+        tasks: Some(WorkSender::Pipe(tasks)),
         output: reader.zip(sentinel),
         note,
     })

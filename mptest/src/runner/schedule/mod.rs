@@ -25,6 +25,7 @@ use crate::cli::Options;
 use crate::fixtures::FixtureEvent;
 use crate::procs;
 use crate::protocol::{Report, ToWorker};
+use crate::work::WorkSender;
 use crate::registry::TestDef;
 use crate::reporter::{Event, Outcome, Reporter, Summary, TestResult};
 
@@ -473,7 +474,7 @@ impl<'a> Scheduler<'a> {
             WorkerEvent::Connected(tasks) => {
                 let slot = &mut self.slots[id];
                 if let Some(tasks) = tasks {
-                    slot.tasks = Some(tasks);
+                    slot.tasks = Some(WorkSender::Channel(tasks));
                 }
                 if slot.group == worker_process::UNKNOWN_GROUP {
                     // A forked worker founds its group before its hello (see `launch::fork`).
