@@ -93,9 +93,14 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         true => fork(selection.run.len()),
         false => Vec::new(),
     };
-    let mut timings = timings::Timings::load(
-        options.order == crate::cli::Order::Longest || by_time || options.last_failed || options.failed_first,
-    );
+    let longest = options.order == crate::cli::Order::Longest;
+    // Only the longest-first order, a split by time and the reruns of failed tests use the
+    // timings before the run's end; longest first orders nothing when every test has a worker.
+    let few = selection.run.len() <= schedule::workers_wanted(&options, selection.run.len());
+    let mut timings = match (longest && !few) || by_time || options.last_failed || options.failed_first {
+        true => timings::Timings::load(longest || by_time || options.last_failed || options.failed_first),
+        false => timings::Timings::unread(),
+    };
     let seconds = timings.seconds();
     let failed = timings.failed();
     let first = if options.failed_first { failed.clone() } else { HashSet::new() };

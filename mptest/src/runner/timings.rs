@@ -96,6 +96,8 @@ pub(crate) struct Timings {
     pub(crate) records: HashMap<String, Record>,
     /// Why there are no records, when there is no file to read (for `--last-failed`'s notice).
     pub(crate) none_because: Option<String>,
+    /// Not read yet: read when saved (see [`Timings::unread`]).
+    unread: bool,
 }
 
 impl Timings {
@@ -104,12 +106,37 @@ impl Timings {
     /// on stderr; the run goes on, unknown
     /// tests in between. Under cargo-nextest, which runs one test per process, there is no file.
     pub(crate) fn load(tell: bool) -> Timings {
-        if std::env::var_os("NEXTEST_RUN_ID").is_some() {
-            return Timings::none("under cargo-nextest, which runs each test in a process of its own, no run keeps them (nextest's own reruns are `cargo nextest run -R latest`)");
+        match Timings::place() {
+            Ok(path) => Timings::read(path, tell),
+            Err(none) => none,
         }
-        let Some(path) = timings_path() else {
-            return Timings::none("there is no place to keep them: under Bazel, TEST_UNDECLARED_OUTPUTS_DIR is not set");
-        };
+    }
+
+    /// The records of a run that has no use for them before its end: read when saved, while
+    /// the workers exit, instead of before the first test.
+    pub(crate) fn unread() -> Timings {
+        match Timings::place() {
+            Ok(path) => Timings {
+                path: Some(path),
+                unread: true,
+                ..Timings::default()
+            },
+            Err(none) => none,
+        }
+    }
+
+    /// Where this suite's file is, or no records and why there is no file.
+    fn place() -> Result<PathBuf, Timings> {
+        if std::env::var_os("NEXTEST_RUN_ID").is_some() {
+            return Err(Timings::none("under cargo-nextest, which runs each test in a process of its own, no run keeps them (nextest's own reruns are `cargo nextest run -R latest`)"));
+        }
+        timings_path().ok_or_else(|| {
+            Timings::none("there is no place to keep them: under Bazel, TEST_UNDECLARED_OUTPUTS_DIR is not set")
+        })
+    }
+
+    /// Reads the file at `path` (see [`Timings::load`]).
+    fn read(path: PathBuf, tell: bool) -> Timings {
         let notice = |text: String| {
             if tell {
                 eprintln!("{text}");
@@ -146,6 +173,7 @@ impl Timings {
             path: Some(path),
             records,
             none_because,
+            unread: false,
         }
     }
 
@@ -182,6 +210,11 @@ impl Timings {
     /// A run that would change nothing that matters leaves the file alone (see
     /// [`Timings::changed_by`]): rewriting it is most of a quick run's fixed cost.
     pub(crate) fn save(&mut self, measured: &[Measured], existing: &[&str], keep_seconds: bool) {
+        if self.unread {
+            if let Some(path) = self.path.take() {
+                *self = Timings::read(path, false);
+            }
+        }
         let Some(path) = &self.path else { return };
         if !self.changed_by(measured, existing, keep_seconds) {
             return;
@@ -316,7 +349,34 @@ mod tests {
             path: Some(path.to_path_buf()),
             records: records.iter().map(|(n, r)| (n.to_string(), *r)).collect(),
             none_because: None,
+            unread: false,
         }
+    }
+
+    /// A run that had no use for the durations before its end reads them as it saves: what
+    /// the file held is kept, merged with what the run measured, and a run that changed
+    /// nothing that matters leaves the file as it was.
+    #[test]
+    fn timings_read_only_at_the_save_keep_what_the_file_held() {
+        let dir = std::env::temp_dir().join(format!("mptest-timings-unread-{}", std::process::id()));
+        let path = dir.join("suite.txt");
+        std::fs::create_dir_all(&dir).unwrap();
+        let unread = || Timings {
+            path: Some(path.clone()),
+            unread: true,
+            ..Timings::default()
+        };
+        // Written as mptest would not ("2.50"): a rewrite shows.
+        let text = "mptest-timings 3\n2.50\tpass\ta\n3\tpass\tb\n";
+        std::fs::write(&path, text).unwrap();
+        unread().save(&[measured("a", Some(2.5), false)], &["a", "b"], false);
+        let untouched = std::fs::read_to_string(&path).unwrap();
+        unread().save(&[measured("b", Some(0.5), true)], &["a", "b"], false);
+        let saved = from_text(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(untouched, text);
+        assert_eq!(saved.get("a"), Some(&record(2.5, false)));
+        assert_eq!(saved.get("b"), Some(&record(0.5, true)));
     }
 
     #[test]
@@ -394,6 +454,7 @@ mod tests {
             path: Some(path.clone()),
             records: from_text(text).unwrap(),
             none_because: None,
+            unread: false,
         };
         let saved = |measured: &[Measured], existing: &[&str], keep_seconds: bool| {
             std::fs::write(&path, text).unwrap();

@@ -4,7 +4,6 @@
 //! Everything arrives as a [`WorkerEvent`] on one channel, so the loop is the only owner of
 //! the state and never blocks on a worker: timers are the `recv_timeout` of that channel.
 
-use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -73,6 +72,18 @@ pub(crate) struct Scheduler<'a> {
     run_fixtures: RunFixtures,
 }
 
+/// Where `def` is in the registry (`u32::MAX`: not there): from its address, each test being
+/// an element of the one slice — no map of every test to build before the first is sent.
+fn registry_index_of(def: &TestDef) -> u32 {
+    let tests = crate::registry::TESTS;
+    let offset = (def as *const TestDef as usize).wrapping_sub(tests.as_ptr() as usize);
+    let index = offset / std::mem::size_of::<TestDef>().max(1);
+    match tests.get(index) {
+        Some(found) if std::ptr::eq(found, def) => index as u32,
+        _ => u32::MAX,
+    }
+}
+
 impl<'a> Scheduler<'a> {
     pub(crate) fn new(
         tests: &'a [(String, &'static TestDef)],
@@ -82,20 +93,7 @@ impl<'a> Scheduler<'a> {
         forked: Vec<worker_process::Forked>,
     ) -> Result<Self, crate::error::Error> {
         let inbox = Inbox::new().map_err(crate::error::Error::WorkerSpawn)?;
-        let position: HashMap<*const TestDef, u32> = crate::registry::TESTS
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t as *const TestDef, i as u32))
-            .collect();
-        let registry_index = tests
-            .iter()
-            .map(|(_, def)| {
-                position
-                    .get(&(*def as *const TestDef))
-                    .copied()
-                    .unwrap_or(u32::MAX)
-            })
-            .collect();
+        let registry_index = tests.iter().map(|(_, def)| registry_index_of(def)).collect();
         let needed_by = tests
             .iter()
             .map(|(_, def)| crate::fixtures::run_fixtures_of(def.fixtures))
@@ -927,5 +925,14 @@ mod tests {
         drop(scheduler);
         assert_eq!(finished.0, ["t: Passed"]);
         assert_eq!(passed, 1);
+    }
+
+    #[test]
+    fn a_test_s_registry_index_is_where_it_is_in_the_registry_and_none_for_another() {
+        for (i, def) in crate::registry::TESTS.iter().enumerate() {
+            assert_eq!(registry_index_of(def), i as u32);
+        }
+        let elsewhere = crate::registry::test_def("suite", "t", 1);
+        assert_eq!(registry_index_of(&elsewhere), u32::MAX);
     }
 }
