@@ -389,6 +389,23 @@ impl Manifest {
         }
     }
 
+    /// Whether this manifest is a workspace's (where cargo reads `[profile]` sections).
+    pub(crate) fn is_workspace_root(&self) -> bool {
+        !self.sections("[workspace]").is_empty()
+    }
+
+    /// Compiles mptest itself optimized in test builds, unless the manifest says how already;
+    /// true if the section was added. The user's code keeps its profile.
+    pub(crate) fn optimize_mptest(&mut self) -> bool {
+        if !self.sections(OPTIMIZED_MPTEST).is_empty() {
+            return false;
+        }
+        self.lines.push(String::new());
+        self.lines
+            .extend(OPTIMIZED_MPTEST_LINES.iter().map(|l| l.to_string()));
+        true
+    }
+
     /// Adds `dependency` (a `mptest = ...` line) to `[dev-dependencies]`, unless mptest is there.
     pub(crate) fn dev_dependency(&mut self, dependency: &str) {
         match self.sections("[dev-dependencies]").first() {
@@ -404,9 +421,39 @@ impl Manifest {
     }
 }
 
+/// The header of the profile section that compiles mptest optimized.
+pub(crate) const OPTIMIZED_MPTEST: &str = "[profile.dev.package.mptest]";
+
+/// That section, as added.
+const OPTIMIZED_MPTEST_LINES: [&str; 4] = [
+    "# mptest's own code optimized in test builds (yours is compiled as before): an mptest test",
+    "# binary's fixed cost in a debug build is about a third of what it is unoptimized.",
+    OPTIMIZED_MPTEST,
+    "opt-level = 3",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mptest_is_optimized_once_and_never_against_the_manifest_s_own_setting() {
+        let mut manifest = Manifest::new("[package]\nname = \"x\"\n".into());
+        assert!(!manifest.is_workspace_root());
+        assert!(manifest.optimize_mptest());
+        assert!(!manifest.optimize_mptest());
+        assert!(
+            manifest
+                .text()
+                .ends_with("[profile.dev.package.mptest]\nopt-level = 3\n"),
+            "{}",
+            manifest.text()
+        );
+        let mut own = Manifest::new("[workspace]\n\n[profile.dev.package.mptest]\nopt-level = 1\n".into());
+        assert!(own.is_workspace_root());
+        assert!(!own.optimize_mptest());
+        assert!(own.text().ends_with("opt-level = 1\n"));
+    }
 
     fn converted(source: &str) -> (String, Vec<String>) {
         match convert_source(source, false) {

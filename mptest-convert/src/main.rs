@@ -16,6 +16,9 @@
 //!
 //! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::mp_test]` on the same
 //!   `async fn`, and mptest's `tokio` feature is turned on;
+//! - `[profile.dev.package.mptest] opt-level = 3` in the crate's manifest, unless it is a member
+//!   of a workspace above it (cargo reads profiles there only: the tool says to add it there):
+//!   mptest's own code optimized in debug test builds, the user's as before;
 //!
 //! It prints what it did and what it left alone; `--dry-run` changes nothing.
 
@@ -180,6 +183,20 @@ fn run(args: Vec<String>) -> Result<String, String> {
         _ => options.dependency.clone(),
     };
     manifest.dev_dependency(&dependency);
+    // Cargo reads `[profile]` in a workspace's root manifest only.
+    let profile_note = match workspace_above(&options.dir) {
+        Some(root) if !manifest.is_workspace_root() => format!(
+            "note: for quicker debug runs, add to {}:\n{}\nopt-level = 3\n",
+            root.display(),
+            edit::OPTIMIZED_MPTEST
+        ),
+        _ if manifest.optimize_mptest() => format!(
+            "Cargo.toml: {} with opt-level = 3: mptest's own code optimized in test builds \
+             (yours is compiled as before)\n",
+            edit::OPTIMIZED_MPTEST
+        ),
+        _ => String::new(),
+    };
     if !options.dry_run {
         std::fs::write(&manifest_path, manifest.text())
             .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
@@ -188,7 +205,20 @@ fn run(args: Vec<String>) -> Result<String, String> {
         "Cargo.toml: {}\nnote: a harness = false target runs only mptest's tests: a #[test] where `use mptest::test;` is not in scope would be compiled out without a word.\n",
         if options.dry_run { "unchanged (--dry-run)" } else { "updated" }
     ));
+    report.push_str(&profile_note);
     Ok(report)
+}
+
+/// The manifest of a workspace in a directory above `dir`, if there is one.
+fn workspace_above(dir: &Path) -> Option<PathBuf> {
+    let dir = dir.canonicalize().ok()?;
+    dir.ancestors()
+        .skip(1)
+        .map(|d| d.join("Cargo.toml"))
+        .find(|manifest| {
+            std::fs::read_to_string(manifest)
+                .is_ok_and(|text| text.lines().any(|line| line.trim() == "[workspace]"))
+        })
 }
 
 /// An integration-test target: its name and its root file, relative to the crate.

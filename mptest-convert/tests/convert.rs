@@ -220,6 +220,11 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     );
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("features = [\"tokio\"] }"), "{manifest}");
+    // A workspace of its own: mptest's code is compiled optimized in its test builds.
+    assert!(
+        manifest.contains("\n[profile.dev.package.mptest]\nopt-level = 3\n"),
+        "{manifest}"
+    );
     let basic = std::fs::read_to_string(dir.join("tests/basic.rs")).unwrap();
     assert!(
         basic.contains("\nuse mptest::test;\n") && basic.ends_with("mptest::main!();\n"),
