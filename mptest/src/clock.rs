@@ -570,6 +570,15 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 #[cfg(not(all(target_os = "linux", not(mptest_portable))))]
 fn futex_wake(_: &AtomicU32) {}
 
+/// Set once this process made a command for a process in one of mptest's roles (a child, an
+/// auxiliary, a manager): the only kind besides this process that maps its test's clock.
+static OTHERS_MAY_MAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called as this process makes such a command (see [`OTHERS_MAY_MAP`]).
+pub(crate) fn others_may_map() {
+    OTHERS_MAY_MAP.store(true, Ordering::Relaxed);
+}
+
 /// Before each test, in the worker: real time again (a test's clock does not leak into the
 /// next test the worker runs).
 /// A test that never used the clock costs nothing here: nothing is mapped, and until the
@@ -580,7 +589,7 @@ pub(crate) fn reset_for_test() {
     let mapped_here = MAPPED.get().is_some_and(Option::is_some);
     if mapped_here
         || USED.load(Ordering::Relaxed)
-        || (crate::launch::reexec::made_roles() && clock_path().is_some_and(|p| p.exists()))
+        || (OTHERS_MAY_MAP.load(Ordering::Relaxed) && clock_path().is_some_and(|p| p.exists()))
     {
         USED.store(true, Ordering::Relaxed);
         reset();

@@ -59,16 +59,6 @@ pub(crate) fn suite_name() -> &'static str {
 /// The title of a process started by [`command`], when its arguments cannot carry it.
 const TITLE_VAR: &str = "MPTEST_TITLE";
 
-/// Set once this process made a [`command`]: it may have started processes in roles of ours
-/// (a child, an auxiliary, a manager), the only ones besides itself that map its test's clock.
-static MADE_ROLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether this process may have started a process in one of mptest's roles (see
-/// [`crate::clock`]'s reset before each test).
-pub(crate) fn made_roles() -> bool {
-    MADE_ROLES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// A command that starts this binary as `role`, told to connect to the one-shot server
 /// `server`. `ps` shows it as `SUITE: TITLE` — "system: child of net::reconnects" — and its
 /// `comm` as the title ("worker 2", "child of net::re"). A worker is the exception: the tests it
@@ -77,7 +67,8 @@ pub(crate) fn made_roles() -> bool {
 /// "worker 2".
 pub(crate) fn command(role_name: &str, server: &str, title: &str) -> Command {
     use std::os::unix::process::CommandExt;
-    MADE_ROLES.store(true, std::sync::atomic::Ordering::Relaxed);
+    // A child, an auxiliary or a manager may map this process's test clock.
+    crate::clock::others_may_map();
     let test = current_test();
     let title = match &test {
         Some(test) if role_name != "worker" => format!("{title} of {test}"),
