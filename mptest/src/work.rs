@@ -38,11 +38,10 @@ impl WorkSender {
         match self {
             WorkSender::Channel(sender) => sender.send(message).map_err(|e| e.to_string()),
             WorkSender::Pipe(pipe) => {
-                let body = postcard::to_allocvec(&message).map_err(|e| e.to_string())?;
-                let length = u32::try_from(body.len()).map_err(|_| "a message of 4 GiB or more".to_string())?;
-                let mut framed = Vec::with_capacity(4 + body.len());
-                framed.extend_from_slice(&length.to_le_bytes());
-                framed.extend_from_slice(&body);
+                // The length's place first, filled in once the message is written after it.
+                let mut framed = postcard::to_extend(&message, vec![0u8; 4]).map_err(|e| e.to_string())?;
+                let length = u32::try_from(framed.len() - 4).map_err(|_| "a message of 4 GiB or more".to_string())?;
+                framed[..4].copy_from_slice(&length.to_le_bytes());
                 // One `write` (a pipe takes up to 4 KiB at once); only this thread writes here.
                 (&*pipe).write_all(&framed).map_err(|e| e.to_string())
             }

@@ -98,7 +98,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     // timings before the run's end; longest first orders nothing when every test has a worker.
     let few = selection.run.len() <= schedule::workers_wanted(&options, selection.run.len());
     let mut timings = match (longest && !few) || by_time || options.last_failed || options.failed_first {
-        true => timings::Timings::load(longest || by_time || options.last_failed || options.failed_first),
+        true => timings::Timings::load(true),
         false => timings::Timings::unread(),
     };
     let seconds = timings.seconds();
