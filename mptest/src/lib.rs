@@ -69,7 +69,8 @@
 //!
 //! - The coordinator (the process `cargo test` starts) lists and filters the tests and starts
 //!   `--test-threads` workers (default: the available parallelism). Each worker is handed the
-//!   next test over ipc-channel — and, while many are left, the one after it too, so it goes
+//!   next test (through a pipe when the worker is a forked copy of the coordinator, over
+//!   ipc-channel when re-executed) — and, while many are left, the one after it too, so it goes
 //!   on without waiting for the coordinator (that one counts as not run if the worker dies).
 //!   A worker runs its tests one after another, each on a thread of its own named after it,
 //!   as libtest does: `std::thread::current().name()` is the test's name, `RUST_MIN_STACK`
