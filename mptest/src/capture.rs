@@ -7,7 +7,7 @@
 //! per test. Each piece keeps its head and its tail and counts what it cut in between, so a test
 //! that prints 100 MB costs bounded memory.
 //!
-//! A marker starts a record (see [`Record`]): the test's report rides in the pipe right after
+//! A marker starts a record (see `Record`): the test's report rides in the pipe right after
 //! its output when it fits one atomic write — one wake-up of the coordinator per test instead of
 //! two (the pipe's reader and the channel's) — and the coordinator's own note that the worker
 //! exited comes last, so nothing the worker wrote is read after its death is known.
