@@ -584,14 +584,10 @@ pub(crate) fn others_may_map() {
 /// A test that never used the clock costs nothing here: nothing is mapped, and until the
 /// worker started a process of ours (the only other kind that maps its clock, creating the
 /// file), there is no file to look for either.
+/// Once the clock was found in use, it is mapped here (by the reset), and that is what says so.
 pub(crate) fn reset_for_test() {
-    static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let mapped_here = MAPPED.get().is_some_and(Option::is_some);
-    if mapped_here
-        || USED.load(Ordering::Relaxed)
-        || (OTHERS_MAY_MAP.load(Ordering::Relaxed) && clock_path().is_some_and(|p| p.exists()))
-    {
-        USED.store(true, Ordering::Relaxed);
+    if mapped_here || (OTHERS_MAY_MAP.load(Ordering::Relaxed) && clock_path().is_some_and(|p| p.exists())) {
         reset();
     }
 }

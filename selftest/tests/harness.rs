@@ -2184,26 +2184,39 @@ fn a_second_interrupt_ends_a_run_whose_scheduler_is_stuck() {
         &in_write_to_stdout,
     );
     // Every process below it: the workers, and what the other test started.
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter_map(|p: u32| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            Some((
-                p,
-                stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?,
-            ))
-        })
-        .collect();
-    let mut below = vec![pid];
-    let mut i = 0;
-    while i < below.len() {
-        let parent = below[i];
-        below.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
-        i += 1;
-    }
-    let below = below.split_off(1);
-    assert!(below.len() >= 3, "the run's processes: {below:?}");
+    let below = || {
+        let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter_map(|p: u32| {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+                Some((
+                    p,
+                    stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?,
+                ))
+            })
+            .collect();
+        let mut below = vec![pid];
+        let mut i = 0;
+        while i < below.len() {
+            let parent = below[i];
+            below.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+            i += 1;
+        }
+        below.split_off(1)
+    };
+    // The other test starts `sleep` last, after its child and its manager.
+    let sleeping = || {
+        below()
+            .iter()
+            .any(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep"))
+    };
+    until(
+        "the other test's processes running",
+        std::time::Duration::from_secs(60),
+        &sleeping,
+    );
+    let below = below();
     let sigint_pending = || {
         std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
             status
