@@ -323,10 +323,19 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
 }
 
 fn expand(func: &ItemFn, options: &Options) -> TokenStream {
+    let name = &func.sig.ident;
+    let fn_name = name.to_string();
+    // A test may be called `main` (tempfile's suite has one): at the crate's root it would
+    // collide with `mptest::main!()`'s `main`, so its function takes another name; the test
+    // keeps its own.
+    let mut func = func.clone();
+    if fn_name == "main" {
+        func.sig.ident = format_ident!("__mptest_test_main", span = func.sig.ident.span());
+    }
+    let func = &func;
     let ident = &func.sig.ident;
-    let fn_name = ident.to_string();
-    let static_name = format_ident!("__MPTEST_TEST_{}", ident);
-    let libtest_guard = format_ident!("{}__needs_harness_false", ident);
+    let static_name = format_ident!("__MPTEST_TEST_{}", name);
+    let libtest_guard = format_ident!("{}__needs_harness_false", name);
     let private = quote!(::mptest::__private);
     let timeout = match options.timeout_nanos {
         Some(nanos) => quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos))),

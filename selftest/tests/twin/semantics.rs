@@ -244,3 +244,10 @@ mod reruns {
         assert!(out.contains("1 passed"), "{out}");
     }
 }
+
+// A test may be called `main`, at the root too (tempfile's suite has one), beside the target's
+// own `main`. It is told by its name.
+#[test]
+fn main() {
+    assert_eq!(std::thread::current().name(), Some("main"));
+}
