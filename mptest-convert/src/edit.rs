@@ -12,10 +12,13 @@ pub(crate) const MP_TEST: &str = "#[mptest::mp_test";
 pub(crate) enum Conversion {
     /// No `#[test]` in it.
     NoTests,
-    /// It starts with `#![cfg(PREDICATE)]` on something other than features.
-    Gated(String),
-    /// The new source, and the features its `#![cfg(feature = ..)]` asked for.
-    Converted { source: String, features: Vec<String> },
+    /// The new source; the features its `#![cfg(..)]` asked for (the target's
+    /// `required-features`); the rest of that predicate, which now gates each item instead.
+    Converted {
+        source: String,
+        features: Vec<String>,
+        gated: Option<String>,
+    },
 }
 
 /// A target's root file as an mptest target; `modules_have_tests` when files of its modules
@@ -25,28 +28,41 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool) -> Conversi
         return Conversion::NoTests;
     }
     let mut lines: Vec<String> = source.lines().map(str::to_string).collect();
+    // A crate-level `#![cfg(..)]` would compile `mptest::main!()` out with everything else
+    // (E0601) where it is false. Its features become the target's `required-features`; the
+    // rest of it gates each item instead, so that where it is false the target runs no test,
+    // as libtest's does. Its lines are emptied, not removed: the file's line numbers stay.
     let mut features = Vec::new();
-    let header = header_end(&lines);
-    for line in &mut lines[..header] {
-        if let Some(predicate) = line
-            .trim()
-            .strip_prefix("#![cfg(")
-            .and_then(|l| l.strip_suffix(")]"))
-        {
-            match features_of(predicate) {
-                Some(mut wanted) => {
-                    features.append(&mut wanted);
-                    line.clear();
-                }
-                None => return Conversion::Gated(predicate.to_string()),
-            }
+    let mut rest = Vec::new();
+    for lines_of in header_attributes(&lines) {
+        let code: String = lines[lines_of.clone()]
+            .iter()
+            .map(|l| l.split("//").next().unwrap_or_default().trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let Some(predicate) = code.strip_prefix("#![cfg(").and_then(|c| c.strip_suffix(")]")) else {
+            continue;
+        };
+        let (mut wanted, other) = split_predicate(predicate);
+        features.append(&mut wanted);
+        rest.extend(other);
+        for line in &mut lines[lines_of] {
+            line.clear();
         }
     }
+    let gated = match rest.len() {
+        0 => None,
+        1 => rest.pop(),
+        _ => Some(format!("all({})", rest.join(", "))),
+    };
     let mut text = lines.join("\n");
     text.push('\n');
     let mut text = import_in_modules(&text);
     if has_own_tests(&text) && !direct_text(&text).contains(IMPORT) {
         text = insert_after_header(&text, IMPORT);
+    }
+    if let Some(predicate) = &gated {
+        text = gate_items(&text, predicate);
     }
     if !text.contains(MAIN) {
         text.push_str(&format!("\n{MAIN}\n"));
@@ -54,6 +70,7 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool) -> Conversi
     Conversion::Converted {
         source: text,
         features,
+        gated,
     }
 }
 
@@ -69,25 +86,132 @@ pub(crate) fn convert_module(source: &str) -> Option<String> {
     (text != source).then_some(text)
 }
 
-/// `feature = "a"` or `all(feature = "a", feature = "b")`: the features; else `None`.
-fn features_of(predicate: &str) -> Option<Vec<String>> {
-    let inner = predicate
-        .strip_prefix("all(")
-        .and_then(|p| p.strip_suffix(')'))
-        .unwrap_or(predicate);
-    inner
-        .split(',')
-        .filter(|part| !part.trim().is_empty())
-        .map(|part| {
-            let value = part
-                .trim()
-                .strip_prefix("feature")?
-                .trim()
-                .strip_prefix('=')?
-                .trim();
-            Some(value.strip_prefix('"')?.strip_suffix('"')?.to_string())
-        })
+/// A cfg predicate split into the features it requires and the rest: `feature = "a"` is one
+/// feature; `all(feature = "a", not(miri))` is `a` and `not(miri)`; `unix` is no feature.
+fn split_predicate(predicate: &str) -> (Vec<String>, Option<String>) {
+    let predicate = predicate.trim();
+    let parts = match predicate.strip_prefix("all(").and_then(|p| p.strip_suffix(')')) {
+        Some(inner) => top_level_parts(inner),
+        None => vec![predicate.to_string()],
+    };
+    let (mut features, mut rest) = (Vec::new(), Vec::new());
+    for part in parts {
+        match feature_of(&part) {
+            Some(feature) => features.push(feature),
+            None => rest.push(part),
+        }
+    }
+    let rest = match rest.len() {
+        0 => None,
+        1 => rest.pop(),
+        _ => Some(format!("all({})", rest.join(", "))),
+    };
+    (features, rest)
+}
+
+/// `feature = "a"`: `a`.
+fn feature_of(part: &str) -> Option<String> {
+    let value = part
+        .trim()
+        .strip_prefix("feature")?
+        .trim()
+        .strip_prefix('=')?
+        .trim();
+    Some(value.strip_prefix('"')?.strip_suffix('"')?.to_string())
+}
+
+/// The comma-separated parts of a predicate list, split at its own commas only.
+fn top_level_parts(list: &str) -> Vec<String> {
+    let (mut parts, mut part, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
+    for c in list.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(std::mem::take(&mut part));
+                continue;
+            }
+            _ => {}
+        }
+        part.push(c);
+    }
+    parts.push(part);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// The line ranges of the inner attributes in the header (an attribute may span lines).
+fn header_attributes(lines: &[String]) -> Vec<std::ops::Range<usize>> {
+    let mut attributes = Vec::new();
+    let mut open = 0i32;
+    let mut start = 0;
+    for (i, line) in lines[..header_end(lines)].iter().enumerate() {
+        let t = line.trim();
+        if open == 0 && t.starts_with("#![") {
+            start = i;
+        } else if open == 0 {
+            continue;
+        }
+        let code = t.split("//").next().unwrap_or_default();
+        open += code.matches('[').count() as i32 - code.matches(']').count() as i32;
+        if open <= 0 {
+            open = 0;
+            attributes.push(start..i + 1);
+        }
+    }
+    attributes
+}
+
+/// `text` with `#[cfg(predicate)] ` before each item after its header, on the item's own line
+/// (the line numbers stay). An item ends at a `;` outside brackets, or at a `}` that closes
+/// its last bracket when what follows starts another item (not `;`, `.`, `>` and the like,
+/// as after a `static`'s struct literal).
+fn gate_items(text: &str, predicate: &str) -> String {
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header_bytes: usize = text
+        .split_inclusive('\n')
+        .take(header_end(&lines))
+        .map(str::len)
+        .sum();
+    let mask = code_mask(text);
+    let bytes = text.as_bytes();
+    let next_code = |from: usize| {
+        (from..bytes.len())
+            .find(|&j| mask[j] && !bytes[j].is_ascii_whitespace())
+            .map(|j| bytes[j])
+    };
+    let (mut starts, mut depth, mut in_item) = (Vec::new(), 0i32, false);
+    for i in header_bytes..bytes.len() {
+        if !mask[i] || bytes[i].is_ascii_whitespace() {
+            continue;
+        }
+        if !in_item {
+            starts.push(i);
+            in_item = true;
+        }
+        match bytes[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' => depth -= 1,
+            b'}' => {
+                depth -= 1;
+                let next = next_code(i + 1);
+                if depth == 0 && next.is_none_or(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'#') {
+                    in_item = false;
+                }
+            }
+            b';' if depth == 0 => in_item = false,
+            _ => {}
+        }
+    }
+    let mut out = text.to_string();
+    for start in starts.into_iter().rev() {
+        out.insert_str(start, &format!("#[cfg({predicate})] "));
+    }
+    out
 }
 
 /// The number of leading lines that are inner attributes (also over several lines), inner
@@ -424,12 +548,16 @@ impl Manifest {
 /// The header of the profile section that compiles mptest optimized.
 pub(crate) const OPTIMIZED_MPTEST: &str = "[profile.dev.package.mptest]";
 
+/// That section's settings.
+pub(crate) const OPTIMIZED_MPTEST_SETTINGS: &str = "opt-level = 3\ndebug = \"line-tables-only\"";
+
 /// That section, as added.
-const OPTIMIZED_MPTEST_LINES: [&str; 4] = [
+const OPTIMIZED_MPTEST_LINES: [&str; 5] = [
     "# mptest's own code optimized in test builds (yours is compiled as before): an mptest test",
-    "# binary's fixed cost in a debug build is about a third of what it is unoptimized.",
+    "# binary's fixed cost in a debug build is about a third of what it is unoptimized. Its debug",
+    "# info only as line tables: full, it would slow every backtrace (RUST_BACKTRACE=1).",
     OPTIMIZED_MPTEST,
-    "opt-level = 3",
+    OPTIMIZED_MPTEST_SETTINGS,
 ];
 
 #[cfg(test)]
@@ -445,7 +573,7 @@ mod tests {
         assert!(
             manifest
                 .text()
-                .ends_with("[profile.dev.package.mptest]\nopt-level = 3\n"),
+                .ends_with("[profile.dev.package.mptest]\nopt-level = 3\ndebug = \"line-tables-only\"\n"),
             "{}",
             manifest.text()
         );
@@ -457,9 +585,8 @@ mod tests {
 
     fn converted(source: &str) -> (String, Vec<String>) {
         match convert_source(source, false) {
-            Conversion::Converted { source, features } => (source, features),
+            Conversion::Converted { source, features, .. } => (source, features),
             Conversion::NoTests => panic!("no tests"),
-            Conversion::Gated(p) => panic!("gated on {p}"),
         }
     }
 
@@ -513,14 +640,42 @@ mod tests {
         let (out, features) =
             converted("#![cfg(all(feature = \"a\", feature = \"b\"))]\n#[test]\nfn t() {}\n");
         assert_eq!(features, ["a", "b"]);
-        assert!(!out.contains("#![cfg"), "{out}");
-        assert!(
-            matches!(convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n", false), Conversion::Gated(p) if p == "unix")
-        );
+        assert!(!out.contains("#![cfg") && !out.contains("#[cfg"), "{out}");
         assert!(matches!(
             convert_source("fn helper() {}\n", false),
             Conversion::NoTests
         ));
+    }
+
+    #[test]
+    fn any_other_gate_gates_each_item_and_leaves_main_and_the_line_numbers() {
+        let source = "//! Docs.\n#![cfg(all(\n    feature = \"a\",\n    not(miri), // why\n))]\n#![allow(x)]\n\nuse std::fmt;\n\n/// A helper.\nstatic S: Point = Point { x: 1 };\nconst F: fn() = || {};\n\nmacro_rules! m { () => {} }\nm!();\nquickcheck! {\n    fn q(x: u8) -> bool { x == x }\n}\n\n#[test]\n#[should_panic(expected = \"}\")]\nfn t() { let _ = '{'; }\nmod inner {\n    #[test]\n    fn u() {}\n}\n";
+        let Conversion::Converted {
+            source,
+            features,
+            gated,
+        } = convert_source(source, false)
+        else {
+            panic!("not converted");
+        };
+        assert_eq!(features, ["a"]);
+        assert_eq!(gated.as_deref(), Some("not(miri)"));
+        let g = "#[cfg(not(miri))] ";
+        assert_eq!(
+            source,
+            format!("//! Docs.\n\n\n\n\n#![allow(x)]\n\n{g}use mptest::test;\n\n{g}use std::fmt;\n\n/// A helper.\n{g}static S: Point = Point {{ x: 1 }};\n{g}const F: fn() = || {{}};\n\n{g}macro_rules! m {{ () => {{}} }}\n{g}m!();\n{g}quickcheck! {{\n    fn q(x: u8) -> bool {{ x == x }}\n}}\n\n{g}#[test]\n#[should_panic(expected = \"}}\")]\nfn t() {{ let _ = '{{'; }}\n{g}mod inner {{\n    use mptest::test;\n    #[test]\n    fn u() {{}}\n}}\n\nmptest::main!();\n")
+        );
+        assert_eq!(
+            split_predicate("any(unix, windows)"),
+            (vec![], Some("any(unix, windows)".to_string()))
+        );
+        assert_eq!(
+            split_predicate("all(feature = \"x\", unix, not(target_os = \"wasi\"))"),
+            (
+                vec!["x".to_string()],
+                Some("all(unix, not(target_os = \"wasi\"))".to_string())
+            )
+        );
     }
 
     #[test]

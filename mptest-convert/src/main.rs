@@ -9,14 +9,16 @@
 //! - `mptest::main!();` at the end of each target's root file;
 //! - a `[[test]]` section with `harness = false` per target in Cargo.toml (or `harness = false`
 //!   added to the section that is there), and mptest in `[dev-dependencies]`;
-//! - a file that starts with `#![cfg(feature = "x")]` (or `all(feature = .., ..)`) would have
-//!   `mptest::main!()` compiled out with everything else (E0601): the line goes, and the target
-//!   gets `required-features = ["x"]`. A file gated on anything else is left under libtest,
-//!   and the tool says so.
+//! - a file that starts with `#![cfg(..)]` would have `mptest::main!()` compiled out with
+//!   everything else (E0601): the line goes (left empty, so line numbers stay); its features
+//!   become the target's `required-features = ["x"]`, and the rest of the predicate
+//!   (`not(miri)`, `unix`) is put on each item instead, so that where it is false the target
+//!   runs no test, as under libtest.
 //!
 //! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::mp_test]` on the same
 //!   `async fn`, and mptest's `tokio` feature is turned on;
-//! - `[profile.dev.package.mptest] opt-level = 3` in the crate's manifest, unless it is a member
+//! - `[profile.dev.package.mptest]` with `opt-level = 3` and `debug = "line-tables-only"` (a
+//!   smaller binary, quicker backtraces) in the crate's manifest, unless it is a member
 //!   of a workspace above it (cargo reads profiles there only: the tool says to add it there):
 //!   mptest's own code optimized in debug test builds, the user's as before;
 //!
@@ -130,12 +132,11 @@ fn run(args: Vec<String>) -> Result<String, String> {
                     target.path.display()
                 ));
             }
-            edit::Conversion::Gated(predicate) => report.push_str(&format!(
-                "{}: starts with #![cfg({predicate})], which would compile out mptest::main!() \
-                 where it is false; left under libtest\n",
-                target.path.display()
-            )),
-            edit::Conversion::Converted { source, features } => {
+            edit::Conversion::Converted {
+                source,
+                features,
+                gated,
+            } => {
                 if !options.dry_run {
                     std::fs::write(&file, source)
                         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
@@ -146,8 +147,14 @@ fn run(args: Vec<String>) -> Result<String, String> {
                 } else {
                     format!(" (required-features = {features:?})")
                 };
+                let gated = gated.map_or(String::new(), |predicate| {
+                    format!(
+                        "; its #![cfg({predicate})] now gates each item, not the file (where it \
+                         is false, the target runs no test, as under libtest)"
+                    )
+                });
                 report.push_str(&format!(
-                    "{}: converted; target {} has harness = false{features}\n",
+                    "{}: converted; target {} has harness = false{features}{gated}\n",
                     target.path.display(),
                     target.name
                 ));
@@ -186,13 +193,14 @@ fn run(args: Vec<String>) -> Result<String, String> {
     // Cargo reads `[profile]` in a workspace's root manifest only.
     let profile_note = match workspace_above(&options.dir) {
         Some(root) if !manifest.is_workspace_root() => format!(
-            "note: for quicker debug runs, add to {}:\n{}\nopt-level = 3\n",
+            "note: for quicker debug runs, add to {}:\n{}\n{}\n",
             root.display(),
-            edit::OPTIMIZED_MPTEST
+            edit::OPTIMIZED_MPTEST,
+            edit::OPTIMIZED_MPTEST_SETTINGS
         ),
         _ if manifest.optimize_mptest() => format!(
-            "Cargo.toml: {} with opt-level = 3: mptest's own code optimized in test builds \
-             (yours is compiled as before)\n",
+            "Cargo.toml: {} with opt-level = 3 and line tables for debug info: mptest's own \
+             code optimized in test builds (yours is compiled as before)\n",
             edit::OPTIMIZED_MPTEST
         ),
         _ => String::new(),

@@ -1,6 +1,6 @@
 //! The converter on a crate of libtest tests: every test has the same outcome under mptest
 //! after the conversion as under libtest before it, macro-written tests included; a
-//! feature-gated file gets `required-features`; a file gated otherwise stays under libtest;
+//! feature-gated file gets `required-features`; a file gated otherwise has each item gated (one whose cfg is false here runs no test);
 //! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
@@ -121,6 +121,8 @@ async fn on_the_tests_thread() {
     ),
     ("tests/gated.rs", "#![cfg(feature = \"slow\")]\n\n#[test]\nfn slow_one() {}\n"),
     ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
+    // False here: under libtest the target runs no test; converted, it must still compile.
+    ("tests/windows_only.rs", "#![cfg(windows)]\n\nuse std::os::windows::fs::MetadataExt;\n\n#[test]\nfn on_windows() {}\n"),
     ("tests/common/mod.rs", "pub fn helper() -> u32 { 1 }\n"),
     ("tests/it/main.rs", "mod net;\n\n#[test]\nfn in_main() {}\n"),
     ("tests/it/net.rs", "#[test]\nfn connects() {}\n\n#[test]\nfn refuses() {\n    panic!(\"refused\");\n}\n"),
@@ -206,10 +208,14 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         ),
         "{report}"
     );
-    assert!(
-        report.contains("tests/unix_only.rs: starts with #![cfg(unix)]"),
-        "{report}"
-    );
+    for (file, predicate) in [("unix_only", "unix"), ("windows_only", "windows")] {
+        assert!(
+            report.contains(&format!(
+                "tests/{file}.rs: converted; target {file} has harness = false; its #![cfg({predicate})] now gates each item"
+            )),
+            "{report}"
+        );
+    }
     assert!(
         report.contains("tests/it/net.rs: `use mptest::test;` added"),
         "{report}"
@@ -222,7 +228,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     assert!(manifest.contains("features = [\"tokio\"] }"), "{manifest}");
     // A workspace of its own: mptest's code is compiled optimized in its test builds.
     assert!(
-        manifest.contains("\n[profile.dev.package.mptest]\nopt-level = 3\n"),
+        manifest.contains("\n[profile.dev.package.mptest]\nopt-level = 3\ndebug = \"line-tables-only\"\n"),
         "{manifest}"
     );
     let basic = std::fs::read_to_string(dir.join("tests/basic.rs")).unwrap();
