@@ -5,6 +5,10 @@
 //! times 21 runs of each binary, alternating, and takes their medians; the figures are the
 //! median and range of the rounds' ratios.
 //!
+//! The 100 tests are also built as `cargo test` builds them (debug), mptest once unoptimized
+//! and once with `[profile.dev.package.mptest]`'s `opt-level = 3` and `debug =
+//! "line-tables-only"`, as the README advises.
+//!
 //! ```text
 //! cargo bench -p benches --bench fixed_cost
 //! ```
@@ -12,7 +16,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use benches::{build_suites, median, median_range, time_command, verdict, workspace};
+use benches::{build_suites, build_suites_as, median, median_range, time_command, verdict, workspace};
 
 const ROUNDS: usize = 3;
 const RUNS: usize = 21;
@@ -38,6 +42,17 @@ fn ms(d: Duration) -> f64 {
 
 fn run() -> Result<(), String> {
     let built = build_suites(&["libtest_100", "mptest_100", "libtest_200", "mptest_200"])?;
+    let debug = build_suites_as(&["libtest_100", "mptest_100"], &[], "bench-suites-debug")?;
+    let debug_optimized = build_suites_as(
+        &["mptest_100"],
+        &[
+            "--config",
+            "profile.dev.package.mptest.opt-level=3",
+            "--config",
+            "profile.dev.package.mptest.debug=\"line-tables-only\"",
+        ],
+        "bench-suites-debug-opt",
+    )?;
     let root = workspace();
     let target = root.join("target/bench-suites");
     // nextest without its build step: the two binaries listed once.
@@ -86,6 +101,20 @@ fn run() -> Result<(), String> {
         alone.push(ms(t[1]) / ms(t[0]));
         alone_exec.push(ms(t[2]) / ms(t[0]));
     }
+    let (mut debug_plain, mut debug_opt) = (vec![], vec![]);
+    for n in 1..=ROUNDS {
+        let t = round(&mut [direct(&debug[0]), direct(&debug[1]), direct(&debug_optimized[0])])?;
+        println!(
+            "round {n}: 100 trivial tests, debug build: libtest {:.2} ms, mptest unoptimized {:.2} ms ({:.2} ×), mptest optimized {:.2} ms ({:.2} ×)",
+            ms(t[0]),
+            ms(t[1]),
+            ms(t[1]) / ms(t[0]),
+            ms(t[2]),
+            ms(t[2]) / ms(t[0])
+        );
+        debug_plain.push(ms(t[1]) / ms(t[0]));
+        debug_opt.push(ms(t[2]) / ms(t[0]));
+    }
     for n in 1..=ROUNDS {
         // Fewer runs under nextest: each is a few hundred processes.
         let mut times = [Vec::new(), Vec::new(), Vec::new()];
@@ -110,6 +139,12 @@ fn run() -> Result<(), String> {
     let (e, elo, ehi) = median_range(&alone_exec);
     println!(
         "\n100 trivial tests, mptest / libtest: {m:.2} × ({lo:.2}–{hi:.2}) (target ≤ 1.2: {}); re-executed workers {e:.2} × ({elo:.2}–{ehi:.2})",
+        verdict(hi <= 1.2)
+    );
+    let (m, lo, hi) = median_range(&debug_opt);
+    let (p, plo, phi) = median_range(&debug_plain);
+    println!(
+        "100 trivial tests, debug build, mptest optimized / libtest: {m:.2} × ({lo:.2}–{hi:.2}) (target ≤ 1.2: {}); mptest unoptimized {p:.2} × ({plo:.2}–{phi:.2})",
         verdict(hi <= 1.2)
     );
     let (m, lo, hi) = median_range(&under_nextest);

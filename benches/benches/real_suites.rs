@@ -1,5 +1,6 @@
-//! Real suites: the integration tests of `bytes`, `serde_json` and `tokio-stream` (whose tests
-//! are `#[tokio::test]`s) at pinned versions, fetched
+//! Real suites: the integration tests of `bytes`, `serde_json`, `tokio-stream` (whose tests
+//! are `#[tokio::test]`s) and `itertools` (quickcheck tests of 10 ms to 1 s, in a file gated
+//! by `#![cfg(not(miri))]`) at pinned versions, fetched
 //! from crates.io, converted to mptest by `mptest-convert`, and run under libtest and under
 //! mptest alternately (3 rounds): every test's outcome must be the same; the wall time of each
 //! crate's converted targets is compared (median and range of the rounds).
@@ -22,10 +23,12 @@ use benches::{bench_main, median_range, verdict};
 
 /// The crates, at the versions whose suites are measured.
 /// `tokio-stream`'s tests are `#[tokio::test]`s: the converter makes them async `#[mp_test]`s.
+/// `itertools`' `quick` target has uneven tests, where handing tests out ahead matters.
 const ALL_CRATES: &[(&str, &str)] = &[
     ("bytes", "1.10.1"),
     ("serde_json", "1.0.140"),
     ("tokio-stream", "0.1.17"),
+    ("itertools", "0.14.0"),
 ];
 
 /// The crates measured: all, or those `MPTEST_BENCH_CRATES` names (comma-separated).

@@ -103,11 +103,19 @@ pub fn pin(pid: u32, cpu: usize) -> Result<(), String> {
 /// (the cargo running a benchmark may hold the lock on the usual target directory); returns
 /// their executables, in the order asked.
 pub fn build_suites(names: &[&str]) -> Result<Vec<String>, String> {
+    build_suites_as(names, &["--release"], "bench-suites")
+}
+
+/// Builds these test targets of the benches crate with these extra cargo arguments (a profile,
+/// `--config` overrides), in `target/<dir>`; returns their executables, in the order asked.
+pub fn build_suites_as(names: &[&str], cargo_args: &[&str], dir: &str) -> Result<Vec<String>, String> {
     let root = workspace();
-    let target = root.join("target/bench-suites");
-    eprintln!("building the suites (release) in {} ...", target.display());
+    let target = root.join("target").join(dir);
+    eprintln!("building the suites ({cargo_args:?}) in {} ...", target.display());
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.args(["test", "--no-run", "--release", "-p", "benches"]);
+    command
+        .args(["test", "--no-run", "-p", "benches"])
+        .args(cargo_args);
     for name in names {
         command.args(["--test", name]);
     }

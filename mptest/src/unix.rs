@@ -4,6 +4,7 @@
 #[path = "auxiliary/mod.rs"]
 pub mod aux;
 pub mod capture;
+mod claims;
 mod cli;
 pub mod clock;
 mod coverage;

@@ -6,6 +6,7 @@
 //! against a `sendmsg` and a `recvmsg` on a socket, which cost about 3 µs more per test here
 //! (each allocates and frees a socket buffer), on the coordinator's side and the worker's.
 
+use std::cell::Cell;
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use thiserror::Error;
 
+use crate::claims::Claims;
 use crate::protocol::ToWorker;
 
 /// Why no message came.
@@ -29,22 +31,62 @@ pub(crate) enum RecvError {
 /// The coordinator's end.
 pub(crate) enum WorkSender {
     Channel(IpcSender<ToWorker>),
-    Pipe(PipeWriter),
+    /// A forked worker's pipe, and what it says of the run messages sent ahead (see
+    /// [`crate::claims`]), each known by its number (`runs` so far).
+    Pipe {
+        pipe: PipeWriter,
+        claims: Option<Claims>,
+        runs: Cell<u64>,
+    },
 }
 
 impl WorkSender {
-    /// Sends `message`; an error when the worker is gone.
-    pub(crate) fn send(&self, message: ToWorker) -> Result<(), String> {
+    /// The coordinator's end of a forked worker's pipe.
+    pub(crate) fn pipe(pipe: PipeWriter, claims: Option<Claims>) -> WorkSender {
+        WorkSender::Pipe {
+            pipe,
+            claims,
+            runs: Cell::new(0),
+        }
+    }
+
+    /// Sends `message`; an error when the worker is gone. A run message that may be taken
+    /// back ([`Self::take_back`]) gives its number.
+    pub(crate) fn send(&self, message: ToWorker) -> Result<Option<u64>, String> {
         match self {
-            WorkSender::Channel(sender) => sender.send(message).map_err(|e| e.to_string()),
-            WorkSender::Pipe(pipe) => {
+            WorkSender::Channel(sender) => sender.send(message).map(|()| None).map_err(|e| e.to_string()),
+            WorkSender::Pipe { pipe, claims, runs } => {
                 // The length's place first, filled in once the message is written after it.
                 let mut framed = postcard::to_extend(&message, vec![0u8; 4]).map_err(|e| e.to_string())?;
                 let length = u32::try_from(framed.len() - 4).map_err(|_| "a message of 4 GiB or more".to_string())?;
                 framed[..4].copy_from_slice(&length.to_le_bytes());
+                let number = match (&message, claims) {
+                    (ToWorker::Run { .. }, Some(claims)) => {
+                        runs.set(runs.get() + 1);
+                        claims.sent(runs.get());
+                        Some(runs.get())
+                    }
+                    (ToWorker::Run { .. }, None) => {
+                        runs.set(runs.get() + 1);
+                        None
+                    }
+                    _ => None,
+                };
                 // One `write` (a pipe takes up to 4 KiB at once); only this thread writes here.
-                (&*pipe).write_all(&framed).map_err(|e| e.to_string())
+                (&*pipe).write_all(&framed).map_err(|e| e.to_string())?;
+                Ok(number)
             }
+        }
+    }
+
+    /// Takes back run message `number`, which the worker then skips; `false` when it started
+    /// it already (or this worker's messages cannot be taken back).
+    pub(crate) fn take_back(&self, number: u64) -> bool {
+        match self {
+            WorkSender::Pipe {
+                claims: Some(claims), ..
+            } => claims.take_back(number),
+            _ => false,
         }
     }
 }
@@ -52,7 +94,11 @@ impl WorkSender {
 /// The worker's end.
 pub(crate) enum WorkReceiver {
     Channel(IpcReceiver<ToWorker>),
-    Pipe(PipeReader),
+    Pipe {
+        pipe: PipeReader,
+        claims: Option<Claims>,
+        runs: u64,
+    },
 }
 
 /// The descriptor of this worker's end of its work pipe (-1: none).
@@ -69,19 +115,28 @@ const MAX_MESSAGE: usize = 1 << 20;
 
 impl WorkReceiver {
     /// A forked worker's end of the pipe made for it.
-    pub(crate) fn pipe(pipe: PipeReader) -> WorkReceiver {
+    pub(crate) fn pipe(pipe: PipeReader, claims: Option<Claims>) -> WorkReceiver {
         PIPE_FD.store(pipe.as_raw_fd(), Ordering::Relaxed);
-        WorkReceiver::Pipe(pipe)
+        WorkReceiver::Pipe { pipe, claims, runs: 0 }
     }
 
-    /// Waits for the next message.
+    /// Waits for the next message; a run message the coordinator took back is skipped.
     pub(crate) fn recv(&mut self) -> Result<ToWorker, RecvError> {
         match self {
             WorkReceiver::Channel(receiver) => crate::ipc_retry::recv(receiver).map_err(|err| match err {
                 ipc_channel::IpcError::Disconnected => RecvError::Disconnected,
                 err => RecvError::Broken(err.to_string()),
             }),
-            WorkReceiver::Pipe(pipe) => read_message(pipe),
+            WorkReceiver::Pipe { pipe, claims, runs } => loop {
+                let message = read_message(pipe)?;
+                if matches!(message, ToWorker::Run { .. }) {
+                    *runs += 1;
+                    if claims.as_ref().is_some_and(|claims| !claims.start(*runs)) {
+                        continue;
+                    }
+                }
+                return Ok(message);
+            },
         }
     }
 }
@@ -113,8 +168,12 @@ mod tests {
     #[test]
     fn messages_in_a_pipe_arrive_whole_and_in_order_and_its_end_is_a_disconnection() {
         let (reader, writer) = std::io::pipe().unwrap();
-        let sender = WorkSender::Pipe(writer);
-        let mut receiver = WorkReceiver::Pipe(reader);
+        let sender = WorkSender::pipe(writer, None);
+        let mut receiver = WorkReceiver::Pipe {
+            pipe: reader,
+            claims: None,
+            runs: 0,
+        };
         let long = "t".repeat(10_000);
         sender.send(ToWorker::Run { index: 7, name: "a::b".into() }).unwrap();
         sender.send(ToWorker::Run { index: 8, name: long.clone() }).unwrap();
@@ -124,6 +183,40 @@ mod tests {
         assert!(matches!(receiver.recv(), Ok(ToWorker::Run { index: 8, name }) if name == long));
         assert!(matches!(receiver.recv(), Ok(ToWorker::Exit)));
         assert!(matches!(receiver.recv(), Err(RecvError::Disconnected)));
+    }
+
+    #[test]
+    fn a_run_message_taken_back_is_skipped_and_one_started_cannot_be() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let claims = Claims::new().unwrap();
+        let sender = WorkSender::pipe(writer, Some(claims));
+        let run = |index| ToWorker::Run {
+            index,
+            name: format!("t{index}"),
+        };
+        let first = sender.send(run(1)).unwrap().expect("a number");
+        let second = sender.send(run(2)).unwrap().expect("a number");
+        let third = sender.send(run(3)).unwrap().expect("a number");
+        assert_eq!((first, second, third), (1, 2, 3));
+        assert_eq!(sender.send(ToWorker::Exit).unwrap(), None);
+        assert!(sender.take_back(second));
+        let WorkSender::Pipe {
+            claims: Some(shared), ..
+        } = &sender
+        else {
+            unreachable!()
+        };
+        let mut receiver = WorkReceiver::Pipe {
+            pipe: reader,
+            claims: Some(shared.alias()),
+            runs: 0,
+        };
+        assert!(matches!(receiver.recv(), Ok(ToWorker::Run { index: 1, .. })));
+        assert!(!sender.take_back(first), "started");
+        assert!(matches!(receiver.recv(), Ok(ToWorker::Run { index: 3, .. })));
+        assert!(matches!(receiver.recv(), Ok(ToWorker::Exit)));
+        // One mapping, unmapped by the sender's claims.
+        std::mem::forget(receiver);
     }
 
     #[test]

@@ -40,7 +40,7 @@ static CHANNEL_USED: AtomicBool = AtomicBool::new(false);
 static EARLIER_LEFTOVERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A forked worker's channels, made before it was: to the coordinator, and for its work.
-pub(crate) type Channels = (IpcSender<Told>, std::io::PipeReader);
+pub(crate) type Channels = (IpcSender<Told>, std::io::PipeReader, Option<crate::claims::Claims>);
 
 /// Runs the worker until the coordinator says stop or goes away; never returns. A forked
 /// worker has its channels already (`made`); a re-executed one connects to `boot.server`.
@@ -71,7 +71,7 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
 
     let forked = made.is_some();
     let (to_coordinator, mut tasks, tasks_tx) = match made {
-        Some((to_coordinator, tasks)) => (to_coordinator, WorkReceiver::pipe(tasks), None),
+        Some((to_coordinator, tasks, claims)) => (to_coordinator, WorkReceiver::pipe(tasks, claims), None),
         None => {
             let (tasks_tx, tasks) = ipc::channel::<ToWorker>().map_err(|e| Error::Channel(e.to_string()))?;
             let to_coordinator = IpcSender::<Told>::connect(boot.server.clone())

@@ -699,6 +699,81 @@ mod grouped {
     }
 }
 
+mod taken_back {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    /// The FIFO the harness made for this module (the tests do nothing without it).
+    fn fifo() -> Option<std::path::PathBuf> {
+        std::env::var_os("FIXTURE_FIFO").map(Into::into)
+    }
+
+    fn say(byte: u8) {
+        if let Some(fifo) = fifo() {
+            // Opens once `a_waits_for_the_others` has it open, which the first test of its
+            // worker has from the start.
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            pipe.write_all(&[byte]).unwrap();
+        }
+    }
+
+    /// First on its worker, and `b_sent_behind_it` sent there behind it: waits until `b`, `c`
+    /// and `d` each wrote their letter into the FIFO — `b` can only if it is taken back for
+    /// the other worker, idle once it ran `c` and `d`.
+    #[mp_test]
+    fn a_waits_for_the_others() {
+        let Some(fifo) = fifo() else { return };
+        // Read and write: the FIFO keeps a writer, so no end of file comes between the others.
+        let mut pipe = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fifo)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut letters = Vec::new();
+        while letters.len() < 3 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "only {:?} ran while this test waited: a test waited behind it while the other worker idled",
+                String::from_utf8_lossy(&letters)
+            );
+            let mut poll = libc::pollfd {
+                fd: pipe.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(1000) as i32) };
+            if ready > 0 {
+                let mut buf = [0u8; 8];
+                let n = pipe.read(&mut buf).unwrap();
+                letters.extend_from_slice(&buf[..n]);
+            }
+        }
+        letters.sort_unstable();
+        assert_eq!(letters, b"bcd");
+    }
+
+    // Bounded: after `a_waits_for_the_others` gave up, no reader would ever open the FIFO.
+    #[mp_test(timeout = "30s")]
+    fn b_sent_behind_it() {
+        say(b'b');
+    }
+
+    #[mp_test(timeout = "30s")]
+    fn c() {
+        say(b'c');
+    }
+
+    #[mp_test(timeout = "30s")]
+    fn d() {
+        say(b'd');
+    }
+}
+
 mod forked {
     use mptest::prelude::*;
     use std::os::fd::AsRawFd;

@@ -920,6 +920,30 @@ fn a_coordinator_killed_with_sigkill_takes_every_process_of_the_run_along() {
     );
 }
 
+/// A test sent to a worker ahead, behind a test that turns out long, is taken back for the
+/// other worker once that one has nothing left: the first test waits for all three others.
+#[test]
+fn a_test_waiting_behind_a_long_one_is_taken_back_for_an_idle_worker() {
+    let dir = std::env::temp_dir().join(format!("mptest-taken-back-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("letters");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    // No timings of earlier runs: nothing is known of the tests, as on a first run.
+    let timings = dir.join("timings.txt");
+    let run = fixture_env(
+        &["taken_back::", "--test-threads", "2", "--order", "declared"],
+        &[
+            ("FIXTURE_FIFO", fifo.to_str().unwrap()),
+            ("MPTEST_TIMINGS", timings.to_str().unwrap()),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("4 passed"), "{}", run.stdout);
+}
+
 #[test]
 fn a_serial_test_runs_alone() {
     let run = fixture_json(&["serial::", "--test-threads", "2", "--order", "declared"]);

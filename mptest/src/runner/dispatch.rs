@@ -12,6 +12,9 @@ pub(crate) struct Job {
     pub(crate) test: usize,
     /// 1-based.
     pub(crate) attempt: u32,
+    /// The number of the run message that sent it to a forked worker, while it waits there
+    /// (handed out ahead): what takes it back (see [`crate::claims`]).
+    pub(crate) message: Option<u64>,
 }
 
 /// What the queue must know of the pool to pick a job.
@@ -44,7 +47,11 @@ impl Queue {
     /// The first attempt of each of `run`, in that order.
     pub(crate) fn new(run: &[usize]) -> Self {
         Queue {
-            pending: run.iter().map(|&test| Job { test, attempt: 1 }).collect(),
+            pending: run.iter().map(|&test| Job {
+                    test,
+                    attempt: 1,
+                    message: None,
+                }).collect(),
             group_owner: HashMap::new(),
             group_lost: HashMap::new(),
         }
@@ -213,7 +220,7 @@ mod tests {
             attempt: 2,
             ..first
         });
-        assert_eq!(queue.jobs().next(), Some(&Job { test: 0, attempt: 2 }));
+        assert_eq!(queue.jobs().next(), Some(&Job { test: 0, attempt: 2, message: None }));
         assert_eq!(queue.clear(), 3);
         assert!(queue.is_empty());
     }

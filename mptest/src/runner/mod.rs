@@ -243,7 +243,9 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         saved.set(true);
     };
     let scheduler = match schedule::Scheduler::new(&tests, &selection.run, &options, &mut reporter, forked) {
-        Ok(scheduler) => scheduler.while_workers_exit(|| save(&mut timings)),
+        Ok(scheduler) => scheduler
+            .expecting(&seconds)
+            .while_workers_exit(|| save(&mut timings)),
         Err(err) => {
             eprintln!("mptest: {err}");
             return EXIT_FAILED;

@@ -174,6 +174,9 @@ pub(crate) struct Slot {
     /// `Exit` was sent behind its last tests (see `Scheduler::send_exit_ahead`): it is handed
     /// nothing more, and goes when they are done.
     pub(crate) exit_sent: bool,
+    /// How long its last finished test ran, as we saw it: what its next one may take, when the
+    /// timings of earlier runs do not say (see `Scheduler::short`).
+    pub(crate) last_took: Option<Duration>,
     /// What the worker said, by the way it came, kept back until it may be taken in the
     /// order it was said (see [`crate::protocol::Told`]): from the output pipe (outputs and
     /// reports), and from the channel.
@@ -256,6 +259,7 @@ impl Slot {
             strays: Vec::new(),
             ahead: VecDeque::new(),
             exit_sent: false,
+            last_took: None,
         }
     }
 
@@ -318,7 +322,11 @@ impl Slot {
 mod tests {
     use super::*;
 
-    const JOB: Job = Job { test: 0, attempt: 1 };
+    const JOB: Job = Job {
+        test: 0,
+        attempt: 1,
+        message: None,
+    };
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]

@@ -92,6 +92,8 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
     use nix::unistd::{fork, ForkResult};
     let (to_coordinator, from_worker) = ipc::channel::<Told>().map_err(Error::WorkerSpawn)?;
     let (to_worker, tasks) = std::io::pipe().map_err(Error::WorkerSpawn)?;
+    // Without it, nothing sent ahead can be taken back; the worker still works.
+    let claims = crate::claims::Claims::new().ok();
     let null = OwnedFd::from(std::fs::File::open("/dev/null").map_err(Error::WorkerSpawn)?);
     let (sentinel, pipe) = match capture {
         true => (
@@ -127,7 +129,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             }
             drop((reader, from_worker, tasks, note));
             let stdio = crate::launch::fork::Stdio { null, output: writer };
-            let channels = (to_coordinator, to_worker);
+            let channels = (to_coordinator, to_worker, claims);
             crate::launch::fork::become_worker(&title, boot, channels, stdio)
         }
         Ok(ForkResult::Parent { child }) => child,
@@ -141,7 +143,7 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
         // says hello; until then it is signalled by its pid alone.
         group: UNKNOWN_GROUP,
         connection: Connection::Channel(from_worker),
-        tasks: Some(WorkSender::Pipe(tasks)),
+        tasks: Some(WorkSender::pipe(tasks, claims)),
         output: reader.zip(sentinel),
         note,
     })

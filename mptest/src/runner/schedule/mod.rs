@@ -4,6 +4,7 @@
 //! Everything arrives as a [`WorkerEvent`] on one channel, so the loop is the only owner of
 //! the state and never blocks on a worker: timers are the `recv_timeout` of that channel.
 
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -33,6 +34,11 @@ mod shutdown;
 
 /// How many tests a busy worker may have handed out ahead while the queue is long.
 const AHEAD: usize = 4;
+
+/// A test shorter than this may have tests handed out behind it: a round trip to us (tens of
+/// µs) would be a good part of its time. Behind a longer one they could wait while another
+/// worker idles, so its worker asks for its next test when it is done, as libtest's threads do.
+const SHORT: Duration = Duration::from_millis(5);
 
 /// Whose the first interrupt is, heard in the inbox.
 pub(crate) const INTERRUPT_SLOT: usize = usize::MAX;
@@ -70,6 +76,9 @@ pub(crate) struct Scheduler<'a> {
     /// Each test's index in the registry (what a worker is sent), found once for the run.
     registry_index: Vec<u32>,
     run_fixtures: RunFixtures,
+    /// How long each test ran in earlier runs, by test index, where the timings say: empty
+    /// when they were not read.
+    expected: Vec<Option<Duration>>,
 }
 
 /// Where `def` is in the registry (`u32::MAX`: not there): from its address, each test being
@@ -116,7 +125,31 @@ impl<'a> Scheduler<'a> {
             while_workers_exit: None,
             unwatched: Vec::new(),
             registry_index,
+            expected: Vec::new(),
         })
+    }
+
+    /// How long each test ran in earlier runs, by name (see [`Self::short`]).
+    pub(crate) fn expecting(mut self, seconds: &HashMap<String, f64>) -> Self {
+        if !seconds.is_empty() {
+            self.expected = self
+                .tests
+                .iter()
+                .map(|(name, _)| seconds.get(name).and_then(|s| Duration::try_from_secs_f64(*s).ok()))
+                .collect();
+        }
+        self
+    }
+
+    /// Whether `job` is expected to be shorter than [`SHORT`] on worker `id`: by its time in
+    /// earlier runs, else by what the worker's last test took; `None` when neither is known.
+    fn short(&self, id: usize, job: &Job) -> Option<bool> {
+        self.expected
+            .get(job.test)
+            .copied()
+            .flatten()
+            .or(self.slots[id].last_took)
+            .map(|took| took < SHORT)
     }
 
     /// `work` is done while the workers exit at the end of a run in which every test ran to its
@@ -245,6 +278,7 @@ impl<'a> Scheduler<'a> {
                 self.start_running(id, job);
             }
         }
+        self.take_back_for_idle();
         // Workers busy with a test get their next one ahead, while there is more work than
         // workers (near the end, a test waiting behind a long one would leave a worker idle).
         for id in 0..self.slots.len() {
@@ -265,7 +299,8 @@ impl<'a> Scheduler<'a> {
     /// under cargo-nextest, one round trip shorter. A test a dead worker leaves to run again
     /// goes to a new worker.
     fn send_exit_ahead(&mut self) {
-        if !self.queue.is_empty() || self.options.fail_fast {
+        // Not while a test waiting in a worker may still be taken back for another one.
+        if !self.queue.is_empty() || self.options.fail_fast || self.slots.iter().any(|s| s.ahead.iter().any(|j| j.message.is_some())) {
             return;
         }
         for slot in &mut self.slots {
@@ -286,13 +321,76 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// Gives idle workers, when the queue is empty, the tests still waiting behind another
+    /// worker's test: taken back from the end of the longest wait (see [`crate::claims`]), as
+    /// libtest's idle threads would have taken them.
+    fn take_back_for_idle(&mut self) {
+        if !self.queue.is_empty() {
+            return;
+        }
+        for id in 0..self.slots.len() {
+            let slot = &self.slots[id];
+            if !matches!(slot.state, State::Idle) || slot.exit_sent || slot.tasks.is_none() {
+                continue;
+            }
+            let Some(job) = self.take_back_one(id) else {
+                return;
+            };
+            self.queue.push_front(job);
+            if let Some(job) = self.hand_out(id) {
+                self.start_running(id, job);
+            }
+        }
+    }
+
+    /// Takes back the last test waiting in the worker (not `idle`) that has the most waiting;
+    /// `None` when there is none to take, or that worker started it already. A group's test
+    /// stays with its group's worker, a serial test where it is.
+    fn take_back_one(&mut self, idle: usize) -> Option<Job> {
+        let takeable = |slot: &Slot| {
+            // A starting worker starts with the first test it was sent.
+            let first = usize::from(matches!(slot.state, State::Starting));
+            slot.ahead.len() > first
+                && slot.ahead.back().is_some_and(|job| {
+                    let def = self.tests[job.test].1;
+                    job.message.is_some() && def.group.is_none() && !def.serial
+                })
+        };
+        let holder = (0..self.slots.len())
+            .filter(|&h| h != idle && takeable(&self.slots[h]))
+            .max_by_key(|&h| self.slots[h].ahead.len())?;
+        let slot = &mut self.slots[holder];
+        let job = *slot.ahead.back()?;
+        let taken = slot.tasks.as_ref().is_some_and(|t| t.take_back(job.message.unwrap_or_default()));
+        if !taken {
+            return None;
+        }
+        slot.ahead.pop_back();
+        Some(Job { message: None, ..job })
+    }
+
     /// Whether busy worker `id` gets another test ahead: one while there are more tests than
     /// workers; up to [`AHEAD`] while there are that many for every worker — tests shorter than
     /// a round trip to us then run back to back, and near the end each worker has at most one
-    /// queued, so none waits behind a long one while another worker idles.
+    /// queued. None behind a test expected to be long ([`SHORT`]): it would wait there while
+    /// another worker idles; one only behind a test of which nothing is known yet.
     fn may_hand_out_ahead(&self, id: usize) -> bool {
         let slot = &self.slots[id];
-        let depth = if self.queue.len() > self.workers_wanted * AHEAD {
+        // Nothing waits behind a test that is expected to be long; more than one only behind
+        // tests known to be short.
+        let running = match &slot.state {
+            State::Busy(r) => Some(&r.job),
+            _ => None,
+        };
+        let expected: Vec<Option<bool>> = running
+            .into_iter()
+            .chain(&slot.ahead)
+            .map(|job| self.short(id, job))
+            .collect();
+        if expected.contains(&Some(false)) {
+            return false;
+        }
+        let depth = if self.queue.len() > self.workers_wanted * AHEAD && !expected.contains(&None) {
             AHEAD
         } else {
             1
@@ -325,18 +423,16 @@ impl<'a> Scheduler<'a> {
             index: self.registry_index[job.test],
             name: name.clone(),
         };
-        let sent = self.slots[id]
-            .tasks
-            .as_ref()
-            .is_some_and(|t| t.send(message).is_ok());
-        if !sent {
+        let sent = self.slots[id].tasks.as_ref().map(|t| t.send(message));
+        let Some(Ok(number)) = sent else {
             // The worker is going away; its exit event will come. Keep the job.
             self.queue.push_front(job);
             if matches!(self.slots[id].state, State::Idle) {
                 self.slots[id].state = State::Exiting;
             }
             return None;
-        }
+        };
+        let job = Job { message: number, ..job };
         if let Some(moved) = self.queue.assign(def, id) {
             let message = format!(
                 "group \"{}\": its worker process died in {}; the group's other tests go on in a \
@@ -629,6 +725,7 @@ impl<'a> Scheduler<'a> {
             return;
         }
         let job = running.job;
+        slot.last_took = Some(running.started.elapsed());
         slot.state = State::Idle;
         // The test handed out ahead starts now, in the worker as here.
         if let Some(next) = slot.ahead.pop_front() {
@@ -839,6 +936,7 @@ impl<'a> Scheduler<'a> {
             self.queue.push_front(Job {
                 test: job.test,
                 attempt: job.attempt + 1,
+                message: None,
             });
             return;
         }
@@ -925,6 +1023,66 @@ mod tests {
         drop(scheduler);
         assert_eq!(finished.0, ["t: Passed"]);
         assert_eq!(passed, 1);
+    }
+
+    /// A test that ran long before has nothing queued behind it (another worker would idle
+    /// while it waits), one known to be short has up to [`AHEAD`], and one of which nothing is
+    /// known yet has one; what a worker's last test took stands in where no timings are.
+    #[test]
+    fn nothing_waits_behind_a_test_expected_to_be_long() {
+        const NAMES: [&str; 20] = [
+            "t00", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10", "t11", "t12",
+            "t13", "t14", "t15", "t16", "t17", "t18", "t19",
+        ];
+        let tests: Vec<(String, &'static TestDef)> = NAMES
+            .iter()
+            .map(|name| {
+                let def: &'static TestDef = Box::leak(Box::new(crate::registry::test_def("suite", name, 1)));
+                (name.to_string(), def)
+            })
+            .collect();
+        let run: Vec<usize> = (0..NAMES.len()).collect();
+        let options = Options::parse(["--test-threads".to_string(), "2".to_string()]).expect("arguments");
+        let mut finished = Finished(Vec::new());
+        // t00 long, t02 unknown, the others short.
+        let seconds: HashMap<String, f64> = NAMES
+            .iter()
+            .filter(|name| **name != "t02")
+            .map(|name| (name.to_string(), if *name == "t00" { 2.0 } else { 0.000_1 }))
+            .collect();
+        let mut scheduler = Scheduler::new(&tests, &run, &options, &mut finished, Vec::new())
+            .expect("scheduler")
+            .expecting(&seconds);
+        for _ in 0..3 {
+            let mut slot = Slot::new(i32::MAX, worker_process::UNKNOWN_GROUP, None);
+            slot.state = State::Idle;
+            scheduler.slots.push(slot);
+        }
+        for id in 0..3 {
+            let job = scheduler.queue.take(0).expect("queued");
+            scheduler.start_running(id, job);
+        }
+        // t00 ran 2 s before: nothing behind it.
+        assert!(!scheduler.may_hand_out_ahead(0));
+        // t01 is known short: up to AHEAD behind it while the queue is long.
+        for _ in 0..AHEAD {
+            assert!(scheduler.may_hand_out_ahead(1));
+            let job = scheduler.queue.take(0).expect("queued");
+            scheduler.slots[1].ahead.push_back(job);
+        }
+        assert!(!scheduler.may_hand_out_ahead(1));
+        // t02 is unknown: one behind it, and not two.
+        assert!(scheduler.may_hand_out_ahead(2));
+        let job = scheduler.queue.take(0).expect("queued");
+        scheduler.slots[2].ahead.push_back(job);
+        assert!(!scheduler.may_hand_out_ahead(2));
+        // Where no timings say, the worker's last test does: it took long, so nothing behind.
+        scheduler.slots[2].ahead.clear();
+        scheduler.slots[2].last_took = None;
+        scheduler.slots[2].last_took = Some(SHORT * 2);
+        assert!(!scheduler.may_hand_out_ahead(2));
+        scheduler.slots[2].last_took = Some(SHORT / 10);
+        assert!(scheduler.may_hand_out_ahead(2));
     }
 
     #[test]
