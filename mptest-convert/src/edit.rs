@@ -215,14 +215,18 @@ fn gate_items(text: &str, predicate: &str) -> String {
 }
 
 /// The number of leading lines that are inner attributes (also over several lines), inner
-/// docs, comments or blank.
+/// docs, comments (a licence's `/* .. */` too) or blank.
 fn header_end(lines: &[String]) -> usize {
     let mut end = 0;
     // Brackets still open in an inner attribute that goes on to the next line.
     let mut open = 0i32;
+    let mut in_comment = false;
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
-        if open > 0 || t.starts_with("#![") {
+        if in_comment || t.starts_with("/*") {
+            in_comment = !t.ends_with("*/") || t == "/*";
+            end = i + 1;
+        } else if open > 0 || t.starts_with("#![") {
             let code = t.split("//").next().unwrap_or_default();
             open += code.matches('[').count() as i32 - code.matches(']').count() as i32;
             end = i + 1;
@@ -622,6 +626,16 @@ mod tests {
         assert!(
             out.contains("mod plain {\n    #[allow(unused_imports)] use mptest::test;\n"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_licence_in_a_block_comment_is_part_of_the_header() {
+        let source = "/*\n * Licence.\n */\n#![cfg(unix)]\n\n#[test]\nfn t() {}\n";
+        let (out, _) = converted(source);
+        assert_eq!(
+            out,
+            "/*\n * Licence.\n */\n\n#[cfg(unix)] use mptest::test;\n\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
         );
     }
 

@@ -17,7 +17,7 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Bytes in the ring (four pages).
+/// Bytes in the ring (16 KiB).
 const RING: usize = 16 * 1024;
 
 /// Sent, not started yet.

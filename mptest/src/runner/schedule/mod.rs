@@ -325,10 +325,10 @@ impl<'a> Scheduler<'a> {
     /// worker's test: taken back from the end of the longest wait (see [`crate::claims`]), as
     /// libtest's idle threads would have taken them.
     fn take_back_for_idle(&mut self) {
-        if !self.queue.is_empty() {
-            return;
-        }
         for id in 0..self.slots.len() {
+            if !self.queue.is_empty() {
+                return;
+            }
             let slot = &self.slots[id];
             if !matches!(slot.state, State::Idle) || slot.exit_sent || slot.tasks.is_none() {
                 continue;
