@@ -60,15 +60,12 @@ impl WorkSender {
                 let mut framed = postcard::to_extend(&message, vec![0u8; 4]).map_err(|e| e.to_string())?;
                 let length = u32::try_from(framed.len() - 4).map_err(|_| "a message of 4 GiB or more".to_string())?;
                 framed[..4].copy_from_slice(&length.to_le_bytes());
+                // Counted as the worker counts them (see `WorkReceiver::recv`).
                 let number = match (&message, claims) {
                     (ToWorker::Run { .. }, Some(claims)) => {
                         runs.set(runs.get() + 1);
                         claims.sent(runs.get());
                         Some(runs.get())
-                    }
-                    (ToWorker::Run { .. }, None) => {
-                        runs.set(runs.get() + 1);
-                        None
                     }
                     _ => None,
                 };

@@ -382,15 +382,15 @@ impl<'a> Scheduler<'a> {
             State::Busy(r) => Some(&r.job),
             _ => None,
         };
-        let expected: Vec<Option<bool>> = running
-            .into_iter()
-            .chain(&slot.ahead)
-            .map(|job| self.short(id, job))
-            .collect();
-        if expected.contains(&Some(false)) {
-            return false;
+        let mut unknown = false;
+        for job in running.into_iter().chain(&slot.ahead) {
+            match self.short(id, job) {
+                Some(false) => return false,
+                None => unknown = true,
+                Some(true) => {}
+            }
         }
-        let depth = if self.queue.len() > self.workers_wanted * AHEAD && !expected.contains(&None) {
+        let depth = if self.queue.len() > self.workers_wanted * AHEAD && !unknown {
             AHEAD
         } else {
             1
@@ -1078,7 +1078,6 @@ mod tests {
         assert!(!scheduler.may_hand_out_ahead(2));
         // Where no timings say, the worker's last test does: it took long, so nothing behind.
         scheduler.slots[2].ahead.clear();
-        scheduler.slots[2].last_took = None;
         scheduler.slots[2].last_took = Some(SHORT * 2);
         assert!(!scheduler.may_hand_out_ahead(2));
         scheduler.slots[2].last_took = Some(SHORT / 10);
