@@ -284,6 +284,12 @@ impl Inbox {
                 i += 1;
                 continue;
             };
+            // Its channel may have been read to its end since the channel's messages were
+            // taken above: what the channel's thread sent came before it said so, and before
+            // the exit.
+            while let Ok(envelope) = self.rx.try_recv() {
+                self.ready.push_back(envelope);
+            }
             let exit = self.exits.swap_remove(i);
             let record = match (&exit.note, &event) {
                 (Some(note), WorkerEvent::Exited(status)) => note.record(*status),

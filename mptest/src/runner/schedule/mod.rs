@@ -768,6 +768,17 @@ impl<'a> Scheduler<'a> {
     /// Kills a worker that misbehaved; the test it was running crashed with `cause`.
     fn break_worker(&mut self, id: usize, cause: String) {
         let slot = &mut self.slots[id];
+        // A forked worker says hello in its pipe before it takes the test it was sent, and
+        // sends nothing on its channel before: what its channel says first may still be heard
+        // before that hello, and is the test's doing.
+        if matches!(slot.state, State::Starting)
+            && matches!(slot.tasks, Some(WorkSender::Pipe { .. }))
+            && !slot.ahead.is_empty()
+        {
+            self.take(id, WorkerEvent::Connected(None));
+            return self.break_worker(id, cause);
+        }
+        let slot = &mut self.slots[id];
         match &mut slot.state {
             State::Busy(r) => r.ending = Some(Ending::Broken { cause }),
             State::Starting => {
@@ -1023,6 +1034,31 @@ mod tests {
         drop(scheduler);
         assert_eq!(finished.0, ["t: Passed"]);
         assert_eq!(passed, 1);
+    }
+
+    /// A forked worker's hello comes in its output pipe, its test's messages on its channel:
+    /// a malformed message heard before the hello is its first test's, which crashed — not a
+    /// worker that failed to start, which would end the run.
+    #[test]
+    fn a_malformed_message_heard_before_a_forked_worker_s_hello_is_its_first_test_s() {
+        let def: &'static TestDef = Box::leak(Box::new(crate::registry::test_def("suite", "t", 1)));
+        let tests = vec![("t".to_string(), def)];
+        let options = Options::parse(Vec::new()).expect("no arguments");
+        let mut finished = Finished(Vec::new());
+        let mut scheduler = Scheduler::new(&tests, &[0], &options, &mut finished, Vec::new()).expect("scheduler");
+        let (_reader, writer) = std::io::pipe().expect("a pipe");
+        let mut slot = Slot::new(i32::MAX, worker_process::UNKNOWN_GROUP, None);
+        slot.tasks = Some(WorkSender::pipe(writer, None));
+        scheduler.slots.push(slot);
+        let job = scheduler.queue.take(0).expect("the test is queued");
+        scheduler.slots[0].ahead.push_back(job);
+        scheduler.handle(0, WorkerEvent::Malformed("undecodable".into()));
+        assert_eq!(scheduler.summary.fatal, None);
+        let State::Busy(running) = &scheduler.slots[0].state else {
+            panic!("the test is not running: {:?}", scheduler.slots[0].state);
+        };
+        assert_eq!(running.job.test, 0);
+        assert!(matches!(running.ending, Some(Ending::Broken { .. })), "{:?}", running.ending);
     }
 
     /// A test that ran long before has nothing queued behind it (another worker would idle
