@@ -305,8 +305,11 @@ impl Pace {
 /// gathers the output in the buffer and says each record as a [`Piece`]. Whoever reads the
 /// pipe feeds it (the scheduler's [`Inbox`](crate::runner) reads every worker's pipe itself).
 pub(crate) struct Cutter {
-    finder: memchr::memmem::Finder<'static>,
-    sentinel_len: usize,
+    sentinel: Vec<u8>,
+    /// Finds the sentinel's first byte. memchr's portable searcher, not `memmem`: building a
+    /// `memmem::Finder` asks the CPU what it has (`cpuid`), ~100 µs in a virtual machine, in
+    /// every run's coordinator — a fixed cost libtest does not have.
+    first: memchr::arch::all::memchr::One,
     /// Bytes that might be the start of a marker split across two reads.
     pending: Vec<u8>,
     pace: Pace,
@@ -315,8 +318,8 @@ pub(crate) struct Cutter {
 impl Cutter {
     pub(crate) fn new(sentinel: &[u8]) -> Self {
         Cutter {
-            finder: memchr::memmem::Finder::new(sentinel).into_owned(),
-            sentinel_len: sentinel.len(),
+            sentinel: sentinel.to_vec(),
+            first: memchr::arch::all::memchr::One::new(sentinel.first().copied().unwrap_or(0)),
             pending: Vec::new(),
             pace: Pace::default(),
         }
@@ -337,9 +340,9 @@ impl Cutter {
         let mut start = 0;
         // Set when a marker's record is not all in yet: kept from the marker on.
         let mut incomplete = false;
-        while let Some(pos) = self.finder.find(&pending[start..]) {
+        while let Some(pos) = self.find_sentinel(&pending[start..]) {
             let at = start + pos;
-            let after = at + self.sentinel_len;
+            let after = at + self.sentinel.len();
             let (record, len) = match parse_record(&pending[after..]) {
                 Ok(Some(found)) => found,
                 Ok(None) => {
@@ -379,12 +382,25 @@ impl Cutter {
         }
         let keep = match incomplete {
             true => pending.len() - start,
-            false => (self.sentinel_len - 1).min(pending.len() - start),
+            false => (self.sentinel.len() - 1).min(pending.len() - start),
         };
         let flush_to = pending.len() - keep;
         push(buffer, &pending[start..flush_to]);
         self.pending.drain(..flush_to);
         self.pace.pause()
+    }
+
+    /// Where the whole sentinel first starts in `bytes`.
+    fn find_sentinel(&self, bytes: &[u8]) -> Option<usize> {
+        let mut from = 0;
+        while let Some(pos) = self.first.find(&bytes[from..]) {
+            let at = from + pos;
+            if bytes[at..].starts_with(&self.sentinel) {
+                return Some(at);
+            }
+            from = at + 1;
+        }
+        None
     }
 
     /// The pipe's end: what came after the last marker.
@@ -548,14 +564,17 @@ mod tests {
         let record = |r: Record| r.bytes(&sentinel).expect("fits");
         let mut stream = b"first test\n".to_vec();
         stream.extend(record(Record::TestEnded));
+        // NUL bytes and a sentinel's beginning are output like any other.
+        let almost = [&[0u8, 0][..], &sentinel[..sentinel.len() - 1], b"!"].concat();
         stream.extend_from_slice(b"second");
+        stream.extend_from_slice(&almost);
         stream.extend(record(Record::TestReported(b"its report")));
         stream.extend_from_slice(b"crashed half-way");
         stream.extend(record(Record::Exited(9)));
         stream.extend_from_slice(b" and a stray after");
         let expected = [
             "test:first test\n",
-            "reported:second:its report",
+            &format!("reported:second{}:its report", String::from_utf8_lossy(&almost)),
             "exited:9",
             "closed:crashed half-way and a stray after",
         ];
