@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 
 const IMPORT: &str = "use mptest::test;";
+/// What a 2015-edition target's root needs before any path names mptest: in that edition a
+/// `use` path starts at the crate's root, where only `extern crate` puts another crate.
+const EXTERN_CRATE: &str = "extern crate mptest;";
 const MAIN: &str = "mptest::main!();";
 /// A test the converter wrote by its full path (from a `#[tokio::test]`).
 pub(crate) const MP_TEST: &str = "#[mptest::mp_test";
@@ -22,8 +25,9 @@ pub(crate) enum Conversion {
 }
 
 /// A target's root file as an mptest target; `modules_have_tests` when files of its modules
-/// hold `#[test]`s (its own file may hold none).
-pub(crate) fn convert_source(source: &str, modules_have_tests: bool) -> Conversion {
+/// hold `#[test]`s (its own file may hold none); `edition_2015` when the target is compiled
+/// in that edition.
+pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_2015: bool) -> Conversion {
     if !source.contains("#[test]") && !source.contains(MP_TEST) && !modules_have_tests {
         return Conversion::NoTests;
     }
@@ -63,6 +67,10 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool) -> Conversi
     }
     if let Some(predicate) = &gated {
         text = gate_items(&text, predicate);
+    }
+    // After the gating: `mptest::main!()` needs it where the gate is false too.
+    if edition_2015 && !direct_text(&text).contains(EXTERN_CRATE) {
+        text = insert_after_header(&text, EXTERN_CRATE);
     }
     if !text.contains(MAIN) {
         text.push_str(&format!("\n{MAIN}\n"));
@@ -470,6 +478,30 @@ impl Manifest {
             .collect()
     }
 
+    /// Whether the test target `name` is compiled in the 2015 edition: its own `edition`, else
+    /// the package's; none at all is 2015 (cargo's default), one inherited from the workspace
+    /// is not (a workspace's `edition` came with 2018).
+    pub(crate) fn edition_2015(&self, name: &str) -> bool {
+        let edition = |section: &std::ops::Range<usize>| {
+            self.lines[section.clone()].iter().find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                let key = key.trim();
+                (key == "edition" || key.starts_with("edition."))
+                    .then(|| value.trim().trim_matches('"').to_string())
+            })
+        };
+        let target = self
+            .sections("[[test]]")
+            .into_iter()
+            .find(|s| self.value(s, "name").as_deref() == Some(name));
+        let package = self.sections("[package]").into_iter().next();
+        target
+            .as_ref()
+            .and_then(edition)
+            .or_else(|| package.as_ref().and_then(edition))
+            .is_none_or(|edition| edition == "2015")
+    }
+
     /// Whether cargo finds targets in `tests/` by itself.
     pub(crate) fn autotests(&self) -> bool {
         self.sections("[package]")
@@ -588,7 +620,7 @@ mod tests {
     }
 
     fn converted(source: &str) -> (String, Vec<String>) {
-        match convert_source(source, false) {
+        match convert_source(source, false, false) {
             Conversion::Converted { source, features, .. } => (source, features),
             Conversion::NoTests => panic!("no tests"),
         }
@@ -656,7 +688,7 @@ mod tests {
         assert_eq!(features, ["a", "b"]);
         assert!(!out.contains("#![cfg") && !out.contains("#[cfg"), "{out}");
         assert!(matches!(
-            convert_source("fn helper() {}\n", false),
+            convert_source("fn helper() {}\n", false, false),
             Conversion::NoTests
         ));
     }
@@ -668,7 +700,7 @@ mod tests {
             source,
             features,
             gated,
-        } = convert_source(source, false)
+        } = convert_source(source, false, false)
         else {
             panic!("not converted");
         };
@@ -707,5 +739,34 @@ mod tests {
             m.text(),
             "[package]\nname = \"x\"\n\n[dev-dependencies]\nmptest = \"0.1\"\nserde = \"1\"\n\n[[test]]\nname = \"a\"\nharness = false\n\n[[test]]\nname = \"b\"\npath = \"tests/b.rs\"\nharness = false\nrequired-features = [\"f\"]\n"
         );
+    }
+
+    #[test]
+    fn a_2015_edition_target_names_mptest_with_extern_crate_where_the_gate_does_not_reach() {
+        let m = |text: &str| Manifest::new(text.into());
+        assert!(m("[package]\nname = \"x\"\n").edition_2015("t"));
+        assert!(m("[package]\nname = \"x\"\nedition = \"2015\"\n").edition_2015("t"));
+        assert!(!m("[package]\nname = \"x\"\nedition = \"2021\"\n").edition_2015("t"));
+        assert!(!m("[package]\nedition.workspace = true\n").edition_2015("t"));
+        assert!(!m("[package]\nedition = { workspace = true }\n").edition_2015("t"));
+        let own = m("[package]\nedition = \"2018\"\n\n[[test]]\nname = \"t\"\nedition = \"2015\"\n");
+        assert!(own.edition_2015("t") && !own.edition_2015("u"));
+
+        let Conversion::Converted { source, .. } =
+            convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n", false, true)
+        else {
+            panic!("no tests");
+        };
+        assert_eq!(
+            source,
+            "extern crate mptest;\n\n#[cfg(unix)] use mptest::test;\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
+        );
+        // Said once, also where the file says it already.
+        let Conversion::Converted { source, .. } =
+            convert_source("extern crate mptest;\n#[test]\nfn t() {}\n", false, true)
+        else {
+            panic!("no tests");
+        };
+        assert_eq!(source.matches("extern crate mptest;").count(), 1, "{source}");
     }
 }

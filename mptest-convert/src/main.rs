@@ -125,7 +125,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
         let modules_have_tests = modules
             .iter()
             .any(|(_, text, _)| text.contains("#[test]") || text.contains(edit::MP_TEST));
-        match edit::convert_source(&source, modules_have_tests) {
+        match edit::convert_source(&source, modules_have_tests, manifest.edition_2015(&target.name)) {
             edit::Conversion::NoTests => {
                 report.push_str(&format!(
                     "{}: no #[test] in it; left as it is\n",

@@ -1,7 +1,8 @@
 //! The converter on a crate of libtest tests: every test has the same outcome under mptest
 //! after the conversion as under libtest before it, macro-written tests included; a
 //! feature-gated file gets `required-features`; a file gated otherwise has each item gated (one whose cfg is false here runs no test);
-//! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes.
+//! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes; a
+//! target of the 2015 edition names mptest with `extern crate`.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
 //! mptest's dependencies are built once for both (the `cargo test` running us holds the lock
@@ -16,7 +17,7 @@ use wait_timeout::ChildExt;
 const FILES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
-        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\n",
+        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n",
     ),
     ("src/lib.rs", "pub fn double(n: u32) -> u32 { n * 2 }\n"),
     (
@@ -123,6 +124,12 @@ async fn on_the_tests_thread() {
     ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
     // False here: under libtest the target runs no test; converted, it must still compile.
     ("tests/windows_only.rs", "#![cfg(windows)]\n\nuse std::os::windows::fs::MetadataExt;\n\n#[test]\nfn on_windows() {}\n"),
+    // The 2015 edition: a `use` path starts at the crate's root, where only `extern crate` puts mptest.
+    (
+        "tests/old_edition.rs",
+        "mod inner;\n\n#[test]\nfn in_2015() {}\n\n#[test]\n#[should_panic(expected = \"old\")]\nfn panics_in_2015() {\n    panic!(\"old\");\n}\n",
+    ),
+    ("tests/inner/mod.rs", "#[test]\nfn in_a_module_of_2015() {}\n"),
     ("tests/common/mod.rs", "pub fn helper() -> u32 { 1 }\n"),
     ("tests/it/main.rs", "mod net;\n\n#[test]\nfn in_main() {}\n"),
     ("tests/it/net.rs", "#[test]\nfn connects() {}\n\n#[test]\nfn refuses() {\n    panic!(\"refused\");\n}\n"),
@@ -191,7 +198,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 20, "{before_text}");
+    assert_eq!(before.len(), 23, "{before_text}");
     assert!(
         before.contains(&"test returns_err ... FAILED".to_string()),
         "{before_text}"
@@ -240,7 +247,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     let (after_text, after) = cargo_test(&dir, &all);
     assert_eq!(before, after, "{after_text}");
     // Under mptest now: its own flags are taken (libtest would refuse `--order`).
-    for target in ["basic", "it", "gated", "async_io"] {
+    for target in ["basic", "it", "gated", "async_io", "old_edition"] {
         let (text, ran) = cargo_test(&dir, &["--test", target, "--", "--order", "declared"]);
         assert!(
             !ran.is_empty() && text.contains("test result: "),

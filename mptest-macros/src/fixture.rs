@@ -161,20 +161,20 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let (value, into_result) = match result_value_type(returned) {
         Some(value) => (
             quote!(#value),
-            quote!(::core::result::Result::map_err(__value, |e| ::std::format!(
+            quote!(::std::result::Result::map_err(__value, |e| ::std::format!(
                 "its setup returned Err: {e:?}"
             ))),
         ),
-        None => (quote!(#returned), quote!(::core::result::Result::Ok(__value))),
+        None => (quote!(#returned), quote!(::std::result::Result::Ok(__value))),
     };
     let (serve, getter) = if scope.to_string() == "Run" {
         (
-            quote!(::core::option::Option::Some(|reply| <#name as #p::FixtureName>::fixture().__serve(reply))),
+            quote!(::std::option::Option::Some(|reply| <#name as #p::FixtureName>::fixture().__serve(reply))),
             quote!(::mptest::Fixture::<#value>::__get_run),
         )
     } else {
         (
-            quote!(::core::option::Option::None),
+            quote!(::std::option::Option::None),
             quote!(::mptest::Fixture::<#value>::__get_local),
         )
     };
@@ -187,7 +187,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         /// (An mptest fixture: name it as a test's parameter to get its value.)
         #[allow(non_camel_case_types)]
         #vis struct #name {
-            _not_built: ::core::convert::Infallible,
+            _not_built: ::std::convert::Infallible,
         }
 
         impl #p::FixtureName for #name {
@@ -197,14 +197,14 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
                 static FIXTURE: ::mptest::Fixture<#value> = ::mptest::Fixture::__new(
                     #p::FixtureDecl {
                         name: #label,
-                        module_path: ::core::module_path!(),
+                        module_path: ::std::module_path!(),
                         scope: #p::Scope::#scope,
                         deps: &[#(<#deps as #p::FixtureName>::decl),*],
                         serve: #serve,
                         teardown: || <#name as #p::FixtureName>::fixture().__teardown(),
                     },
                     {
-                        fn __setup() -> ::core::result::Result<#value, ::std::string::String> {
+                        fn __setup() -> ::std::result::Result<#value, ::std::string::String> {
                             let __me = <#name as #p::FixtureName>::decl();
                             #(let #deps = #p::for_fixture::<#deps>(__me)?;)*
                             #(#other_attrs)*

@@ -177,9 +177,9 @@ macro_rules! main {
         // `#[test]` is compiled, and its body is a compile error; without the harness, rustc
         // drops `#[test]` items before looking at them. (By its full path: after
         // `use mptest::test;` a plain `#[test]` is `#[mp_test]`.)
-        #[::core::prelude::v1::test]
+        #[::std::prelude::v1::test]
         fn mptest_main_needs_harness_false() {
-            ::core::compile_error!(
+            ::std::compile_error!(
                 "mptest::main!() needs a target without libtest's harness: add `harness = false` \
                  to this target's [[test]] section in Cargo.toml (libtest would run none of its \
                  #[mp_test]s)"
