@@ -265,7 +265,7 @@ fn insert_after_header(text: &str, line: &str) -> String {
 }
 
 /// For each byte of `text`: is it code (not in a comment, a string or a character literal)?
-fn code_mask(text: &str) -> Vec<bool> {
+pub(crate) fn code_mask(text: &str) -> Vec<bool> {
     let bytes = text.as_bytes();
     let mut mask = vec![true; bytes.len()];
     let mut i = 0;

@@ -16,7 +16,11 @@
 //!   runs no test, as under libtest.
 //!
 //! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::mp_test]` on the same
-//!   `async fn`, and mptest's `tokio` feature is turned on;
+//!   `async fn`, and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a
+//!   `#[test]` whose body runs on `async_std::task::block_on` (both attributes write libtest's
+//!   `#[test]` by its full path, which a `harness = false` target compiles out); another
+//!   crate's `#[x::test]` is named in a warning;
+//! - a target of the 2015 edition gets `extern crate mptest;`;
 //! - `[profile.dev.package.mptest]` with `opt-level = 3` and `debug = "line-tables-only"` (a
 //!   smaller binary, quicker backtraces) in the crate's manifest, unless it is a member
 //!   of a workspace above it (cargo reads profiles there only: the tool says to add it there):
@@ -27,6 +31,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod async_std_tests;
 mod edit;
 mod tokio_tests;
 
@@ -104,6 +109,25 @@ fn run(args: Vec<String>) -> Result<String, String> {
             for note in &rewritten.notes {
                 report.push_str(&format!("{}: {note}\n", path.display()));
             }
+        }
+        let rewritten = async_std_tests::rewrite(&rewritten.source);
+        if rewritten.tests > 0 {
+            report.push_str(&format!(
+                "{}: {} #[async_std::test] made #[test]s that run their body on \
+                 async_std::task::block_on, as that attribute's do (it writes libtest's #[test] by its \
+                 full path, which a harness = false target would compile out)\n",
+                path.display(),
+                rewritten.tests
+            ));
+        }
+        for attribute in &rewritten.unknown {
+            report.push_str(&format!(
+                "{}: warning: {attribute} is another crate's attribute; if it writes libtest's \
+                 #[test] by its full path (as #[tokio::test] and #[async_std::test] do), its tests \
+                 are compiled out in a harness = false target without a word: compare \
+                 `cargo test -- --list` before and after\n",
+                path.display()
+            ));
         }
         rewritten.source
     };

@@ -324,7 +324,14 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
 
 fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     let name = &func.sig.ident;
-    let fn_name = name.to_string();
+    // A raw identifier names the test as libtest's harness does: without its `r#` where the
+    // name is no keyword (`fn r#async_recv`, flume's suite: `async_recv`), with it where it is
+    // one (`r#match`); syn parses no keyword as an identifier.
+    let unraw = syn::ext::IdentExt::unraw(name).to_string();
+    let fn_name = match syn::parse_str::<syn::Ident>(&unraw) {
+        Ok(_) => unraw,
+        Err(_) => name.to_string(),
+    };
     // A test may be called `main` (tempfile's suite has one): at the crate's root it would
     // collide with `mptest::main!()`'s `main`, so its function takes another name; the test
     // keeps its own.

@@ -251,3 +251,15 @@ mod reruns {
 fn main() {
     assert_eq!(std::thread::current().name(), Some("main"));
 }
+
+// A raw identifier names the test without its `r#` (flume's suite has `fn r#async_recv`), but
+// a keyword's keeps it.
+#[test]
+fn r#raw_named() {
+    assert_eq!(std::thread::current().name(), Some("raw_named"));
+}
+
+#[test]
+fn r#match() {
+    assert_eq!(std::thread::current().name(), Some("r#match"));
+}
