@@ -87,11 +87,9 @@ fn async_fn_body(source: &str, mask: &[bool], from: usize) -> Option<Body> {
         let async_at = start + fn_at;
         let open = (async_at..source.len()).find(|&i| mask[i] && source.as_bytes()[i] == b'{')?;
         let mut depth = 0usize;
-        for i in open..source.len() {
-            if !mask[i] {
-                continue;
-            }
-            match source.as_bytes()[i] {
+        let code = source.as_bytes().iter().zip(mask).enumerate().skip(open);
+        for (i, (&byte, _)) in code.filter(|(_, (_, &is_code))| is_code) {
+            match byte {
                 b'{' => depth += 1,
                 b'}' => {
                     depth -= 1;
