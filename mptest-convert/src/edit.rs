@@ -331,8 +331,10 @@ fn inline_modules(text: &str) -> Vec<(usize, std::ops::Range<usize>)> {
                 .strip_prefix("pub(crate) ")
                 .or_else(|| head.strip_prefix("pub "))
                 .unwrap_or(head);
+            // `$name`: a module a macro writes (nix's `execve_test_factory!`), whose
+            // `use super::*;` would make `test` ambiguous as well.
             head.strip_prefix("mod ")
-                .is_some_and(|name| name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .is_some_and(|name| name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$'))
         };
         if declares
             && mask

@@ -73,6 +73,22 @@ mod inner {
         assert_eq!(Cell::new(3).get(), 3);
     }
 }
+
+// As nix's suite does: a macro that writes a module of tests, with `use super::*;`.
+macro_rules! module_of_tests {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn in_a_macro_module() {
+                assert_eq!(Cell::new(4).get(), 4);
+            }
+        }
+    };
+}
+
+module_of_tests!(generated);
 "#,
     ),
     (
@@ -198,7 +214,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 23, "{before_text}");
+    assert_eq!(before.len(), 24, "{before_text}");
     assert!(
         before.contains(&"test returns_err ... FAILED".to_string()),
         "{before_text}"
