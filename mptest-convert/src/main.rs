@@ -17,9 +17,9 @@
 //!
 //! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::mp_test]` on the same
 //!   `async fn`, and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a
-//!   `#[test]` whose body runs on `async_std::task::block_on` (both attributes write libtest's
-//!   `#[test]` by its full path, which a `harness = false` target compiles out); another
-//!   crate's `#[x::test]` is named in a warning;
+//!   `#[test]` whose body runs on `async_std::task::block_on`, `#[futures_test::test]` alike
+//!   (these attributes write libtest's `#[test]` by its full path, which a `harness = false`
+//!   target compiles out); another crate's `#[x::test]` is named in a warning;
 //! - a target of the 2015 edition gets `extern crate mptest;`;
 //! - `[profile.dev.package.mptest]` with `opt-level = 3` and `debug = "line-tables-only"` (a
 //!   smaller binary, quicker backtraces) in the crate's manifest, unless it is a member
@@ -31,7 +31,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-mod async_std_tests;
+mod block_on_tests;
 mod edit;
 mod tokio_tests;
 
@@ -110,14 +110,13 @@ fn run(args: Vec<String>) -> Result<String, String> {
                 report.push_str(&format!("{}: {note}\n", path.display()));
             }
         }
-        let rewritten = async_std_tests::rewrite(&rewritten.source);
-        if rewritten.tests > 0 {
+        let rewritten = block_on_tests::rewrite(&rewritten.source);
+        for (attribute, tests) in &rewritten.tests {
             report.push_str(&format!(
-                "{}: {} #[async_std::test] made #[test]s that run their body on \
-                 async_std::task::block_on, as that attribute's do (it writes libtest's #[test] by its \
-                 full path, which a harness = false target would compile out)\n",
+                "{}: {tests} {attribute} made #[test]s that run their body on the block_on that \
+                 attribute calls (it writes libtest's #[test] by its full path, which a \
+                 harness = false target would compile out)\n",
                 path.display(),
-                rewritten.tests
             ));
         }
         for attribute in &rewritten.unknown {

@@ -1,23 +1,30 @@
 //! `#[async_std::test] async fn` → `#[test] fn` whose body runs on
 //! `async_std::task::block_on`, which is what async-std's attribute writes — but it writes
 //! libtest's `#[test]` by its full path, which a `harness = false` target compiles out without
-//! a word (flume's suite lost two tests so). The body stays on its lines: the call opens after
-//! the function's `{` and closes before its `}`, so line numbers stay.
+//! a word (flume's suite lost two tests so). `#[futures_test::test]` alike, on the `block_on`
+//! its attribute calls. The body stays on its lines: the call opens after the function's `{`
+//! and closes before its `}`, so line numbers stay.
 //!
 //! Other crates' `#[...::test]` attributes are only named in the report: what they write is
 //! not known here.
 
 use crate::edit::code_mask;
 
-const ATTRIBUTE: &str = "#[async_std::test]";
-const OPEN: &str = " async_std::task::block_on(async {";
+/// The attributes rewritten, with the call their expansion runs the body on.
+const ATTRIBUTES: &[(&str, &str)] = &[
+    ("#[async_std::test]", " async_std::task::block_on(async {"),
+    (
+        "#[futures_test::test]",
+        " futures_test::__private::block_on(async {",
+    ),
+];
 const CLOSE: &str = "})";
 
-/// A file with its async-std tests rewritten, and the other attributes named `test` of other
-/// crates found in it (`#[actix_rt::test]`), for the report.
+/// A file with those tests rewritten (how many of each attribute), and the other attributes
+/// named `test` of other crates found in it (`#[actix_rt::test]`), for the report.
 pub(crate) struct Rewritten {
     pub(crate) source: String,
-    pub(crate) tests: usize,
+    pub(crate) tests: Vec<(&'static str, usize)>,
     pub(crate) unknown: Vec<String>,
 }
 
@@ -25,7 +32,7 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
     let mask = code_mask(source);
     // (byte offset, bytes replaced, text put there), applied from the end.
     let mut edits: Vec<(usize, usize, &str)> = Vec::new();
-    let mut tests = 0;
+    let mut tests: Vec<(&'static str, usize)> = Vec::new();
     let mut unknown = Vec::new();
     let mut line_start = 0;
     for line in source.split_inclusive('\n') {
@@ -35,12 +42,15 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
         if !mask.get(at).copied().unwrap_or(false) || !trimmed.starts_with("#[") {
             continue;
         }
-        if trimmed == ATTRIBUTE {
+        if let Some(&(attribute, open)) = ATTRIBUTES.iter().find(|(a, _)| trimmed == *a) {
             if let Some(body) = async_fn_body(source, &mask, line_start) {
-                tests += 1;
-                edits.push((at, ATTRIBUTE.len(), "#[test]"));
+                match tests.iter_mut().find(|(a, _)| *a == attribute) {
+                    Some((_, n)) => *n += 1,
+                    None => tests.push((attribute, 1)),
+                }
+                edits.push((at, attribute.len(), "#[test]"));
                 edits.push((body.async_at, "async ".len(), ""));
-                edits.push((body.open + 1, 0, OPEN));
+                edits.push((body.open + 1, 0, open));
                 edits.push((body.close, 0, CLOSE));
             }
         } else if let Some(path) = other_test_attribute(trimmed) {
@@ -49,9 +59,12 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
             }
         }
     }
-    edits.sort_by_key(|&(at, ..)| std::cmp::Reverse(at));
+    // From the end; of two at one place (an empty body's `{}`), the later first, so that the
+    // earlier ends up before it.
+    let mut edits: Vec<_> = edits.into_iter().enumerate().collect();
+    edits.sort_by_key(|&(i, (at, ..))| std::cmp::Reverse((at, i)));
     let mut out = source.to_string();
-    for (at, len, text) in edits {
+    for (_, (at, len, text)) in edits {
         out.replace_range(at..at + len, text);
     }
     Rewritten {
@@ -110,12 +123,17 @@ fn async_fn_body(source: &str, mask: &[bool], from: usize) -> Option<Body> {
 }
 
 /// `#[some_crate::test]` or `#[some_crate::test(...)]` of a crate other than tokio (which the
-/// converter turns into `#[mp_test]`) and async-std: its path.
+/// converter turns into `#[mp_test]`) and those of [`ATTRIBUTES`]: its path.
 fn other_test_attribute(attribute: &str) -> Option<String> {
     let inner = attribute.strip_prefix("#[")?;
     let path_end = inner.find(['(', ']']).unwrap_or(inner.len());
     let path = inner[..path_end].trim();
-    let known = ["tokio::test", "async_std::test", "mptest::mp_test"];
+    let known = [
+        "tokio::test",
+        "async_std::test",
+        "futures_test::test",
+        "mptest::mp_test",
+    ];
     (path.ends_with("::test") && !known.contains(&path)).then(|| format!("#[{path}]"))
 }
 
@@ -124,17 +142,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_async_std_test_becomes_a_test_that_blocks_on_its_body_on_the_same_lines() {
-        let source = "#[cfg(feature = \"async\")]\n#[async_std::test]\nasync fn r#sends() {\n    let s = \"}\";\n    assert_eq!(s, \"}\");\n}\n\n// #[async_std::test] in a comment\n#[async_std::test]\n#[ignore]\npub async fn returns() -> Result<(), String> {\n    if false { return Err(\"no\".into()); }\n    Ok(())\n}\n\n#[actix_rt::test]\nasync fn elsewhere() {}\n#[test_log::test(tokio::test)]\nasync fn logged() {}\n";
+    fn async_std_and_futures_tests_become_tests_that_block_on_their_body_on_the_same_lines() {
+        let source = "#[cfg(feature = \"async\")]\n#[async_std::test]\nasync fn r#sends() {\n    let s = \"}\";\n    assert_eq!(s, \"}\");\n}\n\n// #[async_std::test] in a comment\n#[async_std::test]\n#[ignore]\npub async fn returns() -> Result<(), String> {\n    if false { return Err(\"no\".into()); }\n    Ok(())\n}\n\n#[actix_rt::test]\nasync fn elsewhere() {}\n#[test_log::test(tokio::test)]\nasync fn logged() {}\n#[futures_test::test]\nasync fn polled() {}\n";
         let out = rewrite(source);
-        assert_eq!(out.tests, 2);
+        assert_eq!(
+            out.tests,
+            [("#[async_std::test]", 2), ("#[futures_test::test]", 1)]
+        );
         assert_eq!(
             out.source,
-            "#[cfg(feature = \"async\")]\n#[test]\nfn r#sends() { async_std::task::block_on(async {\n    let s = \"}\";\n    assert_eq!(s, \"}\");\n})}\n\n// #[async_std::test] in a comment\n#[test]\n#[ignore]\npub fn returns() -> Result<(), String> { async_std::task::block_on(async {\n    if false { return Err(\"no\".into()); }\n    Ok(())\n})}\n\n#[actix_rt::test]\nasync fn elsewhere() {}\n#[test_log::test(tokio::test)]\nasync fn logged() {}\n"
+            "#[cfg(feature = \"async\")]\n#[test]\nfn r#sends() { async_std::task::block_on(async {\n    let s = \"}\";\n    assert_eq!(s, \"}\");\n})}\n\n// #[async_std::test] in a comment\n#[test]\n#[ignore]\npub fn returns() -> Result<(), String> { async_std::task::block_on(async {\n    if false { return Err(\"no\".into()); }\n    Ok(())\n})}\n\n#[actix_rt::test]\nasync fn elsewhere() {}\n#[test_log::test(tokio::test)]\nasync fn logged() {}\n#[test]\nfn polled() { futures_test::__private::block_on(async {})}\n"
         );
         assert_eq!(out.source.lines().count(), source.lines().count());
         assert_eq!(out.unknown, ["#[actix_rt::test]", "#[test_log::test]"]);
         // Once converted, nothing more to do.
-        assert_eq!(rewrite(&out.source).tests, 0);
+        assert!(rewrite(&out.source).tests.is_empty());
     }
 }
