@@ -8,7 +8,7 @@
 //! Other crates' `#[...::test]` attributes are only named in the report: what they write is
 //! not known here.
 
-use crate::edit::code_mask;
+use crate::edit::{closing_brace, code_mask};
 
 /// The attributes rewritten, with the call their expansion runs the body on.
 const ATTRIBUTES: &[(&str, &str)] = &[
@@ -99,25 +99,12 @@ fn async_fn_body(source: &str, mask: &[bool], from: usize) -> Option<Body> {
         }
         let async_at = start + fn_at;
         let open = (async_at..source.len()).find(|&i| mask[i] && source.as_bytes()[i] == b'{')?;
-        let mut depth = 0usize;
-        let code = source.as_bytes().iter().zip(mask).enumerate().skip(open);
-        for (i, (&byte, _)) in code.filter(|(_, (_, &is_code))| is_code) {
-            match byte {
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(Body {
-                            async_at,
-                            open,
-                            close: i,
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        return None;
+        let close = closing_brace(source, mask, open)?;
+        return Some(Body {
+            async_at,
+            open,
+            close,
+        });
     }
     None
 }

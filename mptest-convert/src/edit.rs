@@ -343,29 +343,32 @@ fn inline_modules(text: &str) -> Vec<(usize, std::ops::Range<usize>)> {
                 .unwrap_or(false)
         {
             let open = offset + line.rfind('{').unwrap_or(0);
-            let mut depth = 0usize;
-            let mut end = bytes.len();
-            for (j, &b) in bytes.iter().enumerate().skip(open) {
-                if !mask[j] {
-                    continue;
-                }
-                match b {
-                    b'{' => depth += 1,
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = j;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let end = closing_brace(text, &mask, open).unwrap_or(bytes.len());
             modules.push((index, open + 1..end));
         }
         offset += line.len();
     }
     modules
+}
+
+/// Where the `}` that closes the `{` at `open` is, counting braces in code only (`mask`, see
+/// [`code_mask`]).
+pub(crate) fn closing_brace(text: &str, mask: &[bool], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let code = text.as_bytes().iter().zip(mask).enumerate().skip(open);
+    for (i, (&byte, _)) in code.filter(|(_, (_, &is_code))| is_code) {
+        match byte {
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `text` without the bodies of its inline modules (what is the file's own scope).
