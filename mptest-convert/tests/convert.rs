@@ -2,7 +2,7 @@
 //! after the conversion as under libtest before it, macro-written tests included; a
 //! feature-gated file gets `required-features`; a file gated otherwise has each item gated (one whose cfg is false here runs no test);
 //! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes; a
-//! target of the 2015 edition names mptest with `extern crate`.
+//! target of the 2015 edition names mptest with `extern crate`; a `#![no_std]` file works.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
 //! mptest's dependencies are built once for both (the `cargo test` running us holds the lock
@@ -146,6 +146,12 @@ async fn on_the_tests_thread() {
         "mod inner;\n\n#[test]\nfn in_2015() {}\n\n#[test]\n#[should_panic(expected = \"old\")]\nfn panics_in_2015() {\n    panic!(\"old\");\n}\n",
     ),
     ("tests/inner/mod.rs", "#[test]\nfn in_a_module_of_2015() {}\n"),
+    // `#![no_std]` (itertools' `test_core`): no `::std` at the root, which mptest's macros
+    // must not name.
+    (
+        "tests/without_std.rs",
+        "#![no_std]\n\n#[test]\nfn in_no_std() {\n    assert_eq!(core::cmp::max(1, 2), 2);\n}\n\n#[test]\n#[should_panic(expected = \"none\")]\nfn panics_in_no_std() {\n    panic!(\"none\");\n}\n",
+    ),
     ("tests/common/mod.rs", "pub fn helper() -> u32 { 1 }\n"),
     ("tests/it/main.rs", "mod net;\n\n#[test]\nfn in_main() {}\n"),
     ("tests/it/net.rs", "#[test]\nfn connects() {}\n\n#[test]\nfn refuses() {\n    panic!(\"refused\");\n}\n"),
@@ -214,7 +220,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 24, "{before_text}");
+    assert_eq!(before.len(), 26, "{before_text}");
     assert!(
         before.contains(&"test returns_err ... FAILED".to_string()),
         "{before_text}"
@@ -263,7 +269,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     let (after_text, after) = cargo_test(&dir, &all);
     assert_eq!(before, after, "{after_text}");
     // Under mptest now: its own flags are taken (libtest would refuse `--order`).
-    for target in ["basic", "it", "gated", "async_io", "old_edition"] {
+    for target in ["basic", "it", "gated", "async_io", "old_edition", "without_std"] {
         let (text, ran) = cargo_test(&dir, &["--test", target, "--", "--order", "declared"]);
         assert!(
             !ran.is_empty() && text.contains("test result: "),
