@@ -161,24 +161,21 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let (value, into_result) = match result_value_type(returned) {
         Some(value) => (
             quote!(#value),
-            quote!(::mptest::__private::std::result::Result::map_err(
+            quote!(#p::std::result::Result::map_err(
                 __value,
-                |e| ::mptest::__private::std::format!("its setup returned Err: {e:?}")
+                |e| #p::std::format!("its setup returned Err: {e:?}")
             )),
         ),
-        None => (
-            quote!(#returned),
-            quote!(::mptest::__private::std::result::Result::Ok(__value)),
-        ),
+        None => (quote!(#returned), quote!(#p::std::result::Result::Ok(__value))),
     };
     let (serve, getter) = if scope.to_string() == "Run" {
         (
-            quote!(::mptest::__private::std::option::Option::Some(|reply| <#name as #p::FixtureName>::fixture().__serve(reply))),
+            quote!(#p::std::option::Option::Some(|reply| <#name as #p::FixtureName>::fixture().__serve(reply))),
             quote!(::mptest::Fixture::<#value>::__get_run),
         )
     } else {
         (
-            quote!(::mptest::__private::std::option::Option::None),
+            quote!(#p::std::option::Option::None),
             quote!(::mptest::Fixture::<#value>::__get_local),
         )
     };
@@ -191,7 +188,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         /// (An mptest fixture: name it as a test's parameter to get its value.)
         #[allow(non_camel_case_types)]
         #vis struct #name {
-            _not_built: ::mptest::__private::std::convert::Infallible,
+            _not_built: #p::std::convert::Infallible,
         }
 
         impl #p::FixtureName for #name {
@@ -201,14 +198,14 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
                 static FIXTURE: ::mptest::Fixture<#value> = ::mptest::Fixture::__new(
                     #p::FixtureDecl {
                         name: #label,
-                        module_path: ::mptest::__private::std::module_path!(),
+                        module_path: #p::std::module_path!(),
                         scope: #p::Scope::#scope,
                         deps: &[#(<#deps as #p::FixtureName>::decl),*],
                         serve: #serve,
                         teardown: || <#name as #p::FixtureName>::fixture().__teardown(),
                     },
                     {
-                        fn __setup() -> ::mptest::__private::std::result::Result<#value, ::mptest::__private::std::string::String> {
+                        fn __setup() -> #p::std::result::Result<#value, #p::std::string::String> {
                             let __me = <#name as #p::FixtureName>::decl();
                             #(let #deps = #p::for_fixture::<#deps>(__me)?;)*
                             #(#other_attrs)*
