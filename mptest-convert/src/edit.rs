@@ -491,6 +491,7 @@ impl Manifest {
             self.lines[section.clone()].iter().find_map(|line| {
                 let (key, value) = line.split_once('=')?;
                 let key = key.trim();
+                let value = value.split('#').next().unwrap_or_default();
                 (key == "edition" || key.starts_with("edition."))
                     .then(|| value.trim().trim_matches('"').to_string())
             })
@@ -750,7 +751,7 @@ mod tests {
     fn a_2015_edition_target_names_mptest_with_extern_crate_where_the_gate_does_not_reach() {
         let m = |text: &str| Manifest::new(text.into());
         assert!(m("[package]\nname = \"x\"\n").edition_2015("t"));
-        assert!(m("[package]\nname = \"x\"\nedition = \"2015\"\n").edition_2015("t"));
+        assert!(m("[package]\nname = \"x\"\nedition = \"2015\"  # old\n").edition_2015("t"));
         assert!(!m("[package]\nname = \"x\"\nedition = \"2021\"\n").edition_2015("t"));
         assert!(!m("[package]\nedition.workspace = true\n").edition_2015("t"));
         assert!(!m("[package]\nedition = { workspace = true }\n").edition_2015("t"));
