@@ -7,6 +7,9 @@ const IMPORT: &str = "use mptest::test;";
 /// What a 2015-edition target's root needs before any path names mptest: in that edition a
 /// `use` path starts at the crate's root, where only `extern crate` puts another crate.
 const EXTERN_CRATE: &str = "extern crate mptest;";
+/// ... and what mptest's macros need there: they name `::core` (which a `#![no_std]` file
+/// has, and a 2015-edition one only so).
+const EXTERN_CORE: &str = "extern crate core;";
 const MAIN: &str = "mptest::main!();";
 /// A test the converter wrote by its full path (from a `#[tokio::test]`).
 pub(crate) const MP_TEST: &str = "#[mptest::mp_test";
@@ -68,9 +71,18 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_201
     if let Some(predicate) = &gated {
         text = gate_items(&text, predicate);
     }
-    // After the gating: `mptest::main!()` needs it where the gate is false too.
-    if edition_2015 && !direct_text(&text).contains(EXTERN_CRATE) {
-        text = insert_after_header(&text, EXTERN_CRATE);
+    // After the gating: `mptest::main!()` needs them where the gate is false too. A
+    // `#![no_std]` file of 2015 has `core` at its root already.
+    if edition_2015 {
+        let own = direct_text(&text);
+        let wanted: Vec<&str> = [EXTERN_CORE, EXTERN_CRATE]
+            .into_iter()
+            .filter(|line| !own.contains(line))
+            .filter(|line| *line != EXTERN_CORE || !own.contains("#![no_std]"))
+            .collect();
+        if !wanted.is_empty() {
+            text = insert_after_header(&text, &wanted.join("\n"));
+        }
     }
     if !text.contains(MAIN) {
         text.push_str(&format!("\n{MAIN}\n"));
@@ -748,7 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn a_2015_edition_target_names_mptest_with_extern_crate_where_the_gate_does_not_reach() {
+    fn a_2015_edition_target_names_mptest_and_core_with_extern_crate_where_the_gate_does_not_reach() {
         let m = |text: &str| Manifest::new(text.into());
         assert!(m("[package]\nname = \"x\"\n").edition_2015("t"));
         assert!(m("[package]\nname = \"x\"\nedition = \"2015\"  # old\n").edition_2015("t"));
@@ -765,7 +777,7 @@ mod tests {
         };
         assert_eq!(
             source,
-            "extern crate mptest;\n\n#[cfg(unix)] use mptest::test;\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
+            "extern crate core;\nextern crate mptest;\n\n#[cfg(unix)] use mptest::test;\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
         );
         // Said once, also where the file says it already.
         let Conversion::Converted { source, .. } =
@@ -774,5 +786,16 @@ mod tests {
             panic!("no tests");
         };
         assert_eq!(source.matches("extern crate mptest;").count(), 1, "{source}");
+        assert_eq!(source.matches("extern crate core;").count(), 1, "{source}");
+        // A `#![no_std]` file of 2015 has `core` at its root already: a second is an error.
+        let Conversion::Converted { source, .. } =
+            convert_source("#![no_std]\n#[test]\nfn t() {}\n", false, true)
+        else {
+            panic!("no tests");
+        };
+        assert!(
+            !source.contains("extern crate core;") && source.contains("extern crate mptest;"),
+            "{source}"
+        );
     }
 }

@@ -20,7 +20,7 @@
 //!   `#[test]` whose body runs on `async_std::task::block_on`, `#[futures_test::test]` alike
 //!   (these attributes write libtest's `#[test]` by its full path, which a `harness = false`
 //!   target compiles out); another crate's `#[x::test]` is named in a warning;
-//! - a target of the 2015 edition gets `extern crate mptest;`;
+//! - a target of the 2015 edition gets `extern crate mptest;` and `extern crate core;`;
 //! - `[profile.dev.package.mptest]` with `opt-level = 3` and `debug = "line-tables-only"` (a
 //!   smaller binary, quicker backtraces) in the crate's manifest, unless it is a member
 //!   of a workspace above it (cargo reads profiles there only: the tool says to add it there):

@@ -345,22 +345,20 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     let libtest_guard = format_ident!("{}__needs_harness_false", name);
     let private = quote!(::mptest::__private);
     let timeout = match options.timeout_nanos {
-        Some(nanos) => {
-            quote!(#private::std::option::Option::Some(#private::std::time::Duration::from_nanos(#nanos)))
-        }
-        None => quote!(#private::std::option::Option::None),
+        Some(nanos) => quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos))),
+        None => quote!(::core::option::Option::None),
     };
     let ignore = match &options.ignore {
-        Some(reason) => quote!(#private::std::option::Option::Some(#reason)),
-        None => quote!(#private::std::option::Option::None),
+        Some(reason) => quote!(::core::option::Option::Some(#reason)),
+        None => quote!(::core::option::Option::None),
     };
     // A function of the wrong type is reported at its name.
     let ignore_if = match &options.ignore_if {
-        Some(check) => quote_spanned!(check.span()=> #private::std::option::Option::Some({
-            let check: fn() -> #private::std::option::Option<#private::std::string::String> = #check;
+        Some(check) => quote_spanned!(check.span()=> ::core::option::Option::Some({
+            let check: fn() -> ::core::option::Option<::std::string::String> = #check;
             check
         })),
-        None => quote!(#private::std::option::Option::None),
+        None => quote!(::core::option::Option::None),
     };
     let should_panic = match &options.should_panic {
         None => quote!(#private::ShouldPanic::No),
@@ -369,8 +367,8 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     };
     let retries = options.retries;
     let group = match &options.group {
-        Some(group) => quote!(#private::std::option::Option::Some(#group)),
-        None => quote!(#private::std::option::Option::None),
+        Some(group) => quote!(::core::option::Option::Some(#group)),
+        None => quote!(::core::option::Option::None),
     };
     let serial = options.serial;
     // A wrong return type is reported at the return type, not at the attribute.
@@ -380,8 +378,8 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
     };
     // `line!()` and `column!()` spanned at the function's name give where it is, as libtest
     // reports a `should_panic` test that did not panic.
-    let line = quote_spanned!(ident.span()=> #private::std::line!());
-    let column = quote_spanned!(ident.span()=> #private::std::column!());
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let column = quote_spanned!(ident.span()=> ::core::column!());
     // Parameters name fixtures (checked by `check_signature`).
     let fixtures = crate::fixture::fixture_params(func, "#[mp_test]").unwrap_or_default();
     // Each fixture's type is named once, in an alias at the parameter: a misspelt fixture is
@@ -396,10 +394,10 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         let flavor = match (options.multi_thread, options.worker_threads) {
             (None, _) => quote!(#private::Flavor::CurrentThread),
             (Some(_), Some((n, _))) => {
-                quote!(#private::Flavor::MultiThread { worker_threads: #private::std::option::Option::Some(#n) })
+                quote!(#private::Flavor::MultiThread { worker_threads: ::core::option::Option::Some(#n) })
             }
             (Some(_), None) => {
-                quote!(#private::Flavor::MultiThread { worker_threads: #private::std::option::Option::None })
+                quote!(#private::Flavor::MultiThread { worker_threads: ::core::option::Option::None })
             }
         };
         let paused = options.start_paused.is_some_and(|(p, _)| p);
@@ -421,10 +419,10 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         // silently not run: each one stands there as a libtest test that fails and says why.
         // Without the harness, rustc drops `#[test]` items. (The built-in attribute by its full
         // path: `use mptest::test;` makes a plain `#[test]` this very macro.)
-        #[#private::std::prelude::v1::test]
+        #[::core::prelude::v1::test]
         #[allow(non_snake_case)]
         fn #libtest_guard() {
-            #private::std::panic!(#harness_check);
+            ::core::panic!(#harness_check);
         }
 
         #[#private::linkme::distributed_slice(#private::TESTS)]
@@ -434,9 +432,9 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         static #static_name: #private::TestDef = {
             #(#[allow(non_camel_case_types)] type #aliases = #fixtures;)*
             #private::TestDef {
-            module_path: #private::std::module_path!(),
+            module_path: ::core::module_path!(),
             fn_name: #fn_name,
-            file: #private::std::file!(),
+            file: ::core::file!(),
             line: #line,
             column: #column,
             run: || {

@@ -161,21 +161,20 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let (value, into_result) = match result_value_type(returned) {
         Some(value) => (
             quote!(#value),
-            quote!(#p::std::result::Result::map_err(
-                __value,
-                |e| #p::std::format!("its setup returned Err: {e:?}")
-            )),
+            quote!(::core::result::Result::map_err(__value, |e| ::std::format!(
+                "its setup returned Err: {e:?}"
+            ))),
         ),
-        None => (quote!(#returned), quote!(#p::std::result::Result::Ok(__value))),
+        None => (quote!(#returned), quote!(::core::result::Result::Ok(__value))),
     };
     let (serve, getter) = if scope.to_string() == "Run" {
         (
-            quote!(#p::std::option::Option::Some(|reply| <#name as #p::FixtureName>::fixture().__serve(reply))),
+            quote!(::core::option::Option::Some(|reply| <#name as #p::FixtureName>::fixture().__serve(reply))),
             quote!(::mptest::Fixture::<#value>::__get_run),
         )
     } else {
         (
-            quote!(#p::std::option::Option::None),
+            quote!(::core::option::Option::None),
             quote!(::mptest::Fixture::<#value>::__get_local),
         )
     };
@@ -188,7 +187,7 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         /// (An mptest fixture: name it as a test's parameter to get its value.)
         #[allow(non_camel_case_types)]
         #vis struct #name {
-            _not_built: #p::std::convert::Infallible,
+            _not_built: ::core::convert::Infallible,
         }
 
         impl #p::FixtureName for #name {
@@ -198,14 +197,14 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
                 static FIXTURE: ::mptest::Fixture<#value> = ::mptest::Fixture::__new(
                     #p::FixtureDecl {
                         name: #label,
-                        module_path: #p::std::module_path!(),
+                        module_path: ::core::module_path!(),
                         scope: #p::Scope::#scope,
                         deps: &[#(<#deps as #p::FixtureName>::decl),*],
                         serve: #serve,
                         teardown: || <#name as #p::FixtureName>::fixture().__teardown(),
                     },
                     {
-                        fn __setup() -> #p::std::result::Result<#value, #p::std::string::String> {
+                        fn __setup() -> ::core::result::Result<#value, ::std::string::String> {
                             let __me = <#name as #p::FixtureName>::decl();
                             #(let #deps = #p::for_fixture::<#deps>(__me)?;)*
                             #(#other_attrs)*

@@ -55,7 +55,7 @@ fn expand(args: TokenStream, item: TokenStream, slice: &str, attribute: &str) ->
         #[allow(non_upper_case_globals)]
         static #static_name: #p::WorkerHook = #p::WorkerHook {
             name: #label,
-            module_path: #p::std::module_path!(),
+            module_path: ::core::module_path!(),
             run: #name,
         };
     })

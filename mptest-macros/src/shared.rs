@@ -122,10 +122,10 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
         let params: Vec<_> = m.args.iter().map(|(a, t)| quote!(#a: #t)).collect();
         let args: Vec<_> = m.args.iter().map(|(a, _)| a).collect();
         let answer = quote! {
-            #ret_enum::#name(value) => #p::std::result::Result::Ok(value),
+            #ret_enum::#name(value) => ::core::result::Result::Ok(value),
             #[allow(unreachable_patterns)]
-            _ => #p::std::result::Result::Err(::mptest::ProxyError::Malformed(
-                #p::std::string::String::from("the manager answered another method"),
+            _ => ::core::result::Result::Err(::mptest::ProxyError::Malformed(
+                ::std::string::String::from("the manager answered another method"),
             )),
         };
         // With mptest's `tokio` feature, an async twin of each method.
@@ -134,7 +134,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
             let doc = format!("[`{name}`](Self::{name}), awaited: it never blocks the runtime.");
             quote! {
                 #[doc = #doc]
-                pub async fn #async_name(&self, #(#params),*) -> #p::std::result::Result<#ret, ::mptest::ProxyError> {
+                pub async fn #async_name(&self, #(#params),*) -> ::core::result::Result<#ret, ::mptest::ProxyError> {
                     match self.inner.call_async(#call_enum::#name(#(#args),*)).await? {
                         #answer
                     }
@@ -143,7 +143,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
         });
         quote! {
             #(#docs)*
-            pub fn #name(&self, #(#params),*) -> #p::std::result::Result<#ret, ::mptest::ProxyError> {
+            pub fn #name(&self, #(#params),*) -> ::core::result::Result<#ret, ::mptest::ProxyError> {
                 match self.inner.call(#call_enum::#name(#(#args),*))? {
                     #answer
                 }
@@ -177,7 +177,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
             type Call = #call_enum;
             type Ret = #ret_enum;
             type Proxy = #proxy;
-            const NAME: &'static str = #p::std::concat!(#p::std::module_path!(), "::", #p::std::stringify!(#ident));
+            const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident));
             #[allow(unreachable_code)]
             fn dispatch(&mut self, call: #call_enum) -> #ret_enum {
                 match call { #(#dispatch_arms),* }
@@ -191,7 +191,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream> {
             inner: #p::Proxy<#p::Locked<#ty>>,
         }
 
-        impl #p::std::convert::From<#p::Proxy<#p::Locked<#ty>>> for #proxy {
+        impl ::core::convert::From<#p::Proxy<#p::Locked<#ty>>> for #proxy {
             fn from(inner: #p::Proxy<#p::Locked<#ty>>) -> Self {
                 #proxy { inner }
             }

@@ -177,9 +177,9 @@ macro_rules! main {
         // `#[test]` is compiled, and its body is a compile error; without the harness, rustc
         // drops `#[test]` items before looking at them. (By its full path: after
         // `use mptest::test;` a plain `#[test]` is `#[mp_test]`.)
-        #[$crate::__private::core::prelude::v1::test]
+        #[::core::prelude::v1::test]
         fn mptest_main_needs_harness_false() {
-            $crate::__private::core::compile_error!(
+            ::core::compile_error!(
                 "mptest::main!() needs a target without libtest's harness: add `harness = false` \
                  to this target's [[test]] section in Cargo.toml (libtest would run none of its \
                  #[mp_test]s)"
@@ -201,12 +201,6 @@ pub mod __private {
         crate::launch::fork::main_is_mptests();
         crate::run()
     }
-
-    /// The standard crates, by a path every test file can name: `::std` is not there in a
-    /// `#![no_std]` file (itertools' `test_core`), `::core` is not at a 2015-edition crate's
-    /// root; `::mptest` is in both (after `extern crate mptest;` in 2015).
-    pub use ::core;
-    pub use ::std;
 
     pub use crate::aux::{aux_type_def, AuxTypeDef, AUX_TYPES};
     pub use crate::fixtures::{for_fixture, for_test, FixtureDecl, FixtureName, Scope, FIXTURES};
