@@ -120,6 +120,7 @@ fn other_test_attribute(attribute: &str) -> Option<String> {
         "async_std::test",
         "futures_test::test",
         "mptest::mp_test",
+        "mptest::test",
     ];
     (path.ends_with("::test") && !known.contains(&path)).then(|| format!("#[{path}]"))
 }

@@ -3,16 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-const IMPORT: &str = "use mptest::test;";
-/// What a 2015-edition target's root needs before any path names mptest: in that edition a
-/// `use` path starts at the crate's root, where only `extern crate` puts another crate.
+/// What makes every `#[test]` of a target mptest's, in all its modules: mptest's `test` in the
+/// macro-use prelude, which stands above the built-in attribute. A `use mptest::test;` would
+/// have to be in every module, and a module that does `use super::*;` — as those rstest writes
+/// for its cases do — would then find `test` twice (E0659). Only `test` is taken: a glob import
+/// of another crate's `fixture` (`use rstest::*;`) would clash with mptest's as well.
+const MACRO_USE: &str = "#[macro_use(test)] extern crate mptest;";
+/// What a 2015-edition target without `#[test]`s needs before any path names mptest: in that
+/// edition a path starts at the crate's root, where only `extern crate` puts another crate.
 const EXTERN_CRATE: &str = "extern crate mptest;";
+/// What the user may have written by hand already; the converter then adds no import.
+const HAND_IMPORTS: [&str; 2] = ["use mptest::test;", "extern crate mptest;"];
 /// ... and what mptest's macros need there: they name `::core` (which a `#![no_std]` file
 /// has, and a 2015-edition one only so).
 const EXTERN_CORE: &str = "extern crate core;";
 const MAIN: &str = "mptest::main!();";
 /// A test the converter wrote by its full path (from a `#[tokio::test]`).
-pub(crate) const MP_TEST: &str = "#[mptest::mp_test";
+pub(crate) const MP_TEST: &str = "#[mptest::test";
 
 /// What became of a target's root file.
 pub(crate) enum Conversion {
@@ -64,22 +71,26 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_201
     };
     let mut text = lines.join("\n");
     text.push('\n');
-    let mut text = import_in_modules(&text);
-    if has_own_tests(&text) && !direct_text(&text).contains(IMPORT) {
-        text = insert_after_header(&text, IMPORT);
+    let imported = HAND_IMPORTS.iter().any(|import| text.contains(import));
+    let has_tests = modules_have_tests || has_tests(&text);
+    // Before the gating, so that where it is false nothing goes unused — except in 2015,
+    // where `mptest::main!()` needs it too.
+    if has_tests && !imported && !edition_2015 {
+        text = insert_after_header(&text, MACRO_USE);
     }
     if let Some(predicate) = &gated {
         text = gate_items(&text, predicate);
     }
-    // After the gating: `mptest::main!()` needs them where the gate is false too. A
-    // `#![no_std]` file of 2015 has `core` at its root already.
     if edition_2015 {
-        let own = direct_text(&text);
-        let wanted: Vec<&str> = [EXTERN_CORE, EXTERN_CRATE]
-            .into_iter()
-            .filter(|line| !own.contains(line))
-            .filter(|line| *line != EXTERN_CORE || !own.contains("#![no_std]"))
-            .collect();
+        // mptest's macros name `::core`, which a `#![no_std]` file of 2015 has at its root
+        // already (a second is an error).
+        let mut wanted = Vec::new();
+        if !text.contains(EXTERN_CORE) && !text.contains("#![no_std]") {
+            wanted.push(EXTERN_CORE);
+        }
+        if !imported {
+            wanted.push(if has_tests { MACRO_USE } else { EXTERN_CRATE });
+        }
         if !wanted.is_empty() {
             text = insert_after_header(&text, &wanted.join("\n"));
         }
@@ -94,16 +105,75 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_201
     }
 }
 
-/// A module file of a target, with the import where it holds tests; `None` if nothing changes.
-pub(crate) fn convert_module(source: &str) -> Option<String> {
-    if !source.contains("#[test]") {
-        return None;
+/// Whether `#[test]` stands in `text`'s code (not in a comment or a string).
+pub(crate) fn has_tests(text: &str) -> bool {
+    let mask = code_mask(text);
+    text.match_indices("#[test]").any(|(i, _)| mask[i])
+}
+
+/// One of test-case's attributes in `text`'s code (`#[test_case(..)]`, `#[test_matrix(..)]`,
+/// by those names or their paths), named.
+pub(crate) fn test_case_attribute(text: &str) -> Option<&'static str> {
+    const ATTRIBUTES: [(&str, &str); 5] = [
+        ("#[test_case(", "#[test_case]"),
+        ("#[test_case::test_case(", "#[test_case]"),
+        ("#[test_case::case(", "#[test_case::case]"),
+        ("#[test_matrix(", "#[test_matrix]"),
+        ("#[test_case::test_matrix(", "#[test_matrix]"),
+    ];
+    let mask = code_mask(text);
+    ATTRIBUTES
+        .into_iter()
+        .find(|(written, _)| text.match_indices(written).any(|(i, _)| mask[i]))
+        .map(|(_, name)| name)
+}
+
+/// `text` with `test` as `all()` (true) in its cfg predicates — `#[cfg(test)]`,
+/// `#[cfg_attr(test, ..)]`, `cfg!(not(test))` — and how many it changed: cargo sets `test` for
+/// a target libtest runs, not for one with `harness = false`, where such items would vanish.
+pub(crate) fn cfg_test_set(text: &str) -> (String, usize) {
+    let mask = code_mask(text);
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut at = Vec::new();
+    for (start, _) in text.match_indices("cfg") {
+        let after = &text[start + 3..];
+        let (open, only_first) = if after.starts_with('(') || after.starts_with("!(") {
+            (start + 3 + after.find('(').unwrap_or(0), false)
+        } else if after.starts_with("_attr(") {
+            (start + 8, true)
+        } else {
+            continue;
+        };
+        if !mask[start] || (start > 0 && word(bytes[start - 1])) {
+            continue;
+        }
+        // The predicate: to the matching `)`, or for cfg_attr to its first top-level comma.
+        let mut depth = 0;
+        for i in open..bytes.len() {
+            if !mask[i] {
+                continue;
+            }
+            match bytes[i] {
+                b'(' => depth += 1,
+                b')' if depth == 1 => break,
+                b')' => depth -= 1,
+                b',' if depth == 1 && only_first => break,
+                b't' if text[i..].starts_with("test")
+                    && !word(bytes[i - 1])
+                    && !bytes.get(i + 4).copied().is_some_and(word) =>
+                {
+                    at.push(i)
+                }
+                _ => {}
+            }
+        }
     }
-    let mut text = import_in_modules(source);
-    if has_own_tests(&text) && !direct_text(&text).contains(IMPORT) {
-        text = insert_after_header(&text, IMPORT);
+    let mut out = text.to_string();
+    for &i in at.iter().rev() {
+        out.replace_range(i..i + 4, "all()");
     }
-    (text != source).then_some(text)
+    (out, at.len())
 }
 
 /// A cfg predicate split into the features it requires and the rest: `feature = "a"` is one
@@ -329,40 +399,6 @@ pub(crate) fn code_mask(text: &str) -> Vec<bool> {
     mask
 }
 
-/// The inline modules of `text`: (index of the line `mod name {`, byte range of its body).
-fn inline_modules(text: &str) -> Vec<(usize, std::ops::Range<usize>)> {
-    let mask = code_mask(text);
-    let bytes = text.as_bytes();
-    let mut modules = Vec::new();
-    let mut offset = 0;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let t = line.trim();
-        let declares = t.ends_with('{') && {
-            let head = t.trim_end_matches('{').trim();
-            let head = head
-                .strip_prefix("pub(crate) ")
-                .or_else(|| head.strip_prefix("pub "))
-                .unwrap_or(head);
-            // `$name`: a module a macro writes (nix's `execve_test_factory!`), whose
-            // `use super::*;` would make `test` ambiguous as well.
-            head.strip_prefix("mod ")
-                .is_some_and(|name| name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$'))
-        };
-        if declares
-            && mask
-                .get(offset + line.find("mod").unwrap_or(0))
-                .copied()
-                .unwrap_or(false)
-        {
-            let open = offset + line.rfind('{').unwrap_or(0);
-            let end = closing_brace(text, &mask, open).unwrap_or(bytes.len());
-            modules.push((index, open + 1..end));
-        }
-        offset += line.len();
-    }
-    modules
-}
-
 /// Where the `}` that closes the `{` at `open` is, counting braces in code only (`mask`, see
 /// [`code_mask`]).
 pub(crate) fn closing_brace(text: &str, mask: &[bool], open: usize) -> Option<usize> {
@@ -381,70 +417,6 @@ pub(crate) fn closing_brace(text: &str, mask: &[bool], open: usize) -> Option<us
         }
     }
     None
-}
-
-/// `text` without the bodies of its inline modules (what is the file's own scope).
-fn direct_text(text: &str) -> String {
-    let mut out = String::new();
-    let mut at = 0;
-    for (_, body) in inline_modules(text) {
-        if body.start < at {
-            continue; // nested in one already cut
-        }
-        out.push_str(&text[at..body.start]);
-        at = body.end;
-    }
-    out.push_str(&text[at..]);
-    out
-}
-
-/// Whether `#[test]` stands in this scope (a test, or a macro that writes tests) — in code.
-fn has_own_tests(text: &str) -> bool {
-    let direct = direct_text(text);
-    let mask = code_mask(&direct);
-    direct.match_indices("#[test]").any(|(i, _)| mask[i])
-}
-
-/// Whether this scope calls a macro (`name!(`, `name! {`), which may write `#[test]`s here —
-/// and a `use super::*;` that makes `test` ambiguous, as `bytes`' test macros do.
-fn calls_macros(text: &str) -> bool {
-    let direct = direct_text(text);
-    let mask = code_mask(&direct);
-    let bytes = direct.as_bytes();
-    direct.match_indices('!').any(|(i, _)| {
-        mask[i]
-            && i > 0
-            && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')
-            && direct[i + 1..].trim_start().starts_with(['(', '{', '['])
-            && !direct[..i].ends_with("macro_rules")
-    })
-}
-
-/// Adds the import to every inline module whose own scope has `#[test]`s, and — allowed to go
-/// unused — to every one that calls a macro, which may write tests there.
-fn import_in_modules(text: &str) -> String {
-    let modules = inline_modules(text);
-    let mut wanted = Vec::new();
-    for (line, body) in &modules {
-        let body_text = &text[body.clone()];
-        if direct_text(body_text).contains(IMPORT) {
-            continue;
-        }
-        if has_own_tests(body_text) {
-            wanted.push((*line, IMPORT.to_string()));
-        } else if calls_macros(body_text) {
-            wanted.push((*line, format!("#[allow(unused_imports)] {IMPORT}")));
-        }
-    }
-    let mut out = String::new();
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        out.push_str(line);
-        if let Some((_, import)) = wanted.iter().find(|(i, _)| *i == index) {
-            let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
-            out.push_str(&format!("{indent}    {import}\n"));
-        }
-    }
-    out
 }
 
 /// Cargo.toml as text, changed line by line.
@@ -645,37 +617,54 @@ mod tests {
     }
 
     #[test]
-    fn imports_where_tests_stand_and_ends_with_main() {
-        let source = "//! Docs.\n#![allow(dead_code)]\n\nuse std::fmt;\n\n#[test]\nfn a() { let _ = \"mod x {\"; }\n\nmod inner {\n    use super::*;\n    #[test]\n    fn b() {}\n}\n\nmod helpers {\n    pub fn h() -> char { '{' }\n}\n";
+    fn one_macro_use_at_the_root_serves_every_module_and_main_ends_it() {
+        let source = "//! Docs.\n#![allow(dead_code)]\n\nuse std::fmt;\n\n#[test]\nfn a() { let _ = \"mod x {\"; }\n\nmod inner {\n    use super::*;\n    #[test]\n    fn b() {}\n}\n";
         let (out, features) = converted(source);
         assert!(features.is_empty());
         assert_eq!(
             out,
-            "//! Docs.\n#![allow(dead_code)]\n\nuse mptest::test;\n\nuse std::fmt;\n\n#[test]\nfn a() { let _ = \"mod x {\"; }\n\nmod inner {\n    use mptest::test;\n    use super::*;\n    #[test]\n    fn b() {}\n}\n\nmod helpers {\n    pub fn h() -> char { '{' }\n}\n\nmptest::main!();\n"
+            "//! Docs.\n#![allow(dead_code)]\n\n#[macro_use(test)] extern crate mptest;\n\nuse std::fmt;\n\n#[test]\nfn a() { let _ = \"mod x {\"; }\n\nmod inner {\n    use super::*;\n    #[test]\n    fn b() {}\n}\n\nmptest::main!();\n"
+        );
+        // Converted once: what is there stays as it is.
+        assert_eq!(converted(&out).0, out);
+        let (by_hand, _) = converted("use mptest::test;\n#[test]\nfn t() {}\n");
+        assert_eq!(
+            by_hand,
+            "use mptest::test;\n#[test]\nfn t() {}\n\nmptest::main!();\n"
+        );
+        // Only async tests the converter wrote: nothing to import.
+        let (only_async, _) = converted("#[mptest::test]\nasync fn t() {}\n");
+        assert!(!only_async.contains("extern crate"), "{only_async}");
+    }
+
+    #[test]
+    fn test_case_s_attributes_are_found_in_code_only() {
+        assert_eq!(
+            test_case_attribute("#[test_case(1 => 2)]\nfn t(n: u8) -> u8 { n }"),
+            Some("#[test_case]")
+        );
+        assert_eq!(
+            test_case_attribute("  #[test_case::test_matrix([1, 2])]\nfn t(n: u8) {}"),
+            Some("#[test_matrix]")
+        );
+        assert_eq!(
+            test_case_attribute("// #[test_case(1)]\nconst S: &str = \"#[test_case(1)]\";"),
+            None
+        );
+        assert_eq!(
+            test_case_attribute("#[rstest]\n#[case(1)]\nfn t(#[case] n: u8) {}"),
+            None
         );
     }
 
     #[test]
-    fn no_import_where_no_test_stands() {
-        let (out, _) = converted("mod only {\n    #[test]\n    fn t() {}\n}\n");
+    fn test_is_set_in_every_cfg_predicate_and_only_there() {
+        let source = "#[cfg(test)]\nfn a() {}\n#[cfg(not(test))]\nfn b() {}\n#[cfg_attr(test, derive(Debug))]\n#[cfg_attr(unix, cfg(any(test, miri)))]\nstruct S;\nconst T: bool = cfg!(test);\ncfg_if::cfg_if! { if #[cfg(test)] { fn c() {} } }\n#[cfg(test_utils)]\nfn d() {}\n#[cfg(feature = \"test\")] // cfg(test)\nfn e() { test(); }\n#[cfg_attr(unix, test)]\nfn f() {}\n";
+        let (out, changed) = cfg_test_set(source);
+        assert_eq!(changed, 6, "{out}");
         assert_eq!(
             out,
-            "mod only {\n    use mptest::test;\n    #[test]\n    fn t() {}\n}\n\nmptest::main!();\n"
-        );
-    }
-
-    #[test]
-    fn a_module_whose_tests_a_macro_writes_gets_the_import_allowed_unused() {
-        let (out, _) = converted(
-            "macro_rules! tests {\n    () => {\n        use super::*;\n        #[test]\n        fn t() {}\n    };\n}\n\nmod a {\n    tests!();\n}\n\nmod plain {\n    fn f() -> Vec<u8> { vec![1] }\n}\n",
-        );
-        assert!(
-            out.contains("mod a {\n    #[allow(unused_imports)] use mptest::test;\n    tests!();"),
-            "{out}"
-        );
-        assert!(
-            out.contains("mod plain {\n    #[allow(unused_imports)] use mptest::test;\n"),
-            "{out}"
+            "#[cfg(all())]\nfn a() {}\n#[cfg(not(all()))]\nfn b() {}\n#[cfg_attr(all(), derive(Debug))]\n#[cfg_attr(unix, cfg(any(all(), miri)))]\nstruct S;\nconst T: bool = cfg!(all());\ncfg_if::cfg_if! { if #[cfg(all())] { fn c() {} } }\n#[cfg(test_utils)]\nfn d() {}\n#[cfg(feature = \"test\")] // cfg(test)\nfn e() { test(); }\n#[cfg_attr(unix, test)]\nfn f() {}\n"
         );
     }
 
@@ -685,7 +674,7 @@ mod tests {
         let (out, _) = converted(source);
         assert_eq!(
             out,
-            "/*\n * Licence.\n */\n\n#[cfg(unix)] use mptest::test;\n\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
+            "/*\n * Licence.\n */\n\n#[cfg(unix)] #[macro_use(test)] extern crate mptest;\n\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
         );
     }
 
@@ -694,7 +683,7 @@ mod tests {
         let (out, _) =
             converted("#![allow(\n    clippy::a, // why\n    clippy::b\n)]\n\n#[test]\nfn t() {}\n");
         assert!(
-            out.starts_with("#![allow(\n    clippy::a, // why\n    clippy::b\n)]\n\nuse mptest::test;\n"),
+            out.starts_with("#![allow(\n    clippy::a, // why\n    clippy::b\n)]\n\n#[macro_use(test)] extern crate mptest;\n"),
             "{out}"
         );
     }
@@ -727,7 +716,7 @@ mod tests {
         let g = "#[cfg(not(miri))] ";
         assert_eq!(
             source,
-            format!("//! Docs.\n\n\n\n\n#![allow(x)]\n\n{g}use mptest::test;\n\n{g}use std::fmt;\n\n/// A helper.\n{g}static S: Point = Point {{ x: 1 }};\n{g}const F: fn() = || {{}};\n\n{g}macro_rules! m {{ () => {{}} }}\n{g}m!();\n{g}quickcheck! {{\n    fn q(x: u8) -> bool {{ x == x }}\n}}\n\n{g}#[test]\n#[should_panic(expected = \"}}\")]\nfn t() {{ let _ = '{{'; }}\n{g}mod inner {{\n    use mptest::test;\n    #[test]\n    fn u() {{}}\n}}\n\nmptest::main!();\n")
+            format!("//! Docs.\n\n\n\n\n#![allow(x)]\n\n{g}#[macro_use(test)] extern crate mptest;\n\n{g}use std::fmt;\n\n/// A helper.\n{g}static S: Point = Point {{ x: 1 }};\n{g}const F: fn() = || {{}};\n\n{g}macro_rules! m {{ () => {{}} }}\n{g}m!();\n{g}quickcheck! {{\n    fn q(x: u8) -> bool {{ x == x }}\n}}\n\n{g}#[test]\n#[should_panic(expected = \"}}\")]\nfn t() {{ let _ = '{{'; }}\n{g}mod inner {{\n    #[test]\n    fn u() {{}}\n}}\n\nmptest::main!();\n")
         );
         assert_eq!(
             split_predicate("any(unix, windows)"),
@@ -777,7 +766,7 @@ mod tests {
         };
         assert_eq!(
             source,
-            "extern crate core;\nextern crate mptest;\n\n#[cfg(unix)] use mptest::test;\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
+            "extern crate core;\n#[macro_use(test)] extern crate mptest;\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
         );
         // Said once, also where the file says it already.
         let Conversion::Converted { source, .. } =
@@ -794,7 +783,8 @@ mod tests {
             panic!("no tests");
         };
         assert!(
-            !source.contains("extern crate core;") && source.contains("extern crate mptest;"),
+            !source.contains("extern crate core;")
+                && source.contains("#[macro_use(test)] extern crate mptest;"),
             "{source}"
         );
     }

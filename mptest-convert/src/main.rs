@@ -3,9 +3,9 @@
 //! Turns a crate's integration tests (`tests/*.rs`, `tests/*/main.rs`, `[[test]]` targets) from
 //! libtest's `#[test]`s into mptest targets, the way the README's migration section describes:
 //!
-//! - `use mptest::test;` at the top of each target file and in each inline `mod` that holds
-//!   `#[test]`s (a glob `use super::*;` would make `test` ambiguous), so every `#[test]` —
-//!   also those a macro such as `quickcheck!` writes — is an mptest test;
+//! - `#[macro_use(test)] extern crate mptest;` at the top of each target's root file, so every
+//!   `#[test]` of the target — in every module, also those a macro such as `quickcheck!` or an
+//!   attribute such as `#[rstest]` writes — is an mptest test;
 //! - `mptest::main!();` at the end of each target's root file;
 //! - a `[[test]]` section with `harness = false` per target in Cargo.toml (or `harness = false`
 //!   added to the section that is there), and mptest in `[dev-dependencies]`;
@@ -15,8 +15,10 @@
 //!   (`not(miri)`, `unix`) is put on each item instead, so that where it is false the target
 //!   runs no test, as under libtest.
 //!
-//! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::mp_test]` on the same
-//!   `async fn`, and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a
+//! - `test` in a `cfg` predicate becomes `all()` (true): cargo sets `cfg(test)` for a target
+//!   that libtest runs only;
+//! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::test]` on the same
+//!   `async fn` (a path that ends in `test`, which `#[rstest]` takes for the test attribute), and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a
 //!   `#[test]` whose body runs on `async_std::task::block_on`, `#[futures_test::test]` alike
 //!   (these attributes write libtest's `#[test]` by its full path, which a `harness = false`
 //!   target compiles out); another crate's `#[x::test]` is named in a warning;
@@ -96,13 +98,22 @@ fn run(args: Vec<String>) -> Result<String, String> {
     let mut manifest = edit::Manifest::new(manifest);
     let mut report = String::new();
     let mut tokio_tests = 0;
-    // `#[tokio::test]`s as `#[mptest::mp_test]`s first, in every file of a target.
-    let mut tokio_rewrite = |path: &Path, source: String, report: &mut String| -> String {
+    // What every file of a target needs before the target is converted: `#[tokio::test]`s
+    // as async mptest tests, other async attributes as blocking tests, `cfg(test)` set.
+    let mut rewrite = |path: &Path, source: String, report: &mut String| -> String {
+        let (source, cfgs) = edit::cfg_test_set(&source);
+        if cfgs > 0 {
+            report.push_str(&format!(
+                "{}: `test` in {cfgs} cfg predicate(s) made `all()` (true): cargo sets it where \
+                 libtest runs the target, not with harness = false\n",
+                path.display()
+            ));
+        }
         let rewritten = tokio_tests::rewrite(&source);
         if rewritten.tests > 0 {
             tokio_tests += rewritten.tests;
             report.push_str(&format!(
-                "{}: {} #[tokio::test] made #[mptest::mp_test] async tests\n",
+                "{}: {} #[tokio::test] made #[mptest::test] async tests\n",
                 path.display(),
                 rewritten.tests
             ));
@@ -134,20 +145,34 @@ fn run(args: Vec<String>) -> Result<String, String> {
         let file = options.dir.join(&target.path);
         let original =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let source = tokio_rewrite(&target.path, original.clone(), &mut report);
         // Modules of the target in files of their own (its tests may all be there).
-        let modules: Vec<(PathBuf, String, bool)> = module_files(&options.dir, &target.path)
+        let module_sources: Vec<(PathBuf, String)> = module_files(&options.dir, &target.path)
             .into_iter()
-            .filter_map(|m| {
-                let original = std::fs::read_to_string(options.dir.join(&m)).ok()?;
-                let rewritten = tokio_rewrite(&m, original.clone(), &mut report);
+            .filter_map(|m| Some((m.clone(), std::fs::read_to_string(options.dir.join(&m)).ok()?)))
+            .collect();
+        let cases = std::iter::once((&target.path, &original))
+            .chain(module_sources.iter().map(|(m, text)| (m, text)))
+            .find_map(|(path, text)| Some((path, edit::test_case_attribute(text)?)));
+        if let Some((path, attribute)) = cases {
+            report.push_str(&format!(
+                "{}: {attribute}: left to libtest, target {} unconverted: test-case writes each \
+                 case as libtest's #[test] by its full path in a #[cfg(test)] module, both of \
+                 which a harness = false target compiles out without a word\n",
+                path.display(),
+                target.name
+            ));
+            continue;
+        }
+        let source = rewrite(&target.path, original.clone(), &mut report);
+        let modules: Vec<(PathBuf, String, bool)> = module_sources
+            .into_iter()
+            .map(|(m, original)| {
+                let rewritten = rewrite(&m, original.clone(), &mut report);
                 let changed = rewritten != original;
-                Some((m, rewritten, changed))
+                (m, rewritten, changed)
             })
             .collect();
-        let modules_have_tests = modules
-            .iter()
-            .any(|(_, text, _)| text.contains("#[test]") || text.contains(edit::MP_TEST));
+        let modules_have_tests = modules.iter().any(|(_, text, _)| edit::has_tests(text));
         match edit::convert_source(&source, modules_have_tests, manifest.edition_2015(&target.name)) {
             edit::Conversion::NoTests => {
                 report.push_str(&format!(
@@ -181,22 +206,10 @@ fn run(args: Vec<String>) -> Result<String, String> {
                     target.path.display(),
                     target.name
                 ));
-                for (module, source, rewritten) in &modules {
-                    let converted = edit::convert_module(source);
-                    if converted.is_some() {
-                        report.push_str(&format!(
-                            "{}: `use mptest::test;` added (a module with #[test]s)\n",
-                            module.display()
-                        ));
-                    }
-                    let text = match converted {
-                        Some(text) => text,
-                        None if *rewritten => source.clone(),
-                        None => continue,
-                    };
+                for (module, source, _) in modules.iter().filter(|(_, _, changed)| *changed) {
                     let path = options.dir.join(module);
                     if !options.dry_run {
-                        std::fs::write(&path, text)
+                        std::fs::write(&path, source)
                             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     }
                 }
@@ -233,7 +246,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
             .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
     }
     report.push_str(&format!(
-        "Cargo.toml: {}\nnote: a harness = false target runs only mptest's tests: a #[test] where `use mptest::test;` is not in scope would be compiled out without a word.\n",
+        "Cargo.toml: {}\nnote: a harness = false target runs only mptest's tests: a #[test] that names libtest's attribute by its full path (#[::core::prelude::v1::test], as some crates' macros write it) is compiled out without a word.\n",
         if options.dry_run { "unchanged (--dry-run)" } else { "updated" }
     ));
     report.push_str(&profile_note);

@@ -1,6 +1,7 @@
-//! `#[tokio::test]` → `#[mptest::mp_test]`: an async test on mptest's `tokio` feature, with
-//! the arguments both take (`flavor`, `worker_threads`, `start_paused`); what mptest has no
-//! use for is left out, and said.
+//! `#[tokio::test]` → `#[mptest::test]`: an async test on mptest's `tokio` feature (`#[mp_test]`
+//! by a path that ends in `test`, which `#[rstest]` takes for the test attribute it is given),
+//! with the arguments both take (`flavor`, `worker_threads`, `start_paused`); what mptest has
+//! no use for is left out, and said.
 
 /// A file with its tokio tests rewritten.
 pub(crate) struct Rewritten {
@@ -54,9 +55,9 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
             }
         }
         if kept.is_empty() {
-            out.push_str("#[mptest::mp_test]");
+            out.push_str("#[mptest::test]");
         } else {
-            out.push_str(&format!("#[mptest::mp_test({})]", kept.join(", ")));
+            out.push_str(&format!("#[mptest::test({})]", kept.join(", ")));
         }
         rest = tail;
     }
@@ -99,7 +100,7 @@ mod tests {
         assert_eq!(out.tests, 4);
         assert_eq!(
             out.source,
-            "//! `#[tokio::test]`s, as a comment names them.\n#[mptest::mp_test]\nasync fn a() {}\n\n#[mptest::mp_test(flavor = \"multi_thread\", worker_threads = 2)]\nasync fn b() {}\n\n#[mptest::mp_test(start_paused = true)]\nasync fn c() {}\n\n#[mptest::mp_test]\nasync fn d() {}\n\n#[tokio::test_not_ours]\nfn e() {}\n"
+            "//! `#[tokio::test]`s, as a comment names them.\n#[mptest::test]\nasync fn a() {}\n\n#[mptest::test(flavor = \"multi_thread\", worker_threads = 2)]\nasync fn b() {}\n\n#[mptest::test(start_paused = true)]\nasync fn c() {}\n\n#[mptest::test]\nasync fn d() {}\n\n#[tokio::test_not_ours]\nfn e() {}\n"
         );
         assert_eq!(
             out.notes,

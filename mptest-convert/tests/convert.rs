@@ -2,7 +2,10 @@
 //! after the conversion as under libtest before it, macro-written tests included; a
 //! feature-gated file gets `required-features`; a file gated otherwise has each item gated (one whose cfg is false here runs no test);
 //! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes; a
-//! target of the 2015 edition names mptest with `extern crate`; a `#![no_std]` file works.
+//! target of the 2015 edition names mptest with `extern crate`; a `#![no_std]` file works;
+//! `cfg(test)` holds as under libtest; a target of test-case's tables stays libtest's (mptest
+//! cannot run them); rstest's cases (modules with `use super::*;`) and its
+//! async cases on `#[tokio::test]` run.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
 //! mptest's dependencies are built once for both (the `cargo test` running us holds the lock
@@ -17,7 +20,7 @@ use wait_timeout::ChildExt;
 const FILES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
-        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n",
+        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\nrstest = { version = \"0.23\", default-features = false }\ntest-case = \"3\"\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n",
     ),
     ("src/lib.rs", "pub fn double(n: u32) -> u32 { n * 2 }\n"),
     (
@@ -89,6 +92,43 @@ macro_rules! module_of_tests {
 }
 
 module_of_tests!(generated);
+
+// cargo sets `cfg(test)` for a target libtest runs (cfg-if's own suite tests this).
+#[cfg(test)]
+fn cfg_test() -> bool {
+    true
+}
+#[cfg(not(test))]
+fn cfg_test() -> bool {
+    false
+}
+
+#[test]
+fn sees_cfg_test() {
+    assert!(cfg_test());
+}
+"#,
+    ),
+    // rstest writes each case into a module that does `use super::*;`, and takes an attribute
+    // whose path ends in `test` for the test attribute of async cases.
+    (
+        "tests/cases.rs",
+        r#"use rstest::rstest;
+
+#[rstest]
+#[case(1, 2)]
+#[case(2, 4)]
+#[case(3, 7)]
+fn doubles(#[case] n: u32, #[case] twice: u32) {
+    assert_eq!(sample::double(n), twice);
+}
+
+#[rstest]
+#[tokio::test]
+async fn async_values(#[values(1, 2)] n: u32) {
+    tokio::task::yield_now().await;
+    assert!(n > 0);
+}
 "#,
     ),
     (
@@ -135,6 +175,11 @@ async fn on_the_tests_thread() {
     assert_eq!(std::thread::current().name(), Some("on_the_tests_thread"));
 }
 "#,
+    ),
+    // test-case writes `#[::core::prelude::v1::test]` in a `#[cfg(test)]` module: left to libtest.
+    (
+        "tests/table.rs",
+        "use test_case::test_case;\n\n#[test_case(1 => 2)]\n#[test_case(2 => 5)]\nfn double(n: u32) -> u32 {\n    sample::double(n)\n}\n",
     ),
     ("tests/gated.rs", "#![cfg(feature = \"slow\")]\n\n#[test]\nfn slow_one() {}\n"),
     ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
@@ -220,7 +265,11 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 26, "{before_text}");
+    assert_eq!(before.len(), 34, "{before_text}");
+    assert!(
+        before.contains(&"test doubles::case_3 ... FAILED".to_string()),
+        "{before_text}"
+    );
     assert!(
         before.contains(&"test returns_err ... FAILED".to_string()),
         "{before_text}"
@@ -246,12 +295,33 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         );
     }
     assert!(
-        report.contains("tests/it/net.rs: `use mptest::test;` added"),
+        report.contains("tests/basic.rs: `test` in 2 cfg predicate(s) made `all()` (true)"),
         "{report}"
     );
     assert!(
-        report.contains("tests/async_io.rs: 7 #[tokio::test] made #[mptest::mp_test] async tests"),
+        report.contains("tests/async_io.rs: 7 #[tokio::test] made #[mptest::test] async tests"),
         "{report}"
+    );
+    assert!(
+        report.contains("tests/table.rs: #[test_case]: left to libtest, target table unconverted"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tests/table.rs")).unwrap(),
+        FILES
+            .iter()
+            .find(|(path, _)| *path == "tests/table.rs")
+            .unwrap()
+            .1
+    );
+    // One import at a target's root serves its module files too.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tests/it/net.rs")).unwrap(),
+        FILES
+            .iter()
+            .find(|(path, _)| *path == "tests/it/net.rs")
+            .unwrap()
+            .1
     );
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("features = [\"tokio\"] }"), "{manifest}");
@@ -262,14 +332,23 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     );
     let basic = std::fs::read_to_string(dir.join("tests/basic.rs")).unwrap();
     assert!(
-        basic.contains("\nuse mptest::test;\n") && basic.ends_with("mptest::main!();\n"),
+        basic.contains("\n#[macro_use(test)] extern crate mptest;\n")
+            && basic.ends_with("mptest::main!();\n"),
         "{basic}"
     );
 
     let (after_text, after) = cargo_test(&dir, &all);
     assert_eq!(before, after, "{after_text}");
     // Under mptest now: its own flags are taken (libtest would refuse `--order`).
-    for target in ["basic", "it", "gated", "async_io", "old_edition", "without_std"] {
+    for target in [
+        "basic",
+        "it",
+        "gated",
+        "async_io",
+        "old_edition",
+        "without_std",
+        "cases",
+    ] {
         let (text, ran) = cargo_test(&dir, &["--test", target, "--", "--order", "declared"]);
         assert!(
             !ran.is_empty() && text.contains("test result: "),

@@ -48,9 +48,11 @@
 //! written next to `#[mp_test]`, mean what they mean under libtest.
 //!
 //! **An existing libtest suite** keeps its `#[test]`s: [`use mptest::test;`](macro@test) in a
-//! module makes each of them an mptest test (also those a macro writes there), and
-//! `mptest::main!();` ends the file. The `mptest-convert` tool of this repository does it for a
-//! crate's integration tests, `Cargo.toml` included.
+//! module makes each of them an mptest test (also those a macro writes there), or
+//! `#[macro_use(test)] extern crate mptest;` at the top of the target's root file does it in
+//! every module of the target (also in those that `#[rstest]` writes); `mptest::main!();` ends
+//! the file. The `mptest-convert` tool of this repository does it for a crate's integration
+//! tests, `Cargo.toml` included.
 //!
 //! ## Options of `#[mp_test]`
 //!
@@ -286,7 +288,8 @@
 //! - **mptest's `log` logger** comes into a test's process when the test first starts a process
 //!   of mptest's or reads [`logs()`]; a test may install its own before (see [`logs`](mod@logs)).
 //! - **Plain `#[test]`s** in a `harness = false` target are compiled out by rustc unless
-//!   `use mptest::test;` makes them mptest's.
+//!   `use mptest::test;` (or `#[macro_use(test)] extern crate mptest;`) makes them mptest's;
+//!   `cfg(test)` is not set there (cargo sets it for libtest's targets only).
 //! - Threads a test leaves running keep running in that worker; what they print after the
 //!   test returned lands in a later test's output.
 //!

@@ -51,6 +51,10 @@ pub use logs::{logs, LogRecord};
 ///
 /// mptest::main!();
 /// ```
+///
+/// `#[macro_use(test)] extern crate mptest;` at the top of a target's root file does the same in
+/// every module of the target, also in a module that does `use super::*;` (where a second
+/// import would make `test` ambiguous, E0659) and in those that `#[rstest]` writes for its cases.
 pub use mptest_macros::mp_test as test;
 pub use mptest_macros::{aux, fixture, mp_test, shared, worker_start, worker_stop};
 pub use recorder::{Call, Recorder, RecorderError};
