@@ -111,23 +111,6 @@ pub(crate) fn has_tests(text: &str) -> bool {
     text.match_indices("#[test]").any(|(i, _)| mask[i])
 }
 
-/// One of test-case's attributes in `text`'s code (`#[test_case(..)]`, `#[test_matrix(..)]`,
-/// by those names or their paths), named.
-pub(crate) fn test_case_attribute(text: &str) -> Option<&'static str> {
-    const ATTRIBUTES: [(&str, &str); 5] = [
-        ("#[test_case(", "#[test_case]"),
-        ("#[test_case::test_case(", "#[test_case]"),
-        ("#[test_case::case(", "#[test_case::case]"),
-        ("#[test_matrix(", "#[test_matrix]"),
-        ("#[test_case::test_matrix(", "#[test_matrix]"),
-    ];
-    let mask = code_mask(text);
-    ATTRIBUTES
-        .into_iter()
-        .find(|(written, _)| text.match_indices(written).any(|(i, _)| mask[i]))
-        .map(|(_, name)| name)
-}
-
 /// `text` with `test` as `all()` (true) in its cfg predicates — `#[cfg(test)]`,
 /// `#[cfg_attr(test, ..)]`, `cfg!(not(test))` — and how many it changed: cargo sets `test` for
 /// a target libtest runs, not for one with `harness = false`, where such items would vanish.
@@ -635,26 +618,6 @@ mod tests {
         // Only async tests the converter wrote: nothing to import.
         let (only_async, _) = converted("#[mptest::test]\nasync fn t() {}\n");
         assert!(!only_async.contains("extern crate"), "{only_async}");
-    }
-
-    #[test]
-    fn test_case_s_attributes_are_found_in_code_only() {
-        assert_eq!(
-            test_case_attribute("#[test_case(1 => 2)]\nfn t(n: u8) -> u8 { n }"),
-            Some("#[test_case]")
-        );
-        assert_eq!(
-            test_case_attribute("  #[test_case::test_matrix([1, 2])]\nfn t(n: u8) {}"),
-            Some("#[test_matrix]")
-        );
-        assert_eq!(
-            test_case_attribute("// #[test_case(1)]\nconst S: &str = \"#[test_case(1)]\";"),
-            None
-        );
-        assert_eq!(
-            test_case_attribute("#[rstest]\n#[case(1)]\nfn t(#[case] n: u8) {}"),
-            None
-        );
     }
 
     #[test]

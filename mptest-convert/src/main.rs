@@ -35,6 +35,7 @@ use std::process::ExitCode;
 
 mod block_on_tests;
 mod edit;
+mod test_case_tests;
 mod tokio_tests;
 
 fn main() -> ExitCode {
@@ -98,6 +99,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
     let mut manifest = edit::Manifest::new(manifest);
     let mut report = String::new();
     let mut tokio_tests = 0;
+    let mut test_cases = false;
     // What every file of a target needs before the target is converted: `#[tokio::test]`s
     // as async mptest tests, other async attributes as blocking tests, `cfg(test)` set.
     let mut rewrite = |path: &Path, source: String, report: &mut String| -> String {
@@ -106,6 +108,15 @@ fn run(args: Vec<String>) -> Result<String, String> {
             report.push_str(&format!(
                 "{}: `test` in {cfgs} cfg predicate(s) made `all()` (true): cargo sets it where \
                  libtest runs the target, not with harness = false\n",
+                path.display()
+            ));
+        }
+        let (source, paths) = test_case_tests::rewrite(&source);
+        if paths > 0 {
+            test_cases = true;
+            report.push_str(&format!(
+                "{}: test-case's attributes taken from mptest in {paths} place(s) (its `test-case` \
+                 feature: test-case's own are compiled out with harness = false)\n",
                 path.display()
             ));
         }
@@ -146,30 +157,14 @@ fn run(args: Vec<String>) -> Result<String, String> {
         let original =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         // Modules of the target in files of their own (its tests may all be there).
-        let module_sources: Vec<(PathBuf, String)> = module_files(&options.dir, &target.path)
-            .into_iter()
-            .filter_map(|m| Some((m.clone(), std::fs::read_to_string(options.dir.join(&m)).ok()?)))
-            .collect();
-        let cases = std::iter::once((&target.path, &original))
-            .chain(module_sources.iter().map(|(m, text)| (m, text)))
-            .find_map(|(path, text)| Some((path, edit::test_case_attribute(text)?)));
-        if let Some((path, attribute)) = cases {
-            report.push_str(&format!(
-                "{}: {attribute}: left to libtest, target {} unconverted: test-case writes each \
-                 case as libtest's #[test] by its full path in a #[cfg(test)] module, both of \
-                 which a harness = false target compiles out without a word\n",
-                path.display(),
-                target.name
-            ));
-            continue;
-        }
         let source = rewrite(&target.path, original.clone(), &mut report);
-        let modules: Vec<(PathBuf, String, bool)> = module_sources
+        let modules: Vec<(PathBuf, String, bool)> = module_files(&options.dir, &target.path)
             .into_iter()
-            .map(|(m, original)| {
+            .filter_map(|m| {
+                let original = std::fs::read_to_string(options.dir.join(&m)).ok()?;
                 let rewritten = rewrite(&m, original.clone(), &mut report);
                 let changed = rewritten != original;
-                (m, rewritten, changed)
+                Some((m, rewritten, changed))
             })
             .collect();
         let modules_have_tests = modules.iter().any(|(_, text, _)| edit::has_tests(text));
@@ -216,13 +211,20 @@ fn run(args: Vec<String>) -> Result<String, String> {
             }
         }
     }
-    // Async tests need mptest's `tokio` feature.
-    let dependency = match (tokio_tests > 0, options.dependency.strip_prefix("mptest = ")) {
+    // Async tests need mptest's `tokio` feature, test-case's attributes its `test-case`.
+    let features: Vec<String> = [(tokio_tests > 0, "tokio"), (test_cases, "test-case")]
+        .into_iter()
+        .filter(|(wanted, _)| *wanted)
+        .map(|(_, feature)| format!("{feature:?}"))
+        .collect();
+    let wanted = !features.is_empty();
+    let features = format!("features = [{}]", features.join(", "));
+    let dependency = match (wanted, options.dependency.strip_prefix("mptest = ")) {
         (true, Some(value)) if value.starts_with('{') => format!(
-            "mptest = {{ {}, features = [\"tokio\"] }}",
+            "mptest = {{ {}, {features} }}",
             value.trim_start_matches('{').trim_end_matches('}').trim()
         ),
-        (true, Some(version)) => format!("mptest = {{ version = {version}, features = [\"tokio\"] }}"),
+        (true, Some(version)) => format!("mptest = {{ version = {version}, {features} }}"),
         _ => options.dependency.clone(),
     };
     manifest.dev_dependency(&dependency);

@@ -3,8 +3,7 @@
 //! feature-gated file gets `required-features`; a file gated otherwise has each item gated (one whose cfg is false here runs no test);
 //! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes; a
 //! target of the 2015 edition names mptest with `extern crate`; a `#![no_std]` file works;
-//! `cfg(test)` holds as under libtest; a target of test-case's tables stays libtest's (mptest
-//! cannot run them); rstest's cases (modules with `use super::*;`) and its
+//! `cfg(test)` holds as under libtest; test-case's cases run as mptest tests; rstest's cases (modules with `use super::*;`) and its
 //! async cases on `#[tokio::test]` run.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
@@ -176,10 +175,30 @@ async fn on_the_tests_thread() {
 }
 "#,
     ),
-    // test-case writes `#[::core::prelude::v1::test]` in a `#[cfg(test)]` module: left to libtest.
+    // test-case writes `#[::core::prelude::v1::test]` in a `#[cfg(test)]` module: the
+    // converter takes its attributes from mptest.
     (
         "tests/table.rs",
-        "use test_case::test_case;\n\n#[test_case(1 => 2)]\n#[test_case(2 => 5)]\nfn double(n: u32) -> u32 {\n    sample::double(n)\n}\n",
+        r#"use test_case::{test_case, test_matrix};
+
+#[test_case(1 => 2)]
+#[test_case(2 => 5 ; "wrong")]
+#[test_case(3 => ignore 6)]
+fn double(n: u32) -> u32 {
+    sample::double(n)
+}
+
+#[test_case::test_case(0 => panics "zero")]
+fn divides(n: u32) -> u32 {
+    assert!(n != 0, "zero");
+    12 / n
+}
+
+#[test_matrix([1, 2], [3, 4])]
+fn sums(a: u32, b: u32) {
+    assert!(a + b < 6);
+}
+"#,
     ),
     ("tests/gated.rs", "#![cfg(feature = \"slow\")]\n\n#[test]\nfn slow_one() {}\n"),
     ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
@@ -265,7 +284,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 34, "{before_text}");
+    assert_eq!(before.len(), 40, "{before_text}");
     assert!(
         before.contains(&"test doubles::case_3 ... FAILED".to_string()),
         "{before_text}"
@@ -303,16 +322,8 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         "{report}"
     );
     assert!(
-        report.contains("tests/table.rs: #[test_case]: left to libtest, target table unconverted"),
+        report.contains("tests/table.rs: test-case's attributes taken from mptest in 2 place(s)"),
         "{report}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.join("tests/table.rs")).unwrap(),
-        FILES
-            .iter()
-            .find(|(path, _)| *path == "tests/table.rs")
-            .unwrap()
-            .1
     );
     // One import at a target's root serves its module files too.
     assert_eq!(
@@ -324,7 +335,10 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
             .1
     );
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    assert!(manifest.contains("features = [\"tokio\"] }"), "{manifest}");
+    assert!(
+        manifest.contains("features = [\"tokio\", \"test-case\"] }"),
+        "{manifest}"
+    );
     // A workspace of its own: mptest's code is compiled optimized in its test builds.
     assert!(
         manifest.contains("\n[profile.dev.package.mptest]\nopt-level = 3\ndebug = \"line-tables-only\"\n"),

@@ -13,6 +13,8 @@ mod fixture;
 mod hooks;
 mod shared;
 mod suggest;
+#[cfg(feature = "test-case")]
+mod test_case;
 
 use proc_macro::TokenStream;
 
@@ -20,6 +22,20 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::mp_test(args.into(), item.into()).into()
+}
+
+/// test-case's `#[test_case]` with mptest's test attribute. See `mptest`'s documentation.
+#[cfg(feature = "test-case")]
+#[proc_macro_attribute]
+pub fn test_case(args: TokenStream, item: TokenStream) -> TokenStream {
+    test_case::test_case(args.into(), item.into()).into()
+}
+
+/// test-case's `#[test_matrix]` with mptest's test attribute. See `mptest`'s documentation.
+#[cfg(feature = "test-case")]
+#[proc_macro_attribute]
+pub fn test_matrix(args: TokenStream, item: TokenStream) -> TokenStream {
+    test_case::test_matrix(args.into(), item.into()).into()
 }
 
 /// Makes a type shareable through an mptest manager.

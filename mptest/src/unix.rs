@@ -57,6 +57,43 @@ pub use logs::{logs, LogRecord};
 /// import would make `test` ambiguous, E0659) and in those that `#[rstest]` writes for its cases.
 pub use mptest_macros::mp_test as test;
 pub use mptest_macros::{aux, fixture, mp_test, shared, worker_start, worker_stop};
+/// test-case's `#[test_case]` (feature `test-case`): the same cases, names and expectations,
+/// each an mptest test. test-case's own attribute writes libtest's `#[test]` by its full path
+/// inside a `#[cfg(test)]` module, which a `harness = false` target compiles out: import this
+/// one instead (`mptest-convert` does). Keep test-case in your dev-dependencies where a case
+/// uses `it matches_regex` (its expansion names `::test_case::Regex`). In a test file that
+/// `mptest::main!();` ends:
+///
+/// ```no_run
+/// use mptest::test_case;
+///
+/// #[test_case(2, 2 => 4 ; "two and two")]
+/// #[test_case(1, 0 => panics "zero")]
+/// fn divides(a: u32, b: u32) -> u32 {
+///     assert!(b != 0, "zero");
+///     a * 2 / b
+/// }
+/// # fn main() {}
+/// ```
+#[cfg(feature = "test-case")]
+pub use mptest_macros::test_case;
+/// test-case's `case`, another name of [`test_case`](macro@test_case) (feature `test-case`).
+#[cfg(feature = "test-case")]
+pub use mptest_macros::test_case as case;
+/// test-case's `#[test_matrix]` (feature `test-case`): a case for each combination of the
+/// values, each an mptest test.
+///
+/// ```no_run
+/// use mptest::test_matrix;
+///
+/// #[test_matrix([1, 2], [10, 20])]
+/// fn adds(a: u32, b: u32) {
+///     assert!(a + b > 10);
+/// }
+/// # fn main() {}
+/// ```
+#[cfg(feature = "test-case")]
+pub use mptest_macros::test_matrix;
 pub use recorder::{Call, Recorder, RecorderError};
 pub use runner::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 /// The serde mptest is built with, for `#[serde(crate = "mptest::serde")]` on types of yours
