@@ -36,6 +36,7 @@ pub(crate) fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(err) = take_libtest_attributes(&mut func, &mut options) {
         return with_error(item, err);
     }
+    options.serial |= serial_test_serial(&func);
     if let Err(err) = check_signature(&func, &options) {
         return with_error(item, err);
     }
@@ -255,6 +256,33 @@ fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Res
     }
     func.attrs = kept;
     Ok(())
+}
+
+/// Whether serial_test's `#[serial]` is on the function: below this attribute (still there) or
+/// above it (expanded already: the body runs in serial_test's `local_*serial_core*`). That
+/// attribute keeps its tests apart with a lock in the process, which tests in other workers do
+/// not share; such a test is mptest's `serial` too (it runs while no other test runs), so that
+/// it overlaps no other `#[serial]` test, as under libtest. (`#[file_serial]` locks a file,
+/// which other processes do share.)
+fn serial_test_serial(func: &ItemFn) -> bool {
+    fn calls_serial_core(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) => {
+                let name = ident.to_string();
+                name.starts_with("local_") && name.contains("serial_core")
+            }
+            proc_macro2::TokenTree::Group(group) => calls_serial_core(group.stream()),
+            _ => false,
+        })
+    }
+    let attribute = func.attrs.iter().any(|attr| {
+        let path = attr.path();
+        path.is_ident("serial")
+            || (path.segments.len() == 2
+                && path.segments[0].ident == "serial_test"
+                && path.segments[1].ident == "serial")
+    });
+    attribute || calls_serial_core(quote!(#func))
 }
 
 fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {

@@ -64,7 +64,7 @@
 //! | `should_panic`, `should_panic = "substring"` | passes only if it panics (with that text in the message) |
 //! | `retries = N` | a failing test runs up to N more times; passing on a retry is reported as flaky |
 //! | `group = "name"` | the tests of a group run one after another in the same worker process |
-//! | `serial` | runs while no other test runs |
+//! | `serial` | runs while no other test runs; serial_test's `#[serial]` on the test means it too (its lock is one worker's, mptest's spans them) |
 //! | `flavor = "multi_thread"`, `worker_threads = N`, `start_paused = true` | an `async fn` test's runtime, as `#[tokio::test]` spells it (the `tokio` feature; see [Async tests](#async-tests)) |
 //!
 //! ## What the harness does

@@ -674,6 +674,40 @@ mod serial {
     }
 }
 
+/// serial_test's `#[serial]` below and above `#[mp_test]`: its lock is the worker's own, so
+/// mptest runs such a test alone (`serial`), as it would overlap no other `#[serial]` test
+/// under libtest.
+mod serial_test_crate {
+    use super::*;
+
+    fn pause() {
+        // Simulated work, long enough for the scheduler's choices to show in the event order.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+
+    #[mp_test]
+    fn a_first() {
+        pause();
+    }
+
+    #[mp_test]
+    #[serial_test::serial]
+    fn m_below() {
+        pause();
+    }
+
+    #[serial_test::serial]
+    #[mp_test]
+    fn n_above() {
+        pause();
+    }
+
+    #[mp_test]
+    fn z_last() {
+        pause();
+    }
+}
+
 mod grouped {
     use super::*;
 

@@ -979,6 +979,43 @@ fn a_serial_test_runs_alone() {
 }
 
 #[test]
+fn serial_test_s_serial_runs_alone_whether_it_stands_below_or_above() {
+    let run = fixture_json(&[
+        "serial_test_crate::",
+        "--test-threads",
+        "2",
+        "--order",
+        "declared",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let events: Vec<(String, String)> = run
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "test" && (e["event"] == "started" || e["event"] == "ok"))
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 8, "{}", run.stdout);
+    for serial in ["serial_test_crate::m_below", "serial_test_crate::n_above"] {
+        let started = events
+            .iter()
+            .position(|(event, name)| event == "started" && name == serial);
+        let ended = events
+            .iter()
+            .position(|(event, name)| event == "ok" && name == serial);
+        let (Some(started), Some(ended)) = (started, ended) else {
+            panic!("{serial} did not run: {}", run.stdout);
+        };
+        // Nothing of another test while it runs.
+        assert_eq!(ended, started + 1, "{serial} overlapped another test: {events:?}");
+    }
+}
+
+#[test]
 fn a_serial_test_first_in_line_runs_alone_too() {
     // The serial test first (the longest, by the timings file): the first forked worker is sent
     // it before its hello, and the other worker must get nothing until it is reported.
