@@ -112,6 +112,9 @@ fn async_fn_body(source: &str, mask: &[bool], from: usize) -> Option<Body> {
 /// `#[some_crate::test]` or `#[some_crate::test(...)]` of a crate other than tokio (which the
 /// converter turns into `#[mp_test]`) and those of [`ATTRIBUTES`]: its path.
 fn other_test_attribute(attribute: &str) -> Option<String> {
+    if attribute.starts_with("#[test_log::test(mptest::test") {
+        return None; // as the converter writes it: mptest's test under test-log's logger
+    }
     let inner = attribute.strip_prefix("#[")?;
     let path_end = inner.find(['(', ']']).unwrap_or(inner.len());
     let path = inner[..path_end].trim();

@@ -18,8 +18,8 @@ const HAND_IMPORTS: [&str; 2] = ["use mptest::test;", "extern crate mptest;"];
 /// has, and a 2015-edition one only so).
 const EXTERN_CORE: &str = "extern crate core;";
 const MAIN: &str = "mptest::main!();";
-/// A test the converter wrote by its full path (from a `#[tokio::test]`).
-pub(crate) const MP_TEST: &str = "#[mptest::test";
+/// Tests the converter wrote by mptest's full path (from `#[tokio::test]`, `#[test_log::test]`).
+const BY_PATH: [&str; 2] = ["#[mptest::test", "#[test_log::test(mptest::test"];
 
 /// What became of a target's root file.
 pub(crate) enum Conversion {
@@ -38,7 +38,7 @@ pub(crate) enum Conversion {
 /// hold `#[test]`s (its own file may hold none); `edition_2015` when the target is compiled
 /// in that edition.
 pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_2015: bool) -> Conversion {
-    if !source.contains("#[test]") && !source.contains(MP_TEST) && !modules_have_tests {
+    if !has_any_tests(source) && !modules_have_tests {
         return Conversion::NoTests;
     }
     let mut lines: Vec<String> = source.lines().map(str::to_string).collect();
@@ -103,6 +103,11 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_201
         features,
         gated,
     }
+}
+
+/// Whether `text` has tests: `#[test]`s, or mptest's by their full path.
+pub(crate) fn has_any_tests(text: &str) -> bool {
+    has_tests(text) || BY_PATH.iter().any(|path| text.contains(path))
 }
 
 /// Whether `#[test]` stands in `text`'s code (not in a comment or a string).

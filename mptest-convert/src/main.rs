@@ -36,6 +36,7 @@ use std::process::ExitCode;
 mod block_on_tests;
 mod edit;
 mod test_case_tests;
+mod test_log_tests;
 mod tokio_tests;
 
 fn main() -> ExitCode {
@@ -120,7 +121,18 @@ fn run(args: Vec<String>) -> Result<String, String> {
                 path.display()
             ));
         }
-        let rewritten = tokio_tests::rewrite(&source);
+        let logged = test_log_tests::rewrite(&source);
+        if logged.tests > 0 {
+            tokio_tests += logged.async_tests;
+            report.push_str(&format!(
+                "{}: {} #[test_log::test] given mptest's test attribute, \
+                 #[test_log::test(mptest::test)] (without one, test-log writes libtest's #[test] \
+                 by its full path, which harness = false compiles out)\n",
+                path.display(),
+                logged.tests
+            ));
+        }
+        let rewritten = tokio_tests::rewrite(&logged.source);
         if rewritten.tests > 0 {
             tokio_tests += rewritten.tests;
             report.push_str(&format!(
@@ -167,7 +179,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
                 Some((m, rewritten, changed))
             })
             .collect();
-        let modules_have_tests = modules.iter().any(|(_, text, _)| edit::has_tests(text));
+        let modules_have_tests = modules.iter().any(|(_, text, _)| edit::has_any_tests(text));
         match edit::convert_source(&source, modules_have_tests, manifest.edition_2015(&target.name)) {
             edit::Conversion::NoTests => {
                 report.push_str(&format!(

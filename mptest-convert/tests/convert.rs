@@ -3,7 +3,8 @@
 //! feature-gated file gets `required-features`; a file gated otherwise has each item gated (one whose cfg is false here runs no test);
 //! `#[tokio::test]`s of every flavor become async `#[mp_test]`s with the same outcomes; a
 //! target of the 2015 edition names mptest with `extern crate`; a `#![no_std]` file works;
-//! `cfg(test)` holds as under libtest; test-case's cases run as mptest tests; rstest's cases (modules with `use super::*;`) and its
+//! `cfg(test)` holds as under libtest; test-case's cases and test-log's tests run as mptest
+//! tests; rstest's cases (modules with `use super::*;`) and its
 //! async cases on `#[tokio::test]` run.
 //!
 //! Builds in `<target>/nextest-selftest` with the settings of selftest's README test, so
@@ -19,7 +20,7 @@ use wait_timeout::ChildExt;
 const FILES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
-        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\nrstest = { version = \"0.23\", default-features = false }\ntest-case = \"3\"\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n",
+        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\nrstest = { version = \"0.23\", default-features = false }\ntest-case = \"3\"\ntest-log = \"0.2\"\nenv_logger = \"0.11\"\nlog = \"0.4\"\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n",
     ),
     ("src/lib.rs", "pub fn double(n: u32) -> u32 { n * 2 }\n"),
     (
@@ -200,6 +201,15 @@ fn sums(a: u32, b: u32) {
 }
 "#,
     ),
+    // test-log writes libtest's `#[test]` by its full path, unless given another attribute.
+    (
+        "tests/logged.rs",
+        "#[test_log::test]\nfn logs() {\n    log::info!(\"logged\");\n}\n\n#[test_log::test(tokio::test)]\nasync fn logs_async() {\n    tokio::task::yield_now().await;\n    assert_eq!(1, 2);\n}\n",
+    ),
+    (
+        "tests/logged_by_import.rs",
+        "use test_log::test;\n\n#[test]\nfn imported() {}\n\n#[test]\n#[should_panic(expected = \"no\")]\nfn imported_panics() {\n    panic!(\"no\");\n}\n",
+    ),
     ("tests/gated.rs", "#![cfg(feature = \"slow\")]\n\n#[test]\nfn slow_one() {}\n"),
     ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
     // False here: under libtest the target runs no test; converted, it must still compile.
@@ -284,7 +294,7 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         before.contains(&"test prop_fails ... FAILED".to_string()),
         "{before_text}"
     );
-    assert_eq!(before.len(), 40, "{before_text}");
+    assert_eq!(before.len(), 44, "{before_text}");
     assert!(
         before.contains(&"test doubles::case_3 ... FAILED".to_string()),
         "{before_text}"
@@ -323,6 +333,11 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
     );
     assert!(
         report.contains("tests/table.rs: test-case's attributes taken from mptest in 2 place(s)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("tests/logged.rs: 2 #[test_log::test] given mptest's test attribute")
+            && report.contains("tests/logged_by_import.rs: 2 #[test_log::test] given"),
         "{report}"
     );
     // One import at a target's root serves its module files too.

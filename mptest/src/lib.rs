@@ -290,6 +290,9 @@
 //! - **Plain `#[test]`s** in a `harness = false` target are compiled out by rustc unless
 //!   `use mptest::test;` (or `#[macro_use(test)] extern crate mptest;`) makes them mptest's;
 //!   `cfg(test)` is not set there (cargo sets it for libtest's targets only).
+//! - **`cargo test -q`** passes `--quiet` to libtest's targets only (cargo asks whether the
+//!   target has a harness), so an mptest target prints its pretty output there: write
+//!   `cargo test -q -- -q` for terse output from both.
 //! - Threads a test leaves running keep running in that worker; what they print after the
 //!   test returned lands in a later test's output.
 //!
