@@ -84,13 +84,15 @@ impl TestDef {
     }
 }
 
-/// What an `#[mp_test]` function may return: `()` or `Result<(), E: Debug>`.
+/// What an `#[mp_test]` function may return: what libtest takes (a `Termination`) — `()`,
+/// `ExitCode`, `Result<T, E: Debug>` of one of them, `Infallible`.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
-    message = "`#[mp_test]` functions must return `()` or `Result<(), E>` with `E: Debug`, not `{Self}`"
+    message = "`#[mp_test]` functions must return `()`, `ExitCode` or `Result<T, E>` with `E: Debug` of one of them, not `{Self}`"
 )]
 pub trait IntoTestResult {
-    /// `Err` carries the message libtest would print (`Error: ...`).
+    /// As libtest's `assert_test_result` on std's `Termination::report`: what an `Err` says is
+    /// printed to stderr (`Error: ...`, in the test's output); `Err` carries it for reports.
     fn into_test_result(self) -> Result<(), String>;
 }
 
@@ -100,9 +102,36 @@ impl IntoTestResult for () {
     }
 }
 
-impl<E: Debug> IntoTestResult for Result<(), E> {
+impl IntoTestResult for std::process::ExitCode {
     fn into_test_result(self) -> Result<(), String> {
-        self.map_err(|e| format!("Error: {e:?}"))
+        if self == std::process::ExitCode::SUCCESS {
+            return Ok(());
+        }
+        // `ExitCode` says its number to no one on stable; it is one of a byte's values on Unix.
+        let code = (0..=u8::MAX).find(|&code| std::process::ExitCode::from(code) == self);
+        let code = code.map_or_else(|| "?".to_string(), |code| code.to_string());
+        Err(format!(
+            "the test returned a termination value with a non-zero status code ({code}) which indicates a failure"
+        ))
+    }
+}
+
+impl IntoTestResult for std::convert::Infallible {
+    fn into_test_result(self) -> Result<(), String> {
+        match self {}
+    }
+}
+
+impl<T: IntoTestResult, E: Debug> IntoTestResult for Result<T, E> {
+    fn into_test_result(self) -> Result<(), String> {
+        match self {
+            Ok(value) => value.into_test_result(),
+            Err(e) => {
+                let text = format!("Error: {e:?}");
+                eprintln!("{text}");
+                Err(text)
+            }
+        }
     }
 }
 
@@ -154,5 +183,15 @@ mod tests {
         assert_eq!(().into_test_result(), Ok(()));
         let r: Result<(), &str> = Err("boom");
         assert_eq!(r.into_test_result(), Err("Error: \"boom\"".to_string()));
+        use std::process::ExitCode;
+        assert_eq!(ExitCode::SUCCESS.into_test_result(), Ok(()));
+        assert_eq!(
+            ExitCode::from(2).into_test_result(),
+            Err("the test returned a termination value with a non-zero status code (2) which indicates a failure".into())
+        );
+        let nested: Result<Result<(), &str>, &str> = Ok(Err("inner"));
+        assert_eq!(nested.into_test_result(), Err("Error: \"inner\"".to_string()));
+        let exit: Result<ExitCode, &str> = Ok(ExitCode::SUCCESS);
+        assert_eq!(exit.into_test_result(), Ok(()));
     }
 }

@@ -472,6 +472,21 @@ mod twin {
     }
 
     #[mp_test]
+    fn returns_a_failing_exit_code() -> std::process::ExitCode {
+        std::process::ExitCode::from(3)
+    }
+
+    #[mp_test]
+    fn returns_a_passing_exit_code() -> std::process::ExitCode {
+        std::process::ExitCode::SUCCESS
+    }
+
+    #[mp_test]
+    fn returns_err_inside_ok() -> Result<Result<(), String>, String> {
+        Ok(Err("inner".into()))
+    }
+
+    #[mp_test]
     #[ignore]
     fn ignored() {}
 

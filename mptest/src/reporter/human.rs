@@ -204,7 +204,7 @@ impl<W: Write> Human<W> {
         let printed = r.output.as_ref().is_some_and(|o| !o.is_empty());
         let explained = match &r.outcome {
             Outcome::Failed {
-                kind: FailureKind::Panicked,
+                kind: FailureKind::Panicked | FailureKind::ReturnedError,
                 ..
             } => false,
             Outcome::Failed {
@@ -227,9 +227,11 @@ impl<W: Write> Human<W> {
             let _ = self.out.write_all(output.to_text().as_bytes());
         }
         match &r.outcome {
-            // A panic's message is already in the output, printed by the panic hook.
+            // A panic's message is already in the output, printed by the panic hook; an `Err`'s
+            // by the test's return (as std's `Termination::report` does under libtest), and a
+            // failing `ExitCode` has no words under libtest.
             Outcome::Failed {
-                kind: FailureKind::Panicked,
+                kind: FailureKind::Panicked | FailureKind::ReturnedError,
                 ..
             } => {}
             // libtest's words for a `should_panic` not met: a note, and no blank line after.

@@ -58,7 +58,7 @@ impl<W: Write> Json<W> {
                 }
                 let mut stdout = result.output.as_ref().map(|o| o.to_text()).unwrap_or_default();
                 // libtest's `message` is the reason a `should_panic` test failed; a panic or an
-                // `Err` is in the output. A crash or a timeout, which libtest cannot have, gets
+                // `Err` is in the output (a failing `ExitCode` nowhere). A crash or a timeout, which libtest cannot have, gets
                 // both: the reason in the output and as the message.
                 let explanation = outcome.explanation();
                 match outcome {
@@ -67,7 +67,7 @@ impl<W: Write> Json<W> {
                         message,
                     } => v.set("message", message),
                     Outcome::Failed {
-                        kind: FailureKind::Panicked,
+                        kind: FailureKind::Panicked | FailureKind::ReturnedError,
                         ..
                     } => {}
                     _ => {

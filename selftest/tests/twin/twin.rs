@@ -18,6 +18,21 @@ mod twin {
     }
 
     #[test]
+    fn returns_a_failing_exit_code() -> std::process::ExitCode {
+        std::process::ExitCode::from(3)
+    }
+
+    #[test]
+    fn returns_a_passing_exit_code() -> std::process::ExitCode {
+        std::process::ExitCode::SUCCESS
+    }
+
+    #[test]
+    fn returns_err_inside_ok() -> Result<Result<(), String>, String> {
+        Ok(Err("inner".into()))
+    }
+
+    #[test]
     #[ignore]
     fn ignored() {}
 
