@@ -84,7 +84,8 @@
 //!   `--nocapture`. It survives the worker's crash. Very large output keeps its first and last
 //!   4 MiB and says how much was cut.
 //! - A crash (signal, abort, `process::exit` inside a test) is reported as such, naming the
-//!   signal or exit code; the worker is replaced. A timeout (`timeout = ...` or `--timeout SECS`)
+//!   signal or exit code; the worker is replaced. (In a run of that one test, `exit(0)` is a
+//!   pass, as libtest says of its process: rusty-fork's forked tests end so.) A timeout (`timeout = ...` or `--timeout SECS`)
 //!   ends the worker's whole process group: SIGTERM, one second of grace, then SIGKILL. A test
 //!   still running after 60 s (`--slow-timeout`) gets libtest's "has been running for over 60
 //!   seconds" notice, again every 60 s.

@@ -239,6 +239,31 @@ fn crashes_cost_one_test_and_name_the_signal_or_exit_code() {
     );
 }
 
+/// A run of one test (nextest's way; rusty-fork re-runs its binary so for each forked test, and
+/// its child calls `exit(0)` after the test's body): libtest's process would end there with
+/// code 0, and so does mptest's run — the test passed, with a notice saying how.
+#[test]
+fn a_test_that_exits_zero_in_a_run_of_it_alone_passes_as_under_libtest() {
+    let run = fixture(&["crash::exits_zero", "--exact"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("test crash::exits_zero ... ok"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        format!("{}{}", run.stdout, run.stderr)
+            .contains("exited with code 0 (std::process::exit) before the test returned"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    // Any other code is still a crash.
+    let run = fixture(&["crash::exits_three", "--exact"]);
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    assert!(run.stdout.contains("exited with code 3"), "{}", run.stdout);
+}
+
 #[test]
 fn tests_handed_out_ahead_of_a_crash_run_once_in_the_next_worker() {
     // One worker, the crash first (the longest, by the timings file): while it runs, several of

@@ -111,13 +111,17 @@ impl Running {
         }
     }
 
-    /// The outcome of this test when its worker died with `exit` described so.
-    pub(crate) fn outcome_at_death(self, exit: String) -> Outcome {
+    /// The outcome of this test when its worker died with `exit` described so; `succeeded` when
+    /// it exited with code 0 in a run of this one test — the test called `std::process::exit(0)`
+    /// (rusty-fork's child does, after running the test's body), which libtest's run then ends
+    /// with, successfully: the test passed.
+    pub(crate) fn outcome_at_death(self, exit: String, succeeded: bool) -> Outcome {
         match self.ending {
             Some(Ending::TimedOut { .. }) => Outcome::TimedOut {
                 after: self.timeout.unwrap_or_default(),
             },
             Some(Ending::Broken { cause }) => Outcome::Crashed { cause },
+            Some(Ending::ChannelClosed { .. }) | None if succeeded => Outcome::Passed,
             Some(Ending::ChannelClosed { .. }) | None => Outcome::Crashed { cause: exit },
         }
     }

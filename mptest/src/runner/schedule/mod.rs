@@ -59,6 +59,10 @@ pub(crate) struct Scheduler<'a> {
     inbox: Inbox,
     summary: Summary,
     workers_wanted: usize,
+    /// The run is of one test (nextest's way, rusty-fork's child): a test that ends its process
+    /// with `exit(0)` passed, as libtest (and nextest) would say of the process; among several,
+    /// it crashed (libtest would end the whole run there, the rest unrun, with code 0).
+    one_test: bool,
     interrupted: Option<i32>,
     /// When `--run-timeout` ends the run, and whether it has.
     run_deadline: Option<Instant>,
@@ -117,6 +121,7 @@ impl<'a> Scheduler<'a> {
             inbox,
             summary: Summary::default(),
             workers_wanted: workers_wanted(options, run.len()),
+            one_test: run.len() == 1,
             interrupted: None,
             run_deadline: options.run_timeout.and_then(|t| Instant::now().checked_add(t)),
             run_timed_out: false,
@@ -809,7 +814,14 @@ impl<'a> Scheduler<'a> {
                 let (name, def) = &self.tests[running.job.test];
                 self.queue.group_lost(def, name);
                 let (job, started) = (running.job, running.started);
-                let outcome = running.outcome_at_death(describe_exit(status));
+                let outcome = running.outcome_at_death(describe_exit(status), status.success() && self.one_test);
+                if outcome.is_success() {
+                    let message = format!(
+                        "{name}: its process exited with code 0 (std::process::exit) before the \
+                         test returned: passed, as libtest says of a run of one test"
+                    );
+                    self.reporter.report(&Event::Notice { message: &message });
+                }
                 self.slots[id].strays = self.end_strays();
                 Some(State::Dying {
                     job: Some((job, outcome, started.elapsed())),
