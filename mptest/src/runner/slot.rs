@@ -389,7 +389,7 @@ mod tests {
         // Once: then only the slow timer is left.
         assert_eq!(running.next_timer(), Some(t0 + MINUTE));
         assert_eq!(
-            running.outcome_at_death("killed".into()),
+            running.outcome_at_death("killed".into(), true),
             Outcome::TimedOut {
                 after: Duration::from_secs(5)
             }
