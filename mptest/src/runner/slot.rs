@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(running.next_timer(), Some(t0 + CHANNEL_CLOSE_GRACE));
         assert_eq!(running.fire(t0 + CHANNEL_CLOSE_GRACE, MINUTE).signal, Some(Signal::SIGKILL));
         assert!(matches!(
-            running.outcome_at_death("killed by signal SIGKILL".into()),
+            running.outcome_at_death("killed by signal SIGKILL".into(), false),
             Outcome::Crashed { cause } if cause.contains("closed its channel")
         ));
     }
@@ -423,7 +423,7 @@ mod tests {
     fn a_crash_without_an_ending_is_described_by_the_exit() {
         let running = Running::start(JOB, Instant::now(), None, MINUTE);
         assert_eq!(
-            running.outcome_at_death("killed by signal SIGSEGV".into()),
+            running.outcome_at_death("killed by signal SIGSEGV".into(), false),
             Outcome::Crashed {
                 cause: "killed by signal SIGSEGV".into()
             }
