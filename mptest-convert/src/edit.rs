@@ -17,7 +17,7 @@ const HAND_IMPORTS: [&str; 2] = ["use mptest::test;", "extern crate mptest;"];
 /// ... and what mptest's macros need there: they name `::core` (which a `#![no_std]` file
 /// has, and a 2015-edition one only so).
 const EXTERN_CORE: &str = "extern crate core;";
-const MAIN: &str = "mptest::main!();";
+pub(crate) const MAIN: &str = "mptest::main!();";
 /// Tests the converter wrote by mptest's full path (from `#[tokio::test]`, `#[test_log::test]`).
 const BY_PATH: [&str; 2] = ["#[mptest::test", "#[test_log::test(mptest::test"];
 
@@ -447,6 +447,15 @@ impl Manifest {
         })
     }
 
+    /// Whether the `[[test]]` target `name` says `harness = false`: it has a `main` of its own
+    /// (libtest-mimic's, datatest's — or mptest's, converted before).
+    pub(crate) fn harness_off(&self, name: &str) -> bool {
+        self.sections("[[test]]").iter().any(|section| {
+            self.value(section, "name").as_deref() == Some(name)
+                && self.value(section, "harness").as_deref() == Some("false")
+        })
+    }
+
     /// The `[[test]]` targets: name and path, if given.
     pub(crate) fn declared_tests(&self) -> Vec<(String, Option<PathBuf>)> {
         self.sections("[[test]]")
@@ -705,6 +714,7 @@ mod tests {
             "[package]\nname = \"x\"\n\n[dev-dependencies]\nserde = \"1\"\n\n[[test]]\nname = \"a\"\nharness = true\n".into(),
         );
         assert_eq!(m.declared_tests(), [("a".to_string(), None)]);
+        assert!(!m.harness_off("a"));
         assert!(m.autotests());
         m.harness_false("a", Path::new("tests/a.rs"), &[]);
         m.harness_false("b", Path::new("tests/b.rs"), &["f".to_string()]);
@@ -714,6 +724,7 @@ mod tests {
             m.text(),
             "[package]\nname = \"x\"\n\n[dev-dependencies]\nmptest = \"0.1\"\nserde = \"1\"\n\n[[test]]\nname = \"a\"\nharness = false\n\n[[test]]\nname = \"b\"\npath = \"tests/b.rs\"\nharness = false\nrequired-features = [\"f\"]\n"
         );
+        assert!(m.harness_off("a") && m.harness_off("b") && !m.harness_off("c"));
     }
 
     #[test]

@@ -168,8 +168,17 @@ fn run(args: Vec<String>) -> Result<String, String> {
         let file = options.dir.join(&target.path);
         let original =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        // Modules of the target in files of their own (its tests may all be there).
+        if manifest.harness_off(&target.name) && !original.contains(edit::MAIN) {
+            // Its own `main` runs it (libtest-mimic, datatest): a second would not compile.
+            report.push_str(&format!(
+                "{}: target {} has harness = false and a main of its own; left as it is\n",
+                target.path.display(),
+                target.name
+            ));
+            continue;
+        }
         let source = rewrite(&target.path, original.clone(), &mut report);
+        // Modules of the target in files of their own (its tests may all be there).
         let modules: Vec<(PathBuf, String, bool)> = module_files(&options.dir, &target.path)
             .into_iter()
             .filter_map(|m| {

@@ -20,7 +20,7 @@ use wait_timeout::ChildExt;
 const FILES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
-        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\nrstest = { version = \"0.23\", default-features = false }\ntest-case = \"3\"\ntest-log = \"0.2\"\nenv_logger = \"0.11\"\nlog = \"0.4\"\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n",
+        "[package]\nname = \"sample\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n[features]\nslow = []\n\n[dev-dependencies]\ntokio = { version = \"1.39\", features = [\"macros\", \"rt\", \"rt-multi-thread\", \"time\", \"test-util\"] }\nrstest = { version = \"0.23\", default-features = false }\ntest-case = \"3\"\ntest-log = \"0.2\"\nenv_logger = \"0.11\"\nlog = \"0.4\"\n\n[[test]]\nname = \"old_edition\"\nedition = \"2015\"\n\n[[test]]\nname = \"own_main\"\nharness = false\n",
     ),
     ("src/lib.rs", "pub fn double(n: u32) -> u32 { n * 2 }\n"),
     (
@@ -210,6 +210,8 @@ fn sums(a: u32, b: u32) {
         "tests/logged_by_import.rs",
         "use test_log::test;\n\n#[test]\nfn imported() {}\n\n#[test]\n#[should_panic(expected = \"no\")]\nfn imported_panics() {\n    panic!(\"no\");\n}\n",
     ),
+    // A main of its own (libtest-mimic's, say): left as it is.
+    ("tests/own_main.rs", "#[test]\nfn not_libtests() {}\n\nfn main() {\n    println!(\"its own runner\");\n}\n"),
     ("tests/gated.rs", "#![cfg(feature = \"slow\")]\n\n#[test]\nfn slow_one() {}\n"),
     ("tests/unix_only.rs", "#![cfg(unix)]\n\n#[test]\nfn on_unix() {}\n"),
     // False here: under libtest the target runs no test; converted, it must still compile.
@@ -339,6 +341,20 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         report.contains("tests/logged.rs: 2 #[test_log::test] given mptest's test attribute")
             && report.contains("tests/logged_by_import.rs: 2 #[test_log::test] given"),
         "{report}"
+    );
+    assert!(
+        report.contains(
+            "tests/own_main.rs: target own_main has harness = false and a main of its own; left as it is"
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tests/own_main.rs")).unwrap(),
+        FILES
+            .iter()
+            .find(|(path, _)| *path == "tests/own_main.rs")
+            .unwrap()
+            .1
     );
     // One import at a target's root serves its module files too.
     assert_eq!(
