@@ -308,6 +308,9 @@
 //! - A closure given to `spawn` that never returns needs its result type: `spawn::<_, ()>`.
 //! - Under libtest (an ordinary `#[test]`), what a spawned child prints goes to the terminal:
 //!   libtest captures only its own process's `print!`s.
+//! - Not under Miri: it reads no linker section (where tests are registered) and starts no
+//!   process. An mptest target under `cargo miri test` fails with a message saying so; run
+//!   Miri on the libtest targets (`cargo miri test --lib --doc`).
 //!
 //! ## Platforms
 //!

@@ -126,6 +126,17 @@ pub mod prelude {
 /// worker that replaces a dead one, any worker of a binary built with
 /// `-C instrument-coverage`, and every worker with `MPTEST_FORK_WORKERS=0`.
 pub fn run() -> ! {
+    if cfg!(miri) {
+        // Miri reads no linker section (where the tests are registered) and has no `fork`:
+        // say so, instead of its "unsupported operation" at the first look at the tests.
+        eprintln!(
+            "mptest: this target's tests cannot run under Miri: Miri does not read the linker \
+             section where mptest registers tests, and cannot start processes. Run Miri on \
+             the crate's libtest targets instead: `cargo miri test --lib --doc` (and plain \
+             #[test] targets by name, `--test NAME`)."
+        );
+        std::process::exit(101);
+    }
     init();
     let code = runner::run(std::env::args().skip(1).collect());
     std::process::exit(code)
