@@ -13,16 +13,20 @@
 //!   everything else (E0601): the line goes (left empty, so line numbers stay); its features
 //!   become the target's `required-features = ["x"]`, and the rest of the predicate
 //!   (`not(miri)`, `unix`) is put on each item instead, so that where it is false the target
-//!   runs no test, as under libtest.
-//!
+//!   runs no test, as under libtest;
 //! - `test` in a `cfg` predicate becomes `all()` (true): cargo sets `cfg(test)` for a target
 //!   that libtest runs only;
 //! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::test]` on the same
-//!   `async fn` (a path that ends in `test`, which `#[rstest]` takes for the test attribute), and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a
-//!   `#[test]` whose body runs on `async_std::task::block_on`, `#[futures_test::test]` alike
-//!   (these attributes write libtest's `#[test]` by its full path, which a `harness = false`
-//!   target compiles out); another crate's `#[x::test]` is named in a warning;
-//! - a target of the 2015 edition gets `extern crate mptest;` and `extern crate core;`;
+//!   `async fn` (a path that ends in `test`, which `#[rstest]` takes for the test attribute),
+//!   and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a `#[test]` whose
+//!   body runs on `async_std::task::block_on`, `#[futures_test::test]` alike (these attributes
+//!   write libtest's `#[test]` by its full path, which a `harness = false` target compiles
+//!   out); test-case's attributes are imported from mptest (its `test-case` feature);
+//!   `#[test_log::test]` is given mptest's test attribute; another crate's `#[x::test]` is named
+//!   in a warning;
+//! - a target with `harness = false` and a `main` of its own is left as it is;
+//! - a target of the 2015 edition gets `extern crate core;` (and `extern crate mptest;` where
+//!   the macro-use line is not there);
 //! - `[profile.dev.package.mptest]` with `opt-level = 3` and `debug = "line-tables-only"` (a
 //!   smaller binary, quicker backtraces) in the crate's manifest, unless it is a member
 //!   of a workspace above it (cargo reads profiles there only: the tool says to add it there):
@@ -101,8 +105,9 @@ fn run(args: Vec<String>) -> Result<String, String> {
     let mut report = String::new();
     let mut tokio_tests = 0;
     let mut test_cases = false;
-    // What every file of a target needs before the target is converted: `#[tokio::test]`s
-    // as async mptest tests, other async attributes as blocking tests, `cfg(test)` set.
+    // What every file of a target needs before the target is converted: `cfg(test)` set,
+    // test-case's and test-log's attributes on mptest's tests, `#[tokio::test]`s as async
+    // mptest tests, other async attributes as blocking tests.
     let mut rewrite = |path: &Path, source: String, report: &mut String| -> String {
         let (source, cfgs) = edit::cfg_test_set(&source);
         if cfgs > 0 {
