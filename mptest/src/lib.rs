@@ -52,7 +52,10 @@
 //! `#[macro_use(test)] extern crate mptest;` at the top of the target's root file does it in
 //! every module of the target (also in those that `#[rstest]` writes); `mptest::main!();` ends
 //! the file. The `mptest-convert` tool of this repository does it for a crate's integration
-//! tests, `Cargo.toml` included.
+//! tests, `Cargo.toml` included. test-case's `#[test_case]` and `#[test_matrix]` have mptest
+//! twins (`mptest::test_case`, feature `test-case`), serial_test's `#[serial]` makes
+//! a test [`serial`](#options-of-mp_test) as well, and test-log's attribute takes mptest's:
+//! `#[test_log::test(mptest::test)]`.
 //!
 //! ## Options of `#[mp_test]`
 //!
