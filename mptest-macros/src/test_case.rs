@@ -36,18 +36,23 @@ fn expand(
     item: TokenStream,
     first: impl FnOnce(TokenStream) -> syn3::Result<Cases>,
 ) -> TokenStream {
-    let mut item = match syn3::parse2::<ItemFn>(item) {
-        Ok(item) => item,
+    let mut parsed = match syn3::parse2::<ItemFn>(item.clone()) {
+        Ok(parsed) => parsed,
         Err(err) => return err.into_compile_error(),
     };
     let cases = first(args).and_then(|mut cases| {
-        cases.extend(other_cases(&mut item)?);
+        cases.extend(other_cases(&mut parsed)?);
         Ok(cases)
     });
     let cases = match cases {
+        // The function as it was beside the error, so that the rest of the file still checks.
+        Err(err) => {
+            let error = err.into_compile_error();
+            return quote!(#error #item);
+        }
         Ok(cases) => cases,
-        Err(err) => return err.into_compile_error(),
     };
+    let mut item = parsed;
     let rendered: Vec<TokenStream> = cases
         .iter()
         .enumerate()
