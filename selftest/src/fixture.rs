@@ -234,17 +234,49 @@ mod leak {
 
     #[mp_test(timeout = "300ms")]
     fn daemon_then_hang() {
+        use std::os::unix::ffi::OsStrExt;
         use std::os::unix::process::CommandExt;
+        // Where the daemon says its pid, once it is one (in a session of its own): the
+        // timeout may come first under load, before there is a daemon to find — the harness
+        // then finds none said and none left over.
+        let said = scratch_dir().join(format!(
+            "daemon-pid-{}",
+            std::env::var("FIXTURE_RUN_ID").unwrap_or_default()
+        ));
+        let said = std::ffi::CString::new(said.as_os_str().as_bytes()).unwrap();
         let mut daemon = Command::new("sleep");
         daemon.arg("1000");
         // In a session of its own before `spawn` returns (the `setsid` program would leave
         // that until it runs: a timeout that came first, under load, killed it in our group
         // and left no daemon to find).
-        // SAFETY: setsid is async-signal-safe; the closure touches nothing else.
+        // SAFETY: setsid, getpid, open, write and close are async-signal-safe; the closure
+        // touches nothing else (the path and the digits are on its own stack).
         unsafe {
-            daemon.pre_exec(|| match libc::setsid() {
-                -1 => Err(std::io::Error::last_os_error()),
-                _ => Ok(()),
+            daemon.pre_exec(move || {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let mut digits = [0u8; 12];
+                let mut at = digits.len();
+                let mut pid = libc::getpid() as u32;
+                loop {
+                    at -= 1;
+                    digits[at] = b'0' + (pid % 10) as u8;
+                    pid /= 10;
+                    if pid == 0 {
+                        break;
+                    }
+                }
+                let fd = libc::open(
+                    said.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+                    0o600,
+                );
+                if fd >= 0 {
+                    libc::write(fd, digits[at..].as_ptr().cast(), digits.len() - at);
+                    libc::close(fd);
+                }
+                Ok(())
             });
         }
         daemon.spawn().unwrap();
