@@ -8,7 +8,7 @@
 //! Other crates' `#[...::test]` attributes are only named in the report: what they write is
 //! not known here.
 
-use crate::edit::{closing_brace, code_mask};
+use crate::edit::{closing_brace, code_mask, replace_all};
 
 /// The attributes rewritten, with the call their expansion runs the body on.
 const ATTRIBUTES: &[(&str, &str)] = &[
@@ -30,7 +30,7 @@ pub(crate) struct Rewritten {
 
 pub(crate) fn rewrite(source: &str) -> Rewritten {
     let mask = code_mask(source);
-    // (byte offset, bytes replaced, text put there), applied from the end.
+    // (byte offset, bytes replaced, text put there), see `replace_all`.
     let mut edits: Vec<(usize, usize, &str)> = Vec::new();
     let mut tests: Vec<(&'static str, usize)> = Vec::new();
     let mut unknown = Vec::new();
@@ -59,16 +59,8 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
             }
         }
     }
-    // From the end; of two at one place (an empty body's `{}`), the later first, so that the
-    // earlier ends up before it.
-    let mut edits: Vec<_> = edits.into_iter().enumerate().collect();
-    edits.sort_by_key(|&(i, (at, ..))| std::cmp::Reverse((at, i)));
-    let mut out = source.to_string();
-    for (_, (at, len, text)) in edits {
-        out.replace_range(at..at + len, text);
-    }
     Rewritten {
-        source: out,
+        source: replace_all(source, edits),
         tests,
         unknown,
     }

@@ -105,6 +105,19 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_201
     }
 }
 
+/// `text` with each edit made: (byte offset, bytes replaced, text put there). Made from the end,
+/// so that offsets stay true; of two at one offset (an empty body's `{}`), the one made first
+/// in the list ends up first in the text.
+pub(crate) fn replace_all<S: AsRef<str>>(text: &str, edits: Vec<(usize, usize, S)>) -> String {
+    let mut edits: Vec<_> = edits.into_iter().enumerate().collect();
+    edits.sort_by_key(|&(i, (at, ..))| std::cmp::Reverse((at, i)));
+    let mut out = text.to_string();
+    for (_, (at, len, with)) in edits {
+        out.replace_range(at..at + len, with.as_ref());
+    }
+    out
+}
+
 /// Whether `text` has tests: `#[test]`s, or mptest's by their full path.
 pub(crate) fn has_any_tests(text: &str) -> bool {
     has_tests(text) || BY_PATH.iter().any(|path| text.contains(path))
@@ -157,11 +170,11 @@ pub(crate) fn cfg_test_set(text: &str) -> (String, usize) {
             }
         }
     }
-    let mut out = text.to_string();
-    for &i in at.iter().rev() {
-        out.replace_range(i..i + 4, "all()");
-    }
-    (out, at.len())
+    let changed = at.len();
+    (
+        replace_all(text, at.into_iter().map(|i| (i, 4, "all()")).collect()),
+        changed,
+    )
 }
 
 /// A cfg predicate split into the features it requires and the rest: `feature = "a"` is one

@@ -3,7 +3,7 @@
 //! `#[cfg(test)]` module, which a `harness = false` target compiles out; mptest's attributes
 //! render the same cases with `#[mp_test]`. Only the imports and the attributes' paths change.
 
-use crate::edit::code_mask;
+use crate::edit::{code_mask, replace_all};
 
 /// What test-case's paths become, in code: imports of its attributes, and their full paths.
 const PATHS: [(&str, &str); 5] = [
@@ -26,12 +26,12 @@ pub(crate) fn rewrite(source: &str) -> (String, usize) {
             }
         }
     }
-    edits.sort_by_key(|(at, ..)| *at);
-    let mut out = source.to_string();
-    for (at, from, to) in edits.iter().rev() {
-        out.replace_range(*at..at + from.len(), to);
-    }
-    (out, edits.len())
+    let changed = edits.len();
+    let edits = edits
+        .into_iter()
+        .map(|(at, from, to)| (at, from.len(), to))
+        .collect();
+    (replace_all(source, edits), changed)
 }
 
 #[cfg(test)]

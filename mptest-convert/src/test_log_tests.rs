@@ -5,7 +5,7 @@
 //! and has each of its `#[test]`s spelled out. `tokio::test` as the argument becomes
 //! `mptest::test` (an async test).
 
-use crate::edit::code_mask;
+use crate::edit::{code_mask, replace_all};
 
 /// A file with its test-log tests rewritten.
 pub(crate) struct Rewritten {
@@ -53,13 +53,8 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
             tests += 1;
         }
     }
-    edits.sort_by_key(|(at, ..)| *at);
-    let mut out = source.to_string();
-    for (at, len, with) in edits.iter().rev() {
-        out.replace_range(*at..at + len, with);
-    }
     Rewritten {
-        source: out,
+        source: replace_all(source, edits),
         tests,
         async_tests,
     }
