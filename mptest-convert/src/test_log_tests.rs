@@ -29,17 +29,15 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
         let rest = &source[at + ATTRIBUTE.len()..];
         if rest.starts_with(']') {
             edits.push((at, ATTRIBUTE.len() + 1, format!("{OURS})]")));
-        } else if let Some(arguments) = rest.strip_prefix("(tokio::test") {
+        } else if rest
+            .strip_prefix("(tokio::test")
+            .is_some_and(|arguments| arguments.starts_with([')', '(']))
+        {
             // `(tokio::test)]` or `(tokio::test(flavor = ..))]`: mptest's takes those arguments.
-            if arguments.starts_with(')') || arguments.starts_with('(') {
-                edits.push((at, ATTRIBUTE.len() + "(tokio::test".len(), OURS.to_string()));
-                async_tests += 1;
-            } else {
-                continue;
-            }
-        } else if rest.starts_with("(mptest::test") {
-            // Converted already.
+            edits.push((at, ATTRIBUTE.len() + "(tokio::test".len(), OURS.to_string()));
+            async_tests += 1;
         } else {
+            // Given mptest's already, or another crate's attribute.
             continue;
         }
         tests += 1;
@@ -73,8 +71,9 @@ mod tests {
             out.source,
             "#[test_log::test(mptest::test)]\nfn a() {}\n\n#[test_log::test(mptest::test)]\nasync fn b() {}\n\n#[test_log::test(mptest::test(flavor = \"multi_thread\"))]\nasync fn c() {}\n\n// #[test_log::test]\n#[test_log::test(actix_rt::test)]\nasync fn d() {}\n"
         );
-        // Once converted, it stays as it is.
-        assert_eq!(rewrite(&out.source).source, out.source);
+        // Once converted, it stays as it is, and nothing is said of it again.
+        let again = rewrite(&out.source);
+        assert_eq!((again.source.as_str(), again.tests), (out.source.as_str(), 0));
     }
 
     #[test]

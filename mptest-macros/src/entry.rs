@@ -1,7 +1,7 @@
 //! `#[mp_test]`: option parsing, signature checks and the registration it expands to.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{parse::Parser, Error, ItemFn, LitInt, LitStr, ReturnType};
 
@@ -282,7 +282,7 @@ fn serial_test_serial(func: &ItemFn) -> bool {
                 && path.segments[0].ident == "serial_test"
                 && path.segments[1].ident == "serial")
     });
-    attribute || calls_serial_core(quote!(#func))
+    attribute || calls_serial_core(func.block.to_token_stream())
 }
 
 fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
