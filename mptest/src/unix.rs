@@ -8,6 +8,7 @@ mod claims;
 mod cli;
 pub mod clock;
 mod coverage;
+mod cpus;
 mod error;
 pub mod fixtures;
 pub mod hooks;

@@ -915,12 +915,29 @@ mod forked {
         let _ = std::fs::remove_file(dir.join(format!("forked-{me}")));
     }
 
+    /// A process's or thread's `Cpus_allowed_list` (`/proc/<path>/status`).
+    fn cpus_of(path: &str) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{path}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     fn check() {
         let leaked = close_on_exec_pipes();
         assert!(
             leaked.is_empty(),
             "this worker holds pipes exec would have closed: {leaked:?}"
         );
+        // mptest starts a forked worker on one CPU of its own (see `mptest::cpus`): the test,
+        // and the worker, have the run's CPUs again (the parent: the coordinator, or a
+        // re-executed worker's anchor, which has them).
+        let run = cpus_of(&std::os::unix::process::parent_id().to_string());
+        assert_eq!(cpus_of("thread-self"), run, "the test's CPUs");
+        assert_eq!(cpus_of("self"), run, "the worker's main thread's CPUs");
     }
 
     #[mp_test]

@@ -123,6 +123,51 @@ fn logfile_writes_libtests_log() {
     assert!(theirs.contains(&"ok twin::passes".to_string()), "{theirs:?}");
 }
 
+/// A log file that cannot be made ends the run with a usage error after its first workers were
+/// forked: they are ended and reaped, and nothing else — not the run's process group, which
+/// under `cargo test` is cargo's (a forked worker's group was taken for 0 before its hello, and
+/// `killpg(0)` ended the coordinator and everything beside it).
+#[test]
+fn a_run_stopped_before_its_first_test_ends_its_workers_and_nothing_beside_it() {
+    use std::os::unix::process::CommandExt;
+    // Beside the run in its process group: what the run must leave alone.
+    let mut sibling = std::process::Command::new("sleep");
+    sibling.arg("30").process_group(0);
+    let sibling = util::KillOnDrop(sibling.spawn().expect("start sleep"));
+    let group = sibling.0.id();
+    let dirs = util::RunDirs::new();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fixture"));
+    dirs.apply(&mut cmd);
+    let log = dirs.scratch.join("no-such-directory").join("run.log");
+    cmd.args(["twin::", "--logfile", log.to_str().unwrap()])
+        .process_group(group as i32);
+    let out = util::output_within(cmd, util::RUN_LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{:?}\n{stderr}", out.status);
+    assert!(stderr.contains("cannot create the log file"), "{stderr}");
+    assert!(util::running(group), "the run ended the process beside it");
+    let in_group: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != group && util::running(pid))
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let pgid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(2)?
+                .parse::<u32>()
+                .ok()?;
+            (pgid == group).then(|| format!("{pid}: {stat}"))
+        })
+        .collect();
+    assert!(
+        in_group.is_empty(),
+        "left running in the run's group: {in_group:?}"
+    );
+}
+
 #[test]
 fn format_junit_writes_a_junit_report_to_stdout() {
     let dirs = util::RunDirs::new();

@@ -59,10 +59,11 @@ pub(crate) struct Forked(Option<Launched>);
 
 impl Drop for Forked {
     fn drop(&mut self) {
-        use nix::sys::signal::{kill, killpg, Signal};
+        use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         if let Some(launched) = self.0.take() {
-            let _ = killpg(Pid::from_raw(launched.group), Signal::SIGKILL);
+            // Never our own group (killpg(0) would end this process and the one that ran it).
+            crate::procs::signal_group(launched.group, Signal::SIGKILL);
             let _ = kill(Pid::from_raw(launched.process.pid()), Signal::SIGKILL);
             let mut process = launched.process;
             let _ = process.wait();
@@ -77,8 +78,9 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
     if count == 0 || !crate::launch::fork::workers_may_fork() {
         return forked;
     }
+    let cpus = crate::cpus::Cpus::of_this_thread();
     for id in 0..count {
-        match fork_one(id, capture, &mut forked) {
+        match fork_one(id, capture, cpus, &mut forked) {
             Ok(launched) => forked.push(Forked(Some(launched))),
             Err(_) => break,
         }
@@ -88,7 +90,14 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
 
 /// Forks worker `id`, after the workers `earlier`: the copy closes the coordinator's ends of
 /// their pipes and channels (and of its own), which a re-executed worker would never have had.
-fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launched, Error> {
+/// `cpus` are this thread's, which the copy gets back before it runs anything of the user's
+/// (see [`crate::cpus`]).
+fn fork_one(
+    id: usize,
+    capture: bool,
+    cpus: Option<crate::cpus::Cpus>,
+    earlier: &mut Vec<Forked>,
+) -> Result<Launched, Error> {
     use nix::unistd::{fork, ForkResult};
     let (to_coordinator, from_worker) = ipc::channel::<Told>().map_err(Error::WorkerSpawn)?;
     let (to_worker, tasks) = std::io::pipe().map_err(Error::WorkerSpawn)?;
@@ -130,9 +139,18 @@ fn fork_one(id: usize, capture: bool, earlier: &mut Vec<Forked>) -> Result<Launc
             drop((reader, from_worker, tasks, note));
             let stdio = crate::launch::fork::Stdio { null, output: writer };
             let channels = (to_coordinator, to_worker, claims);
+            if let Some(cpus) = cpus {
+                crate::cpus::remember(cpus);
+            }
             crate::launch::fork::become_worker(&title, boot, channels, stdio)
         }
-        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Parent { child }) => {
+            // Beside this process at once, not after it (see `crate::cpus`).
+            if let Some(cpus) = &cpus {
+                crate::cpus::start_elsewhere(child.as_raw(), earlier.len(), cpus);
+            }
+            child
+        }
         Err(err) => return Err(Error::WorkerSpawn(err.into())),
     };
     // The worker's ends are the worker's: its channels close when it dies.
