@@ -63,17 +63,68 @@ fn this_cpu() -> Option<usize> {
 }
 
 /// Sends the process `child`, the `nth` (from 0) just forked by this thread (which has the
-/// CPUs `cpus`), to one CPU of those: the `nth` after this thread's, round — the first beside
-/// this thread, each next one beside the one before. The child takes `cpus` back with
-/// [`Cpus::restore`].
+/// CPUs `cpus`), to one CPU of those, when the machine has a CPU with nothing to run: the `nth`
+/// after this thread's, round — the first beside this thread, each next one beside the one
+/// before. When every CPU is busy (cargo-nextest runs a binary per test, several at once) it
+/// stays: moved, it would wait behind another process instead of behind this one, which soon
+/// waits for it. The child takes `cpus` back with [`Cpus::restore`].
 #[cfg(target_os = "linux")]
 pub(crate) fn start_elsewhere(child: libc::pid_t, nth: usize, cpus: &Cpus) {
     let Some(here) = this_cpu() else { return };
+    if !a_cpu_is_idle() {
+        return;
+    }
     // SAFETY: CPU_ISSET on a set of ours, for CPUs below its size.
     let allowed: Vec<usize> = (0..8 * Cpus::SIZE).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &cpus.0) }).collect();
     let after_here = allowed.iter().position(|&cpu| cpu > here).unwrap_or(0);
     if let Some(&cpu) = allowed.get((after_here + nth) % allowed.len().max(1)) {
         Cpus::only(cpu).apply(child);
+    }
+}
+
+/// Whether no more processes and threads can run now than the machine has CPUs online: the
+/// runnable count in `/proc/loadavg` counts this thread and the children it just forked, which
+/// one CPU idle is left for.
+#[cfg(target_os = "linux")]
+fn a_cpu_is_idle() -> bool {
+    // SAFETY: sysconf with a valid name.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let runnable = std::fs::read_to_string("/proc/loadavg").ok().and_then(|text| runnable_in(&text));
+    runnable.is_some_and(|runnable| runnable <= online as i64)
+}
+
+/// The runnable count of a `/proc/loadavg` text (`0.52 0.58 0.59 2/467 12345`: 2).
+#[cfg(target_os = "linux")]
+fn runnable_in(loadavg: &str) -> Option<i64> {
+    let (runnable, _) = loadavg.split_whitespace().nth(3)?.split_once('/')?;
+    runnable.parse().ok()
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runnable_count_is_read_from_loadavg_and_nothing_else_passes_for_it() {
+        assert_eq!(runnable_in("0.52 0.58 0.59 2/467 12345\n"), Some(2));
+        assert_eq!(runnable_in("1.80 0.89 0.35 13/108 23448"), Some(13));
+        assert_eq!(runnable_in("0.52 0.58 0.59"), None);
+        assert_eq!(runnable_in("0.52 0.58 0.59 x/467 1"), None);
+        assert_eq!(runnable_in(""), None);
+    }
+
+    #[test]
+    fn a_thread_narrowed_to_one_cpu_and_given_its_cpus_back_has_them_as_before() {
+        // SAFETY: CPU_ISSET on a set of ours, for CPUs below its size.
+        let listed = |set: &Cpus| -> Vec<usize> {
+            (0..8 * Cpus::SIZE).filter(|&c| unsafe { libc::CPU_ISSET(c, &set.0) }).collect()
+        };
+        let all = Cpus::of_this_thread().expect("this thread's CPUs");
+        let cpu = this_cpu().expect("this CPU");
+        assert!(Cpus::only(cpu).apply(0));
+        assert_eq!(listed(&Cpus::of_this_thread().unwrap()), vec![cpu]);
+        all.restore();
+        assert_eq!(listed(&Cpus::of_this_thread().unwrap()), listed(&all));
     }
 }
 
