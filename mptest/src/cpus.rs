@@ -5,7 +5,7 @@
 //! after the fork when the balancer is late), while the other CPU idles; and a process or thread
 //! woken on another CPU costs ~30 µs more than on the waker's (~2 µs).
 //!
-//! A forked worker is sent to another CPU at once ([`start_elsewhere`]): it starts beside the
+//! When a CPU is idle, a forked worker is sent to another CPU at once ([`start_elsewhere`]): it starts beside the
 //! coordinator instead of after it. It takes its CPUs back ([`Cpus::restore`]) before anything of
 //! the user's runs — a test sees the CPUs the coordinator had (`available_parallelism`, and so
 //! rayon's and tokio's pool sizes, depend on them).
