@@ -63,17 +63,15 @@ fn this_cpu() -> Option<usize> {
 }
 
 /// Sends the process `child`, the `nth` (from 0) just forked by this thread (which has the
-/// CPUs `cpus`), to one CPU of those, when the machine has a CPU with nothing to run: the `nth`
-/// after this thread's, round — the first beside this thread, each next one beside the one
-/// before. When every CPU is busy (cargo-nextest runs a binary per test, several at once) it
-/// stays: moved, it would wait behind another process instead of behind this one, which soon
-/// waits for it. The child takes `cpus` back with [`Cpus::restore`].
+/// CPUs `cpus`), to one CPU of those, when one of the machine's `idle` CPUs ([`idle_cpus`],
+/// read before the first fork) is left for it: the `nth` after this thread's, round — the first
+/// beside this thread, each next one beside the one before. When every CPU is busy
+/// (cargo-nextest runs a binary per test, several at once) it stays: moved, it would wait
+/// behind another process instead of behind this one, which soon waits for it. The child takes
+/// `cpus` back with [`take_back`].
 #[cfg(target_os = "linux")]
-pub(crate) fn start_elsewhere(child: libc::pid_t, nth: usize, cpus: &Cpus) {
-    let Some(here) = this_cpu() else { return };
-    if !a_cpu_is_idle() {
-        return;
-    }
+pub(crate) fn start_elsewhere(child: libc::pid_t, nth: usize, idle: usize, cpus: &Cpus) {
+    let Some(here) = this_cpu().filter(|_| nth < idle) else { return };
     // SAFETY: CPU_ISSET on a set of ours, for CPUs below its size.
     let allowed: Vec<usize> = (0..8 * Cpus::SIZE).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &cpus.0) }).collect();
     let after_here = allowed.iter().position(|&cpu| cpu > here).unwrap_or(0);
@@ -82,15 +80,14 @@ pub(crate) fn start_elsewhere(child: libc::pid_t, nth: usize, cpus: &Cpus) {
     }
 }
 
-/// Whether no more processes and threads can run now than the machine has CPUs online: the
-/// runnable count in `/proc/loadavg` counts this thread and the children it just forked, which
-/// one CPU idle is left for.
+/// How many of the machine's CPUs have nothing to run now: those online, less the processes
+/// and threads that can run (`/proc/loadavg`'s runnable count, this thread among them).
 #[cfg(target_os = "linux")]
-fn a_cpu_is_idle() -> bool {
+pub(crate) fn idle_cpus() -> usize {
     // SAFETY: sysconf with a valid name.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     let runnable = std::fs::read_to_string("/proc/loadavg").ok().and_then(|text| runnable_in(&text));
-    runnable.is_some_and(|runnable| runnable <= online as i64)
+    runnable.map_or(0, |runnable| usize::try_from(online as i64 - runnable).unwrap_or(0))
 }
 
 /// The runnable count of a `/proc/loadavg` text (`0.52 0.58 0.59 2/467 12345`: 2).
@@ -138,7 +135,12 @@ impl Cpus {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn start_elsewhere(_child: libc::pid_t, _nth: usize, _cpus: &Cpus) {}
+pub(crate) fn start_elsewhere(_child: libc::pid_t, _nth: usize, _idle: usize, _cpus: &Cpus) {}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn idle_cpus() -> usize {
+    0
+}
 
 /// A forked worker's own CPUs: the coordinator's, known before the fork (see
 /// [`start_elsewhere`]).
@@ -149,10 +151,15 @@ pub(crate) fn remember(cpus: Cpus) {
     let _ = WORKERS.set(cpus);
 }
 
+/// Whether [`take_back`] gave them back.
+static TAKEN_BACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// In a forked worker: gives this thread its own CPUs back, once the coordinator has narrowed
-/// them (see [`start_elsewhere`]).
+/// them (see [`start_elsewhere`]); once — later calls do nothing.
 pub(crate) fn take_back() {
     if let Some(cpus) = WORKERS.get() {
-        cpus.restore();
+        if !TAKEN_BACK.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            cpus.restore();
+        }
     }
 }

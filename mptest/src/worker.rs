@@ -96,25 +96,20 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
         })
         .map_err(|e| Error::Channel(e.to_string()))?,
     }
-    // A forked worker's CPUs were narrowed for its start, right after the fork (see
+    // A forked worker's CPUs may have been narrowed for its start, right after the fork (see
     // `crate::cpus`): it takes them back once the coordinator has said something (it narrowed
     // them before) and before anything of the user's runs — its start hooks wait for that.
-    let mut narrowed = forked;
     let mut first = None;
     if forked && !crate::hooks::WORKER_START.is_empty() {
         first = Some(tasks.recv());
         crate::cpus::take_back();
-        narrowed = false;
     }
     crate::fixtures::ask_for_run_fixtures_with(ask_for_fixture);
     send_hooks("start", &crate::hooks::WORKER_START);
 
     loop {
         let message = first.take().unwrap_or_else(|| tasks.recv());
-        if narrowed {
-            crate::cpus::take_back();
-            narrowed = false;
-        }
+        crate::cpus::take_back();
         match message {
             Ok(ToWorker::Run { index, name }) => {
                 let report = run_test(index, &name);

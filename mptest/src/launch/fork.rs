@@ -24,8 +24,8 @@
 //! The copy then becomes what `exec` would have made of it: a process group of its own (founded
 //! by a process it makes for the purpose, see [`found_own_group`]), stdin from `/dev/null`, stdout and
 //! stderr the capture pipe, the coordinator's ends of the pipes and channels of the workers
-//! forked before it closed, the worker's name and role. The coordinator sends it to another CPU
-//! at once, where it starts beside the coordinator (see [`crate::cpus`]). Its channels to and from the coordinator
+//! forked before it closed, the worker's name and role. When a CPU is idle, the coordinator sends
+//! it there at once, where it starts beside the coordinator (see [`crate::cpus`]). Its channels to and from the coordinator
 //! are made before the fork: no socket to connect to, and its first test can be sent before it
 //! says hello. Descriptors are otherwise left
 //! as they are (the copy never touches the coordinator's objects that own them, and closing a

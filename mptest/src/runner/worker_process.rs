@@ -79,8 +79,10 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
         return forked;
     }
     let cpus = crate::cpus::Cpus::of_this_thread();
+    // Read once: each worker forked takes one of them (see `crate::cpus::start_elsewhere`).
+    let idle = crate::cpus::idle_cpus();
     for id in 0..count {
-        match fork_one(id, capture, cpus, &mut forked) {
+        match fork_one(id, capture, (cpus, idle), &mut forked) {
             Ok(launched) => forked.push(Forked(Some(launched))),
             Err(_) => break,
         }
@@ -90,12 +92,12 @@ pub(crate) fn fork_first(count: usize, capture: bool) -> Vec<Forked> {
 
 /// Forks worker `id`, after the workers `earlier`: the copy closes the coordinator's ends of
 /// their pipes and channels (and of its own), which a re-executed worker would never have had.
-/// `cpus` are this thread's, which the copy gets back before it runs anything of the user's
-/// (see [`crate::cpus`]).
+/// `cpus` are this thread's, which the copy gets back before it runs anything of the user's,
+/// and how many CPUs were idle before the first fork (see [`crate::cpus`]).
 fn fork_one(
     id: usize,
     capture: bool,
-    cpus: Option<crate::cpus::Cpus>,
+    (cpus, idle): (Option<crate::cpus::Cpus>, usize),
     earlier: &mut Vec<Forked>,
 ) -> Result<Launched, Error> {
     use nix::unistd::{fork, ForkResult};
@@ -147,7 +149,7 @@ fn fork_one(
         Ok(ForkResult::Parent { child }) => {
             // Beside this process at once, not after it (see `crate::cpus`).
             if let Some(cpus) = &cpus {
-                crate::cpus::start_elsewhere(child.as_raw(), earlier.len(), cpus);
+                crate::cpus::start_elsewhere(child.as_raw(), earlier.len(), idle, cpus);
             }
             child
         }
