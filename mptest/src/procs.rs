@@ -141,6 +141,22 @@ pub(crate) fn signal_group(leader: i32, signal: Signal) {
     }
 }
 
+/// Ends `pid` with SIGKILL and reaps it, waiting at most `limit`, if it is a child of ours;
+/// else does nothing (it is gone, or another's).
+pub(crate) fn end_child(pid: i32, limit: Duration) {
+    let pid = Pid::from_raw(pid);
+    let reap = || waitpid(pid, Some(WaitPidFlag::WNOHANG));
+    if pid.as_raw() <= 1 || !matches!(reap(), Ok(WaitStatus::StillAlive)) {
+        return;
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+    let deadline = Instant::now() + limit;
+    // A signalled process takes a moment to exit; there is no portable event to wait on.
+    while matches!(reap(), Ok(WaitStatus::StillAlive)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// How long leftovers have, after SIGTERM, before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 

@@ -349,15 +349,7 @@ fn timeouts_end_the_test_and_its_processes() {
     if !cfg!(mptest_portable) {
         let leftovers = &run.tests()[daemon]["mptest"]["leftovers"];
         let pids = pids_of(leftovers);
-        let said: Vec<u32> = std::fs::read_dir(&dirs.scratch)
-            .unwrap()
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with("daemon-pid-")
-                    .then(|| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())?
-            })
-            .collect();
+        let said = daemon_pids_said(&dirs.scratch);
         assert!(
             said.len() <= 1 && pids.len() <= 1,
             "said {said:?}, left over {leftovers}"
@@ -375,6 +367,63 @@ fn timeouts_end_the_test_and_its_processes() {
     let name = "hang::forever_in_a_session_of_its_own";
     assert_eq!(run.outcome(name), "timed-out", "{name}: {}", run.stdout);
     assert!(run.elapsed.as_secs() < 20, "{:?}", run.elapsed);
+}
+
+/// The daemon pids `leak::daemon_then_hang` said, in this scratch directory.
+fn daemon_pids_said(scratch: &std::path::Path) -> Vec<u32> {
+    std::fs::read_dir(scratch)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("daemon-pid-")
+                .then(|| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())?
+        })
+        .collect()
+}
+
+#[test]
+fn a_re_executed_worker_that_left_its_group_is_no_test_s_leftover() {
+    // Re-executed, the worker is its anchor's child. Its test calls `setsid()` and times out:
+    // the group's SIGKILL ends the anchor, and the worker goes a moment later (its parent's
+    // death), left to the coordinator as the subreaper. It was then taken for a process a test
+    // left — its own test's, or (in CI) the next timed-out test's, in the same worker's run.
+    let dirs = util::RunDirs::new();
+    let scratch = dirs.scratch.to_str().unwrap();
+    let tests = ["hang::forever_in_a_session_of_its_own", "leak::daemon_then_hang"];
+    let run = fixture_env(
+        &[
+            "--format",
+            "json",
+            "-Z",
+            "unstable-options",
+            "--exact",
+            tests[0],
+            tests[1],
+            "--test-threads",
+            "1",
+            "--timeout",
+            "1",
+        ],
+        &[("FIXTURE_SCRATCH", scratch), ("MPTEST_FORK_WORKERS", "0")],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.stdout);
+    for name in tests {
+        assert_eq!(run.outcome(name), "timed-out", "{name}: {}", run.stdout);
+        let leftovers = &run.tests()[name]["mptest"]["leftovers"];
+        assert!(
+            !leftovers.to_string().contains("(worker"),
+            "{name}: a worker among its leftovers: {leftovers}"
+        );
+    }
+    // Leftovers are still found: the daemon, where a subreaper finds it (see
+    // `timeouts_end_the_test_and_its_processes`).
+    if !cfg!(mptest_portable) {
+        let leftovers = &run.tests()[tests[1]]["mptest"]["leftovers"];
+        let said = daemon_pids_said(&dirs.scratch);
+        assert_eq!(pids_of(leftovers), said, "left over {leftovers}");
+        assert!(said.iter().all(|&p| !alive(p)), "still alive: {said:?}");
+    }
 }
 
 fn pids_of(leftovers: &serde_json::Value) -> Vec<u32> {

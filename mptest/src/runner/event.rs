@@ -11,8 +11,9 @@ use crate::protocol::{Report, ToWorker};
 /// What happened to a worker.
 #[derive(Debug)]
 pub(crate) enum WorkerEvent {
-    /// It connected and said where to send work.
-    Connected(Option<IpcSender<ToWorker>>),
+    /// It connected and said where to send work, and its own pid (a re-executed worker is its
+    /// anchor's child; `None`: the process we started, a forked worker).
+    Connected(Option<IpcSender<ToWorker>>, Option<i32>),
     /// A forked worker said hello in its output pipe (its channel, made before it, may be
     /// unread: not a message of the channel).
     HelloInPipe,
@@ -60,7 +61,7 @@ impl WorkerEvent {
     pub(crate) fn is_from_channel(&self) -> bool {
         matches!(
             self,
-            WorkerEvent::Connected(_)
+            WorkerEvent::Connected(..)
                 | WorkerEvent::After { .. }
                 | WorkerEvent::Done(_)
                 | WorkerEvent::Hooks(_)

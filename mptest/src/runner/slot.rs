@@ -158,6 +158,9 @@ impl State {
 pub(crate) struct Slot {
     /// The worker's process that is our child: the root of its tree of processes.
     pub(crate) pid: i32,
+    /// The worker itself: `pid` for a forked worker; a re-executed one is its anchor's child
+    /// (see `launch::anchor`), known from its hello.
+    pub(crate) worker: i32,
     /// Its process group, which what its tests start inherits: one signal ends them all.
     pub(crate) group: i32,
     pub(crate) state: State,
@@ -249,6 +252,7 @@ impl Slot {
     pub(crate) fn new(pid: i32, group: i32, buffer: Option<SharedBuffer>) -> Self {
         Slot {
             pid,
+            worker: pid,
             group,
             state: State::Starting,
             tasks: None,
@@ -267,13 +271,13 @@ impl Slot {
         }
     }
 
-    /// Sends `signal` to the worker's process group, and to the worker itself if a test took
-    /// it out of the group (`setsid()`; a forked worker is no group's leader, see
-    /// `launch::fork`).
+    /// Sends `signal` to the worker's process group, and to the worker itself, which a test
+    /// may have taken out of the group (`setsid()`; a worker is no group's leader, see
+    /// `launch::fork` and `launch::anchor`).
     pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         crate::procs::signal_group(self.group, signal);
-        if self.pid != self.group && self.pid > 1 {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), signal);
+        if self.worker != self.group && self.worker > 1 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.worker), signal);
         }
     }
 
@@ -363,13 +367,13 @@ mod tests {
         slot.piped.push_back(Piped::Output(CapturedOutput::default()));
         slot.piped.push_back(reported(4, 3));
         assert_eq!(next(&mut slot, false), "nothing");
-        slot.told.push_back((0, WorkerEvent::Connected(None)));
+        slot.told.push_back((0, WorkerEvent::Connected(None, None)));
         slot.told.push_back((0, WorkerEvent::Done(report(1))));
         slot.told.push_back((1, WorkerEvent::Done(report(3))));
         let order: Vec<String> = std::iter::from_fn(|| Some(next(&mut slot, false)))
             .take_while(|n| n != "nothing")
             .collect();
-        assert_eq!(order, ["channel Connected(None)", "channel #1", "pipe #2", "output", "channel #3", "pipe #4"]);
+        assert_eq!(order, ["channel Connected(None, None)", "channel #1", "pipe #2", "output", "channel #3", "pipe #4"]);
         // A channel message waits for the pipe's reports carried before it, until the end.
         slot.told.push_back((5, WorkerEvent::Done(report(9))));
         assert_eq!(next(&mut slot, false), "nothing");

@@ -307,7 +307,7 @@ mod tests {
     fn kinds(seen: &[WorkerEvent]) -> Vec<&'static str> {
         seen.iter()
             .map(|e| match e {
-                WorkerEvent::Connected(_) | WorkerEvent::HelloInPipe => "hello",
+                WorkerEvent::Connected(..) | WorkerEvent::HelloInPipe => "hello",
                 WorkerEvent::Fixtures(_) => "message",
                 WorkerEvent::ChannelClosed => "closed",
                 WorkerEvent::Exited(_) => "exit",

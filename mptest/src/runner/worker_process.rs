@@ -270,7 +270,7 @@ impl Speaks for Told {
             },
         };
         match self.message {
-            FromWorker::Hello { tasks, .. } => Said::Hello(WorkerEvent::Connected(tasks)),
+            FromWorker::Hello { tasks, pid } => Said::Hello(WorkerEvent::Connected(tasks, i32::try_from(pid).ok())),
             FromWorker::Done(report) => Said::Message(event(WorkerEvent::Done(report))),
             FromWorker::Hooks(report) => Said::Message(event(WorkerEvent::Hooks(report))),
             FromWorker::NeedFixture { key, reply } => Said::Message(event(WorkerEvent::NeedFixture { key, reply })),

@@ -532,7 +532,7 @@ impl<'a> Scheduler<'a> {
             }),
             // The first thing in its pipe, before any test's output or report: taken now, and
             // not counted among the channel's messages (it came in the pipe).
-            WorkerEvent::HelloInPipe => return self.take(id, WorkerEvent::Connected(None)),
+            WorkerEvent::HelloInPipe => return self.take(id, WorkerEvent::Connected(None, None)),
             WorkerEvent::After { carried_before, event } => slot.told.push_back((carried_before, *event)),
             event if event.is_from_channel() => slot.told.push_back((0, event)),
             WorkerEvent::OutputClosed(rest) => {
@@ -570,10 +570,13 @@ impl<'a> Scheduler<'a> {
     /// Acts on what a worker's channel said, or on what happened to it.
     fn take(&mut self, id: usize, event: WorkerEvent) {
         match event {
-            WorkerEvent::Connected(tasks) => {
+            WorkerEvent::Connected(tasks, worker) => {
                 let slot = &mut self.slots[id];
                 if let Some(tasks) = tasks {
                     slot.tasks = Some(WorkSender::Channel(tasks));
+                }
+                if let Some(worker) = worker {
+                    slot.worker = worker;
                 }
                 if slot.group == worker_process::UNKNOWN_GROUP {
                     // A forked worker founds its group before its hello (see `launch::fork`).
@@ -780,7 +783,7 @@ impl<'a> Scheduler<'a> {
             && matches!(slot.tasks, Some(WorkSender::Pipe { .. }))
             && !slot.ahead.is_empty()
         {
-            self.take(id, WorkerEvent::Connected(None));
+            self.take(id, WorkerEvent::Connected(None, None));
             return self.break_worker(id, cause);
         }
         let slot = &mut self.slots[id];
@@ -803,6 +806,13 @@ impl<'a> Scheduler<'a> {
         let pid = self.slots[id].pid;
         // Whatever is left in its process group goes with it.
         self.slots[id].signal(Signal::SIGKILL);
+        // A re-executed worker may outlive its anchor a moment (killed by the group's signal,
+        // or by its parent's death when its test left the group), and is then ours (we are the
+        // subreaper): ended and reaped here, never taken for a process its test left.
+        let worker = self.slots[id].worker;
+        if worker != pid && !self.slots.iter().any(|s| s.pid == worker) {
+            procs::end_child(worker, Duration::from_secs(2));
+        }
         let now = Instant::now();
         // The tests handed out ahead never started: back to the front of the queue, in order.
         while let Some(next) = self.slots[id].ahead.pop_back() {
@@ -890,13 +900,15 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Ends processes that outlived their worker (reparented to us, the subreaper).
+    /// Ends processes that outlived their worker (reparented to us, the subreaper). Those
+    /// below a live worker are its tests', not these: its anchor and the worker itself (whose
+    /// anchor may have died a moment ago, leaving it to us) stop the search.
     fn end_strays(&self) -> Vec<String> {
         let live: Vec<i32> = self
             .slots
             .iter()
             .filter(|s| !s.state.has_exited())
-            .map(|s| s.pid)
+            .flat_map(|s| [s.pid, s.worker])
             .chain(self.run_fixtures.pid())
             .collect();
         let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
