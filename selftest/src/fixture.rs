@@ -621,8 +621,12 @@ mod interrupt {
     /// Says which processes it runs in, then waits to be interrupted.
     #[mp_test]
     fn announces_then_waits() {
-        let spawned = mptest::spawn::<_, ()>((), |()| loop {
-            std::thread::park();
+        // Says when it runs its closure: named by then (`/proc/PID/comm`).
+        let spawned = mptest::spawn::<_, ()>((), |()| {
+            println!("child {} runs", std::process::id());
+            loop {
+                std::thread::park();
+            }
         });
         let manager = mptest::Manager::start().unwrap();
         println!("roles {} {}", spawned.pid(), manager.pid().unwrap());

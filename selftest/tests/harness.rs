@@ -873,8 +873,9 @@ fn start_the_interrupt_fixture() -> WaitingRun {
             let _ = lines_tx.send(line);
         }
     });
-    let mut roles = Vec::new();
-    let announced = loop {
+    let (mut roles, mut announced, mut child_runs) = (Vec::new(), Vec::new(), false);
+    // The spawned child says when it runs (named by then) on its own, in any order.
+    while roles.is_empty() || announced.is_empty() || !child_runs {
         let line = lines
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("the test never announced itself");
@@ -882,12 +883,13 @@ fn start_the_interrupt_fixture() -> WaitingRun {
             roles = rest.split(' ').map(|p| p.parse::<u32>().unwrap()).collect();
         }
         if let Some(rest) = line.strip_prefix("worker ") {
-            break rest
+            announced = rest
                 .split(" child ")
                 .map(|p| p.parse::<u32>().unwrap())
                 .collect::<Vec<_>>();
         }
-    };
+        child_runs |= line.starts_with("child ") && line.ends_with(" runs");
+    }
     WaitingRun {
         dirs,
         coordinator,
