@@ -107,7 +107,8 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             } else {
                 String::new()
             };
-            options.ignore = Some(reason);
+            // The first one counts.
+            options.ignore.get_or_insert(reason);
         } else if path.is_ident("ignore_if") {
             options.ignore_if = Some(meta.value()?.parse::<syn::Path>().map_err(|err| {
                 Error::new(
@@ -126,6 +127,7 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             } else {
                 None
             };
+            // The last one counts.
             options.should_panic = Some(expected);
         } else if path.is_ident("retries") {
             options.retries = meta.value()?.parse::<LitInt>()?.base10_parse()?;
@@ -188,13 +190,17 @@ fn expected_substring(inner: syn::meta::ParseNestedMeta, expected: &mut Option<S
 
 /// libtest's own `#[ignore]` and `#[should_panic]`, written next to `#[mp_test]` by habit, mean
 /// what they mean under libtest: they become the options, and leave the function (where they
-/// would do nothing). Saying the same thing twice is an error.
+/// would do nothing). Several of them (`cfg_attr`s that each add one, as proc-macro2's tests
+/// have) count as rustc counts them: the first `#[ignore]`, the last `#[should_panic]` (rustc
+/// warns of the others; a proc macro cannot). One that repeats an option given to
+/// `#[mp_test(..)]` is an error.
 fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Result<()> {
+    let (ignore_given, should_panic_given) = (options.ignore.is_some(), options.should_panic.is_some());
     let mut kept = Vec::with_capacity(func.attrs.len());
     for attr in std::mem::take(&mut func.attrs) {
         let path = attr.path();
         if path.is_ident("ignore") {
-            if options.ignore.is_some() {
+            if ignore_given {
                 return Err(Error::new(
                     attr.span(),
                     "`#[ignore]` repeats the `ignore` option of `#[mp_test]`; keep one",
@@ -216,9 +222,10 @@ fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Res
                     ))
                 }
             };
-            options.ignore = Some(reason);
+            // The first one counts.
+            options.ignore.get_or_insert(reason);
         } else if path.is_ident("should_panic") {
-            if options.should_panic.is_some() {
+            if should_panic_given {
                 return Err(Error::new(
                     attr.span(),
                     "`#[should_panic]` repeats the `should_panic` option of `#[mp_test]`; keep one",
@@ -244,6 +251,7 @@ fn take_libtest_attributes(func: &mut ItemFn, options: &mut Options) -> syn::Res
                     expected
                 }
             };
+            // The last one counts.
             options.should_panic = Some(expected);
         } else if path.is_ident("test") {
             return Err(Error::new(
@@ -479,5 +487,57 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
             fixtures: &[#(<#aliases as #private::FixtureName>::decl),*],
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{take_libtest_attributes, Options};
+
+    fn taken(item: &str, options: &mut Options) -> syn::Result<syn::ItemFn> {
+        let mut func: syn::ItemFn = syn::parse_str(item).expect("a function");
+        take_libtest_attributes(&mut func, options).map(|()| func)
+    }
+
+    #[test]
+    fn several_libtest_attributes_count_as_rustc_counts_them() {
+        // What two `cfg_attr`s leave (proc-macro2's tests): the first `#[ignore]`, the last
+        // `#[should_panic]`, as rustc's test harness takes them.
+        let mut options = Options::default();
+        let func = taken(
+            r#"#[ignore = "the first"]
+               #[should_panic(expected = "not this")]
+               #[inline]
+               #[ignore = "the second"]
+               #[should_panic(expected = "this")]
+               fn t() {}"#,
+            &mut options,
+        )
+        .unwrap();
+        assert_eq!(options.ignore.as_deref(), Some("the first"));
+        assert_eq!(options.should_panic, Some(Some("this".to_string())));
+        // Only the others stay on the function.
+        assert_eq!(func.attrs.len(), 1);
+        assert!(func.attrs[0].path().is_ident("inline"));
+    }
+
+    #[test]
+    fn an_attribute_that_repeats_an_option_of_mp_test_is_an_error() {
+        let mut options = Options {
+            ignore: Some(String::new()),
+            should_panic: Some(None),
+            ..Options::default()
+        };
+        let Err(err) = taken("#[ignore] fn t() {}", &mut options) else {
+            panic!("no error");
+        };
+        assert!(err.to_string().contains("repeats the `ignore` option"), "{err}");
+        let Err(err) = taken("#[should_panic] fn t() {}", &mut options) else {
+            panic!("no error");
+        };
+        assert!(
+            err.to_string().contains("repeats the `should_panic` option"),
+            "{err}"
+        );
     }
 }

@@ -50,6 +50,27 @@ mod panics {
     }
 }
 
+// Attributes that `cfg_attr`s stack up (as proc-macro2's tests do) count as rustc counts them:
+// the last `#[should_panic]`, the first `#[ignore]` (rustc warns of the others).
+#[allow(unused_attributes)]
+mod repeated_attributes {
+    use super::test;
+
+    #[test]
+    #[cfg_attr(all(), should_panic(expected = "not this text"))]
+    #[cfg_attr(all(), should_panic(expected = "boom"))]
+    fn the_last_should_panic_counts() {
+        panic!("boom");
+    }
+
+    #[cfg_attr(all(), ignore = "the first")]
+    #[cfg_attr(all(), ignore = "the second")]
+    #[test]
+    fn ignored_by_either() {
+        panic!("an ignored test is not run");
+    }
+}
+
 mod threads {
     use super::test;
     use std::cell::Cell;
