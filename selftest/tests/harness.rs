@@ -426,6 +426,47 @@ fn a_re_executed_worker_that_left_its_group_is_no_test_s_leftover() {
     }
 }
 
+#[test]
+fn two_tests_that_time_out_together_each_get_their_own_leftovers() {
+    // Both 300 ms, started together by two workers, ended in one pass of the timers. The first
+    // exit taken searched for strays while the other worker, dead already, had left its
+    // daemon to the coordinator: the daemon was named the other test's (in about half the
+    // runs; five here).
+    if cfg!(mptest_portable) {
+        return; // no subreaper: a daemon of its own session is not found there at all
+    }
+    let tests = ["hang::forever", "leak::daemon_then_hang"];
+    for round in 0..5 {
+        let dirs = util::RunDirs::new();
+        let scratch = dirs.scratch.to_str().unwrap();
+        let run = fixture_env(
+            &[
+                "--format",
+                "json",
+                "-Z",
+                "unstable-options",
+                "--exact",
+                tests[0],
+                tests[1],
+                "--test-threads",
+                "2",
+            ],
+            &[("FIXTURE_SCRATCH", scratch)],
+        );
+        for name in tests {
+            assert_eq!(run.outcome(name), "timed-out", "{name}: {}", run.stdout);
+        }
+        let said = daemon_pids_said(&dirs.scratch);
+        let theirs = pids_of(&run.tests()[tests[1]]["mptest"]["leftovers"]);
+        let others = &run.tests()[tests[0]]["mptest"]["leftovers"];
+        assert_eq!(
+            theirs, said,
+            "round {round}: the daemon's test; the other's: {others}"
+        );
+        assert!(pids_of(others).is_empty(), "round {round}: {others}");
+    }
+}
+
 fn pids_of(leftovers: &serde_json::Value) -> Vec<u32> {
     leftovers
         .as_array()

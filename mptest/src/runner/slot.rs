@@ -174,6 +174,11 @@ pub(crate) struct Slot {
     pub(crate) closed_rest: Option<CapturedOutput>,
     /// Processes found after the worker died, named in the report of the test it ran.
     pub(crate) strays: Vec<String>,
+    /// What was below the worker when it was told to end (a timeout, a misbehaving worker):
+    /// its test's processes, which its death leaves to us. Until its exit is taken, another
+    /// worker's search for strays leaves them alone — two tests that time out together each
+    /// get their own.
+    pub(crate) tree: Vec<i32>,
     /// The tests handed out ahead, in order, while this worker runs another: each starts the
     /// moment the one before it ends, without a round trip to us. Not started until that one's
     /// `Done` comes, so a crash is always the running test's; these go back to the queue.
@@ -265,6 +270,7 @@ impl Slot {
             outputs: VecDeque::new(),
             closed_rest: None,
             strays: Vec::new(),
+            tree: Vec::new(),
             ahead: VecDeque::new(),
             exit_sent: false,
             last_took: None,
@@ -279,6 +285,17 @@ impl Slot {
         if self.worker != self.group && self.worker > 1 {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.worker), signal);
         }
+    }
+
+    /// Ends the worker as [`Slot::signal`] does, noting first what is below it (see `tree`).
+    pub(crate) fn signal_ending(&mut self, signal: nix::sys::signal::Signal) {
+        let all = crate::procs::all_processes();
+        for p in crate::procs::descendants(self.pid, &all, &[]) {
+            if !self.tree.contains(&p.pid) {
+                self.tree.push(p.pid);
+            }
+        }
+        self.signal(signal);
     }
 
     /// Whether a test given to this worker is still to be reported: one it runs (or died

@@ -799,7 +799,7 @@ impl<'a> Scheduler<'a> {
                 });
             }
         }
-        slot.signal(Signal::SIGKILL);
+        slot.signal_ending(Signal::SIGKILL);
     }
 
     fn on_exit(&mut self, id: usize, status: ExitStatus) {
@@ -832,7 +832,7 @@ impl<'a> Scheduler<'a> {
                     );
                     self.reporter.report(&Event::Notice { message: &message });
                 }
-                self.slots[id].strays = self.end_strays();
+                self.slots[id].strays = self.end_strays(id);
                 Some(State::Dying {
                     job: Some((job, outcome, started.elapsed())),
                     since: now,
@@ -900,18 +900,20 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Ends processes that outlived their worker (reparented to us, the subreaper). Those
-    /// below a live worker are its tests', not these: its anchor and the worker itself (whose
-    /// anchor may have died a moment ago, leaving it to us) stop the search.
-    fn end_strays(&self) -> Vec<String> {
-        let live: Vec<i32> = self
-            .slots
-            .iter()
+    /// Ends processes that outlived worker `id` (reparented to us, the subreaper). Those below
+    /// a live worker are its tests', not these: its anchor and the worker itself (whose anchor
+    /// may have died a moment ago, leaving it to us) stop the search; so are those that were
+    /// below another worker told to end, whose exit is still to be taken (see `Slot::tree`).
+    fn end_strays(&mut self, id: usize) -> Vec<String> {
+        // (Worker `id`'s state is `Dead` by now: none of these is its.)
+        let theirs: Vec<i32> = (self.slots.iter())
             .filter(|s| !s.state.has_exited())
-            .flat_map(|s| [s.pid, s.worker])
+            .flat_map(|s| [s.pid, s.worker].into_iter().chain(s.tree.iter().copied()))
             .chain(self.run_fixtures.pid())
             .collect();
-        let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &live);
+        let strays = procs::descendants(std::process::id() as i32, &procs::all_processes(), &theirs);
+        // Its own are settled now: a pid of them used again is no other worker's.
+        self.slots[id].tree.clear();
         procs::end_processes(&strays, Duration::from_secs(2))
     }
 
@@ -935,7 +937,7 @@ impl<'a> Scheduler<'a> {
                 _ => {}
             }
             if let Some(signal) = send {
-                self.slots[id].signal(signal);
+                self.slots[id].signal_ending(signal);
             }
         }
     }
