@@ -391,20 +391,9 @@ fn a_re_executed_worker_that_left_its_group_is_no_test_s_leftover() {
     let dirs = util::RunDirs::new();
     let scratch = dirs.scratch.to_str().unwrap();
     let tests = ["hang::forever_in_a_session_of_its_own", "leak::daemon_then_hang"];
-    let run = fixture_env(
-        &[
-            "--format",
-            "json",
-            "-Z",
-            "unstable-options",
-            "--exact",
-            tests[0],
-            tests[1],
-            "--test-threads",
-            "1",
-            "--timeout",
-            "1",
-        ],
+    let run = exact_json(
+        &tests,
+        &["--test-threads", "1", "--timeout", "1"],
         &[("FIXTURE_SCRATCH", scratch), ("MPTEST_FORK_WORKERS", "0")],
     );
     assert_eq!(run.code, Some(101), "{}", run.stdout);
@@ -439,20 +428,7 @@ fn two_tests_that_time_out_together_each_get_their_own_leftovers() {
     for round in 0..5 {
         let dirs = util::RunDirs::new();
         let scratch = dirs.scratch.to_str().unwrap();
-        let run = fixture_env(
-            &[
-                "--format",
-                "json",
-                "-Z",
-                "unstable-options",
-                "--exact",
-                tests[0],
-                tests[1],
-                "--test-threads",
-                "2",
-            ],
-            &[("FIXTURE_SCRATCH", scratch)],
-        );
+        let run = exact_json(&tests, &["--test-threads", "2"], &[("FIXTURE_SCRATCH", scratch)]);
         for name in tests {
             assert_eq!(run.outcome(name), "timed-out", "{name}: {}", run.stdout);
         }
@@ -465,6 +441,12 @@ fn two_tests_that_time_out_together_each_get_their_own_leftovers() {
         );
         assert!(pids_of(others).is_empty(), "round {round}: {others}");
     }
+}
+
+/// The fixture on exactly these tests, with JSON events and these arguments and environment.
+fn exact_json(tests: &[&str], args: &[&str], env: &[(&str, &str)]) -> util::Run {
+    let json = ["--format", "json", "-Z", "unstable-options", "--exact"];
+    fixture_env(&[&json[..], tests, args].concat(), env)
 }
 
 fn pids_of(leftovers: &serde_json::Value) -> Vec<u32> {
