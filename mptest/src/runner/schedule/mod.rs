@@ -810,7 +810,9 @@ impl<'a> Scheduler<'a> {
         // or by its parent's death when its test left the group), and is then ours (we are the
         // subreaper): ended and reaped here, never taken for a process its test left.
         let worker = self.slots[id].worker;
-        if worker != pid && !self.slots.iter().any(|s| s.pid == worker) {
+        // (Unless its pid, reaped by its anchor long ago, is now another child of ours.)
+        let another = self.slots.iter().any(|s| s.pid == worker) || self.run_fixtures.pid() == Some(worker);
+        if worker != pid && !another {
             procs::end_child(worker, Duration::from_secs(2));
         }
         let now = Instant::now();
