@@ -152,7 +152,7 @@ impl PolledExit {
         reading: Arc<ChannelReading>,
         note: Option<ExitNote>,
     ) -> Result<PolledExit, (Started, Option<ExitNote>)> {
-        match pidfd_open(process.pid()) {
+        match crate::procs::pidfd_open(process.pid()) {
             Some(pidfd) => Ok(PolledExit {
                 slot,
                 process,
@@ -195,16 +195,3 @@ impl PolledExit {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open(2) takes a pid and flags, and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a descriptor just made, ours alone.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn pidfd_open(_pid: i32) -> Option<OwnedFd> {
-    None
-}
