@@ -804,8 +804,10 @@ impl<'a> Scheduler<'a> {
 
     fn on_exit(&mut self, id: usize, status: ExitStatus) {
         let pid = self.slots[id].pid;
-        // Whatever is left in its process group goes with it.
-        self.slots[id].signal(Signal::SIGKILL);
+        // Whatever is left in its process group goes with it. Not a signal to a pid of it
+        // (`Slot::signal`): the process we started is reaped, the worker reaped by its anchor
+        // or handled below, and a reaped pid may be another process's by now.
+        procs::signal_group(self.slots[id].group, Signal::SIGKILL);
         // A re-executed worker may outlive its anchor a moment (killed by the group's signal,
         // or by its parent's death when its test left the group), and is then ours (we are the
         // subreaper): ended and reaped here, never taken for a process its test left.
