@@ -1,7 +1,7 @@
 //! `#[tokio::test]` → `#[mptest::test]`: an async test on mptest's `tokio` feature (`#[mp_test]`
 //! by a path that ends in `test`, which `#[rstest]` takes for the test attribute it is given),
-//! with the arguments both take (`flavor`, `worker_threads`, `start_paused`); what mptest has
-//! no use for is left out, and said.
+//! with the arguments both take (all of tokio 1.51's: `flavor`, `worker_threads`,
+//! `start_paused`, `name`, `unhandled_panic`, `crate`); any other is left out, and said.
 
 /// A file with its tokio tests rewritten.
 pub(crate) struct Rewritten {
@@ -14,7 +14,14 @@ pub(crate) struct Rewritten {
 
 const ATTRIBUTE: &str = "#[tokio::test";
 /// The arguments `#[mp_test]` takes as `#[tokio::test]` does.
-const KEPT: &[&str] = &["flavor", "worker_threads", "start_paused"];
+const KEPT: &[&str] = &[
+    "flavor",
+    "worker_threads",
+    "start_paused",
+    "name",
+    "unhandled_panic",
+    "crate",
+];
 
 pub(crate) fn rewrite(source: &str) -> Rewritten {
     let mut out = String::with_capacity(source.len());
@@ -48,8 +55,6 @@ pub(crate) fn rewrite(source: &str) -> Rewritten {
             let name = arg.split('=').next().unwrap_or_default().trim();
             if KEPT.contains(&name) {
                 kept.push(arg.to_string());
-            } else if name == "crate" {
-                // Where tokio is: mptest brings its own.
             } else {
                 notes.push(format!("`{arg}` has no counterpart in #[mp_test]; left out"));
             }
@@ -95,16 +100,16 @@ mod tests {
 
     #[test]
     fn every_form_becomes_an_mp_test() {
-        let source = "//! `#[tokio::test]`s, as a comment names them.\n#[tokio::test]\nasync fn a() {}\n\n#[tokio::test(flavor = \"multi_thread\", worker_threads = 2)]\nasync fn b() {}\n\n#[tokio::test(\n    start_paused = true,\n    crate = \"tokio\"\n)]\nasync fn c() {}\n\n#[tokio::test(unhandled_panic = \"shutdown_runtime\")]\nasync fn d() {}\n\n#[tokio::test_not_ours]\nfn e() {}\n";
+        let source = "//! `#[tokio::test]`s, as a comment names them.\n#[tokio::test]\nasync fn a() {}\n\n#[tokio::test(flavor = \"multi_thread\", worker_threads = 2)]\nasync fn b() {}\n\n#[tokio::test(\n    start_paused = true,\n    crate = \"tokio\"\n)]\nasync fn c() {}\n\n#[tokio::test(unhandled_panic = \"shutdown_runtime\")]\nasync fn d() {}\n\n#[tokio::test_not_ours]\nfn e() {}\n\n#[tokio::test(flavor = \"local\", name = \"rt\", future_option = 1)]\nasync fn f() {}\n";
         let out = rewrite(source);
-        assert_eq!(out.tests, 4);
+        assert_eq!(out.tests, 5);
         assert_eq!(
             out.source,
-            "//! `#[tokio::test]`s, as a comment names them.\n#[mptest::test]\nasync fn a() {}\n\n#[mptest::test(flavor = \"multi_thread\", worker_threads = 2)]\nasync fn b() {}\n\n#[mptest::test(start_paused = true)]\nasync fn c() {}\n\n#[mptest::test]\nasync fn d() {}\n\n#[tokio::test_not_ours]\nfn e() {}\n"
+            "//! `#[tokio::test]`s, as a comment names them.\n#[mptest::test]\nasync fn a() {}\n\n#[mptest::test(flavor = \"multi_thread\", worker_threads = 2)]\nasync fn b() {}\n\n#[mptest::test(start_paused = true, crate = \"tokio\")]\nasync fn c() {}\n\n#[mptest::test(unhandled_panic = \"shutdown_runtime\")]\nasync fn d() {}\n\n#[tokio::test_not_ours]\nfn e() {}\n\n#[mptest::test(flavor = \"local\", name = \"rt\")]\nasync fn f() {}\n"
         );
         assert_eq!(
             out.notes,
-            ["`unhandled_panic = \"shutdown_runtime\"` has no counterpart in #[mp_test]; left out"]
+            ["`future_option = 1` has no counterpart in #[mp_test]; left out"]
         );
         // Once converted, nothing more to do.
         assert_eq!(rewrite(&out.source).tests, 0);

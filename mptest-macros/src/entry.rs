@@ -15,10 +15,25 @@ struct Options {
     retries: u32,
     group: Option<String>,
     serial: bool,
-    /// `flavor = "multi_thread"` (an async test's runtime; `None`: current thread).
-    multi_thread: Option<Span>,
+    /// `flavor = ".."`, an async test's runtime (`None`: current thread), as `#[tokio::test]`.
+    flavor: Option<(Flavor, Span)>,
     worker_threads: Option<(usize, Span)>,
     start_paused: Option<(bool, Span)>,
+    /// `name = ".."`: the runtime's name (tokio 1.51 on).
+    runtime_name: Option<(String, Span)>,
+    /// `unhandled_panic = "shutdown_runtime"` or `"ignore"` (tokio's, under `tokio_unstable`).
+    unhandled_panic: Option<(syn::Ident, Span)>,
+    /// `crate = ".."`: where tokio is, for `#[tokio::test]`; mptest's tokio is that very crate.
+    tokio_crate: Option<Span>,
+}
+
+/// `#[tokio::test]`'s runtime flavors.
+#[derive(Clone, Copy, PartialEq)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+    /// tokio's `LocalRuntime` (1.51 on): a current-thread runtime whose tasks need not be `Send`.
+    Local,
 }
 
 pub(crate) fn mp_test(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -60,6 +75,9 @@ const OPTIONS: &[&str] = &[
     "flavor",
     "worker_threads",
     "start_paused",
+    "name",
+    "unhandled_panic",
+    "crate",
 ];
 
 fn parse_options(args: TokenStream) -> syn::Result<Options> {
@@ -142,16 +160,20 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
         } else if path.is_ident("flavor") {
             // `#[tokio::test]`'s spelling.
             let flavor: LitStr = meta.value()?.parse()?;
-            match flavor.value().as_str() {
-                "multi_thread" => options.multi_thread = Some(flavor.span()),
-                "current_thread" => options.multi_thread = None,
+            let kind = match flavor.value().as_str() {
+                "multi_thread" => Flavor::MultiThread,
+                "current_thread" => Flavor::CurrentThread,
+                "local" => Flavor::Local,
                 other => {
                     return Err(Error::new(
                         flavor.span(),
-                        format!("unknown flavor {other:?}: expected \"current_thread\" or \"multi_thread\""),
+                        format!(
+                            "unknown flavor {other:?}: expected \"current_thread\", \"multi_thread\" or \"local\""
+                        ),
                     ))
                 }
-            }
+            };
+            options.flavor = Some((kind, flavor.span()));
         } else if path.is_ident("worker_threads") {
             let n: LitInt = meta.value()?.parse()?;
             let threads: usize = n.base10_parse()?;
@@ -162,6 +184,29 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
         } else if path.is_ident("start_paused") {
             let paused: syn::LitBool = meta.value()?.parse()?;
             options.start_paused = Some((paused.value, paused.span));
+        } else if path.is_ident("name") {
+            let name: LitStr = meta.value()?.parse()?;
+            if name.value().trim().is_empty() {
+                return Err(Error::new(name.span(), "a runtime's name is not empty"));
+            }
+            options.runtime_name = Some((name.value(), name.span()));
+        } else if path.is_ident("unhandled_panic") {
+            let behavior: LitStr = meta.value()?.parse()?;
+            let variant =
+                match behavior.value().as_str() {
+                    "ignore" => "Ignore",
+                    "shutdown_runtime" => "ShutdownRuntime",
+                    other => return Err(Error::new(
+                        behavior.span(),
+                        format!(
+                            "unknown unhandled_panic {other:?}: expected \"ignore\" or \"shutdown_runtime\""
+                        ),
+                    )),
+                };
+            options.unhandled_panic = Some((syn::Ident::new(variant, behavior.span()), behavior.span()));
+        } else if path.is_ident("crate") {
+            let _: syn::Lit = meta.value()?.parse()?;
+            options.tokio_crate = Some(path.span());
         } else {
             let typed = path.get_ident().map(ToString::to_string).unwrap_or_default();
             let hint = crate::suggest::nearest(&typed, OPTIONS)
@@ -303,13 +348,20 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
                  `mptest = { version = \"0.1\", features = [\"tokio\"] }`",
             ));
         }
-        if let (Some(_), Some((true, span))) = (options.multi_thread, options.start_paused) {
+        let multi_thread = options.flavor.is_some_and(|(f, _)| f == Flavor::MultiThread);
+        if let (true, Some((true, span))) = (multi_thread, options.start_paused) {
             return Err(Error::new(
                 span,
                 "`start_paused` is for the current-thread runtime: tokio's clock pauses only there",
             ));
         }
-        if let (None, Some((_, span))) = (options.multi_thread, options.worker_threads) {
+        if let (true, Some((_, span))) = (multi_thread, &options.unhandled_panic) {
+            return Err(Error::new(
+                *span,
+                "`unhandled_panic` is for the current-thread runtime, as under tokio",
+            ));
+        }
+        if let (false, Some((_, span))) = (multi_thread, options.worker_threads) {
             return Err(Error::new(
                 span,
                 "`worker_threads` is for `flavor = \"multi_thread\"`; the current-thread runtime has none",
@@ -317,9 +369,15 @@ fn check_signature(func: &ItemFn, options: &Options) -> syn::Result<()> {
         }
     } else {
         let runtime_option = [
-            options.multi_thread.map(|s| ("flavor", s)),
+            options.flavor.map(|(_, s)| ("flavor", s)),
             options.worker_threads.map(|(_, s)| ("worker_threads", s)),
             options.start_paused.map(|(_, s)| ("start_paused", s)),
+            options.runtime_name.as_ref().map(|(_, s)| ("name", *s)),
+            options
+                .unhandled_panic
+                .as_ref()
+                .map(|(_, s)| ("unhandled_panic", *s)),
+            options.tokio_crate.map(|s| ("crate", s)),
         ];
         if let Some((name, span)) = runtime_option.into_iter().flatten().next() {
             return Err(Error::new(
@@ -427,17 +485,39 @@ fn expand(func: &ItemFn, options: &Options) -> TokenStream {
         .collect();
     // `&*`: the test gets `&T` from the fixture's `Arc<T>`, so a type mismatch names `T`.
     let invoke = if func.sig.asyncness.is_some() {
-        let flavor = match (options.multi_thread, options.worker_threads) {
-            (None, _) => quote!(#private::Flavor::CurrentThread),
-            (Some(_), Some((n, _))) => {
-                quote!(#private::Flavor::MultiThread { worker_threads: ::core::option::Option::Some(#n) })
-            }
-            (Some(_), None) => {
-                quote!(#private::Flavor::MultiThread { worker_threads: ::core::option::Option::None })
-            }
-        };
         let paused = options.start_paused.is_some_and(|(p, _)| p);
-        quote_spanned!(return_span=> #private::run_test(#flavor, #paused, #ident(#(&*#fixtures),*)))
+        // What else `#[tokio::test]` sets on the builder, set here: the methods exist in the
+        // tokio the user's code links (`name` from 1.51, `unhandled_panic` under
+        // `tokio_unstable`), whatever the oldest tokio mptest builds with has.
+        let name = options
+            .runtime_name
+            .as_ref()
+            .map(|(name, span)| quote_spanned!(*span=> builder.name(#name);));
+        let unhandled = options.unhandled_panic.as_ref().map(|(variant, span)| {
+            quote_spanned!(*span=> builder.unhandled_panic(#private::tokio::runtime::UnhandledPanic::#variant);)
+        });
+        let configure = match (&name, &unhandled) {
+            (None, None) => quote!(|_: &mut #private::tokio::runtime::Builder| {}),
+            _ => quote!(|builder: &mut #private::tokio::runtime::Builder| { #name #unhandled }),
+        };
+        let test = quote_spanned!(return_span=> #ident(#(&*#fixtures),*));
+        match options.flavor.map(|(f, _)| f) {
+            None | Some(Flavor::CurrentThread) => quote_spanned!(return_span=>
+                #private::run_test(#private::Flavor::CurrentThread, #paused, #configure, #test)
+            ),
+            Some(Flavor::MultiThread) => {
+                let threads = match options.worker_threads {
+                    Some((n, _)) => quote!(::core::option::Option::Some(#n)),
+                    None => quote!(::core::option::Option::None),
+                };
+                quote_spanned!(return_span=>
+                    #private::run_test(#private::Flavor::MultiThread { worker_threads: #threads }, #paused, #configure, #test)
+                )
+            }
+            Some(Flavor::Local) => quote_spanned!(return_span=>
+                ::mptest::__run_local_test!(#paused, #configure, #test)
+            ),
+        }
     } else {
         quote_spanned!(return_span=> #ident(#(&*#fixtures),*))
     };

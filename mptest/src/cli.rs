@@ -33,7 +33,10 @@ pub(crate) enum Color {
 pub(crate) enum Order {
     /// As declared in the source (file, line).
     Declared,
-    /// The longest first, by their durations in earlier runs; unknown ones in between.
+    /// By name, as libtest hands them out.
+    Name,
+    /// The longest first, by their durations in earlier runs; unknown ones in between, equal
+    /// ones by name.
     Longest,
     /// Shuffled (with --seed, repeatably).
     Random,
@@ -209,7 +212,7 @@ struct Args {
     /// Also write a JUnit XML report to this file (under Bazel: XML_OUTPUT_FILE)
     #[arg(long, value_name = "PATH")]
     junit: Option<std::path::PathBuf>,
-    /// The order tests are handed out in [default: longest]
+    /// The order tests are handed out in [default: longest; name with --test-threads 1]
     #[arg(long, value_enum, value_name = "ORDER")]
     order: Option<Order>,
     /// The seed of --order random (the run says which it used)
@@ -615,6 +618,8 @@ impl Options {
             max_worker_restarts: args.max_worker_restarts,
             order: match (shuffle_seed, args.order) {
                 (Some(_), _) => Order::Shuffle,
+                // One at a time, longest first shortens nothing: libtest's order.
+                (None, None) if threads == 1 => Order::Name,
                 (None, order) => order.unwrap_or(Order::Longest),
             },
             seed: shuffle_seed.or(args.seed),
@@ -684,8 +689,12 @@ mod tests {
 
     #[test]
     fn reads_order_and_partition() {
-        let o = parse(&[]).unwrap();
+        let o = parse(&["--test-threads", "2"]).unwrap();
         assert_eq!((o.order, o.seed, o.partition), (Order::Longest, None, None));
+        // One at a time, libtest's order, unless another is asked for.
+        assert_eq!(parse(&["--test-threads", "1"]).unwrap().order, Order::Name);
+        let o = parse(&["--test-threads", "1", "--order", "longest"]).unwrap();
+        assert_eq!(o.order, Order::Longest);
         let o = parse(&["--order", "random", "--seed", "7", "--partition", "hash:2/3"]).unwrap();
         assert_eq!((o.order, o.seed), (Order::Random, Some(7)));
         assert_eq!(o.partition, Some(Partition::Hash { index: 1, total: 3 }));

@@ -68,7 +68,7 @@
 //! | `retries = N` | a failing test runs up to N more times; passing on a retry is reported as flaky |
 //! | `group = "name"` | the tests of a group run one after another in the same worker process |
 //! | `serial` | runs while no other test runs; serial_test's `#[serial]` on the test means it too (its lock is one worker's, mptest's spans them) |
-//! | `flavor = "multi_thread"`, `worker_threads = N`, `start_paused = true` | an `async fn` test's runtime, as `#[tokio::test]` spells it (the `tokio` feature; see [Async tests](#async-tests)) |
+//! | `flavor = "multi_thread"` (or `"current_thread"`, `"local"`), `worker_threads = N`, `start_paused = true`, `name = "..."`, `unhandled_panic = "..."`, `crate = "..."` | an `async fn` test's runtime, as `#[tokio::test]` spells it (the `tokio` feature; see [Async tests](#async-tests)); `local` (tokio's `LocalRuntime`) and `name` need tokio 1.51, `unhandled_panic` tokio's `--cfg tokio_unstable`; `crate` changes nothing: mptest's tokio is that crate |
 //!
 //! ## What the harness does
 //!
@@ -114,7 +114,9 @@
 //!   Bazel in `TEST_UNDECLARED_OUTPUTS_DIR`, or nowhere; parallel runs of one binary merge
 //!   theirs under a lock; a run that changes no outcome, no test and no duration by more than a
 //!   quarter and a millisecond leaves the file as it was);
-//!   unknown tests in between. `--order declared|longest|random`, `--seed N`. A group (tests
+//!   unknown tests in between, equal ones by name. One at a time (`--test-threads 1`), longest
+//!   first shortens nothing: the tests go by name, as under libtest, and each ignored test is
+//!   reported in its turn. `--order declared|name|longest|random`, `--seed N`. A group (tests
 //!   with `group = "..."`) runs on one worker in declaration order and is placed by its total.
 //! - **Shards**: `--partition hash:M/N` or `slice:M/N` (also `count:M/N`, nextest's name for
 //!   it) runs part M of N, and with `--list` lists it; under Bazel,
@@ -285,6 +287,8 @@
 //! judged from the payload, `env::args()` the binary's — except where processes differ:
 //!
 //! - **Statics** are shared by the tests of one worker process, not by all tests of the run.
+//! - **Order**: with more than one thread, the longest tests (of earlier runs) start first;
+//!   libtest starts them by name. One at a time, both go by name.
 //! - **A process a test leaves running** is ended when the test ends (its report names it);
 //!   keep one across tests in a worker fixture (`#[mptest::fixture]`).
 //! - **stdin** is `/dev/null`: workers are not in the terminal's foreground process group, where

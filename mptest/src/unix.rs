@@ -268,7 +268,9 @@ pub mod __private {
     pub use crate::worker::fault;
     /// The runtimes of async tests and fixtures.
     #[cfg(feature = "tokio")]
-    pub use crate::rt::{run_fixture, run_test, Flavor};
+    pub use crate::rt::{no_runtime, run_fixture, run_test, tasks_left, Flavor, TASKS_GRACE};
+    #[cfg(feature = "tokio")]
+    pub use tokio;
     /// Locks without poisoning, for mptest-can.
     pub use crate::sync;
     pub use serde;

@@ -35,6 +35,28 @@ mod pass {
         assert_eq!(sum, 12);
     }
 
+    /// tokio's `LocalRuntime` (1.51 on), named: its tasks need not be `Send`.
+    #[mp_test(flavor = "local", name = "local-runtime")]
+    async fn local_flavor_runs_tasks_that_are_not_send() {
+        let shared = std::rc::Rc::new(std::cell::Cell::new(0));
+        let task = tokio::task::spawn_local({
+            let shared = shared.clone();
+            async move { shared.set(7) }
+        });
+        task.await.unwrap();
+        assert_eq!(shared.get(), 7);
+        assert_eq!(tokio::runtime::Handle::current().name(), Some("local-runtime"));
+        assert_eq!(
+            std::thread::current().name(),
+            Some("pass::local_flavor_runs_tasks_that_are_not_send")
+        );
+    }
+
+    #[mp_test(flavor = "multi_thread", name = "threaded", crate = "tokio")]
+    async fn a_named_runtime_and_tokio_s_crate_option() {
+        assert_eq!(tokio::runtime::Handle::current().name(), Some("threaded"));
+    }
+
     /// tokio's clock, paused: an hour passes at once.
     #[mp_test(start_paused = true)]
     async fn start_paused_skips_tokio_time() {

@@ -402,20 +402,20 @@ mod slowest {
     }
 }
 
-/// Tests of known, different lengths, declared shortest first.
+/// Tests of known, different lengths, declared shortest first; their names in a third order.
 mod ordering {
     use super::*;
 
     #[mp_test]
-    fn short() {}
+    fn c_short() {}
 
     #[mp_test]
-    fn medium() {
+    fn a_medium() {
         std::thread::sleep(std::time::Duration::from_millis(100)); // simulated work
     }
 
     #[mp_test]
-    fn long() {
+    fn b_long() {
         std::thread::sleep(std::time::Duration::from_millis(300)); // simulated work
     }
 }

@@ -30,6 +30,8 @@ fn async_tests_end_as_plain_tests_do() {
         "pass::on_its_own_thread",
         "pass::multi_thread_with_two_workers",
         "pass::start_paused_skips_tokio_time",
+        "pass::local_flavor_runs_tasks_that_are_not_send",
+        "pass::a_named_runtime_and_tokio_s_crate_option",
         "pass::should_panic_after_an_await",
         "pass::returns_ok",
         "pass::leaves_a_task_running",

@@ -1642,33 +1642,36 @@ fn the_longest_tests_go_first_from_the_second_run_on() {
         "-Z",
         "unstable-options",
     ];
-    let declared = ["ordering::short", "ordering::medium", "ordering::long"];
+    let declared = ["ordering::c_short", "ordering::a_medium", "ordering::b_long"];
+    let by_name = ["ordering::a_medium", "ordering::b_long", "ordering::c_short"];
+    let longest = ["ordering::b_long", "ordering::a_medium", "ordering::c_short"];
+    let with = |extra: &[&str]| {
+        let mut args = json.to_vec();
+        args.extend(extra);
+        started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)]))
+    };
 
-    // First run: nothing known, nothing said, declared order.
-    let first = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
+    let longest_first = |extra: &[&str]| {
+        let mut args = json.to_vec();
+        args.extend(["--order", "longest"]);
+        args.extend(extra);
+        fixture_env(&args, &[("MPTEST_TIMINGS", timings)])
+    };
+    // First run: nothing known, nothing said; equal, so by name, as libtest hands them out.
+    let first = longest_first(&[]);
     assert!(!first.stderr.contains("mptest:"), "{}", first.stderr);
-    assert_eq!(started(&first), declared);
+    assert_eq!(started(&first), by_name);
     // Second run: the longest first.
-    let second = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
-    assert_eq!(
-        started(&second),
-        ["ordering::long", "ordering::medium", "ordering::short"]
-    );
+    assert_eq!(started(&longest_first(&[])), longest);
+    // Not asked for, one at a time: longest first shortens nothing, so libtest's order.
+    assert_eq!(with(&[]), by_name);
     // Asked for, the declared order; and a random one repeats with its seed.
-    let mut args = json.to_vec();
-    args.extend(["--order", "declared"]);
-    assert_eq!(
-        started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)])),
-        declared
-    );
-    let mut args = json.to_vec();
-    args.extend(["--order", "random", "--seed", "42"]);
-    let a = started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)]));
-    let b = started(&fixture_env(&args, &[("MPTEST_TIMINGS", timings)]));
-    assert_eq!(a, b);
+    assert_eq!(with(&["--order", "declared"]), declared);
+    let a = with(&["--order", "random", "--seed", "42"]);
+    assert_eq!(a, with(&["--order", "random", "--seed", "42"]));
     // A corrupt file: a one-line notice, and the run goes on.
     std::fs::write(timings, "{ not json").unwrap();
-    let corrupt = fixture_env(&json, &[("MPTEST_TIMINGS", timings)]);
+    let corrupt = longest_first(&[]);
     assert_eq!(corrupt.code, Some(0), "{}", corrupt.stderr);
     assert_eq!(
         corrupt.stderr.matches("ignoring").count(),
@@ -1676,7 +1679,7 @@ fn the_longest_tests_go_first_from_the_second_run_on() {
         "{}",
         corrupt.stderr
     );
-    assert_eq!(started(&corrupt), declared);
+    assert_eq!(started(&corrupt), by_name);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -158,9 +158,15 @@ pub enum Flavor {
 }
 
 /// Runs an async test to its end on a runtime of its own (the test's thread drives it), then
-/// drops the runtime: tasks still running are cancelled, and said so on stderr.
+/// drops the runtime: tasks still running are cancelled, and said so on stderr. `configure`
+/// sets what else the test's attribute asks of the builder (`name`, `unhandled_panic`).
 #[doc(hidden)]
-pub fn run_test<F: Future>(flavor: Flavor, start_paused: bool, test: F) -> F::Output {
+pub fn run_test<F: Future>(
+    flavor: Flavor,
+    start_paused: bool,
+    configure: impl FnOnce(&mut tokio::runtime::Builder),
+    test: F,
+) -> F::Output {
     let mut builder = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread { worker_threads } => {
@@ -172,19 +178,55 @@ pub fn run_test<F: Future>(flavor: Flavor, start_paused: bool, test: F) -> F::Ou
         }
     };
     builder.enable_all().start_paused(start_paused);
-    let runtime = builder
-        .build()
-        .unwrap_or_else(|e| panic!("mptest: cannot start the test's tokio runtime: {e}"));
+    configure(&mut builder);
+    let runtime = builder.build().unwrap_or_else(|e| no_runtime(e));
     let output = runtime.block_on(test);
     let left = runtime.metrics().num_alive_tasks();
     // Blocking tasks cannot be cancelled: they get a moment, then the runtime goes regardless.
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    runtime.shutdown_timeout(TASKS_GRACE);
+    tasks_left(left);
+    output
+}
+
+/// How long blocking tasks a test left get before its runtime goes regardless.
+#[doc(hidden)]
+pub const TASKS_GRACE: Duration = Duration::from_secs(1);
+
+/// An async test's runtime could not be built: the test fails, saying why.
+#[doc(hidden)]
+pub fn no_runtime(err: std::io::Error) -> ! {
+    panic!("mptest: cannot start the test's tokio runtime: {err}")
+}
+
+/// Says that `left` tasks were still running at the test's end (cancelled with its runtime).
+#[doc(hidden)]
+pub fn tasks_left(left: usize) {
     if left > 0 {
         eprintln!(
             "mptest: {left} task(s) the test spawned were still running at its end; they were cancelled with its runtime"
         );
     }
-    output
+}
+
+/// [`run_test`] on tokio's `LocalRuntime` (`flavor = "local"`, tokio 1.51 on). A macro, so
+/// that it is compiled where the test is, against the tokio the user's code links: mptest
+/// itself builds with older ones, which have no `LocalRuntime`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_local_test {
+    ($start_paused:expr, $configure:expr, $test:expr) => {{
+        let mut builder = $crate::__private::tokio::runtime::Builder::new_current_thread();
+        builder.enable_all().start_paused($start_paused);
+        ($configure)(&mut builder);
+        let runtime = builder
+            .build_local(::core::default::Default::default())
+            .unwrap_or_else(|e| $crate::__private::no_runtime(e));
+        let output = runtime.block_on($test);
+        let left = runtime.metrics().num_alive_tasks();
+        runtime.shutdown_timeout($crate::__private::TASKS_GRACE);
+        $crate::__private::tasks_left(left);
+        output
+    }};
 }
 
 /// Sets an async fixture up on the runtime this process keeps for fixtures (multi-threaded, so

@@ -112,7 +112,7 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         seconds: &seconds,
         first: &first,
     };
-    let (order, seed) = plan::plan(
+    let (reported, seed) = plan::plan(
         &tests,
         &selection.run,
         &selection.ignored,
@@ -131,6 +131,10 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         (None, _) => {}
     }
     let ignored = plan::shard(&tests, &selection.ignored, partition, &seconds);
+    let order: Vec<usize> = {
+        let run: HashSet<usize> = selection.run.iter().copied().collect();
+        reported.iter().copied().filter(|i| run.contains(i)).collect()
+    };
     // What another shard runs or reports counts as filtered out.
     selection.filtered_out += selection.run.len() - order.len() + selection.ignored.len() - ignored.len();
     selection.run = order;
@@ -214,25 +218,16 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         inner: shown,
         files,
         measured: &measured,
+        ignored: plan::interleave(&reported, &selection.run, &selection.ignored)
+            .into_iter()
+            .rev()
+            .collect(),
+        tests: &tests,
+        ended: 0,
     };
     reporter.report(&Event::RunStarted {
         test_count: selection.run.len() + selection.ignored.len(),
     });
-    for &i in &selection.ignored {
-        let (name, def) = &tests[i];
-        let reason = def.ignored_because().filter(|r| !r.is_empty());
-        let result = TestResult {
-            name: name.clone(),
-            outcome: Outcome::Ignored { reason },
-            duration: Default::default(),
-            output: None,
-            leftovers: vec![],
-            logs: vec![],
-        };
-        // libtest announces ignored tests too.
-        reporter.report(&Event::TestStarted { name, attempt: 1 });
-        reporter.report(&Event::TestFinished { result: &result });
-    }
     // Orphans of dead workers come to us, so we can end them.
     procs::become_subreaper();
     let names: Vec<&str> = tests.iter().map(|(name, _)| name.as_str()).collect();
@@ -275,17 +270,62 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
 }
 
 /// Passes events on to the output's reporter and the files' ones (JUnit, `--logfile`), and
-/// keeps each finished test's duration and outcome for the timings file.
+/// keeps each finished test's duration and outcome for the timings file. Reports each ignored
+/// test where libtest does, when its turn comes: after the tests before it ended.
 struct Tap<'r> {
     inner: &'r mut dyn Reporter,
     files: Vec<Box<dyn Reporter>>,
     measured: &'r RefCell<Vec<timings::Measured>>,
+    /// Ignored tests not reported yet, each with the number of tests that run before it, the
+    /// next one last.
+    ignored: Vec<(usize, usize)>,
+    tests: &'r [(String, &'static registry::TestDef)],
+    /// Tests that ran and ended (not those ignored, not an attempt to be retried).
+    ended: usize,
+}
+
+impl Tap<'_> {
+    fn pass_on(&mut self, event: &Event<'_>) {
+        self.inner.report(event);
+        for file in &mut self.files {
+            file.report(event);
+        }
+    }
+
+    /// Reports the ignored tests whose turn came once `ended` tests ended (all, for `None`).
+    fn ignored_after(&mut self, ended: Option<usize>) {
+        while let Some(&(i, before)) = self.ignored.last() {
+            if ended.is_some_and(|ended| before > ended) {
+                return;
+            }
+            self.ignored.pop();
+            let (name, def) = &self.tests[i];
+            let result = TestResult {
+                name: name.clone(),
+                outcome: Outcome::Ignored {
+                    reason: def.ignored_because().filter(|r| !r.is_empty()),
+                },
+                duration: Default::default(),
+                output: None,
+                leftovers: vec![],
+                logs: vec![],
+            };
+            // libtest announces ignored tests too.
+            self.pass_on(&Event::TestStarted { name, attempt: 1 });
+            self.pass_on(&Event::TestFinished { result: &result });
+        }
+    }
 }
 
 impl Reporter for Tap<'_> {
     fn report(&mut self, event: &Event<'_>) {
-        if let Event::TestFinished { result } = event {
-            if !matches!(result.outcome, Outcome::Ignored { .. }) {
+        if let Event::RunFinished { .. } = event {
+            self.ignored_after(None);
+        }
+        self.pass_on(event);
+        match event {
+            Event::RunStarted { .. } => self.ignored_after(Some(0)),
+            Event::TestFinished { result } if !matches!(result.outcome, Outcome::Ignored { .. }) => {
                 // An interrupted test's time says nothing of how long it takes.
                 let interrupted = matches!(result.outcome, Outcome::Interrupted { .. });
                 self.measured.borrow_mut().push(timings::Measured {
@@ -293,11 +333,10 @@ impl Reporter for Tap<'_> {
                     seconds: (!interrupted).then_some(result.duration.as_secs_f64()),
                     failed: result.outcome.is_failure(),
                 });
+                self.ended += 1;
+                self.ignored_after(Some(self.ended));
             }
-        }
-        self.inner.report(event);
-        for file in &mut self.files {
-            file.report(event);
+            _ => {}
         }
     }
 }

@@ -153,9 +153,10 @@ pub(crate) struct Past<'a> {
     pub(crate) first: &'a HashSet<String>,
 }
 
-/// The tests this run hands out, in order: its shard of `run`, ordered as asked, `past.first`
-/// ahead; `ignored` (reported, not run) take part in libtest's shuffle. Returns the order and,
-/// for `random` and `shuffle`, the seed used.
+/// The tests this run reports, in order: its shard of `run` and of `ignored`, ordered as asked,
+/// `past.first` ahead. The tests of `run` in it are the order they are handed out in; an
+/// ignored one is reported where it stands, as libtest reports it when its turn comes (see
+/// [`interleave`]). Returns the order and, for `random` and `shuffle`, the seed used.
 pub(crate) fn plan(
     tests: &[(String, &'static TestDef)],
     run: &[usize],
@@ -166,23 +167,32 @@ pub(crate) fn plan(
     past: Past<'_>,
 ) -> (Vec<usize>, Option<u64>) {
     let seconds = past.seconds;
-    let mut units = shard_units(tests, run, partition, seconds);
+    // Each list sharded on its own, as `shard` does for the ignored ones the run counts.
+    let mut in_shard = shard(tests, run, partition, seconds);
+    in_shard.extend(shard(tests, ignored, partition, seconds));
+    let mut units = units(tests, &in_shard);
+    let runs: HashSet<usize> = run.iter().copied().collect();
     let mut used_seed = None;
+    // Indices into `tests` follow the names: a unit goes by its first test's name.
+    let by_name = |units: &mut Vec<Unit>| units.sort_by_key(|u| u.tests.iter().min().copied());
     match order {
         Order::Declared => {}
+        Order::Name => by_name(&mut units),
         Order::Longest => {
-            // Unknown tests count as the median known test: in between.
+            by_name(&mut units);
+            // Unknown tests count as the median known test: in between; an ignored one too.
             let mut known: Vec<f64> = seconds.values().copied().collect();
             known.sort_by(f64::total_cmp);
             let typical = known.get(known.len() / 2).copied().unwrap_or(0.0);
             let length = |u: &Unit| -> f64 {
-                u.tests
-                    .iter()
-                    .map(|&i| seconds.get(&tests[i].0).copied().unwrap_or(typical))
-                    .sum()
+                let ran = u.tests.iter().filter(|i| runs.contains(i));
+                match ran.clone().next() {
+                    None => typical,
+                    Some(_) => ran.map(|&i| seconds.get(&tests[i].0).copied().unwrap_or(typical)).sum(),
+                }
             };
             // Each unit's length once, not at every comparison. Stable: equal lengths keep the
-            // declared order.
+            // name order.
             let mut measured: Vec<(f64, Unit)> = units.into_iter().map(|u| (length(&u), u)).collect();
             measured.sort_by(|a, b| b.0.total_cmp(&a.0));
             units = measured.into_iter().map(|(_, u)| u).collect();
@@ -194,30 +204,35 @@ pub(crate) fn plan(
         }
         Order::Shuffle => {
             // libtest shuffles every test it reports, ignored ones too, in name order.
-            let mut all: Vec<usize> = run.iter().chain(ignored).copied().collect();
-            all.sort_unstable();
-            let mut every = shard_units(tests, &all, partition, seconds);
-            every.sort_by_key(|u| u.tests[0]);
+            by_name(&mut units);
             let seed = seed.unwrap_or_else(|| fastrand::u64(..));
-            let names: Vec<&str> = every.iter().map(|u| u.key.as_str()).collect();
+            let names: Vec<&str> = units.iter().map(|u| u.key.as_str()).collect();
             let order = libtest_shuffle::order(seed, &names);
-            let mut slots: Vec<Option<Unit>> = every.into_iter().map(Some).collect();
-            let runs: std::collections::HashSet<usize> = run.iter().copied().collect();
-            units = order
-                .into_iter()
-                .filter_map(|i| slots[i].take())
-                .map(|mut u| {
-                    u.tests.retain(|t| runs.contains(t));
-                    u
-                })
-                .filter(|u| !u.tests.is_empty())
-                .collect();
+            let mut slots: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
+            units = order.into_iter().filter_map(|i| slots[i].take()).collect();
             used_seed = Some(seed);
         }
     }
     // Stable: the first ones keep the order among themselves, the others theirs.
     units.sort_by_key(|u| !u.tests.iter().any(|&i| past.first.contains(&tests[i].0)));
     (units.into_iter().flat_map(|u| u.tests).collect(), used_seed)
+}
+
+/// Where the ignored tests of `order` stand among the tests that run: each with the number of
+/// tests of `run` before it. libtest reports an ignored test when its turn comes.
+pub(crate) fn interleave(order: &[usize], run: &[usize], ignored: &[usize]) -> Vec<(usize, usize)> {
+    let (run, ignored): (HashSet<usize>, HashSet<usize>) =
+        (run.iter().copied().collect(), ignored.iter().copied().collect());
+    let mut ran = 0;
+    let mut at = Vec::new();
+    for i in order {
+        if run.contains(i) {
+            ran += 1;
+        } else if ignored.contains(i) {
+            at.push((*i, ran));
+        }
+    }
+    at
 }
 
 /// libtest's shuffle (its `helpers/shuffle.rs`), step for step, so that `--shuffle-seed N`
@@ -322,6 +337,46 @@ mod tests {
         let known = secs(&[("a", 0.5), ("b", 1.0), ("c", 3.0), ("d", 1.5)]);
         let (order, _) = plan(&tests, &all, &[], None, Order::Longest, None, past(&known));
         assert_eq!(names(&tests, &order), ["c", "b", "d", "e", "a"]);
+    }
+
+    #[test]
+    fn by_name_and_equal_lengths_by_name_as_libtest_hands_them_out() {
+        // Declared z (line 1), y (2), x (3): the names go the other way.
+        let defs: &'static [TestDef] = Box::leak(Box::new([
+            def("z", 1, None),
+            def("y", 2, None),
+            def("x", 3, None),
+        ]));
+        let mut tests: Vec<_> = defs.iter().map(|d| (d.name(), d)).collect();
+        tests.sort_by(|a, b| a.0.cmp(&b.0));
+        let all: Vec<usize> = (0..tests.len()).collect();
+        let none = HashMap::new();
+        let order = |o| names(&tests, &plan(&tests, &all, &[], None, o, None, past(&none)).0);
+        assert_eq!(order(Order::Declared), ["z", "y", "x"]);
+        assert_eq!(order(Order::Name), ["x", "y", "z"]);
+        // Nothing known: all equal, so by name, as a first run under libtest.
+        assert_eq!(order(Order::Longest), ["x", "y", "z"]);
+        let known: HashMap<String, f64> = [("z", 3.0), ("y", 1.0), ("x", 2.0)]
+            .map(|(n, s)| (n.to_string(), s))
+            .into();
+        let (longest, _) = plan(&tests, &all, &[], None, Order::Longest, None, past(&known));
+        assert_eq!(names(&tests, &longest), ["z", "x", "y"]);
+    }
+
+    #[test]
+    fn an_ignored_test_is_reported_in_its_turn() {
+        let tests = suite();
+        let none = HashMap::new();
+        // a, c and e run; b (of the group g with d) and d are ignored.
+        let (run, ignored) = ([0, 2, 4], [1, 3]);
+        let (order, _) = plan(&tests, &run, &ignored, None, Order::Name, None, past(&none));
+        assert_eq!(names(&tests, &order), ["a", "b", "d", "c", "e"]);
+        assert_eq!(interleave(&order, &run, &ignored), [(1, 1), (3, 1)]);
+        // What the run left out (--last-failed) is neither counted nor reported.
+        assert_eq!(interleave(&order, &[2, 4], &[3]), [(3, 0)]);
+        // Nothing known: an ignored test is as long as any other, so in its name's place.
+        let (order, _) = plan(&tests, &[0, 4], &[2], None, Order::Longest, None, past(&none));
+        assert_eq!(names(&tests, &order), ["a", "c", "e"]);
     }
 
     #[test]

@@ -25,4 +25,11 @@ async fn with_plain_options() {
     panic!("boom");
 }
 
+// Every argument of `#[tokio::test]` (`unhandled_panic` needs `--cfg tokio_unstable`).
+#[mp_test(flavor = "local", start_paused = false, name = "local", crate = "tokio")]
+async fn local() {
+    let not_send = std::rc::Rc::new(1);
+    tokio::task::spawn_local(async move { *not_send }).await.unwrap();
+}
+
 mptest::main!();
