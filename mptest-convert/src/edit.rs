@@ -18,8 +18,9 @@ const HAND_IMPORTS: [&str; 2] = ["use mptest::test;", "extern crate mptest;"];
 /// has, and a 2015-edition one only so).
 const EXTERN_CORE: &str = "extern crate core;";
 pub(crate) const MAIN: &str = "mptest::main!();";
-/// Tests the converter wrote by mptest's full path (from `#[tokio::test]`, `#[test_log::test]`).
-const BY_PATH: [&str; 2] = ["#[mptest::test", "#[test_log::test(mptest::test"];
+/// Tests the converter wrote by mptest's full path (from `#[tokio::test]`, `#[test_log::test]`,
+/// libtest's attribute by its full path), also in `cfg_attr` and imports.
+const BY_PATH: &str = "mptest::test";
 
 /// What became of a target's root file.
 pub(crate) enum Conversion {
@@ -120,7 +121,7 @@ pub(crate) fn replace_all<S: AsRef<str>>(text: &str, edits: Vec<(usize, usize, S
 
 /// Whether `text` has tests: `#[test]`s, or mptest's by their full path.
 pub(crate) fn has_any_tests(text: &str) -> bool {
-    has_tests(text) || BY_PATH.iter().any(|path| text.contains(path))
+    has_tests(text) || text.contains(BY_PATH)
 }
 
 /// Whether `#[test]` stands in `text`'s code (not in a comment or a string).

@@ -16,8 +16,11 @@
 //!   runs no test, as under libtest;
 //! - `test` in a `cfg` predicate becomes `all()` (true): cargo sets `cfg(test)` for a target
 //!   that libtest runs only;
-//! - `#[tokio::test]` (every flavor and argument) becomes `#[mptest::test]` on the same
-//!   `async fn` (a path that ends in `test`, which `#[rstest]` takes for the test attribute),
+//! - `#[tokio::test]` (every flavor and argument; also `#[::tokio::test]`, in a `cfg_attr`,
+//!   imported as `use tokio::test as ..;` or renamed by its `crate` argument) becomes
+//!   `#[mptest::test]` on the same `async fn` (a path that ends in `test`, which `#[rstest]`
+//!   takes for the test attribute); libtest's `#[test]` by its full path written in the file
+//!   (`#[std::prelude::v1::test]`) becomes `#[mptest::test]` too,
 //!   and mptest's `tokio` feature is turned on; `#[async_std::test]` becomes a `#[test]` whose
 //!   body runs on `async_std::task::block_on`, `#[futures_test::test]` alike (these attributes
 //!   write libtest's `#[test]` by its full path, which a `harness = false` target compiles
@@ -39,6 +42,7 @@ use std::process::ExitCode;
 
 mod block_on_tests;
 mod edit;
+mod full_path_tests;
 mod test_case_tests;
 mod test_log_tests;
 mod tokio_tests;
@@ -149,7 +153,14 @@ fn run(args: Vec<String>) -> Result<String, String> {
                 report.push_str(&format!("{}: {note}\n", path.display()));
             }
         }
-        let rewritten = block_on_tests::rewrite(&rewritten.source);
+        let (source, full_paths) = full_path_tests::rewrite(&rewritten.source);
+        if full_paths > 0 {
+            report.push_str(&format!(
+                "{}: {full_paths} #[test] by libtest's full path (#[std::prelude::v1::test]) made                  #[mptest::test]: a harness = false target compiles libtest's out\n",
+                path.display()
+            ));
+        }
+        let rewritten = block_on_tests::rewrite(&source);
         for (attribute, tests) in &rewritten.tests {
             report.push_str(&format!(
                 "{}: {tests} {attribute} made #[test]s that run their body on the block_on that \

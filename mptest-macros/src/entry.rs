@@ -192,17 +192,18 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
             options.runtime_name = Some((name.value(), name.span()));
         } else if path.is_ident("unhandled_panic") {
             let behavior: LitStr = meta.value()?.parse()?;
-            let variant =
-                match behavior.value().as_str() {
-                    "ignore" => "Ignore",
-                    "shutdown_runtime" => "ShutdownRuntime",
-                    other => return Err(Error::new(
+            let variant = match behavior.value().as_str() {
+                "ignore" => "Ignore",
+                "shutdown_runtime" => "ShutdownRuntime",
+                other => {
+                    return Err(Error::new(
                         behavior.span(),
                         format!(
                             "unknown unhandled_panic {other:?}: expected \"ignore\" or \"shutdown_runtime\""
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             options.unhandled_panic = Some((syn::Ident::new(variant, behavior.span()), behavior.span()));
         } else if path.is_ident("crate") {
             let _: syn::Lit = meta.value()?.parse()?;

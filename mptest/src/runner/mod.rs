@@ -224,6 +224,9 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             .collect(),
         tests: &tests,
         ended: 0,
+        one_at_a_time: schedule::workers_wanted(&options, selection.run.len()) == 1,
+        running: 0,
+        held: std::collections::VecDeque::new(),
     };
     reporter.report(&Event::RunStarted {
         test_count: selection.run.len() + selection.ignored.len(),
@@ -271,7 +274,9 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
 
 /// Passes events on to the output's reporter and the files' ones (JUnit, `--logfile`), and
 /// keeps each finished test's duration and outcome for the timings file. Reports each ignored
-/// test where libtest does, when its turn comes: after the tests before it ended.
+/// test where libtest does, when its turn comes: after the tests before it ended. One test at
+/// a time, a test is said to start once the one before it ended (a worker starts the test
+/// handed to it ahead at once), as libtest says it.
 struct Tap<'r> {
     inner: &'r mut dyn Reporter,
     files: Vec<Box<dyn Reporter>>,
@@ -282,6 +287,12 @@ struct Tap<'r> {
     tests: &'r [(String, &'static registry::TestDef)],
     /// Tests that ran and ended (not those ignored, not an attempt to be retried).
     ended: usize,
+    /// One worker: tests start one after another.
+    one_at_a_time: bool,
+    /// Attempts said to have started and not yet ended.
+    running: usize,
+    /// Starts not said yet (one at a time): name and attempt.
+    held: std::collections::VecDeque<(String, u32)>,
 }
 
 impl Tap<'_> {
@@ -315,16 +326,37 @@ impl Tap<'_> {
             self.pass_on(&Event::TestFinished { result: &result });
         }
     }
+
+    /// An attempt ended: the next one held back starts.
+    fn attempt_ended(&mut self) {
+        self.running = self.running.saturating_sub(1);
+        if let Some((name, attempt)) = self.held.pop_front() {
+            self.running += 1;
+            self.pass_on(&Event::TestStarted { name: &name, attempt });
+        }
+    }
 }
 
 impl Reporter for Tap<'_> {
     fn report(&mut self, event: &Event<'_>) {
-        if let Event::RunFinished { .. } = event {
-            self.ignored_after(None);
+        match event {
+            Event::TestStarted { name, attempt } if self.one_at_a_time && self.running > 0 => {
+                self.held.push_back((name.to_string(), *attempt));
+                return;
+            }
+            Event::TestStarted { .. } => self.running += 1,
+            Event::RunFinished { .. } => {
+                self.ignored_after(None);
+                while !self.held.is_empty() {
+                    self.attempt_ended();
+                }
+            }
+            _ => {}
         }
         self.pass_on(event);
         match event {
             Event::RunStarted { .. } => self.ignored_after(Some(0)),
+            Event::TestRetrying { .. } => self.attempt_ended(),
             Event::TestFinished { result } if !matches!(result.outcome, Outcome::Ignored { .. }) => {
                 // An interrupted test's time says nothing of how long it takes.
                 let interrupted = matches!(result.outcome, Outcome::Interrupted { .. });
@@ -335,6 +367,7 @@ impl Reporter for Tap<'_> {
                 });
                 self.ended += 1;
                 self.ignored_after(Some(self.ended));
+                self.attempt_ended();
             }
             _ => {}
         }
