@@ -252,7 +252,12 @@ fn an_interrupted_run_still_tears_down_its_run_fixtures_and_leaves_nothing_runni
         let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("the test never said it was waiting");
-        if line.starts_with("waiting with host ") {
+        // (After its `test name ... `: uncaptured, one at a time, as under libtest.)
+        if line
+            .rsplit(" ... ")
+            .next()
+            .is_some_and(|l| l.starts_with("waiting with host "))
+        {
             break;
         }
     }

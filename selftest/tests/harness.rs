@@ -902,6 +902,9 @@ fn start_the_interrupt_fixture() -> WaitingRun {
         let line = lines
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("the test never announced itself");
+        // Uncaptured and one at a time, the first line the test prints follows its
+        // `test name ... `, as under libtest.
+        let line = line.rsplit(" ... ").next().unwrap_or_default();
         if let Some(rest) = line.strip_prefix("roles ") {
             roles = rest.split(' ').map(|p| p.parse::<u32>().unwrap()).collect();
         }
@@ -2273,7 +2276,12 @@ fn interruptible(
         let line = lines
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("the test never announced itself");
-        if line.starts_with("worker ") {
+        // (After its `test name ... `: uncaptured, one at a time, as under libtest.)
+        if line
+            .rsplit(" ... ")
+            .next()
+            .is_some_and(|l| l.starts_with("worker "))
+        {
             return (coordinator, lines);
         }
     }

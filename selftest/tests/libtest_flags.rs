@@ -293,7 +293,13 @@ fn comparable_lines(run: &util::Run) -> Vec<String> {
 fn pretty_and_terse_output_are_libtests_line_for_line() {
     let dirs = util::RunDirs::new();
     let libtest = util::libtest_twin(&dirs);
-    for format in [&["--test-threads", "1"][..], &["-q", "--test-threads", "1"]] {
+    // Uncaptured too: what a test prints comes after its `test name ... `, as under libtest.
+    let formats = [
+        &["--test-threads", "1"][..],
+        &["-q", "--test-threads", "1"],
+        &["--test-threads", "1", "--nocapture"],
+    ];
+    for format in formats {
         let args = [&["twin::"][..], format].concat();
         let theirs = util::libtest_twin_run(&libtest, &args);
         let ours = util::fixture(&args);

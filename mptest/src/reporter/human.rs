@@ -39,6 +39,11 @@ pub(crate) struct Human<W: Write> {
     leaked: Vec<(String, usize)>,
     /// Every finished test's time, for the slowest.
     times: Vec<(String, std::time::Duration)>,
+    /// One test at a time: `test name ... ` is said when it starts, as libtest says it, so
+    /// that what a test prints uncaptured, or a test that hangs, shows under its name.
+    name_at_start: bool,
+    /// The test whose `test name ... ` is said and whose result is not.
+    open: Option<String>,
 }
 
 impl<W: Write> Human<W> {
@@ -60,6 +65,34 @@ impl<W: Write> Human<W> {
             deferred_notes: Vec::new(),
             leaked: Vec::new(),
             times: Vec::new(),
+            name_at_start: false,
+            open: None,
+        }
+    }
+
+    /// One test at a time: say a test's name when it starts (see `name_at_start`).
+    pub(crate) fn name_at_start(mut self, yes: bool) -> Self {
+        self.name_at_start = yes;
+        self
+    }
+
+    /// `test name ... `, with libtest's ` - should panic` mark.
+    fn name_part(&self, name: &str) -> String {
+        let mode = if self.should_panic.contains(name) {
+            " - should panic"
+        } else {
+            ""
+        };
+        format!("test {name}{mode} ... ")
+    }
+
+    /// What comes before `name`'s result: nothing when its name is said already, else its
+    /// name (on a line of its own when another test's is open).
+    fn before_result(&mut self, name: &str) -> String {
+        match self.open.take() {
+            Some(open) if open == name => String::new(),
+            Some(_) => format!("\n{}", self.name_part(name)),
+            None => self.name_part(name),
         }
     }
 
@@ -144,16 +177,8 @@ impl<W: Write> Human<W> {
             s
         } else {
             self.done += 1;
-            let mode = if self.should_panic.contains(&result.name) {
-                " - should panic"
-            } else {
-                ""
-            };
-            format!(
-                "test {}{mode} ... {}\n",
-                result.name,
-                self.status(&result.outcome)
-            )
+            let name = self.before_result(&result.name);
+            format!("{name}{}\n", self.status(&result.outcome))
         };
         let _ = self.out.write_all(line.as_bytes());
         if !matches!(result.outcome, Outcome::Ignored { .. }) {
@@ -185,6 +210,10 @@ impl<W: Write> Human<W> {
         if self.terse {
             self.deferred_notes.push(text);
         } else {
+            // A test's open `test name ... ` line ends; its result says its name again.
+            if self.open.take().is_some() {
+                let _ = writeln!(self.out);
+            }
             let _ = writeln!(self.out, "note: {text}");
         }
     }
@@ -331,6 +360,9 @@ impl<W: Write> Human<W> {
     }
 
     fn closing(&mut self, summary: &Summary) {
+        if self.open.take().is_some() {
+            let _ = writeln!(self.out);
+        }
         // libtest ends an unfinished row with the closing line's own line break; notes kept
         // from terse mode's row need one of their own.
         let notes = std::mem::take(&mut self.deferred_notes);
@@ -492,6 +524,16 @@ impl<W: Write> Reporter for Human<W> {
                 };
                 let _ = writeln!(self.out, "\nrunning {test_count} test{plural}{seed}");
             }
+            Event::TestStarted { name, .. } if self.name_at_start && !self.terse => {
+                // (Another's open line, which cannot be one at a time, ends first.)
+                if self.open.take().is_some() {
+                    let _ = writeln!(self.out);
+                }
+                let part = self.name_part(name);
+                let _ = write!(self.out, "{part}");
+                let _ = self.out.flush();
+                self.open = Some(name.to_string());
+            }
             Event::TestStarted { .. } => {}
             Event::TestSlow { name, elapsed } => {
                 let _ = writeln!(
@@ -503,10 +545,10 @@ impl<W: Write> Reporter for Human<W> {
             Event::TestRetrying { result, attempt, of } => {
                 // Terse mode keeps its row: the attempt shows in the failures or flaky section.
                 if !self.terse {
+                    let name = self.before_result(&result.name);
                     let _ = writeln!(
                         self.out,
-                        "test {} ... {} (attempt {attempt} of {of}; retrying)",
-                        result.name,
+                        "{name}{} (attempt {attempt} of {of}; retrying)",
                         self.status(&result.outcome)
                     );
                 }
@@ -542,6 +584,29 @@ mod tests {
             leftovers: vec![],
             logs: vec![],
         }
+    }
+
+    #[test]
+    fn one_at_a_time_a_test_s_name_is_said_when_it_starts() {
+        let mut out = Vec::new();
+        let mut r = Human::new(&mut out, false, false, false).name_at_start(true);
+        r.report(&Event::RunStarted { test_count: 2 });
+        r.report(&Event::TestStarted { name: "a", attempt: 1 });
+        r.report(&Event::TestFinished {
+            result: &result("a", Outcome::Passed),
+        });
+        r.report(&Event::TestStarted { name: "b", attempt: 1 });
+        // A note of mptest's ends the open line; the result says the name again.
+        r.report(&Event::Notice { message: "worker 1 start hooks ran" });
+        r.report(&Event::TestFinished {
+            result: &result("b", Outcome::Passed),
+        });
+        drop(r);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "\nrunning 2 tests\ntest a ... ok\ntest b ... \nnote: worker 1 start hooks ran\ntest b ... ok\n"
+        );
     }
 
     #[test]

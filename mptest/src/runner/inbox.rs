@@ -354,10 +354,14 @@ impl Inbox {
                     self.chunk.resize(2 * n, 0);
                 }
                 watched.resume = pause.map(|pause| Instant::now() + pause);
-                if channel_used {
-                    if let Some(start) = watched.channel_used.take() {
-                        start();
+                if let Some(start) = watched.channel_used.take_if(|_| channel_used) {
+                    // What the channel's reader will send comes after what was read so far
+                    // (the hello above all): that is made ready before the reader starts.
+                    while let Ok(envelope) = self.rx.try_recv() {
+                        self.ready.push_back(envelope);
                     }
+                    self.ready.extend(piped.drain(..));
+                    start();
                 }
                 PipeRead::More
             }
@@ -480,6 +484,35 @@ mod tests {
             rest.push(kind(next));
         }
         assert_eq!(rest, ["3:end last words"]);
+    }
+
+    /// The channel's reader, started when the pipe says the channel is used, may send before
+    /// the read that started it is done with: what the pipe said up to there (the hello)
+    /// still comes first. (A reader that sends at once, as a thread may under load.)
+    #[test]
+    fn the_channel_s_reader_started_by_the_pipe_comes_after_the_hello_before_it() {
+        let mut inbox = Inbox::new().expect("an inbox");
+        let sentinel = sentinel_bytes("00112233445566778899aabbccddeeff");
+        let (reader, mut writer) = std::io::pipe().expect("a pipe");
+        inbox.read_output(3, reader, &sentinel, Default::default()).expect("read");
+        let mail = inbox.mail();
+        inbox.on_channel_used(
+            3,
+            Box::new(move || {
+                mail.send((3, WorkerEvent::ChannelClosed));
+            }),
+        );
+        for record in [Record::Hello, Record::ChannelUsed] {
+            writer.write_all(&record.bytes(&sentinel).expect("a record")).expect("written");
+        }
+        drop(writer);
+        let mut seen = vec![];
+        while !seen.iter().any(|k: &String| k.starts_with("3:end")) {
+            let next = inbox.recv_timeout(Duration::from_secs(10));
+            assert!(next.is_some(), "no end of the pipe: {seen:?}");
+            seen.push(kind(next));
+        }
+        assert_eq!(seen, ["3:HelloInPipe", "3:closed", "3:end "], "{seen:?}");
     }
 
     #[test]

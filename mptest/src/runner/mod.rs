@@ -162,6 +162,8 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
     if !final_selection {
         forked = fork(selection.run.len());
     }
+    // One worker: tests run one after another, and are said so, as libtest says them.
+    let one_at_a_time = schedule::workers_wanted(&options, selection.run.len()) == 1;
     let stdout = std::io::stdout();
     let mut main_reporter: Box<dyn Reporter> = match options.format {
         Format::Json => Box::new(Json::new(stdout.lock(), options.show_output, options.report_time)),
@@ -182,7 +184,9 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
                     options.color,
                     options.show_output,
                 )
-                .with_libtest_marks(should_panic, shuffle_seed),
+                .with_libtest_marks(should_panic, shuffle_seed)
+                // The live display redraws its own lines.
+                .name_at_start(one_at_a_time && !options.progress),
             )
         }
     };
@@ -224,9 +228,10 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
             .collect(),
         tests: &tests,
         ended: 0,
-        one_at_a_time: schedule::workers_wanted(&options, selection.run.len()) == 1,
+        one_at_a_time,
         running: 0,
         held: std::collections::VecDeque::new(),
+        current: None,
     };
     reporter.report(&Event::RunStarted {
         test_count: selection.run.len() + selection.ignored.len(),
@@ -293,6 +298,8 @@ struct Tap<'r> {
     running: usize,
     /// Starts not said yet (one at a time): name and attempt.
     held: std::collections::VecDeque<(String, u32)>,
+    /// The last start said.
+    current: Option<(String, u32)>,
 }
 
 impl Tap<'_> {
@@ -333,6 +340,7 @@ impl Tap<'_> {
         if let Some((name, attempt)) = self.held.pop_front() {
             self.running += 1;
             self.pass_on(&Event::TestStarted { name: &name, attempt });
+            self.current = Some((name, attempt));
         }
     }
 }
@@ -341,10 +349,16 @@ impl Reporter for Tap<'_> {
     fn report(&mut self, event: &Event<'_>) {
         match event {
             Event::TestStarted { name, attempt } if self.one_at_a_time && self.running > 0 => {
-                self.held.push_back((name.to_string(), *attempt));
+                // Said again (its worker went away as it was sent): once is enough.
+                if self.current.as_ref() != Some(&(name.to_string(), *attempt)) {
+                    self.held.push_back((name.to_string(), *attempt));
+                }
                 return;
             }
-            Event::TestStarted { .. } => self.running += 1,
+            Event::TestStarted { name, attempt } => {
+                self.running += 1;
+                self.current = Some((name.to_string(), *attempt));
+            }
             Event::RunFinished { .. } => {
                 self.ignored_after(None);
                 while !self.held.is_empty() {

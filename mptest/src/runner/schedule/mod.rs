@@ -380,6 +380,9 @@ impl<'a> Scheduler<'a> {
     /// queued. None behind a test expected to be long ([`SHORT`]): it would wait there while
     /// another worker idles; one only behind a test of which nothing is known yet.
     fn may_hand_out_ahead(&self, id: usize) -> bool {
+        if self.in_step() {
+            return false;
+        }
         let slot = &self.slots[id];
         // Nothing waits behind a test that is expected to be long; more than one only behind
         // tests known to be short.
@@ -428,6 +431,12 @@ impl<'a> Scheduler<'a> {
             index: self.registry_index[job.test],
             name: name.clone(),
         };
+        if self.in_step() {
+            self.reporter.report(&Event::TestStarted {
+                name,
+                attempt: job.attempt,
+            });
+        }
         let sent = self.slots[id].tasks.as_ref().map(|t| t.send(message));
         let Some(Ok(number)) = sent else {
             // The worker is going away; its exit event will come. Keep the job.
@@ -455,10 +464,22 @@ impl<'a> Scheduler<'a> {
         let now = Instant::now();
         let timeout = def.timeout.or(self.options.timeout);
         self.slots[id].state = State::Busy(Running::start(job, now, timeout, self.options.slow_period));
-        self.reporter.report(&Event::TestStarted {
-            name,
-            attempt: job.attempt,
-        });
+        if !self.in_step() {
+            self.reporter.report(&Event::TestStarted {
+                name,
+                attempt: job.attempt,
+            });
+        }
+    }
+
+    /// Uncaptured output, one test at a time: a test is handed out only when the one before it
+    /// was reported, and said to start before it is sent, so that what it prints comes after
+    /// its `test name ... `, as under libtest (`--nocapture --test-threads 1`, the usual way
+    /// to watch a suite's output in order). Not under cargo-nextest, which runs one test per
+    /// process uncaptured and shows its output apart: there the first test waits in the
+    /// worker before its hello, a round trip less.
+    fn in_step(&self) -> bool {
+        !self.options.capture && self.workers_wanted == 1 && !self.options.under_nextest
     }
 
     /// Replaces dead workers while there is work for them; ends idle ones when there is none.
