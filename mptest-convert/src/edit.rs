@@ -35,11 +35,19 @@ pub(crate) enum Conversion {
     },
 }
 
-/// A target's root file as an mptest target; `modules_have_tests` when files of its modules
-/// hold `#[test]`s (its own file may hold none); `edition_2015` when the target is compiled
-/// in that edition.
-pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_2015: bool) -> Conversion {
-    if !has_any_tests(source) && !modules_have_tests {
+/// What the files of a target's modules hold (its root may hold no test itself).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct InModules {
+    /// Tests of any kind (see [`has_any_tests`]).
+    pub(crate) tests: bool,
+    /// libtest's, which the root's import makes mptest's (see [`has_tests`]).
+    pub(crate) libtest_tests: bool,
+}
+
+/// A target's root file as an mptest target; `modules`: what the files of its modules hold;
+/// `edition_2015` when the target is compiled in that edition.
+pub(crate) fn convert_source(source: &str, modules: InModules, edition_2015: bool) -> Conversion {
+    if !has_any_tests(source) && !modules.tests {
         return Conversion::NoTests;
     }
     let mut lines: Vec<String> = source.lines().map(str::to_string).collect();
@@ -73,7 +81,9 @@ pub(crate) fn convert_source(source: &str, modules_have_tests: bool, edition_201
     let mut text = lines.join("\n");
     text.push('\n');
     let imported = HAND_IMPORTS.iter().any(|import| text.contains(import));
-    let has_tests = modules_have_tests || has_tests(&text);
+    // The import where libtest's `#[test]`s are (or are written); tests that name mptest's
+    // attribute by its path need none, and would leave it unused.
+    let has_tests = modules.libtest_tests || has_tests(&text);
     // Before the gating, so that where it is false nothing goes unused — except in 2015,
     // where `mptest::main!()` needs it too.
     if has_tests && !imported && !edition_2015 {
@@ -124,10 +134,17 @@ pub(crate) fn has_any_tests(text: &str) -> bool {
     has_tests(text) || text.contains(BY_PATH)
 }
 
-/// Whether `#[test]` stands in `text`'s code (not in a comment or a string).
+/// What writes libtest's `#[test]`: the attribute, and other crates' attributes and macros
+/// that write it (rstest's cases, quickcheck's and proptest's properties).
+const WRITES_TESTS: [&str; 5] = ["#[test]", "#[rstest", "#[quickcheck", "quickcheck!", "proptest!"];
+
+/// Whether libtest's `#[test]` stands in `text`'s code (not in a comment or a string), or
+/// something that writes it.
 pub(crate) fn has_tests(text: &str) -> bool {
     let mask = code_mask(text);
-    text.match_indices("#[test]").any(|(i, _)| mask[i])
+    WRITES_TESTS
+        .iter()
+        .any(|writes| text.match_indices(writes).any(|(i, _)| mask[i]))
 }
 
 /// `text` with `test` as `all()` (true) in its cfg predicates — `#[cfg(test)]`,
@@ -621,7 +638,7 @@ mod tests {
     }
 
     fn converted(source: &str) -> (String, Vec<String>) {
-        match convert_source(source, false, false) {
+        match convert_source(source, InModules::default(), false) {
             Conversion::Converted { source, features, .. } => (source, features),
             Conversion::NoTests => panic!("no tests"),
         }
@@ -686,7 +703,7 @@ mod tests {
         assert_eq!(features, ["a", "b"]);
         assert!(!out.contains("#![cfg") && !out.contains("#[cfg"), "{out}");
         assert!(matches!(
-            convert_source("fn helper() {}\n", false, false),
+            convert_source("fn helper() {}\n", InModules::default(), false),
             Conversion::NoTests
         ));
     }
@@ -698,7 +715,7 @@ mod tests {
             source,
             features,
             gated,
-        } = convert_source(source, false, false)
+        } = convert_source(source, InModules::default(), false)
         else {
             panic!("not converted");
         };
@@ -753,7 +770,7 @@ mod tests {
         assert!(own.edition_2015("t") && !own.edition_2015("u"));
 
         let Conversion::Converted { source, .. } =
-            convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n", false, true)
+            convert_source("#![cfg(unix)]\n#[test]\nfn t() {}\n", InModules::default(), true)
         else {
             panic!("no tests");
         };
@@ -762,16 +779,18 @@ mod tests {
             "extern crate core;\n#[macro_use(test)] extern crate mptest;\n\n#[cfg(unix)] #[test]\nfn t() {}\n\nmptest::main!();\n"
         );
         // Said once, also where the file says it already.
-        let Conversion::Converted { source, .. } =
-            convert_source("extern crate mptest;\n#[test]\nfn t() {}\n", false, true)
-        else {
+        let Conversion::Converted { source, .. } = convert_source(
+            "extern crate mptest;\n#[test]\nfn t() {}\n",
+            InModules::default(),
+            true,
+        ) else {
             panic!("no tests");
         };
         assert_eq!(source.matches("extern crate mptest;").count(), 1, "{source}");
         assert_eq!(source.matches("extern crate core;").count(), 1, "{source}");
         // A `#![no_std]` file of 2015 has `core` at its root already: a second is an error.
         let Conversion::Converted { source, .. } =
-            convert_source("#![no_std]\n#[test]\nfn t() {}\n", false, true)
+            convert_source("#![no_std]\n#[test]\nfn t() {}\n", InModules::default(), true)
         else {
             panic!("no tests");
         };

@@ -43,6 +43,7 @@ use std::process::ExitCode;
 mod block_on_tests;
 mod edit;
 mod full_path_tests;
+mod modules;
 mod test_case_tests;
 mod test_log_tests;
 mod tokio_tests;
@@ -195,7 +196,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
         }
         let source = rewrite(&target.path, original.clone(), &mut report);
         // Modules of the target in files of their own (its tests may all be there).
-        let modules: Vec<(PathBuf, String, bool)> = module_files(&options.dir, &target.path)
+        let modules: Vec<(PathBuf, String, bool)> = modules::module_files(&options.dir, &target.path)
             .into_iter()
             .filter_map(|m| {
                 let original = std::fs::read_to_string(options.dir.join(&m)).ok()?;
@@ -204,8 +205,11 @@ fn run(args: Vec<String>) -> Result<String, String> {
                 Some((m, rewritten, changed))
             })
             .collect();
-        let modules_have_tests = modules.iter().any(|(_, text, _)| edit::has_any_tests(text));
-        match edit::convert_source(&source, modules_have_tests, manifest.edition_2015(&target.name)) {
+        let in_modules = edit::InModules {
+            tests: modules.iter().any(|(_, text, _)| edit::has_any_tests(text)),
+            libtest_tests: modules.iter().any(|(_, text, _)| edit::has_tests(text)),
+        };
+        match edit::convert_source(&source, in_modules, manifest.edition_2015(&target.name)) {
             edit::Conversion::NoTests => {
                 report.push_str(&format!(
                     "{}: no #[test] in it; left as it is\n",
@@ -345,37 +349,4 @@ fn targets(dir: &Path, manifest: &edit::Manifest) -> Result<Vec<Target>, String>
         }
     }
     Ok(targets)
-}
-
-/// Files in the target's folder tree that are its modules: `tests/common/mod.rs` beside a
-/// `tests/x.rs`, `tests/it/net.rs` beside a `tests/it/main.rs` (under `tests/`, a folder with a
-/// `main.rs` is a target of its own, and the `.rs` files beside `tests/x.rs` are targets too).
-fn module_files(dir: &Path, root: &Path) -> Vec<PathBuf> {
-    let Some(folder) = root.parent() else {
-        return Vec::new();
-    };
-    let top = folder == Path::new("tests");
-    let mut found = Vec::new();
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(dir.join(&current)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let relative = current.join(entry.file_name());
-            let full = dir.join(&relative);
-            if full.is_dir() {
-                if !(top && current == folder && full.join("main.rs").is_file()) {
-                    stack.push(relative);
-                }
-            } else if relative.extension().is_some_and(|e| e == "rs")
-                && relative != root
-                && !(top && current == folder)
-            {
-                found.push(relative);
-            }
-        }
-    }
-    found.sort();
-    found
 }

@@ -229,7 +229,16 @@ fn sums(a: u32, b: u32) {
         "#![no_std]\n\n#[test]\nfn in_no_std() {\n    assert_eq!(core::cmp::max(1, 2), 2);\n}\n\n#[test]\n#[should_panic(expected = \"none\")]\nfn panics_in_no_std() {\n    panic!(\"none\");\n}\n",
     ),
     ("tests/common/mod.rs", "pub fn helper() -> u32 { 1 }\n"),
-    ("tests/it/main.rs", "mod net;\n\n#[test]\nfn in_main() {}\n"),
+    // A helper that is a target of its own too (cargo finds it), with no test: other targets
+    // take it by `#[path]`, and it stays as it is (tower's `tests/support.rs`).
+    ("tests/support.rs", "pub fn support() -> u32 {\n    2\n}\n"),
+    // A file in a folder of its own that no target names: compiled by none, its test runs
+    // nowhere, before as after.
+    ("tests/orphan/lone.rs", "#[test]\nfn lone() {}\n"),
+    (
+        "tests/it/main.rs",
+        "mod net;\n#[path = \"../support.rs\"]\nmod support;\n\n#[test]\nfn in_main() {\n    assert_eq!(support::support(), 2);\n}\n",
+    ),
     ("tests/it/net.rs", "#[test]\nfn connects() {}\n\n#[test]\nfn refuses() {\n    panic!(\"refused\");\n}\n"),
 ];
 
@@ -360,6 +369,8 @@ fn every_test_has_libtests_outcome_after_the_conversion() {
         );
     };
     unchanged("tests/own_main.rs");
+    unchanged("tests/support.rs");
+    unchanged("tests/orphan/lone.rs");
     // One import at a target's root serves its module files too.
     unchanged("tests/it/net.rs");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
