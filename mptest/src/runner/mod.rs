@@ -21,6 +21,7 @@ mod plan;
 mod schedule;
 mod select;
 mod slot;
+mod tap;
 pub(crate) mod time_limits;
 mod rerun;
 mod timings;
@@ -36,7 +37,8 @@ use std::time::Instant;
 use crate::cli::{Format, Options};
 use crate::procs;
 use crate::registry;
-use crate::reporter::{Event, Human, Json, Junit, Logfile, Outcome, Progress, Reporter, TestResult};
+use crate::reporter::{Event, Human, Json, Junit, Logfile, Progress, Reporter};
+use tap::Tap;
 
 pub(crate) use event::WorkerEvent;
 
@@ -218,21 +220,14 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         main_reporter.as_mut()
     };
     let measured = RefCell::new(Vec::new());
-    let mut reporter = Tap {
-        inner: shown,
+    let mut reporter = Tap::new(
+        shown,
         files,
-        measured: &measured,
-        ignored: plan::interleave(&reported, &selection.run, &selection.ignored)
-            .into_iter()
-            .rev()
-            .collect(),
-        tests: &tests,
-        ended: 0,
+        &measured,
+        plan::interleave(&reported, &selection.run, &selection.ignored),
+        &tests,
         one_at_a_time,
-        running: 0,
-        held: std::collections::VecDeque::new(),
-        current: None,
-    };
+    );
     reporter.report(&Event::RunStarted {
         test_count: selection.run.len() + selection.ignored.len(),
     });
@@ -274,117 +269,6 @@ pub(crate) fn run(args: Vec<String>) -> i32 {
         EXIT_OK
     } else {
         EXIT_FAILED
-    }
-}
-
-/// Passes events on to the output's reporter and the files' ones (JUnit, `--logfile`), and
-/// keeps each finished test's duration and outcome for the timings file. Reports each ignored
-/// test where libtest does, when its turn comes: after the tests before it ended. One test at
-/// a time, a test is said to start once the one before it ended (a worker starts the test
-/// handed to it ahead at once), as libtest says it.
-struct Tap<'r> {
-    inner: &'r mut dyn Reporter,
-    files: Vec<Box<dyn Reporter>>,
-    measured: &'r RefCell<Vec<timings::Measured>>,
-    /// Ignored tests not reported yet, each with the number of tests that run before it, the
-    /// next one last.
-    ignored: Vec<(usize, usize)>,
-    tests: &'r [(String, &'static registry::TestDef)],
-    /// Tests that ran and ended (not those ignored, not an attempt to be retried).
-    ended: usize,
-    /// One worker: tests start one after another.
-    one_at_a_time: bool,
-    /// Attempts said to have started and not yet ended.
-    running: usize,
-    /// Starts not said yet (one at a time): name and attempt.
-    held: std::collections::VecDeque<(String, u32)>,
-    /// The last start said.
-    current: Option<(String, u32)>,
-}
-
-impl Tap<'_> {
-    fn pass_on(&mut self, event: &Event<'_>) {
-        self.inner.report(event);
-        for file in &mut self.files {
-            file.report(event);
-        }
-    }
-
-    /// Reports the ignored tests whose turn came once `ended` tests ended (all, for `None`).
-    fn ignored_after(&mut self, ended: Option<usize>) {
-        while let Some(&(i, before)) = self.ignored.last() {
-            if ended.is_some_and(|ended| before > ended) {
-                return;
-            }
-            self.ignored.pop();
-            let (name, def) = &self.tests[i];
-            let result = TestResult {
-                name: name.clone(),
-                outcome: Outcome::Ignored {
-                    reason: def.ignored_because().filter(|r| !r.is_empty()),
-                },
-                duration: Default::default(),
-                output: None,
-                leftovers: vec![],
-                logs: vec![],
-            };
-            // libtest announces ignored tests too.
-            self.pass_on(&Event::TestStarted { name, attempt: 1 });
-            self.pass_on(&Event::TestFinished { result: &result });
-        }
-    }
-
-    /// An attempt ended: the next one held back starts.
-    fn attempt_ended(&mut self) {
-        self.running = self.running.saturating_sub(1);
-        if let Some((name, attempt)) = self.held.pop_front() {
-            self.running += 1;
-            self.pass_on(&Event::TestStarted { name: &name, attempt });
-            self.current = Some((name, attempt));
-        }
-    }
-}
-
-impl Reporter for Tap<'_> {
-    fn report(&mut self, event: &Event<'_>) {
-        match event {
-            Event::TestStarted { name, attempt } if self.one_at_a_time && self.running > 0 => {
-                // Said again (its worker went away as it was sent): once is enough.
-                if self.current.as_ref() != Some(&(name.to_string(), *attempt)) {
-                    self.held.push_back((name.to_string(), *attempt));
-                }
-                return;
-            }
-            Event::TestStarted { name, attempt } => {
-                self.running += 1;
-                self.current = Some((name.to_string(), *attempt));
-            }
-            Event::RunFinished { .. } => {
-                self.ignored_after(None);
-                while !self.held.is_empty() {
-                    self.attempt_ended();
-                }
-            }
-            _ => {}
-        }
-        self.pass_on(event);
-        match event {
-            Event::RunStarted { .. } => self.ignored_after(Some(0)),
-            Event::TestRetrying { .. } => self.attempt_ended(),
-            Event::TestFinished { result } if !matches!(result.outcome, Outcome::Ignored { .. }) => {
-                // An interrupted test's time says nothing of how long it takes.
-                let interrupted = matches!(result.outcome, Outcome::Interrupted { .. });
-                self.measured.borrow_mut().push(timings::Measured {
-                    name: result.name.clone(),
-                    seconds: (!interrupted).then_some(result.duration.as_secs_f64()),
-                    failed: result.outcome.is_failure(),
-                });
-                self.ended += 1;
-                self.ignored_after(Some(self.ended));
-                self.attempt_ended();
-            }
-            _ => {}
-        }
     }
 }
 
