@@ -244,9 +244,7 @@ impl Inbox {
             exit.reap();
         }
         // What was sent before these bytes were written comes before them.
-        while let Ok(envelope) = self.rx.try_recv() {
-            self.ready.push_back(envelope);
-        }
+        self.take_mail();
         self.tell_exits(&mut piped);
         self.ready.extend(piped);
     }
@@ -287,9 +285,7 @@ impl Inbox {
             // Its channel may have been read to its end since the channel's messages were
             // taken above: what the channel's thread sent came before it said so, and before
             // the exit.
-            while let Ok(envelope) = self.rx.try_recv() {
-                self.ready.push_back(envelope);
-            }
+            self.take_mail();
             let exit = self.exits.swap_remove(i);
             let record = match (&exit.note, &event) {
                 (Some(note), WorkerEvent::Exited(status)) => note.record(*status),
@@ -326,6 +322,13 @@ impl Inbox {
         self.recv_until(Some(Instant::now()))
     }
 
+    /// What other threads sent so far, made ready (before what is read in the pipes next).
+    fn take_mail(&mut self) {
+        while let Ok(envelope) = self.rx.try_recv() {
+            self.ready.push_back(envelope);
+        }
+    }
+
     /// Reads pipe `i` until it is empty or ends.
     fn drain(&mut self, i: usize, piped: &mut Vec<Envelope>) -> PipeRead {
         loop {
@@ -357,9 +360,7 @@ impl Inbox {
                 if let Some(start) = watched.channel_used.take_if(|_| channel_used) {
                     // What the channel's reader will send comes after what was read so far
                     // (the hello above all): that is made ready before the reader starts.
-                    while let Ok(envelope) = self.rx.try_recv() {
-                        self.ready.push_back(envelope);
-                    }
+                    self.take_mail();
                     self.ready.extend(piped.drain(..));
                     start();
                 }

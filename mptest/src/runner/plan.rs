@@ -185,10 +185,12 @@ pub(crate) fn plan(
             known.sort_by(f64::total_cmp);
             let typical = known.get(known.len() / 2).copied().unwrap_or(0.0);
             let length = |u: &Unit| -> f64 {
-                let ran = u.tests.iter().filter(|i| runs.contains(i));
-                match ran.clone().next() {
-                    None => typical,
-                    Some(_) => ran.map(|&i| seconds.get(&tests[i].0).copied().unwrap_or(typical)).sum(),
+                let ran: Vec<f64> = (u.tests.iter().filter(|i| runs.contains(i)))
+                    .map(|&i| seconds.get(&tests[i].0).copied().unwrap_or(typical))
+                    .collect();
+                match ran.is_empty() {
+                    true => typical,
+                    false => ran.iter().sum(),
                 }
             };
             // Each unit's length once, not at every comparison. Stable: equal lengths keep the
