@@ -79,14 +79,15 @@ impl Record<'_> {
 
 /// Writes `bytes` to `fd` with one `write` (a record: at most `PIPE_BUF` bytes, so the pipe
 /// takes it whole); true when it was written.
+/// In a worker whose output is staged, what is staged goes first (see [`crate::stage`]).
 pub(crate) fn write_record(fd: impl std::os::fd::AsFd, bytes: &[u8]) -> bool {
-    loop {
+    crate::stage::in_order(|| loop {
         match nix::unistd::write(&fd, bytes) {
             Ok(n) => return n == bytes.len(),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return false,
         }
-    }
+    })
 }
 
 /// What one test wrote: its head, its tail, and how much was cut between them.

@@ -85,7 +85,16 @@
 //!   process the test starts — is captured at the file-descriptor level into that test's report.
 //!   It is shown for failed tests, for passed ones with `--show-output`, and streamed live with
 //!   `--nocapture`. It survives the worker's crash. Very large output keeps its first and last
-//!   4 MiB and says how much was cut.
+//!   4 MiB and says how much was cut. A forked worker keeps its own writes in memory while they
+//!   come in bursts (a write less than 100 µs after the one before), as libtest keeps a test's
+//!   `print!`s, and writes them to the capture pipe in batches: a test that prints a million
+//!   lines takes about libtest's time, not 5 × it. To see them, mptest defines the C library's
+//!   `write`, `writev`, `dup2`, `dup3`, `close`, `posix_spawn` and `posix_spawnp` in the test
+//!   binary (Linux with glibc): a binary that defines one of them itself does not link with
+//!   mptest. A lone write, and every write after the test moved fd 1 or 2 elsewhere (until the
+//!   next test), goes to the pipe at once, and what is kept is written out before the test
+//!   starts a process: what processes print keeps its order. `MPTEST_STAGED_OUTPUT=0` writes
+//!   everything at once.
 //! - A crash (signal, abort, `process::exit` inside a test) is reported as such, naming the
 //!   signal or exit code; the worker is replaced. (In a run of that one test, `exit(0)` is a
 //!   pass, as libtest says of its process: rusty-fork's forked tests end so.) A timeout (`timeout = ...` or `--timeout SECS`)
@@ -325,6 +334,7 @@
 //! |---|---|---|---|
 //! | worker pool, crash / abort / hang isolation, timeouts, retries, fixtures, JSON / JUnit | yes | yes | yes |
 //! | `spawn`, auxiliaries, `Manager` and shared types, `Recorder`, logs, output capture | yes | yes | yes |
+//! | a test's own writes to stdout and stderr | kept in memory while they come in bursts, written to the capture pipe in batches (forked workers, glibc) | each a write to the capture pipe | as macOS |
 //! | leftover processes of a test found and ended | all, also daemons in a session of their own (child subreaper) | those in the worker's process group (`ps`; one whose parent exited: when the worker ends) | as macOS |
 //! | a killed coordinator takes its workers along | parent-death signal | a watcher thread (50 ms) | as macOS |
 //! | `mptest::clock` across processes | futex wake-ups | 1 ms look-ups | as macOS |

@@ -29,6 +29,7 @@ mod runner;
 pub mod shared;
 mod signals;
 mod spawn;
+mod stage;
 #[doc(hidden)]
 pub mod sync;
 pub(crate) mod work;
@@ -264,6 +265,10 @@ pub mod __private {
     pub use crate::shared::{
         serve_connection, travel, Locked, Proxy, ServeFn, SharedState, SharedTypeDef, Travels, SHARED_TYPES,
     };
+    /// Whether this worker's writes to stdout and stderr are staged now (mptest's own tests).
+    pub use crate::stage::armed as output_staged;
+    /// Holds the thread that writes staged output out (mptest's own tests).
+    pub use crate::stage::hold_flusher;
     pub use crate::work::pipe_fd as work_pipe_fd;
     pub use crate::worker::fault;
     /// The runtimes of async tests and fixtures.

@@ -144,6 +144,7 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
                     );
                 }
                 send_hooks("stop", &crate::hooks::WORKER_STOP);
+                crate::stage::write_out_now();
                 return Ok(());
             }
             Err(RecvError::Disconnected) => return Ok(()),
@@ -213,6 +214,7 @@ fn run_test(index: u32, name: &str) -> Report {
     let started = Instant::now();
     crate::launch::reexec::set_current_test(name);
     crate::clock::reset_for_test();
+    crate::stage::rearm();
     crate::logs::begin_test();
     let def = find_test(index, name);
     // The group's worker moved on: the last group's fixtures go (reported apart from this test).

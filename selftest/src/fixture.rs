@@ -99,6 +99,113 @@ mod fail {
     }
 }
 
+/// Output staged in memory (see `mptest::stage`): a forked worker's bursts of writes, which
+/// must reach the report whole and in order however the test ends.
+mod staged {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// Staged in this worker (a forked one; every worker is re-executed in a portable build).
+    /// The thread that writes staged output out as it comes is held: what the test writes
+    /// stays staged until the rule under test writes it out.
+    fn expect_staged(yes: bool) {
+        assert_eq!(mptest::__private::output_staged(), yes && !cfg!(mptest_portable));
+        mptest::__private::hold_flusher(true);
+    }
+
+    /// 2 000 lines, each in several writes, faster than any gap between them.
+    fn burst(what: &str) {
+        for i in 0..2000 {
+            eprintln!("{what} line {i}");
+        }
+    }
+
+    #[mp_test]
+    fn aborts_after_a_burst() {
+        expect_staged(true);
+        burst("abort");
+        std::process::abort();
+    }
+
+    #[mp_test]
+    fn killed_after_a_burst() {
+        expect_staged(true);
+        burst("kill");
+        // SAFETY: kill(2) of this process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+
+    #[mp_test]
+    fn exits_after_a_burst() {
+        expect_staged(true);
+        burst("exit");
+        print!("and no newline");
+        std::process::exit(3);
+    }
+
+    #[mp_test]
+    fn a_child_prints_after_a_burst() {
+        expect_staged(true);
+        burst("parent");
+        let status = Command::new("sh").args(["-c", "echo child line"]).status();
+        assert!(status.is_ok_and(|s| s.success()));
+        panic!("to show the output");
+    }
+
+    #[mp_test]
+    fn a_forked_child_prints_after_a_burst() {
+        use std::os::unix::process::CommandExt;
+        expect_staged(true);
+        burst("parent");
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo child line"]);
+        // SAFETY: the copy only writes (async-signal-safe) before it executes `sh`. A
+        // `pre_exec` has std fork, where `posix_spawn` would have been used.
+        unsafe {
+            command.pre_exec(|| {
+                // A burst of its own, which a copy still armed would stage.
+                for said in [&b"in the copy\n"[..], b"and again\n", b"and once more\n"] {
+                    libc::write(2, said.as_ptr().cast(), said.len());
+                }
+                Ok(())
+            });
+        }
+        assert!(command.status().is_ok_and(|s| s.success()));
+        panic!("to show the output");
+    }
+
+    #[mp_test]
+    fn moves_stderr_to_a_file_and_back() {
+        expect_staged(true);
+        burst("before");
+        let path = std::env::temp_dir().join(format!("mptest-staged-{}", std::process::id()));
+        let file = std::fs::File::create(&path).expect("a file");
+        // SAFETY: dup, dup2 and close of descriptors this test owns or restores.
+        let saved = unsafe { libc::dup(2) };
+        assert!(saved >= 0 && unsafe { libc::dup2(file.as_raw_fd(), 2) } == 2);
+        for i in 0..100 {
+            eprintln!("into the file {i}");
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::dup2(saved, 2);
+            libc::close(saved);
+        }
+        let text = std::fs::read_to_string(&path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(text.expect("the file").lines().count(), 100);
+        // Until the next test finds fd 1 and 2 back on the pipe, nothing is staged.
+        expect_staged(false);
+        burst("after");
+        panic!("to show the output");
+    }
+
+    #[mp_test]
+    fn staged_again_after_a_test_moved_stderr() {
+        expect_staged(true);
+    }
+}
+
 mod crash {
     use super::*;
 

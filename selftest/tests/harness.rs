@@ -202,6 +202,74 @@ fn the_first_workers_are_forked_unless_told_not_to() {
     assert_eq!(main_ran("0"), 4);
 }
 
+/// The lines `what line 0` .. `what line 1999` of a `staged::` fixture test, each once, in
+/// order, in `text`; the index just after them.
+fn whole_burst(text: &str, what: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let prefix = format!("{what} line ");
+    let numbers: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(&prefix)).collect();
+    let expected: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    assert!(
+        numbers == expected,
+        "{what}: the burst is not whole and in order ({} of its lines):\n{}",
+        numbers.len(),
+        text.lines()
+            .filter(|l| !l.starts_with(&prefix))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let first = lines.iter().position(|l| l.starts_with(&prefix)).unwrap_or(0);
+    first + 2000
+}
+
+#[test]
+fn output_staged_in_memory_reaches_the_report_whole_however_the_test_ends() {
+    // One test a run: a crash's replacement worker is re-executed, and has no stage.
+    for (name, outcome, what) in [
+        ("staged::aborts_after_a_burst", "crashed", "abort"),
+        ("staged::killed_after_a_burst", "crashed", "kill"),
+        ("staged::exits_after_a_burst", "crashed", "exit"),
+        ("staged::a_child_prints_after_a_burst", "failed", "parent"),
+        ("staged::a_forked_child_prints_after_a_burst", "failed", "parent"),
+    ] {
+        let run = fixture_json(&[name, "--exact"]);
+        assert_eq!(run.outcome(name), outcome, "{name}: {}", run.stdout);
+        let text = run.field(name, "stdout");
+        let after = whole_burst(&text, what);
+        let rest: Vec<&str> = text.lines().skip(after).collect();
+        match what {
+            // What it wrote last, no newline and all, before the coordinator's word on it.
+            "exit" => assert!(
+                rest.first().is_some_and(|l| l.starts_with("and no newline")),
+                "{text}"
+            ),
+            // The child started after the burst was written: its line comes after it. A
+            // forked copy writes at once, to the pipe: the stage is the worker's alone.
+            "parent" if name.contains("forked") => {
+                let expected = ["in the copy", "and again", "and once more", "child line"];
+                assert_eq!(rest.get(..4), Some(&expected[..]), "{text}")
+            }
+            "parent" => assert_eq!(rest.first(), Some(&"child line"), "{text}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_test_that_moves_stderr_gets_its_writes_where_it_sent_them() {
+    let moves = "staged::moves_stderr_to_a_file_and_back";
+    let again = "staged::staged_again_after_a_test_moved_stderr";
+    let run = fixture_json(&[moves, again, "--exact", "--test-threads", "1"]);
+    // The file got its 100 lines (the test asserts it), the report the rest.
+    assert_eq!(run.outcome(moves), "failed", "{}", run.stdout);
+    let text = run.field(moves, "stdout");
+    whole_burst(&text, "before");
+    whole_burst(&text, "after");
+    assert!(!text.contains("into the file"), "{text}");
+    // The next test in the same worker is staged again.
+    assert_eq!(run.outcome(again), "passed", "{}", run.stdout);
+}
+
 #[test]
 fn crashes_cost_one_test_and_name_the_signal_or_exit_code() {
     let run = fixture_json(&["crash::", "pass::plain", "pass::result_ok", "--test-threads", "2"]);

@@ -73,6 +73,8 @@ pub(crate) struct Stdio {
     pub(crate) null: OwnedFd,
     /// stdout and stderr, when capturing: the pipe's write end.
     pub(crate) output: Option<OwnedFd>,
+    /// Where the worker's own writes to them are staged (see [`crate::stage`]).
+    pub(crate) stage: Option<std::sync::Arc<crate::stage::Stage>>,
 }
 
 /// Makes this process (a forked worker, one thread) a member of a process group of its own
@@ -146,6 +148,9 @@ pub(crate) fn become_worker(
         }
         drop(stdio.null);
         drop(stdio.output);
+        if let Some(stage) = stdio.stage {
+            crate::stage::arm(stage);
+        }
         if let Err(err) = found_own_group() {
             eprintln!("mptest worker: cannot make a process group of its own: {err}");
             return false;

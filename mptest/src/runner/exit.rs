@@ -77,12 +77,20 @@ pub(crate) struct ExitNote {
     /// A write end of the process's output pipe, the coordinator's own.
     pub(crate) pipe: OwnedFd,
     pub(crate) sentinel: Vec<u8>,
+    /// A forked worker's stage: what it staged and did not write goes into the pipe before the
+    /// record (see [`crate::stage`]).
+    pub(crate) stage: Option<std::sync::Arc<crate::stage::Stage>>,
 }
 
 impl ExitNote {
     /// The record that tells `status`.
     pub(crate) fn record(&self, status: ExitStatus) -> Option<Vec<u8>> {
         crate::capture::Record::Exited(status.into_raw()).bytes(&self.sentinel)
+    }
+
+    /// What the dead process staged and never wrote to the pipe.
+    pub(crate) fn unwritten(&self) -> Vec<u8> {
+        self.stage.as_ref().map(|stage| stage.unwritten()).unwrap_or_default()
     }
 }
 

@@ -287,8 +287,11 @@ impl Inbox {
             // the exit.
             self.take_mail();
             let exit = self.exits.swap_remove(i);
+            // What it staged and never wrote comes after what it wrote, before its exit.
             let record = match (&exit.note, &event) {
-                (Some(note), WorkerEvent::Exited(status)) => note.record(*status),
+                (Some(note), WorkerEvent::Exited(status)) => note
+                    .record(*status)
+                    .map(|record| [note.unwritten(), record].concat()),
                 _ => None,
             };
             let pipe = self.pipes.iter().position(|p| p.id == exit.slot);

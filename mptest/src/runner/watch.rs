@@ -140,6 +140,7 @@ fn wait_in_a_thread(
         // teardowns are reported before its exit ends the run.
         channel.wait_until_read();
         if let (Some(note), WorkerEvent::Exited(status)) = (&note, &event) {
+            let _ = crate::stage::write_all_now(std::os::fd::AsRawFd::as_raw_fd(&note.pipe), &note.unwritten());
             if note
                 .record(*status)
                 .is_some_and(|record| crate::capture::write_record(&note.pipe, &record))
@@ -261,6 +262,7 @@ mod tests {
             note = Some(ExitNote {
                 pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
                 sentinel: sentinel.clone(),
+                stage: None,
             });
             command.stdout(writer);
             inbox
@@ -389,6 +391,7 @@ mod tests {
         let note = ExitNote {
             pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
             sentinel: sentinel.clone(),
+            stage: None,
         };
         let child = std::process::Command::new("sh")
             .args(["-c", "printf 'last words'; exit 3"])
@@ -424,6 +427,7 @@ mod tests {
         let note = ExitNote {
             pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
             sentinel: sentinel.clone(),
+            stage: None,
         };
         let mut written = vec![b'x'; 300_000];
         written.extend(crate::capture::Record::TestEnded.bytes(&sentinel).expect("a record"));
@@ -481,6 +485,7 @@ mod tests {
         let note = ExitNote {
             pipe: OwnedFd::from(writer.try_clone().expect("a copy")),
             sentinel: sentinel.clone(),
+            stage: None,
         };
         let (to, from) = ipc_channel::ipc::channel::<Told>().expect("a channel");
         for message in messages {

@@ -114,10 +114,12 @@ fn fork_one(
         false => (None, None),
     };
     let (reader, writer) = pipe.map(|(r, w)| (r, OwnedFd::from(w))).unzip();
+    let stage = writer.as_ref().and_then(|_| crate::stage::Stage::new()).map(std::sync::Arc::new);
     let note = match (&writer, &sentinel) {
         (Some(writer), Some(sentinel)) => Some(ExitNote {
             pipe: writer.try_clone().map_err(Error::WorkerSpawn)?,
             sentinel: sentinel.clone(),
+            stage: stage.clone(),
         }),
         _ => None,
     };
@@ -139,7 +141,11 @@ fn fork_one(
                 drop(other.0.take());
             }
             drop((reader, from_worker, tasks, note));
-            let stdio = crate::launch::fork::Stdio { null, output: writer };
+            let stdio = crate::launch::fork::Stdio {
+                null,
+                output: writer,
+                stage,
+            };
             let channels = (to_coordinator, to_worker, claims);
             if let Some(cpus) = cpus {
                 crate::cpus::remember(cpus);
@@ -190,6 +196,7 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
         note = Some(ExitNote {
             pipe: OwnedFd::from(writer.try_clone().map_err(Error::WorkerSpawn)?),
             sentinel: capture::sentinel_bytes(&nonce),
+            stage: None,
         });
         // fd 1 and fd 2 share one pipe, so their interleaving is kept as a terminal shows it.
         command

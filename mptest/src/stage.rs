@@ -1,0 +1,450 @@
+//! A forked worker's own writes to its captured stdout and stderr, kept in memory and written
+//! to the capture pipe in batches.
+//!
+//! std's stderr is unbuffered: an `eprintln!` is two to four `write`s, and each `write` to the
+//! capture pipe costs a system call and, often, a wake-up of the coordinator's reader — 7 × what
+//! libtest takes for a test that prints a million lines. libtest keeps a test's output in memory
+//! through an API of std's that stable Rust cannot call (`set_output_capture`). mptest instead
+//! defines the C library's `write` (and `writev`) in the test binary (Linux; see
+//! [`interpose`]): std's calls to them, which the linker binds inside the binary, come here,
+//! and while the worker is armed a write to fd 1 or 2 is copied into the *stage* and returns.
+//!
+//! The stage is a ring in a shared mapping the coordinator made before it forked the worker:
+//! what is staged and not yet written survives the worker's death however it dies (a crash, an
+//! abort, `exit`, a kill at its timeout) — the coordinator writes it into the pipe before the
+//! record that tells the exit ([`Stage::unwritten`]). The stage is written to the pipe
+//!
+//! - by a flusher thread, woken when the stage stops being empty, which writes out what was
+//!   staged in the next 100 µs: output leaves the process within about that, so what several
+//!   processes print in bursts keeps its order to within it (a write that is not part of a
+//!   burst is not staged at all: it goes to the pipe at once);
+//! - by the writer itself when the ring is full, and before a write larger than a quarter of it;
+//! - before every record of the worker's (the end of a test, see [`crate::capture::Record`]),
+//!   and before the worker forks (`pthread_atfork`);
+//! - before fd 1 or 2 is moved elsewhere by `dup2`, `dup3` or `close` (a test that redirects
+//!   stderr to read it back, as the `gag` crate does): the worker is then disarmed until a later
+//!   test finds both descriptors back on the pipe.
+//!
+//! Not staged, and written to the pipe as before: what the processes a test starts write (a
+//! forked copy disarms itself), writes made by raw system call (rustix), and every write of a
+//! re-executed worker (only a forked one has a stage), or with `MPTEST_STAGED_OUTPUT=0`.
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+
+#[cfg(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))]
+mod interpose;
+
+/// Bytes the ring holds.
+const RING: usize = 256 << 10;
+
+/// Set to `0` to have every write of a worker go to the pipe at once.
+const STAGE_VAR: &str = "MPTEST_STAGED_OUTPUT";
+
+/// What the worker and the coordinator share: the ring and how far it was filled and written.
+#[repr(C)]
+struct Shared {
+    /// Bytes staged since the worker started (the ring holds `staged - written` of them).
+    staged: AtomicU64,
+    /// Bytes of those written to the pipe.
+    written: AtomicU64,
+    ring: UnsafeCell<[u8; RING]>,
+}
+
+/// A stage: a shared anonymous mapping, made before the fork, so the worker's copy is the same
+/// memory as the coordinator's.
+pub(crate) struct Stage {
+    shared: *mut Shared,
+}
+
+// SAFETY: the mapping is only read and written through atomics and the protocol of this module
+// (the ring's bytes between `written` and `staged` are not written again until written out).
+unsafe impl Send for Stage {}
+// SAFETY: as above.
+unsafe impl Sync for Stage {}
+
+impl Stage {
+    /// A new, empty stage, or `None` where output is not staged (see the module's
+    /// documentation) or no mapping could be made.
+    pub(crate) fn new() -> Option<Stage> {
+        if !interposed() || std::env::var_os(STAGE_VAR).is_some_and(|v| v == "0") {
+            return None;
+        }
+        Stage::map()
+    }
+
+    /// A new, empty stage.
+    fn map() -> Option<Stage> {
+        // SAFETY: a fresh anonymous mapping, zero-filled (both counters start at 0).
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<Shared>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANON,
+                -1,
+                0,
+            )
+        };
+        (map != libc::MAP_FAILED).then(|| Stage { shared: map.cast() })
+    }
+
+    fn shared(&self) -> &Shared {
+        // SAFETY: mapped for as long as `self` lives.
+        unsafe { &*self.shared }
+    }
+
+    /// What a dead worker staged and never wrote to the pipe (the coordinator's side, once the
+    /// worker is gone: nothing writes the ring any more).
+    pub(crate) fn unwritten(&self) -> Vec<u8> {
+        let shared = self.shared();
+        let (written, staged) = (
+            shared.written.load(Ordering::Acquire),
+            shared.staged.load(Ordering::Acquire),
+        );
+        let mut bytes = Vec::new();
+        if staged > written && staged - written <= RING as u64 {
+            // SAFETY: bytes staged and not written, which no one writes again.
+            let (first, second) = unsafe { ring_slices(shared, written, staged) };
+            bytes.extend_from_slice(first);
+            bytes.extend_from_slice(second);
+        }
+        bytes
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, of that size; nothing refers to it after `self`.
+        unsafe {
+            libc::munmap(self.shared.cast(), std::mem::size_of::<Shared>());
+        }
+    }
+}
+
+/// The ring's bytes from `from` to `to` (counters, `to - from <= RING`), as one or two slices.
+///
+/// # Safety
+///
+/// No one may write those bytes while the slices live: they must be staged and not written out.
+unsafe fn ring_slices(shared: &Shared, from: u64, to: u64) -> (&[u8], &[u8]) {
+    let ring = shared.ring.get().cast::<u8>();
+    let start = (from % RING as u64) as usize;
+    let len = ((to - from) as usize).min(RING);
+    let first = len.min(RING - start);
+    // SAFETY: within the ring; not written meanwhile (the caller's promise).
+    unsafe {
+        (
+            std::slice::from_raw_parts(ring.add(start), first),
+            std::slice::from_raw_parts(ring, len - first),
+        )
+    }
+}
+
+/// Whether this build defines `write` (see [`interpose`]): Linux with the GNU C library, whose
+/// `posix_spawn` is found behind ours with `dlsym`. (Elsewhere what only `interpose` calls is
+/// unused.)
+fn interposed() -> bool {
+    cfg!(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))
+}
+
+/// This process's stage, once armed (a forked worker's, for the whole life of the process).
+static STAGE: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+/// Writes to fd 1 and 2 are staged (cleared while a test has moved them, and in forked copies).
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// Taken to stage bytes.
+static APPEND: Mutex<()> = Mutex::new(());
+/// Taken to write staged bytes to the pipe: one writer at a time, in order.
+static WRITE_OUT: Mutex<()> = Mutex::new(());
+/// Wakes the flusher thread: something was staged.
+static WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+/// The descriptions fd 1 and 2 had when the worker was armed (device, inode).
+static PIPE_ID: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+
+thread_local! {
+    /// This thread is inside the stage's code: a write it makes (a signal handler's, a record's)
+    /// goes to the descriptor at once.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as inside the stage's code until dropped.
+struct Inside(bool);
+
+impl Inside {
+    fn enter() -> Inside {
+        Inside(INSIDE.with(|inside| inside.replace(true)))
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        INSIDE.with(|inside| inside.set(self.0));
+    }
+}
+
+/// Arms this process (a forked worker whose fd 1 and 2 are now the capture pipe) with `stage`,
+/// which it keeps until it exits.
+pub(crate) fn arm(stage: std::sync::Arc<Stage>) {
+    let shared = stage.shared;
+    // The mapping stays for the life of the process.
+    std::mem::forget(stage);
+    *PIPE_ID.lock().unwrap_or_else(PoisonError::into_inner) = description(1);
+    STAGE.store(shared, Ordering::Release);
+    // SAFETY: registers handlers that are plain functions of this module.
+    unsafe {
+        libc::pthread_atfork(Some(before_fork), None, Some(in_forked_copy));
+    }
+    ARMED.store(true, Ordering::Release);
+}
+
+/// Wakes the flusher thread, started the first time: a worker whose tests never write in
+/// bursts (most) does not pay for a thread. Without one (none could be started), what is
+/// staged still goes out by the other rules.
+fn wake_flusher() {
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if !STARTED.swap(true, Ordering::AcqRel) {
+        let _ = std::thread::Builder::new()
+            .name("mptest-output".into())
+            .spawn(flusher);
+    }
+    let (pending, wake) = &WAKE;
+    *pending.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    wake.notify_one();
+}
+
+/// The (device, inode) of what `fd` is open on.
+fn description(fd: libc::c_int) -> Option<(u64, u64)> {
+    // SAFETY: fstat into a zeroed stat of ours.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some((stat.st_dev as u64, stat.st_ino as u64))
+}
+
+/// Whether this process's writes to fd 1 and 2 are staged now.
+pub fn armed() -> bool {
+    ARMED.load(Ordering::Acquire)
+}
+
+/// The flusher thread writes nothing out while set (mptest's own tests: what is staged then
+/// leaves only as the other rules say).
+static HOLD: AtomicBool = AtomicBool::new(false);
+
+/// Holds the flusher thread (see [`HOLD`]).
+pub fn hold_flusher(hold: bool) {
+    HOLD.store(hold, Ordering::Release);
+}
+
+/// At a test's start: arms the worker again if a test before moved fd 1 or 2 and both are back
+/// on the pipe.
+pub(crate) fn rearm() {
+    if STAGE.load(Ordering::Acquire).is_null() || ARMED.load(Ordering::Acquire) {
+        return;
+    }
+    let pipe = *PIPE_ID.lock().unwrap_or_else(PoisonError::into_inner);
+    if pipe.is_some() && description(1) == pipe && description(2) == pipe {
+        ARMED.store(true, Ordering::Release);
+    }
+}
+
+/// Stages `bytes`, written to `fd` (1 or 2), and says how many were taken; `None` when the
+/// worker is not armed (they must be written at once instead). A write that is not part of a
+/// burst — the stage is empty and the last write was [`BURST_GAP`] ago or more — is written at
+/// once, as is a large one, after what is staged.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))), allow(dead_code))]
+fn stage(fd: libc::c_int, bytes: &[u8]) -> Option<isize> {
+    if !ARMED.load(Ordering::Relaxed) || INSIDE.with(Cell::get) {
+        return None;
+    }
+    let _inside = Inside::enter();
+    let _append = APPEND.lock().unwrap_or_else(PoisonError::into_inner);
+    let shared = armed_stage()?;
+    let staged = shared.staged.load(Ordering::Relaxed);
+    let mut written = shared.written.load(Ordering::Acquire);
+    if staged == written && !in_a_burst() {
+        return Some(raw_write(fd, bytes));
+    }
+    if bytes.len() > RING / 4 {
+        write_out(shared);
+        return Some(raw_write(fd, bytes));
+    }
+    if staged - written + bytes.len() as u64 > RING as u64 {
+        write_out(shared);
+        written = shared.written.load(Ordering::Acquire);
+    }
+    let start = (staged % RING as u64) as usize;
+    let first = bytes.len().min(RING - start);
+    // SAFETY: the ring's bytes from `staged` on are not being written out (a writer out takes
+    // only what was staged before), and only this thread, holding `APPEND`, writes them.
+    unsafe {
+        let ring = shared.ring.get().cast::<u8>();
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), ring.add(start), first);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), ring, bytes.len() - first);
+    }
+    shared.staged.store(staged + bytes.len() as u64, Ordering::Release);
+    if staged == written {
+        wake_flusher();
+    }
+    Some(bytes.len() as isize)
+}
+
+/// Writes closer together than this are a burst, and staged: a lone write goes to the pipe at
+/// once, so what processes print now and then keeps its order exactly. (A write to the pipe
+/// and its reader's wake-up take tens of µs; an `eprintln!` in a loop writes every µs or so.)
+const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Whether this write, made when nothing is staged, follows the one before within
+/// [`BURST_GAP`] (asked with `APPEND` held).
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))), allow(dead_code))]
+fn in_a_burst() -> bool {
+    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    let burst = last.is_some_and(|last| now.duration_since(last) < BURST_GAP);
+    *last = Some(now);
+    burst
+}
+
+fn armed_ptr() -> *mut Shared {
+    STAGE.load(Ordering::Acquire)
+}
+
+/// The stage, while armed.
+fn armed_stage() -> Option<&'static Shared> {
+    let shared = armed_ptr();
+    // SAFETY: a stage once armed stays mapped for the life of the process (see `arm`).
+    (ARMED.load(Ordering::Acquire) && !shared.is_null()).then(|| unsafe { &*shared })
+}
+
+/// Writes what is staged to the pipe (fd 1), in order with every other writer of the stage.
+fn write_out(shared: &Shared) {
+    let _inside = Inside::enter();
+    let _write_out = WRITE_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    let written = shared.written.load(Ordering::Acquire);
+    let staged = shared.staged.load(Ordering::Acquire);
+    if staged == written {
+        return;
+    }
+    // SAFETY: staged and not written; `APPEND`'s holder writes only after `staged`.
+    let (first, second) = unsafe { ring_slices(shared, written, staged) };
+    // A failed write (the coordinator gone) loses the bytes, as a direct write would have.
+    for part in [first, second] {
+        let _ = write_all_now(1, part);
+    }
+    shared.written.store(staged, Ordering::Release);
+}
+
+/// Writes `bytes` to `fd` at once, below the stage.
+pub(crate) fn write_all_now(fd: libc::c_int, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match raw_write(fd, bytes) {
+            n if n >= 0 => bytes = &bytes[(n as usize).min(bytes.len())..],
+            _ => match std::io::Error::last_os_error() {
+                err if err.kind() == std::io::ErrorKind::Interrupted => {}
+                err => return Err(err),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// The `write` system call itself (not the C library's function, which this build may define).
+fn raw_write(fd: libc::c_int, bytes: &[u8]) -> isize {
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))]
+    // SAFETY: write(2) of a slice we hold.
+    return unsafe { libc::syscall(libc::SYS_write, fd, bytes.as_ptr(), bytes.len()) } as isize;
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))))]
+    // SAFETY: as above.
+    return unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// Writes out what is staged (at the worker's end: nothing is left to its coordinator).
+pub(crate) fn write_out_now() {
+    in_order(|| ());
+}
+
+/// Runs `write` (a record's) after everything staged is written, with nothing staged meanwhile;
+/// its own writes go to their descriptor at once.
+pub(crate) fn in_order<R>(write: impl FnOnce() -> R) -> R {
+    let _inside = Inside::enter();
+    if STAGE.load(Ordering::Acquire).is_null() {
+        return write();
+    }
+    let _append = APPEND.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(shared) = armed_stage() {
+        write_out(shared);
+    }
+    write()
+}
+
+/// Before fd 1 or 2 is moved or closed: writes out what is staged and disarms (see [`rearm`]).
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))), allow(dead_code))]
+fn before_redirect(fd: libc::c_int) {
+    if (fd == 1 || fd == 2) && ARMED.load(Ordering::Acquire) {
+        in_order(|| ARMED.store(false, Ordering::Release));
+    }
+}
+
+/// The flusher thread: woken by the first write of a burst, writes out what the burst staged
+/// in its first [`BURST_GAP`] — one write to the pipe for hundreds of the test's, where waking
+/// at once would write the burst out a line at a time, and on one CPU take the CPU from the
+/// test for each — and then what it stages in each [`BURST_GAP`] after, until it stops.
+fn flusher() {
+    let (pending, wake) = &WAKE;
+    loop {
+        let mut woken = pending.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*woken {
+            woken = wake.wait(woken).unwrap_or_else(PoisonError::into_inner);
+        }
+        *woken = false;
+        drop(woken);
+        std::thread::sleep(BURST_GAP);
+        let shared = armed_ptr();
+        if !shared.is_null() && !HOLD.load(Ordering::Acquire) {
+            // SAFETY: mapped for the life of the process (see `arm`).
+            write_out(unsafe { &*shared });
+        }
+    }
+}
+
+/// Before the process forks or spawns another (`pthread_atfork`'s prepare handler, and the
+/// `posix_spawn` of [`interpose`]): what was staged goes out first.
+extern "C" fn before_fork() {
+    // Not from within the stage's code (a signal handler's fork): its locks may be held.
+    if INSIDE.with(Cell::get) {
+        return;
+    }
+    if let Some(shared) = armed_stage() {
+        let _inside = Inside::enter();
+        let _append = APPEND.lock().unwrap_or_else(PoisonError::into_inner);
+        write_out(shared);
+    }
+}
+
+/// `pthread_atfork`'s child handler: a forked copy (a process the test starts) writes to its
+/// descriptors itself.
+extern "C" fn in_forked_copy() {
+    ARMED.store(false, Ordering::Release);
+    STAGE.store(std::ptr::null_mut(), Ordering::Release);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_gives_what_was_staged_across_its_end() {
+        let stage = Stage::map().expect("a mapping");
+        let shared = stage.shared();
+        // SAFETY: no one else has this stage.
+        let ring = unsafe { &mut *shared.ring.get() };
+        ring[RING - 2..].copy_from_slice(b"ab");
+        ring[..3].copy_from_slice(b"cde");
+        let from = (3 * RING - 2) as u64;
+        shared.written.store(from, Ordering::Release);
+        shared.staged.store(from + 5, Ordering::Release);
+        assert_eq!(stage.unwritten(), b"abcde");
+        shared.written.store(from + 5, Ordering::Release);
+        assert_eq!(stage.unwritten(), b"");
+    }
+}
