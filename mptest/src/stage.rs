@@ -1,26 +1,29 @@
-//! A forked worker's own writes to its captured stdout and stderr, kept in memory and written
-//! to the capture pipe in batches.
+//! A forked worker's own writes to its captured stdout and stderr, kept in memory while they
+//! come in bursts and written to the capture pipe in batches.
 //!
 //! std's stderr is unbuffered: an `eprintln!` is two to four `write`s, and each `write` to the
-//! capture pipe costs a system call and, often, a wake-up of the coordinator's reader — 7 × what
-//! libtest takes for a test that prints a million lines. libtest keeps a test's output in memory
-//! through an API of std's that stable Rust cannot call (`set_output_capture`). mptest instead
-//! defines the C library's `write` (and `writev`) in the test binary (Linux; see
-//! [`interpose`]): std's calls to them, which the linker binds inside the binary, come here,
-//! and while the worker is armed a write to fd 1 or 2 is copied into the *stage* and returns.
+//! capture pipe costs a system call and, often, a wake-up of the coordinator's reader — about
+//! 5 × what libtest takes for a test that prints a million lines. libtest keeps a test's output
+//! in memory through an API of std's that stable Rust cannot call (`set_output_capture`).
+//! mptest instead defines the C library's `write` and `writev` in the test binary (Linux with
+//! glibc, see [`interpose`]): std's calls, which the linker binds inside the binary, come here.
+//! While the worker is armed, a write to fd 1 or 2 that follows the one before within
+//! [`BURST_GAP`] is copied into the *stage* and returns; a lone write goes to the pipe at once,
+//! so what processes print now and then keeps its order exactly.
 //!
 //! The stage is a ring in a shared mapping the coordinator made before it forked the worker:
 //! what is staged and not yet written survives the worker's death however it dies (a crash, an
-//! abort, `exit`, a kill at its timeout) — the coordinator writes it into the pipe before the
-//! record that tells the exit ([`Stage::unwritten`]). The stage is written to the pipe
+//! abort, `exit`, a kill at its timeout) — the coordinator passes it on before the record that
+//! tells the exit ([`Stage::unwritten`]). (A worker killed inside a write to the pipe may have
+//! that batch passed on twice; none is lost.) The stage is written to the pipe
 //!
-//! - by a flusher thread, woken when the stage stops being empty, which writes out what was
-//!   staged in the next 100 µs: output leaves the process within about that, so what several
-//!   processes print in bursts keeps its order to within it (a write that is not part of a
-//!   burst is not staged at all: it goes to the pipe at once);
+//! - by a flusher thread, started at the worker's first burst and woken by each burst's first
+//!   staged write, which writes out what was staged [`BURST_GAP`] later, and so on while the
+//!   burst lasts;
 //! - by the writer itself when the ring is full, and before a write larger than a quarter of it;
-//! - before every record of the worker's (the end of a test, see [`crate::capture::Record`]),
-//!   and before the worker forks (`pthread_atfork`);
+//! - before every record of the worker's (the end of a test, see [`crate::capture::Record`]);
+//! - before the worker forks (`pthread_atfork`) or spawns (`posix_spawn`, which std's
+//!   `Command` uses): the new process's output comes after what was written before it started;
 //! - before fd 1 or 2 is moved elsewhere by `dup2`, `dup3` or `close` (a test that redirects
 //!   stderr to read it back, as the `gag` crate does): the worker is then disarmed until a later
 //!   test finds both descriptors back on the pipe.
@@ -230,7 +233,7 @@ pub fn armed() -> bool {
 /// leaves only as the other rules say).
 static HOLD: AtomicBool = AtomicBool::new(false);
 
-/// Holds the flusher thread (see [`HOLD`]).
+/// Holds the flusher thread: while held it writes nothing out (mptest's own tests).
 pub fn hold_flusher(hold: bool) {
     HOLD.store(hold, Ordering::Release);
 }
