@@ -1,9 +1,9 @@
 //! Captured output at libtest's cost: one test that writes 1 000 000 lines with `eprintln!`
 //! (three `write`s each), captured, as `#[test]` under libtest and under mptest, built as
 //! `cargo test` builds it (debug; mptest with the README's `[profile.dev.package.mptest]`).
-//! mptest as it runs (a forked worker, whose writes are staged in memory, see the `stage`
-//! module) and with `MPTEST_STAGED_OUTPUT=0` (each write a write to the capture pipe, what a
-//! re-executed worker and the other systems do). Each round times 5 runs of each binary,
+//! mptest as it runs (its worker's writes staged in memory, see the `stage` module) and with
+//! `MPTEST_STAGED_OUTPUT=0` (each write a write to the capture pipe, what the other systems
+//! do). Each round times 5 runs of each binary,
 //! alternating, and takes their medians; the figures are the median and range of 5 rounds.
 //! Every process of a run may use both CPUs, and then, in rounds of their own, only CPU 0
 //! (pinned before `exec`): mptest's writes leave the worker through a thread of its, which on

@@ -85,7 +85,7 @@
 //!   process the test starts — is captured at the file-descriptor level into that test's report.
 //!   It is shown for failed tests, for passed ones with `--show-output`, and streamed live with
 //!   `--nocapture`. It survives the worker's crash. Very large output keeps its first and last
-//!   4 MiB and says how much was cut. A forked worker keeps its own writes in memory while they
+//!   4 MiB and says how much was cut. A worker keeps its own writes in memory while they
 //!   come in bursts (a write less than 100 µs after the one before), as libtest keeps a test's
 //!   `print!`s, and writes them to the capture pipe in batches: a test that prints a million
 //!   lines takes about libtest's time, not 5 × it. To see them, mptest defines the C library's
@@ -334,7 +334,7 @@
 //! |---|---|---|---|
 //! | worker pool, crash / abort / hang isolation, timeouts, retries, fixtures, JSON / JUnit | yes | yes | yes |
 //! | `spawn`, auxiliaries, `Manager` and shared types, `Recorder`, logs, output capture | yes | yes | yes |
-//! | a test's own writes to stdout and stderr | kept in memory while they come in bursts, written to the capture pipe in batches (forked workers, glibc) | each a write to the capture pipe | as macOS |
+//! | a test's own writes to stdout and stderr | kept in memory while they come in bursts, written to the capture pipe in batches (glibc) | each a write to the capture pipe | as macOS |
 //! | leftover processes of a test found and ended | all, also daemons in a session of their own (child subreaper) | those in the worker's process group (`ps`; one whose parent exited: when the worker ends) | as macOS |
 //! | a killed coordinator takes its workers along | parent-death signal | a watcher thread (50 ms) | as macOS |
 //! | `mptest::clock` across processes | futex wake-ups | 1 ms look-ups | as macOS |

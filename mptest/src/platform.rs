@@ -6,7 +6,7 @@
 //! | leftovers that double-forked | the worker is a child subreaper | the worker's process group (found when the worker ends) |
 //! | a worker dies with its anchor | `PR_SET_PDEATHSIG` | a thread that looks at `getppid()` every 50 ms (the anchor, children, auxes and managers use it everywhere) |
 //! | the first workers | forked before the coordinator has a thread (`launch::fork`) | re-executed |
-//! | a forked worker's bursts of writes to stdout and stderr | kept in memory (`stage`; glibc only: it defines the C library's `write`) | — (no forked workers) |
+//! | a worker's bursts of writes to stdout and stderr | kept in memory (`stage`: a shared mapping made before the fork, or a memory file for a re-executed worker; glibc only: it defines the C library's `write`) | each a write to the capture pipe |
 //! | a forked worker starts beside the coordinator (when a CPU is idle) | `sched_setaffinity` until its first message (`cpus`) | — (no forked workers) |
 //! | a forked worker's group ends with the coordinator | a parent-death signal whose handler kills the group | — (no forked workers) |
 //! | clock wake-ups across processes | futex on the shared page | a look every millisecond |

@@ -1,4 +1,4 @@
-//! A forked worker's own writes to its captured stdout and stderr, kept in memory while they
+//! A worker's own writes to its captured stdout and stderr, kept in memory while they
 //! come in bursts and written to the capture pipe in batches.
 //!
 //! std's stderr is unbuffered: an `eprintln!` is two to four `write`s, and each `write` to the
@@ -11,7 +11,8 @@
 //! [`BURST_GAP`] is copied into the *stage* and returns; a lone write goes to the pipe at once,
 //! so what processes print now and then keeps its order exactly.
 //!
-//! The stage is a ring in a shared mapping the coordinator made before it forked the worker:
+//! The stage is a ring in a shared mapping the coordinator made before it forked the worker (or
+//! a memory file it handed a re-executed one, [`Stage::for_exec`]):
 //! what is staged and not yet written survives the worker's death however it dies (a crash, an
 //! abort, `exit`, a kill at its timeout) — the coordinator passes it on before the record that
 //! tells the exit ([`Stage::unwritten`]). (A worker killed inside a write to the pipe may have
@@ -29,8 +30,8 @@
 //!   test finds both descriptors back on the pipe.
 //!
 //! Not staged, and written to the pipe as before: what the processes a test starts write (a
-//! forked copy disarms itself), writes made by raw system call (rustix), and every write of a
-//! re-executed worker (only a forked one has a stage), or with `MPTEST_STAGED_OUTPUT=0`.
+//! forked copy disarms itself), writes made by raw system call (rustix), and everything with
+//! `MPTEST_STAGED_OUTPUT=0` or on other systems.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -44,6 +45,8 @@ const RING: usize = 256 << 10;
 
 /// Set to `0` to have every write of a worker go to the pipe at once.
 const STAGE_VAR: &str = "MPTEST_STAGED_OUTPUT";
+/// A re-executed worker's stage: the descriptor of the memory file it maps.
+const STAGE_FD_VAR: &str = "MPTEST_STAGE_FD";
 
 /// What the worker and the coordinator share: the ring and how far it was filled and written.
 #[repr(C)]
@@ -79,18 +82,58 @@ impl Stage {
 
     /// A new, empty stage.
     fn map() -> Option<Stage> {
-        // SAFETY: a fresh anonymous mapping, zero-filled (both counters start at 0).
+        Stage::map_fd(None)
+    }
+
+    /// A stage in `file` (a memory file of the stage's size), or a new anonymous one.
+    fn map_fd(file: Option<&std::os::fd::OwnedFd>) -> Option<Stage> {
+        use std::os::fd::AsRawFd;
+        let (flags, fd) = match file {
+            Some(file) => (libc::MAP_SHARED, file.as_raw_fd()),
+            None => (libc::MAP_SHARED | libc::MAP_ANON, -1),
+        };
+        // SAFETY: a fresh mapping, zero-filled where new (both counters start at 0).
         let map = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 std::mem::size_of::<Shared>(),
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANON,
-                -1,
+                flags,
+                fd,
                 0,
             )
         };
         (map != libc::MAP_FAILED).then(|| Stage { shared: map.cast() })
+    }
+
+    /// For a worker about to be re-executed: a stage in a memory file, and the variable that
+    /// hands the file to the worker (whose copy of the descriptor it is, not closed on `exec`;
+    /// the caller closes its own once the worker is started).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn for_exec() -> Option<(Stage, std::os::fd::OwnedFd, (&'static str, String))> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        if !interposed() || std::env::var_os(STAGE_VAR).is_some_and(|v| v == "0") {
+            return None;
+        }
+        // SAFETY: memfd_create with a C string of ours; the descriptor is ours.
+        let fd = unsafe { libc::memfd_create(c"mptest-stage".as_ptr(), 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: just made, owned here.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        std::fs::File::from(file.try_clone().ok()?)
+            .set_len(std::mem::size_of::<Shared>() as u64)
+            .ok()?;
+        let stage = Stage::map_fd(Some(&file))?;
+        let var = (STAGE_FD_VAR, file.as_raw_fd().to_string());
+        Some((stage, file, var))
+    }
+
+    /// Elsewhere output is not staged.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn for_exec() -> Option<(Stage, std::os::fd::OwnedFd, (&'static str, String))> {
+        None
     }
 
     fn shared(&self) -> &Shared {
@@ -152,7 +195,7 @@ fn interposed() -> bool {
     cfg!(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))
 }
 
-/// This process's stage, once armed (a forked worker's, for the whole life of the process).
+/// This process's stage, once armed (a worker's, for the whole life of the process).
 static STAGE: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 /// Writes to fd 1 and 2 are staged (cleared while a test has moved them, and in forked copies).
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -186,7 +229,7 @@ impl Drop for Inside {
     }
 }
 
-/// Arms this process (a forked worker whose fd 1 and 2 are now the capture pipe) with `stage`,
+/// Arms this process (a worker whose fd 1 and 2 are now the capture pipe) with `stage`,
 /// which it keeps until it exits.
 pub(crate) fn arm(stage: std::sync::Arc<Stage>) {
     let shared = stage.shared;
@@ -214,6 +257,31 @@ fn wake_flusher() {
     let (pending, wake) = &WAKE;
     *pending.lock().unwrap_or_else(PoisonError::into_inner) = true;
     wake.notify_one();
+}
+
+/// Arms a re-executed worker with the stage its coordinator handed it, if any (see
+/// [`Stage::for_exec`]).
+pub(crate) fn arm_inherited() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let Some(fd) = std::env::var(STAGE_FD_VAR).ok().and_then(|fd| fd.parse::<libc::c_int>().ok()) else {
+        return;
+    };
+    // Single-threaded here (the worker's start): the variable is for this process alone.
+    std::env::remove_var(STAGE_FD_VAR);
+    // SAFETY: fstat on a descriptor number; taken as ours only if it is open.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if fd < 3 || unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return;
+    }
+    // SAFETY: the coordinator left this descriptor open for this process alone; it is closed
+    // here once mapped.
+    let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    if stat.st_size as usize == std::mem::size_of::<Shared>() {
+        if let Some(stage) = Stage::map_fd(Some(&file)) {
+            arm(std::sync::Arc::new(stage));
+        }
+    }
 }
 
 /// The (device, inode) of what `fd` is open on.

@@ -65,6 +65,10 @@ fn serve(boot: Boot, made: Option<Channels>) -> Result<(), Error> {
     } else {
         // From here on this is the worker; its parent leads the process group (see `anchor`).
         crate::launch::anchor::split(boot.parent)?;
+        // After the split, which forks: a forked copy disarms itself (see `crate::stage`).
+        if boot.sentinel.is_some() {
+            crate::stage::arm_inherited();
+        }
     }
     procs::become_subreaper();
     crate::panics::install_hook();

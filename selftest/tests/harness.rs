@@ -224,16 +224,33 @@ fn whole_burst(text: &str, what: &str) -> usize {
 
 #[test]
 fn output_staged_in_memory_reaches_the_report_whole_however_the_test_ends() {
-    // One test a run: a crash's replacement worker is re-executed, and has no stage.
-    for (name, outcome, what) in [
+    let cases = [
         ("staged::aborts_after_a_burst", "crashed", "abort"),
         ("staged::killed_after_a_burst", "crashed", "kill"),
         ("staged::exits_after_a_burst", "crashed", "exit"),
         ("staged::a_child_prints_after_a_burst", "failed", "parent"),
         ("staged::a_forked_child_prints_after_a_burst", "failed", "parent"),
-    ] {
-        let run = fixture_json(&[name, "--exact"]);
-        assert_eq!(run.outcome(name), outcome, "{name}: {}", run.stdout);
+    ];
+    let mut args: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
+    args.extend(["--exact", "--test-threads", "1"]);
+    // Forked workers, and re-executed ones (a crash's replacement, a `main` of the user's).
+    let runs = [
+        fixture_json(&args),
+        fixture_env(
+            &[&["--format", "json", "-Z", "unstable-options"], &args[..]].concat(),
+            &[("MPTEST_FORK_WORKERS", "0")],
+        ),
+    ];
+    for (run, (name, outcome, what)) in runs
+        .iter()
+        .flat_map(|run| cases.iter().map(move |case| (run, *case)))
+    {
+        assert_eq!(
+            run.outcome(name),
+            outcome,
+            "{name}: {}",
+            run.field(name, "message")
+        );
         let text = run.field(name, "stdout");
         let after = whole_burst(&text, what);
         let rest: Vec<&str> = text.lines().skip(after).collect();
@@ -247,9 +264,9 @@ fn output_staged_in_memory_reaches_the_report_whole_however_the_test_ends() {
             // forked copy writes at once, to the pipe: the stage is the worker's alone.
             "parent" if name.contains("forked") => {
                 let expected = ["in the copy", "and again", "and once more", "child line"];
-                assert_eq!(rest.get(..4), Some(&expected[..]), "{text}")
+                assert_eq!(rest.get(..4), Some(&expected[..]), "{rest:?}")
             }
-            "parent" => assert_eq!(rest.first(), Some(&"child line"), "{text}"),
+            "parent" => assert_eq!(rest.first(), Some(&"child line"), "{rest:?}"),
             _ => {}
         }
     }

@@ -187,16 +187,22 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
         .stdin(Stdio::null())
         // Its own process group, which what its tests start inherits: one signal ends them all.
         .process_group(0);
-    let (mut output, mut note) = (None, None);
+    let (mut output, mut note, mut stage_file) = (None, None, None);
     if capture {
         let nonce = crate::nonce::new_nonce();
         command.env(role::SENTINEL_VAR, &nonce);
         let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;
+        // Its stage's memory file is inherited: ours is closed once it is started.
+        let stage = crate::stage::Stage::for_exec().map(|(stage, file, (var, fd))| {
+            command.env(var, fd);
+            stage_file = Some(file);
+            std::sync::Arc::new(stage)
+        });
         // Close-on-exec, as every descriptor std makes: no process started later inherits it.
         note = Some(ExitNote {
             pipe: OwnedFd::from(writer.try_clone().map_err(Error::WorkerSpawn)?),
             sentinel: capture::sentinel_bytes(&nonce),
-            stage: None,
+            stage,
         });
         // fd 1 and fd 2 share one pipe, so their interleaving is kept as a terminal shows it.
         command
@@ -207,7 +213,7 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
     let child = command.spawn().map_err(Error::WorkerSpawn)?;
     // The command holds our copies of the pipe's write end; without dropping them the pipe
     // would never close.
-    drop(command);
+    drop((command, stage_file));
     Ok(Launched {
         group: child.id() as i32,
         process: Started::Spawned(child),
