@@ -33,11 +33,17 @@
 //! forked copy disarms itself), writes made by raw system call (rustix), and everything with
 //! `MPTEST_STAGED_OUTPUT=0` or on other systems.
 
+// Where `write` is not defined here (see `interposed`), what only `interpose` calls is unused.
+#![cfg_attr(
+    not(all(target_os = "linux", target_env = "gnu", not(target_feature = "crt-static"), not(mptest_portable))),
+    allow(dead_code)
+)]
+
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 
-#[cfg(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(target_feature = "crt-static"), not(mptest_portable)))]
 mod interpose;
 
 /// Bytes the ring holds.
@@ -188,11 +194,11 @@ unsafe fn ring_slices(shared: &Shared, from: u64, to: u64) -> (&[u8], &[u8]) {
     }
 }
 
-/// Whether this build defines `write` (see [`interpose`]): Linux with the GNU C library, whose
-/// `posix_spawn` is found behind ours with `dlsym`. (Elsewhere what only `interpose` calls is
-/// unused.)
+/// Whether this build defines `write` (see [`interpose`]): Linux with the GNU C library, linked
+/// dynamically (its `posix_spawn` is found behind ours with `dlsym`; a static one has its own
+/// definitions).
 fn interposed() -> bool {
-    cfg!(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))
+    cfg!(all(target_os = "linux", target_env = "gnu", not(target_feature = "crt-static"), not(mptest_portable)))
 }
 
 /// This process's stage, once armed (a worker's, for the whole life of the process).
@@ -322,7 +328,6 @@ pub(crate) fn rearm() {
 /// worker is not armed (they must be written at once instead). A write that is not part of a
 /// burst — the stage is empty and the last write was [`BURST_GAP`] ago or more — is written at
 /// once, as is a large one, after what is staged.
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))), allow(dead_code))]
 fn stage(fd: libc::c_int, bytes: &[u8]) -> Option<isize> {
     if !ARMED.load(Ordering::Relaxed) || INSIDE.with(Cell::get) {
         return None;
@@ -366,7 +371,6 @@ const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Whether this write, made when nothing is staged, follows the one before within
 /// [`BURST_GAP`] (asked with `APPEND` held).
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))), allow(dead_code))]
 fn in_a_burst() -> bool {
     static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
     let now = std::time::Instant::now();
@@ -421,10 +425,10 @@ pub(crate) fn write_all_now(fd: libc::c_int, mut bytes: &[u8]) -> std::io::Resul
 
 /// The `write` system call itself (not the C library's function, which this build may define).
 fn raw_write(fd: libc::c_int, bytes: &[u8]) -> isize {
-    #[cfg(all(target_os = "linux", target_env = "gnu", not(mptest_portable)))]
+    #[cfg(target_os = "linux")]
     // SAFETY: write(2) of a slice we hold.
     return unsafe { libc::syscall(libc::SYS_write, fd, bytes.as_ptr(), bytes.len()) } as isize;
-    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))))]
+    #[cfg(not(target_os = "linux"))]
     // SAFETY: as above.
     return unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
 }
@@ -449,7 +453,6 @@ pub(crate) fn in_order<R>(write: impl FnOnce() -> R) -> R {
 }
 
 /// Before fd 1 or 2 is moved or closed: writes out what is staged and disarms (see [`rearm`]).
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu", not(mptest_portable))), allow(dead_code))]
 fn before_redirect(fd: libc::c_int) {
     if (fd == 1 || fd == 2) && ARMED.load(Ordering::Acquire) {
         in_order(|| ARMED.store(false, Ordering::Release));
