@@ -120,6 +120,22 @@ mod staged {
         }
     }
 
+    /// More than the ring holds (256 KiB), a line larger than a quarter of it in the middle,
+    /// and the end still staged when the process dies: the ring fills, wraps and is written
+    /// out by the test's own thread, and the coordinator passes on what was left across the
+    /// ring's end.
+    #[mp_test]
+    fn fills_the_ring_and_aborts() {
+        expect_staged(true);
+        for i in 0..30_000 {
+            eprintln!("ring line {i}");
+            if i == 15_000 {
+                eprintln!("{}", "y".repeat(100_000));
+            }
+        }
+        std::process::abort();
+    }
+
     #[mp_test]
     fn aborts_after_a_burst() {
         expect_staged(true);

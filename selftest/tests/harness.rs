@@ -205,10 +205,16 @@ fn the_first_workers_are_forked_unless_told_not_to() {
 /// The lines `what line 0` .. `what line 1999` of a `staged::` fixture test, each once, in
 /// order, in `text`; the index just after them.
 fn whole_burst(text: &str, what: &str) -> usize {
+    burst_of(text, what, 2000)
+}
+
+/// The lines `what line 0` .. `what line {count - 1}`, each once, in order, in `text`; the
+/// index just after them.
+fn burst_of(text: &str, what: &str, count: usize) -> usize {
     let lines: Vec<&str> = text.lines().collect();
     let prefix = format!("{what} line ");
     let numbers: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(&prefix)).collect();
-    let expected: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    let expected: Vec<String> = (0..count).map(|i| i.to_string()).collect();
     assert!(
         numbers == expected,
         "{what}: the burst is not whole and in order ({} of its lines):\n{}",
@@ -219,12 +225,13 @@ fn whole_burst(text: &str, what: &str) -> usize {
             .join("\n")
     );
     let first = lines.iter().position(|l| l.starts_with(&prefix)).unwrap_or(0);
-    first + 2000
+    first + count
 }
 
 #[test]
 fn output_staged_in_memory_reaches_the_report_whole_however_the_test_ends() {
     let cases = [
+        ("staged::fills_the_ring_and_aborts", "crashed", "ring"),
         ("staged::aborts_after_a_burst", "crashed", "abort"),
         ("staged::killed_after_a_burst", "crashed", "kill"),
         ("staged::exits_after_a_burst", "crashed", "exit"),
@@ -252,6 +259,17 @@ fn output_staged_in_memory_reaches_the_report_whole_however_the_test_ends() {
             run.field(name, "message")
         );
         let text = run.field(name, "stdout");
+        if what == "ring" {
+            burst_of(&text, what, 30_000);
+            let large: Vec<&str> = text.lines().filter(|l| l.starts_with('y')).collect();
+            assert_eq!(large, ["y".repeat(100_000)], "the large write, once, whole");
+            let at = text.lines().position(|l| l.starts_with('y'));
+            assert_eq!(
+                at,
+                text.lines().position(|l| l == "ring line 15000").map(|i| i + 1)
+            );
+            continue;
+        }
         let after = whole_burst(&text, what);
         let rest: Vec<&str> = text.lines().skip(after).collect();
         match what {
