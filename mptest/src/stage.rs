@@ -112,11 +112,11 @@ impl Stage {
         (map != libc::MAP_FAILED).then(|| Stage { shared: map.cast() })
     }
 
-    /// For a worker about to be re-executed: a stage in a memory file, and the variable that
-    /// hands the file to the worker (whose copy of the descriptor it is, not closed on `exec`;
-    /// the caller closes its own once the worker is started).
+    /// For a worker about to be re-executed by `command`: a stage in a memory file, which the
+    /// worker inherits (its descriptor, not closed on `exec`, named in `command`'s environment);
+    /// the caller closes the descriptor once the worker is started.
     #[cfg(target_os = "linux")]
-    pub(crate) fn for_exec() -> Option<(Stage, std::os::fd::OwnedFd, (&'static str, String))> {
+    pub(crate) fn for_exec(command: &mut std::process::Command) -> Option<(Stage, std::os::fd::OwnedFd)> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         if !interposed() || std::env::var_os(STAGE_VAR).is_some_and(|v| v == "0") {
             return None;
@@ -132,13 +132,13 @@ impl Stage {
             .set_len(std::mem::size_of::<Shared>() as u64)
             .ok()?;
         let stage = Stage::map_fd(Some(&file))?;
-        let var = (STAGE_FD_VAR, file.as_raw_fd().to_string());
-        Some((stage, file, var))
+        command.env(STAGE_FD_VAR, file.as_raw_fd().to_string());
+        Some((stage, file))
     }
 
     /// Elsewhere output is not staged.
     #[cfg(not(target_os = "linux"))]
-    pub(crate) fn for_exec() -> Option<(Stage, std::os::fd::OwnedFd, (&'static str, String))> {
+    pub(crate) fn for_exec(_: &mut std::process::Command) -> Option<(Stage, std::os::fd::OwnedFd)> {
         None
     }
 
@@ -205,8 +205,8 @@ fn interposed() -> bool {
 static STAGE: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 /// Writes to fd 1 and 2 are staged (cleared while a test has moved them, and in forked copies).
 static ARMED: AtomicBool = AtomicBool::new(false);
-/// Taken to stage bytes.
-static APPEND: Mutex<()> = Mutex::new(());
+/// Taken to stage bytes; holds when a write last found nothing staged (see [`in_a_burst`]).
+static APPEND: Mutex<Option<std::time::Instant>> = Mutex::new(None);
 /// Taken to write staged bytes to the pipe: one writer at a time, in order.
 static WRITE_OUT: Mutex<()> = Mutex::new(());
 /// Wakes the flusher thread: something was staged.
@@ -326,18 +326,17 @@ pub(crate) fn rearm() {
 
 /// Stages `bytes`, written to `fd` (1 or 2), and says how many were taken; `None` when the
 /// worker is not armed (they must be written at once instead). A write that is not part of a
-/// burst — the stage is empty and the last write was [`BURST_GAP`] ago or more — is written at
-/// once, as is a large one, after what is staged.
+/// burst (see [`in_a_burst`]) is written at once, as is a large one, after what is staged.
 fn stage(fd: libc::c_int, bytes: &[u8]) -> Option<isize> {
     if !ARMED.load(Ordering::Relaxed) || INSIDE.with(Cell::get) {
         return None;
     }
     let _inside = Inside::enter();
-    let _append = APPEND.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut last_empty = APPEND.lock().unwrap_or_else(PoisonError::into_inner);
     let shared = armed_stage()?;
     let staged = shared.staged.load(Ordering::Relaxed);
     let mut written = shared.written.load(Ordering::Acquire);
-    if staged == written && !in_a_burst() {
+    if staged == written && !in_a_burst(&mut last_empty) {
         return Some(raw_write(fd, bytes));
     }
     if bytes.len() > RING / 4 {
@@ -369,14 +368,13 @@ fn stage(fd: libc::c_int, bytes: &[u8]) -> Option<isize> {
 /// and its reader's wake-up take tens of µs; an `eprintln!` in a loop writes every µs or so.)
 const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(100);
 
-/// Whether this write, made when nothing is staged, follows the one before within
-/// [`BURST_GAP`] (asked with `APPEND` held).
-fn in_a_burst() -> bool {
-    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+/// Whether this write, made when nothing is staged, follows within [`BURST_GAP`] the last
+/// write that found nothing staged (`last_empty`, which it becomes). Only such writes read the
+/// clock: one in a burst whose start is staged finds the stage full and is staged.
+fn in_a_burst(last_empty: &mut Option<std::time::Instant>) -> bool {
     let now = std::time::Instant::now();
-    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-    let burst = last.is_some_and(|last| now.duration_since(last) < BURST_GAP);
-    *last = Some(now);
+    let burst = last_empty.is_some_and(|last| now.duration_since(last) < BURST_GAP);
+    *last_empty = Some(now);
     burst
 }
 

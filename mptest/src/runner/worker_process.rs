@@ -193,8 +193,7 @@ fn exec(id: usize, capture: bool) -> Result<Launched, Error> {
         command.env(role::SENTINEL_VAR, &nonce);
         let (reader, writer) = std::io::pipe().map_err(Error::WorkerSpawn)?;
         // Its stage's memory file is inherited: ours is closed once it is started.
-        let stage = crate::stage::Stage::for_exec().map(|(stage, file, (var, fd))| {
-            command.env(var, fd);
+        let stage = crate::stage::Stage::for_exec(&mut command).map(|(stage, file)| {
             stage_file = Some(file);
             std::sync::Arc::new(stage)
         });
