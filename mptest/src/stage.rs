@@ -80,7 +80,7 @@ impl Stage {
     /// A new, empty stage, or `None` where output is not staged (see the module's
     /// documentation) or no mapping could be made.
     pub(crate) fn new() -> Option<Stage> {
-        if !interposed() || std::env::var_os(STAGE_VAR).is_some_and(|v| v == "0") {
+        if !wanted() {
             return None;
         }
         Stage::map()
@@ -118,7 +118,7 @@ impl Stage {
     #[cfg(target_os = "linux")]
     pub(crate) fn for_exec(command: &mut std::process::Command) -> Option<(Stage, std::os::fd::OwnedFd)> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        if !interposed() || std::env::var_os(STAGE_VAR).is_some_and(|v| v == "0") {
+        if !wanted() {
             return None;
         }
         // SAFETY: memfd_create with a C string of ours; the descriptor is ours.
@@ -192,6 +192,12 @@ unsafe fn ring_slices(shared: &Shared, from: u64, to: u64) -> (&[u8], &[u8]) {
             std::slice::from_raw_parts(ring, len - first),
         )
     }
+}
+
+/// Whether a worker's output is to be staged: where `write` is defined, unless
+/// `MPTEST_STAGED_OUTPUT=0`.
+fn wanted() -> bool {
+    interposed() && std::env::var_os(STAGE_VAR).is_none_or(|v| v != "0")
 }
 
 /// Whether this build defines `write` (see [`interpose`]): Linux with the GNU C library, linked
