@@ -291,6 +291,21 @@ fn output_staged_in_memory_reaches_the_report_whole_however_the_test_ends() {
 }
 
 #[test]
+fn mptest_staged_output_0_writes_every_write_at_once() {
+    let name = "staged::staged_again_after_a_test_moved_stderr";
+    let json = ["--format", "json", "-Z", "unstable-options", name, "--exact"];
+    // The test asserts that its output is staged (not in a portable build, which stages none).
+    let expected = if cfg!(mptest_portable) { "passed" } else { "failed" };
+    for fork in ["1", "0"] {
+        let run = fixture_env(
+            &json,
+            &[("MPTEST_STAGED_OUTPUT", "0"), ("MPTEST_FORK_WORKERS", fork)],
+        );
+        assert_eq!(run.outcome(name), expected, "{}", run.field(name, "message"));
+    }
+}
+
+#[test]
 fn a_test_that_moves_stderr_gets_its_writes_where_it_sent_them() {
     let moves = "staged::moves_stderr_to_a_file_and_back";
     let again = "staged::staged_again_after_a_test_moved_stderr";
