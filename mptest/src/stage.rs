@@ -19,8 +19,8 @@
 //! that batch passed on twice; none is lost.) The stage is written to the pipe
 //!
 //! - by a flusher thread, started at the worker's first burst and woken by each burst's first
-//!   staged write, which writes out what was staged [`BURST_GAP`] later, and so on while the
-//!   burst lasts;
+//!   staged write, which writes out what was staged [`BURST_GAP`] later (or once the ring is
+//!   half full), and so on while the burst lasts;
 //! - by the writer itself when the ring is full, and before a write larger than a quarter of it;
 //! - before every record of the worker's (the end of a test, see [`crate::capture::Record`]);
 //! - before the worker forks (`pthread_atfork`) or spawns (`posix_spawn`, which std's
@@ -216,7 +216,15 @@ static APPEND: Mutex<Option<std::time::Instant>> = Mutex::new(None);
 /// Taken to write staged bytes to the pipe: one writer at a time, in order.
 static WRITE_OUT: Mutex<()> = Mutex::new(());
 /// Wakes the flusher thread: something was staged.
-static WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+static WAKE: (Mutex<Wake>, Condvar) = (Mutex::new(Wake { staged: false, half_full: false }), Condvar::new());
+
+/// What the flusher thread is woken for.
+struct Wake {
+    /// A burst started: its first write was staged.
+    staged: bool,
+    /// The ring is half full: write it out before its time, or the test's thread would have to.
+    half_full: bool,
+}
 /// The descriptions fd 1 and 2 had when the worker was armed (device, inode).
 static PIPE_ID: Mutex<Option<(u64, u64)>> = Mutex::new(None);
 
@@ -256,18 +264,18 @@ pub(crate) fn arm(stage: std::sync::Arc<Stage>) {
     ARMED.store(true, Ordering::Release);
 }
 
-/// Wakes the flusher thread, started the first time: a worker whose tests never write in
-/// bursts (most) does not pay for a thread. Without one (none could be started), what is
-/// staged still goes out by the other rules.
-fn wake_flusher() {
+/// Wakes the flusher thread for `why`, started the first time: a worker whose tests never
+/// write in bursts (most) does not pay for a thread. Without one (none could be started), what
+/// is staged still goes out by the other rules.
+fn wake_flusher(why: impl FnOnce(&mut Wake)) {
     static STARTED: AtomicBool = AtomicBool::new(false);
     if !STARTED.swap(true, Ordering::AcqRel) {
         let _ = std::thread::Builder::new()
             .name("mptest-output".into())
             .spawn(flusher);
     }
-    let (pending, wake) = &WAKE;
-    *pending.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    let (state, wake) = &WAKE;
+    why(&mut state.lock().unwrap_or_else(PoisonError::into_inner));
     wake.notify_one();
 }
 
@@ -363,8 +371,11 @@ fn stage(fd: libc::c_int, bytes: &[u8]) -> Option<isize> {
         std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), ring, bytes.len() - first);
     }
     shared.staged.store(staged + bytes.len() as u64, Ordering::Release);
-    if staged == written {
-        wake_flusher();
+    let (before, after) = (staged - written, staged - written + bytes.len() as u64);
+    if before == 0 {
+        wake_flusher(|wake| wake.staged = true);
+    } else if before < RING as u64 / 2 && after >= RING as u64 / 2 {
+        wake_flusher(|wake| wake.half_full = true);
     }
     Some(bytes.len() as isize)
 }
@@ -464,19 +475,23 @@ fn before_redirect(fd: libc::c_int) {
 }
 
 /// The flusher thread: woken by the first write of a burst, writes out what the burst staged
-/// in its first [`BURST_GAP`] — one write to the pipe for hundreds of the test's, where waking
-/// at once would write the burst out a line at a time, and on one CPU take the CPU from the
-/// test for each — and then what it stages in each [`BURST_GAP`] after, until it stops.
+/// in its first [`BURST_GAP`] (or until the ring is half full) — one write to the pipe for
+/// hundreds of the test's, where waking at once would write the burst out a line at a time,
+/// and on one CPU take the CPU from the test for each — and then what it stages in each
+/// [`BURST_GAP`] after, until it stops.
 fn flusher() {
-    let (pending, wake) = &WAKE;
+    let (state, wake) = &WAKE;
     loop {
-        let mut woken = pending.lock().unwrap_or_else(PoisonError::into_inner);
-        while !*woken {
-            woken = wake.wait(woken).unwrap_or_else(PoisonError::into_inner);
-        }
-        *woken = false;
+        let woken = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut woken = wake
+            .wait_while(woken, |woken| !woken.staged && !woken.half_full)
+            .unwrap_or_else(PoisonError::into_inner);
+        woken.staged = false;
+        let (mut woken, _) = wake
+            .wait_timeout_while(woken, BURST_GAP, |woken| !woken.half_full)
+            .unwrap_or_else(PoisonError::into_inner);
+        woken.half_full = false;
         drop(woken);
-        std::thread::sleep(BURST_GAP);
         let shared = armed_ptr();
         if !shared.is_null() && !HOLD.load(Ordering::Acquire) {
             // SAFETY: mapped for the life of the process (see `arm`).
