@@ -312,6 +312,10 @@
 //!   `cargo test -q -- -q` for terse output from both.
 //! - Threads a test leaves running keep running in that worker; what they print after the
 //!   test returned lands in a later test's output.
+//! - **Symbols**: on Linux with glibc, an mptest binary defines the C library's `write`,
+//!   `writev`, `dup2`, `dup3`, `close`, `posix_spawn` and `posix_spawnp` (to keep a test's
+//!   output in memory, as libtest does; see the output capture above). Each does what the C
+//!   library's does; a binary that defines one of them itself does not link.
 //!
 //! ## Known limitations
 //!
