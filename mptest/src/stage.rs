@@ -218,6 +218,12 @@ static WRITE_OUT: Mutex<()> = Mutex::new(());
 /// Wakes the flusher thread: something was staged.
 static WAKE: (Mutex<Wake>, Condvar) = (Mutex::new(Wake { staged: false, half_full: false }), Condvar::new());
 
+/// The flusher thread has nothing to write out and waits to be woken (or is not started): the
+/// next staged write wakes it. Read and written with `APPEND` held, by a writer after it
+/// stages and by the flusher when it finds the ring empty: a burst staged while the flusher
+/// was writing out is never left in the ring unwoken.
+static FLUSHER_IDLE: AtomicBool = AtomicBool::new(true);
+
 /// What the flusher thread is woken for.
 struct Wake {
     /// A burst started: its first write was staged.
@@ -372,7 +378,8 @@ fn stage(fd: libc::c_int, bytes: &[u8]) -> Option<isize> {
     }
     shared.staged.store(staged + bytes.len() as u64, Ordering::Release);
     let (before, after) = (staged - written, staged - written + bytes.len() as u64);
-    if before == 0 {
+    if FLUSHER_IDLE.load(Ordering::Relaxed) {
+        FLUSHER_IDLE.store(false, Ordering::Relaxed);
         wake_flusher(|wake| wake.staged = true);
     } else if before < RING as u64 / 2 && after >= RING as u64 / 2 {
         wake_flusher(|wake| wake.half_full = true);
@@ -492,10 +499,23 @@ fn flusher() {
             .unwrap_or_else(PoisonError::into_inner);
         woken.half_full = false;
         drop(woken);
-        let shared = armed_ptr();
-        if !shared.is_null() && !HOLD.load(Ordering::Acquire) {
-            // SAFETY: mapped for the life of the process (see `arm`).
-            write_out(unsafe { &*shared });
+        let shared = armed_stage();
+        if let Some(shared) = shared.filter(|_| !HOLD.load(Ordering::Acquire)) {
+            write_out(shared);
+        }
+        // Idle — unless what was staged while this thread wrote out is still there (its
+        // writers found it busy and woke nobody), or a writer is staging now (it holds
+        // `APPEND`; waiting for it would cost a switch to it and back): then another round.
+        let _inside = Inside::enter();
+        let append = APPEND.try_lock();
+        let left = append.is_err()
+            || shared.is_some_and(|shared| {
+                shared.staged.load(Ordering::Acquire) != shared.written.load(Ordering::Acquire)
+            });
+        if left && !HOLD.load(Ordering::Acquire) {
+            state.lock().unwrap_or_else(PoisonError::into_inner).staged = true;
+        } else {
+            FLUSHER_IDLE.store(true, Ordering::Relaxed);
         }
     }
 }
