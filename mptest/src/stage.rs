@@ -64,8 +64,8 @@ struct Shared {
     ring: UnsafeCell<[u8; RING]>,
 }
 
-/// A stage: a shared anonymous mapping, made before the fork, so the worker's copy is the same
-/// memory as the coordinator's.
+/// A stage: a shared mapping — anonymous, made before the fork, or of a memory file a
+/// re-executed worker inherits — so the worker's is the same memory as the coordinator's.
 pub(crate) struct Stage {
     shared: *mut Shared,
 }
@@ -83,11 +83,6 @@ impl Stage {
         if !wanted() {
             return None;
         }
-        Stage::map()
-    }
-
-    /// A new, empty stage.
-    fn map() -> Option<Stage> {
         Stage::map_fd(None)
     }
 
@@ -524,13 +519,8 @@ fn flusher() {
 /// `posix_spawn` of [`interpose`]): what was staged goes out first.
 extern "C" fn before_fork() {
     // Not from within the stage's code (a signal handler's fork): its locks may be held.
-    if INSIDE.with(Cell::get) {
-        return;
-    }
-    if let Some(shared) = armed_stage() {
-        let _inside = Inside::enter();
-        let _append = APPEND.lock().unwrap_or_else(PoisonError::into_inner);
-        write_out(shared);
+    if !INSIDE.with(Cell::get) {
+        write_out_now();
     }
 }
 
@@ -547,7 +537,7 @@ mod tests {
 
     #[test]
     fn the_ring_gives_what_was_staged_across_its_end() {
-        let stage = Stage::map().expect("a mapping");
+        let stage = Stage::map_fd(None).expect("a mapping");
         let shared = stage.shared();
         // SAFETY: no one else has this stage.
         let ring = unsafe { &mut *shared.ring.get() };
